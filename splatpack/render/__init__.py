@@ -1,0 +1,18 @@
+"""Rasterizer backends behind one function: :func:`rasterize` (gsplat on CUDA, compiled kernel on CPU)."""
+
+from splatpack.render.projection import Projection, project_gaussians, quat_to_rotmat
+from splatpack.render.rasterize import cuda_available, rasterize, resolve_backend
+from splatpack.render.sh import eval_sh_bases, rgb_to_sh, sh_to_color, sh_to_rgb
+
+__all__ = [
+    "Projection",
+    "cuda_available",
+    "eval_sh_bases",
+    "project_gaussians",
+    "quat_to_rotmat",
+    "rasterize",
+    "resolve_backend",
+    "rgb_to_sh",
+    "sh_to_color",
+    "sh_to_rgb",
+]

@@ -1,0 +1,126 @@
+"""Differentiable CPU compositing: a torch autograd function over the numba kernels.
+
+Projection and SH evaluation stay in torch (autograd differentiates them); only the
+per-pixel compositing — the part gsplat runs in CUDA — is a custom function whose backward
+is the hand-written kernel of :mod:`splatpack.render.cpu_kernels`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from splatpack.render import cpu_kernels as K
+from splatpack.render import cpu_projection as P
+
+
+def _np(t: Tensor, dtype=np.float32) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().cpu().numpy().astype(dtype, copy=False))
+
+
+class CompositeCPU(torch.autograd.Function):
+    """(means2d, conics, colors, opacities) → (image [H,W,C], alpha [H,W])."""
+
+    @staticmethod
+    def forward(ctx, means2d, conics, colors, opacities, radii, depths, background, width, height, tile_size):
+        m2, co, cl, op = _np(means2d), _np(conics), _np(colors), _np(opacities)
+        rd = _np(radii, np.int32)
+        bg = _np(background)
+        tw = (width + tile_size - 1) // tile_size
+        th = (height + tile_size - 1) // tile_size
+        offsets, flat = K.isect_tiles(m2, rd, _np(depths), tile_size, tw, th)
+        image, T_final, last = K.rasterize_forward(m2, co, cl, op, rd, bg, offsets, flat, width, height, tile_size)
+        ctx.arrays = (m2, co, cl, op, rd, bg, offsets, flat, T_final, last)
+        ctx.dims = (width, height, tile_size)
+        ctx.dtype = means2d.dtype
+        ctx.n_isect = int(flat.shape[0])
+        image_t = torch.from_numpy(image)
+        alpha_t = torch.from_numpy(1.0 - T_final)
+        return image_t.to(means2d.dtype), alpha_t.to(means2d.dtype)
+
+    @staticmethod
+    def backward(ctx, v_image, v_alpha):
+        m2, co, cl, op, rd, bg, offsets, flat, T_final, last = ctx.arrays
+        width, height, tile_size = ctx.dims
+        v_img = _np(v_image) if v_image is not None else np.zeros(T_final.shape + (cl.shape[1],), np.float32)
+        v_a = _np(v_alpha) if v_alpha is not None else np.zeros_like(T_final)
+        g = K.rasterize_backward(
+            m2, co, cl, op, rd, bg, offsets, flat, width, height, tile_size, T_final, last, v_img, v_a
+        )
+        g = torch.from_numpy(g).to(ctx.dtype)
+        n_ch = cl.shape[1]
+        return g[:, 0:2], g[:, 2:5], g[:, 6 : 6 + n_ch], g[:, 5], None, None, None, None, None, None
+
+
+class ProjectCPU(torch.autograd.Function):
+    """(means, quats, scales) → (means2d, conics, depths); radii as a non-differentiable output."""
+
+    @staticmethod
+    def forward(ctx, means, quats, scales, opacities, viewmat, K_, width, height, eps2d, near, far):
+        arrs = (_np(means), _np(quats), _np(scales))
+        vm, kk = _np(viewmat, np.float64), _np(K_, np.float64)
+        m2, conics, depths, radii = P.project_forward(*arrs, _np(opacities), vm, kk, width, height, eps2d, near, far)
+        ctx.saved = (arrs, vm, kk, width, height, eps2d, radii)
+        ctx.dtype = means.dtype
+        radii_t = torch.from_numpy(radii)
+        ctx.mark_non_differentiable(radii_t)
+        dt = means.dtype
+        return torch.from_numpy(m2).to(dt), torch.from_numpy(conics).to(dt), torch.from_numpy(depths).to(dt), radii_t
+
+    @staticmethod
+    def backward(ctx, v_m2, v_conics, v_depths, _v_radii):
+        arrs, vm, kk, width, height, eps2d, radii = ctx.saved
+        n = arrs[0].shape[0]
+        z2 = np.zeros((n, 2), np.float32)
+        vm2 = _np(v_m2) if v_m2 is not None else z2
+        vc = _np(v_conics) if v_conics is not None else np.zeros((n, 3), np.float32)
+        vd = _np(v_depths) if v_depths is not None else np.zeros(n, np.float32)
+        v_means, v_quats, v_scales = P.project_backward(*arrs, vm, kk, width, height, eps2d, radii, vm2, vc, vd)
+        dt = ctx.dtype
+        return (torch.from_numpy(v_means).to(dt), torch.from_numpy(v_quats).to(dt), torch.from_numpy(v_scales).to(dt),
+                None, None, None, None, None, None, None, None)  # fmt: skip
+
+
+class SHColorCPU(torch.autograd.Function):
+    """(SH coefficients [N,K,3], means) → colours [N,3] seen from ``campos``."""
+
+    @staticmethod
+    def forward(ctx, degree, coeffs, means, campos, radii):
+        c, m, cp, rd = _np(coeffs), _np(means), _np(campos, np.float64), _np(radii, np.int32)
+        colors = P.sh_forward(degree, c, m, cp, rd)
+        ctx.saved = (degree, c, m, cp, rd, colors)
+        ctx.dtype = coeffs.dtype
+        return torch.from_numpy(colors).to(coeffs.dtype)
+
+    @staticmethod
+    def backward(ctx, v_colors):
+        degree, c, m, cp, rd, colors = ctx.saved
+        v_coeffs, v_means = P.sh_backward(degree, c, m, cp, rd, colors, _np(v_colors))
+        return None, torch.from_numpy(v_coeffs).to(ctx.dtype), torch.from_numpy(v_means).to(ctx.dtype), None, None
+
+
+def project_cpu(means, quats, scales, opacities, viewmat, K_, width, height, eps2d=0.3, near=0.01, far=1e10):
+    """Compiled EWA projection → (means2d [N,2], conics [N,3], depths [N], radii [N,2])."""
+    return ProjectCPU.apply(means, quats, scales, opacities, viewmat, K_, width, height, eps2d, near, far)
+
+
+def sh_color_cpu(degree: int, coeffs: Tensor, means: Tensor, campos: Tensor, radii: Tensor) -> Tensor:
+    """Compiled SH evaluation (zero colour for culled Gaussians)."""
+    return SHColorCPU.apply(degree, coeffs, means, campos, radii)
+
+
+def composite_cpu(
+    means2d: Tensor,
+    conics: Tensor,
+    colors: Tensor,
+    opacities: Tensor,
+    radii: Tensor,
+    depths: Tensor,
+    background: Tensor,
+    width: int,
+    height: int,
+    tile_size: int = K.TILE_SIZE,
+) -> tuple[Tensor, Tensor]:
+    """Composite projected Gaussians into an image [H, W, C] and alpha map [H, W]."""
+    return CompositeCPU.apply(means2d, conics, colors, opacities, radii, depths, background, width, height, tile_size)
