@@ -1,0 +1,141 @@
+"""The ``splatpack`` command line (tyro subcommands).
+
+Errors in the user's input are printed as one line, ``error: …``, with exit status 2;
+``--debug`` (anywhere on the command line) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal, Optional
+
+import tyro
+
+from splatpack.errors import SplatpackError
+
+Positional = tyro.conf.Positional
+
+
+def train(
+    path: Positional[str],
+    config: Optional[Path] = None,
+    downscale: Optional[int] = None,
+    steps: Optional[int] = None,
+    out: Optional[Path] = None,
+    backend: Literal["auto", "cpu", "cuda"] = "auto",
+    resume: bool = False,
+    threads: int = 0,
+) -> None:
+    """Train 3D Gaussian Splatting on a capture.
+
+    Args:
+        path: a capture folder (Blender, nerfstudio, LLFF, COLMAP), a scene file (scenes/*.yaml) or 'default'.
+        config: a preset YAML (configs/*.yaml) applied over the scene's own.
+        downscale: image downscale factor (uses images_N folders when present).
+        steps: training iterations.
+        out: output folder (default: outputs/<scene>).
+        backend: rasterizer: cuda (gsplat) when available, else the compiled CPU kernels.
+        resume: continue from out/checkpoint.pt.
+        threads: CPU threads (0 = all cores).
+    """
+    from rich.console import Console
+
+    from splatpack.captures import load_capture
+    from splatpack.scenes import resolve_scene
+    from splatpack.train import TrainConfig, Trainer, apply_overrides, load_config
+
+    console = Console(stderr=True)
+    spec = resolve_scene(path)
+    cfg = TrainConfig()
+    if spec.config:
+        cfg = load_config(spec.config, cfg)
+    cfg = apply_overrides(cfg, spec.overrides, str(path))
+    if config:
+        cfg = load_config(config, cfg)
+    cli = {"steps": steps, "backend": backend, "threads": threads or None}
+    cli["downscale"] = downscale if downscale is not None else (spec.downscale or None)
+    cfg = apply_overrides(cfg, {k: v for k, v in cli.items() if v is not None}, "command line")
+    capture = load_capture(spec.data, spec.format, downscale=cfg.downscale, test_every=cfg.test_every)
+    capture.name = spec.name
+    out_dir = out or Path("outputs") / spec.name
+    f0 = capture.train[0]
+    console.print(
+        f"[bold]{spec.name}[/]: {capture.format}, {len(capture.train)} train / {len(capture.test)} test views at "
+        f"{f0.width}×{f0.height}, {0 if capture.points is None else len(capture.points):,} SfM points → {out_dir}"
+    )
+    metrics = Trainer(capture, cfg, out_dir, console=console).train(resume=resume)
+    lp = "n/a" if metrics["lpips"] is None else f"{metrics['lpips']:.4f}"
+    console.print(
+        f"done: test PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f}, LPIPS {lp}, "
+        f"{metrics['num_gaussians']:,} Gaussians, {metrics['train_seconds']:.0f} s ({metrics['backend']})"
+    )
+    print(out_dir / "metrics.json")
+
+
+def process(
+    images_dir: Positional[Path],
+    out: Path,
+    matching: Literal["exhaustive", "sequential"] = "exhaustive",
+) -> None:
+    """Structure-from-motion with pycolmap on the CPU: photos → COLMAP model in OUT/sparse/0.
+
+    Args:
+        images_dir: folder of photos.
+        out: output folder; `splatpack train OUT` reads it.
+        matching: exhaustive (small sets) or sequential (video frames).
+    """
+    from splatpack.process import run_sfm
+
+    stats = run_sfm(images_dir, out, matching=matching)
+    print(", ".join(f"{k}: {v}" for k, v in stats.items()))
+
+
+def render(
+    run_dir: Positional[Path],
+    out: Optional[Path] = None,
+    orbit: bool = False,
+    frames: int = 120,
+    fps: int = 30,
+    backend: Literal["auto", "cpu", "cuda"] = "auto",
+) -> None:
+    """Render a trained scene: its test views, or an orbit video.
+
+    Args:
+        run_dir: a training output folder (point_cloud.ply + config.json) or a .ply file.
+        out: output folder (default: RUN_DIR/renders).
+        orbit: render an orbit video (mp4) around the scene instead of the test views.
+        frames: orbit frames.
+        fps: orbit video frame rate.
+        backend: rasterizer backend.
+    """
+    from splatpack.render_cli import render_run
+
+    for p in render_run(run_dir, out, orbit=orbit, frames=frames, fps=fps, backend=backend):
+        print(p)
+
+
+COMMANDS = {"train": train, "process": process, "render": render}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    try:
+        tyro.extras.subcommand_cli_from_dict(COMMANDS, prog="splatpack", args=argv, description=__doc__.splitlines()[0])
+    except SplatpackError as e:
+        if debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def entrypoint() -> None:
+    sys.exit(main())
+
+
