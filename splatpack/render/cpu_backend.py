@@ -19,37 +19,58 @@ def _np(t: Tensor, dtype=np.float32) -> np.ndarray:
     return np.ascontiguousarray(t.detach().cpu().numpy().astype(dtype, copy=False))
 
 
+def _channel_groups(x: np.ndarray) -> list[np.ndarray]:
+    """Split the last axis into contiguous groups of ``NCH`` channels, zero-padding the last."""
+    c = x.shape[-1]
+    n = -(-c // K.NCH)
+    pad = np.zeros(x.shape[:-1] + (n * K.NCH,), np.float32)
+    pad[..., :c] = x
+    return [np.ascontiguousarray(pad[..., i * K.NCH : (i + 1) * K.NCH]) for i in range(n)]
+
+
 class CompositeCPU(torch.autograd.Function):
-    """(means2d, conics, colors, opacities) → (image [H,W,C], alpha [H,W])."""
+    """(means2d, conics, colors, opacities) → (image [H,W,C], alpha [H,W]).
+
+    The kernels composite ``NCH`` = 4 channels per call; RGB is padded, wider colours run in
+    groups (transmittance is the same for every group; the geometric gradients are linear in
+    the per-channel terms and are summed over groups).
+    """
 
     @staticmethod
     def forward(ctx, means2d, conics, colors, opacities, radii, depths, background, width, height, tile_size):
-        m2, co, cl, op = _np(means2d), _np(conics), _np(colors), _np(opacities)
+        m2, co, op = _np(means2d), _np(conics), _np(opacities)
         rd = _np(radii, np.int32)
-        bg = _np(background)
+        n_ch = colors.shape[1]
+        cl_groups = _channel_groups(_np(colors)) if len(colors) else [np.zeros((0, K.NCH), np.float32)]
+        bg_groups = _channel_groups(_np(background)[None])
         tw = (width + tile_size - 1) // tile_size
         th = (height + tile_size - 1) // tile_size
         offsets, flat = K.isect_tiles(m2, rd, _np(depths), tile_size, tw, th)
-        image, T_final, last = K.rasterize_forward(m2, co, cl, op, rd, bg, offsets, flat, width, height, tile_size)
-        ctx.arrays = (m2, co, cl, op, rd, bg, offsets, flat, T_final, last)
-        ctx.dims = (width, height, tile_size)
+        images = []
+        for cl, bg in zip(cl_groups, bg_groups):
+            image, T_final, last = K.rasterize_forward(m2, co, cl, op, rd, bg[0], offsets, flat, width, height, tile_size)
+            images.append(image)
+        image = np.concatenate(images, axis=-1)[..., :n_ch]
+        ctx.arrays = (m2, co, cl_groups, op, rd, bg_groups, offsets, flat, T_final, last)
+        ctx.dims = (width, height, tile_size, n_ch)
         ctx.dtype = means2d.dtype
-        ctx.n_isect = int(flat.shape[0])
-        image_t = torch.from_numpy(image)
-        alpha_t = torch.from_numpy(1.0 - T_final)
-        return image_t.to(means2d.dtype), alpha_t.to(means2d.dtype)
+        return torch.from_numpy(image).to(means2d.dtype), torch.from_numpy(1.0 - T_final).to(means2d.dtype)
 
     @staticmethod
     def backward(ctx, v_image, v_alpha):
-        m2, co, cl, op, rd, bg, offsets, flat, T_final, last = ctx.arrays
-        width, height, tile_size = ctx.dims
-        v_img = _np(v_image) if v_image is not None else np.zeros(T_final.shape + (cl.shape[1],), np.float32)
+        m2, co, cl_groups, op, rd, bg_groups, offsets, flat, T_final, last = ctx.arrays
+        width, height, tile_size, n_ch = ctx.dims
+        v_img = _np(v_image) if v_image is not None else np.zeros(T_final.shape + (n_ch,), np.float32)
         v_a = _np(v_alpha) if v_alpha is not None else np.zeros_like(T_final)
-        g = K.rasterize_backward(
-            m2, co, cl, op, rd, bg, offsets, flat, width, height, tile_size, T_final, last, v_img, v_a
-        )
-        g = torch.from_numpy(g).to(ctx.dtype)
-        n_ch = cl.shape[1]
+        geo, v_cols = 0.0, []
+        for i, (cl, bg, vg) in enumerate(zip(cl_groups, bg_groups, _channel_groups(v_img))):
+            g = K.rasterize_backward(
+                m2, co, cl, op, rd, bg[0], offsets, flat, width, height, tile_size, T_final, last, vg,
+                v_a if i == 0 else np.zeros_like(v_a),
+            )  # fmt: skip
+            geo = geo + g[:, :6]
+            v_cols.append(g[:, 6:])
+        g = torch.from_numpy(np.concatenate([geo] + v_cols, axis=1)).to(ctx.dtype)
         return g[:, 0:2], g[:, 2:5], g[:, 6 : 6 + n_ch], g[:, 5], None, None, None, None, None, None
 
 
