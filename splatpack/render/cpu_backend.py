@@ -46,28 +46,30 @@ class CompositeCPU(torch.autograd.Function):
         tw = (width + tile_size - 1) // tile_size
         th = (height + tile_size - 1) // tile_size
         offsets, flat = K.isect_tiles(m2, rd, _np(depths), tile_size, tw, th)
-        images = []
+        images, packs = [], []
         for cl, bg in zip(cl_groups, bg_groups):
-            image, T_final, last = K.rasterize_forward(m2, co, cl, op, rd, bg[0], offsets, flat, width, height, tile_size)
+            packed = K.gather_intersections(m2, co, cl, op, rd, flat)
+            image, T_final, last = K.rasterize_forward(packed, bg[0], offsets, width, height, tile_size)
             images.append(image)
+            packs.append(packed)
         image = np.concatenate(images, axis=-1)[..., :n_ch]
-        ctx.arrays = (m2, co, cl_groups, op, rd, bg_groups, offsets, flat, T_final, last)
+        ctx.arrays = (packs, bg_groups, offsets, flat, T_final, last, len(m2))
         ctx.dims = (width, height, tile_size, n_ch)
         ctx.dtype = means2d.dtype
         return torch.from_numpy(image).to(means2d.dtype), torch.from_numpy(1.0 - T_final).to(means2d.dtype)
 
     @staticmethod
     def backward(ctx, v_image, v_alpha):
-        m2, co, cl_groups, op, rd, bg_groups, offsets, flat, T_final, last = ctx.arrays
+        packs, bg_groups, offsets, flat, T_final, last, n = ctx.arrays
         width, height, tile_size, n_ch = ctx.dims
         v_img = _np(v_image) if v_image is not None else np.zeros(T_final.shape + (n_ch,), np.float32)
         v_a = _np(v_alpha) if v_alpha is not None else np.zeros_like(T_final)
         geo, v_cols = 0.0, []
-        for i, (cl, bg, vg) in enumerate(zip(cl_groups, bg_groups, _channel_groups(v_img))):
-            g = K.rasterize_backward(
-                m2, co, cl, op, rd, bg[0], offsets, flat, width, height, tile_size, T_final, last, vg,
-                v_a if i == 0 else np.zeros_like(v_a),
-            )  # fmt: skip
+        for i, (packed, bg, vg) in enumerate(zip(packs, bg_groups, _channel_groups(v_img))):
+            g_isect = K.rasterize_backward(
+                packed, bg[0], offsets, width, height, tile_size, T_final, last, vg, v_a if i == 0 else np.zeros_like(v_a)
+            )
+            g = K.sum_per_gaussian(g_isect, flat, n)
             geo = geo + g[:, :6]
             v_cols.append(g[:, 6:])
         g = torch.from_numpy(np.concatenate([geo] + v_cols, axis=1)).to(ctx.dtype)

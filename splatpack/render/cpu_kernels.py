@@ -86,7 +86,7 @@ def isect_tiles(means2d, radii, depths, tile_size, tiles_w, tiles_h):
 
 _simd = dict(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract", "arcp"})
 SIGMA_CLAMP = 8.0
-NCH = 4  # channels per kernel call: a compile-time constant so the channel loop unrolls and
+NCH = 3  # channels per kernel call: a compile-time constant so the channel loop unrolls and
 # the pixel loop (innermost) vectorises; wider colours are processed in groups of NCH  # exp(−8) · 1 < 1/255, so larger σ are skipped anyway
 
 
@@ -122,107 +122,112 @@ def _bbox(mx, my, rx, ry, tx0, ty0, tw, th):
     return x0, x1, y0, y1
 
 
-@njit(parallel=True, **_simd)
-def rasterize_forward(
-    means2d, conics, colors, opacities, radii, background, tile_offsets, flat_ids, width, height, tile_size
-):
-    """Front-to-back alpha compositing.
+# columns of the packed per-intersection parameter array
+P_MX, P_MY, P_A, P_B, P_C, P_OP, P_RX, P_RY, P_COL = 0, 1, 2, 3, 4, 5, 6, 7, 8
+P_WIDTH = P_COL + NCH
 
-    Returns ``image`` [H, W, C], ``T_final`` [H, W] (1 − alpha) and ``last`` [H, W], the
-    position in ``flat_ids`` of each pixel's last contributing Gaussian (−1 for none).
-    The per-pixel inner loop is written without branches (selects) so LLVM vectorises it.
+
+@njit(parallel=True, cache=True, nogil=True)
+def gather_intersections(means2d, conics, colors, opacities, radii, flat_ids):
+    """Pack each intersection's Gaussian (mean, conic, opacity, NCH colours, radii) into one
+    row [M, 8 + NCH], in tile/depth order: the compositing loops then read memory sequentially
+    instead of gathering from five arrays at random."""
+    m = flat_ids.shape[0]
+    out = np.empty((m, P_WIDTH), np.float32)
+    for k in prange(m):
+        g = flat_ids[k]
+        out[k, P_MX], out[k, P_MY] = means2d[g, 0], means2d[g, 1]
+        out[k, P_A], out[k, P_B], out[k, P_C] = conics[g, 0], conics[g, 1], conics[g, 2]
+        out[k, P_OP] = opacities[g]
+        for ch in range(NCH):
+            out[k, P_COL + ch] = colors[g, ch]
+        out[k, P_RX], out[k, P_RY] = radii[g, 0], radii[g, 1]
+    return out
+
+
+@njit(parallel=True, **_simd)
+def rasterize_forward(packed, background, tile_offsets, width, height, tile_size):
+    """Front-to-back alpha compositing of the packed intersections.
+
+    Returns ``image`` [H, W, NCH], ``T_final`` [H, W] (1 − alpha) and ``last`` [H, W], the
+    intersection index of each pixel's last contributing Gaussian (−1 for none). Cheap tests
+    come first — dead pixel, σ outside [0, ln(255·o)] — so most skipped evaluations cost a few
+    instructions and no exp; rows and tiles whose pixels have all stopped are skipped.
     """
-    n_ch = NCH
     tiles_w = (width + tile_size - 1) // tile_size
     tiles_h = (height + tile_size - 1) // tile_size
-    image = np.empty((height, width, n_ch), dtype=np.float32)
+    image = np.empty((height, width, NCH), dtype=np.float32)
     T_final = np.empty((height, width), dtype=np.float32)
     last = np.empty((height, width), dtype=np.int32)
-    one, zero = np.float32(1.0), np.float32(0.0)
+    one, zero, half = np.float32(1.0), np.float32(0.0), np.float32(0.5)
     for t in prange(tiles_w * tiles_h):
         tx0 = (t % tiles_w) * tile_size
         ty0 = (t // tiles_w) * tile_size
         tw = min(tile_size, width - tx0)
         th = min(tile_size, height - ty0)
-        T = np.ones((th, tw), dtype=np.float32)
-        acc = np.zeros((n_ch, th, tw), dtype=np.float32)
-        lst = np.full((th, tw), -1, dtype=np.int32)
-        live = np.ones((th, tw), dtype=np.float32)  # 1 while the pixel still composites
-        pxc = np.empty(tw, dtype=np.float32)
-        for px in range(tw):
-            pxc[px] = np.float32(tx0 + px + 0.5)
-        col = np.empty(n_ch, dtype=np.float32)
-        s, e = tile_offsets[t], tile_offsets[t + 1]
-        for k in range(s, e):
-            if (k - s) % 32 == 31 and live.sum() == 0:
+        npx = tw * th
+        T = np.ones(npx, dtype=np.float32)
+        acc = np.zeros((npx, NCH), dtype=np.float32)
+        lst = np.full(npx, -1, dtype=np.int32)
+        live = np.ones(npx, dtype=np.bool_)
+        row_live = np.full(th, tw, dtype=np.int32)
+        n_live = npx
+        for k in range(tile_offsets[t], tile_offsets[t + 1]):
+            if n_live == 0:
                 break
-            g = flat_ids[k]
-            mx, my = means2d[g, 0], means2d[g, 1]
-            a, b, c = conics[g, 0], conics[g, 1], conics[g, 2]
-            op = opacities[g]
+            mx, my, op = packed[k, P_MX], packed[k, P_MY], packed[k, P_OP]
+            ha, b, hc = half * packed[k, P_A], packed[k, P_B], half * packed[k, P_C]
             sig_max = np.float32(math.log(255.0 * op))
-            for ch in range(n_ch):
-                col[ch] = colors[g, ch]
-            x0, x1, y0, y1 = _bbox(mx, my, radii[g, 0], radii[g, 1], tx0, ty0, tw, th)
+            x0, x1, y0, y1 = _bbox(mx, my, packed[k, P_RX], packed[k, P_RY], tx0, ty0, tw, th)
             for py in range(y0, y1):
+                if row_live[py] == 0:
+                    continue
                 dy = np.float32(ty0 + py + 0.5) - my
-                cdy = np.float32(0.5) * c * dy * dy
+                cdy = hc * dy * dy
                 bdy = b * dy
-                Tr, Lr, Sr = T[py], live[py], lst[py]
+                base = py * tw
                 for px in range(x0, x1):
-                    dx = pxc[px] - mx
-                    sigma = np.float32(0.5) * a * dx * dx + cdy + bdy * dx
+                    p = base + px
+                    if not live[p]:
+                        continue
+                    dx = np.float32(tx0 + px + 0.5) - mx
+                    sigma = ha * dx * dx + cdy + bdy * dx
+                    if sigma < zero or sigma > sig_max:
+                        continue
                     alpha = min(np.float32(ALPHA_MAX), op * fast_exp_neg(sigma))
-                    ok = (sigma >= zero) & (sigma <= sig_max) & (alpha >= np.float32(ALPHA_MIN)) & (Lr[px] > zero)
-                    Tp = Tr[px]
+                    if alpha < np.float32(ALPHA_MIN):
+                        continue
+                    Tp = T[p]
                     nT = Tp * (one - alpha)
-                    stop = ok & (nT <= np.float32(T_MIN))
-                    use = ok & (nT > np.float32(T_MIN))
-                    w = alpha * Tp if use else zero
-                    for ch in range(n_ch):
-                        acc[ch, py, px] += col[ch] * w
-                    Tr[px] = nT if use else Tp
-                    Lr[px] = zero if stop else Lr[px]
-                    Sr[px] = k if use else Sr[px]
+                    if nT <= np.float32(T_MIN):  # stop before this Gaussian
+                        live[p] = False
+                        row_live[py] -= 1
+                        n_live -= 1
+                        continue
+                    w = alpha * Tp
+                    for ch in range(NCH):
+                        acc[p, ch] += packed[k, P_COL + ch] * w
+                    T[p] = nT
+                    lst[p] = k
         for py in range(th):
             for px in range(tw):
-                Tp = T[py, px]
-                for ch in range(n_ch):
-                    image[ty0 + py, tx0 + px, ch] = acc[ch, py, px] + Tp * background[ch]
-                T_final[ty0 + py, tx0 + px] = Tp
-                last[ty0 + py, tx0 + px] = lst[py, px]
+                p = py * tw + px
+                for ch in range(NCH):
+                    image[ty0 + py, tx0 + px, ch] = acc[p, ch] + T[p] * background[ch]
+                T_final[ty0 + py, tx0 + px] = T[p]
+                last[ty0 + py, tx0 + px] = lst[p]
     return image, T_final, last
 
 
 @njit(parallel=True, **_simd)
-def rasterize_backward(
-    means2d,
-    conics,
-    colors,
-    opacities,
-    radii,
-    background,
-    tile_offsets,
-    flat_ids,
-    width,
-    height,
-    tile_size,
-    T_final,
-    last,
-    v_image,
-    v_alpha,
-):
-    """Gradients of a loss w.r.t. means2d [N,2], conics [N,3], colors [N,C], opacities [N],
-    given its gradients w.r.t. the image [H,W,C] and the alpha map [H,W].
-
-    Returns [N, 6 + C]: (v_mx, v_my, v_a, v_b, v_c, v_opacity, v_colors…)."""
-    n = means2d.shape[0]
-    n_ch = NCH
+def rasterize_backward(packed, background, tile_offsets, width, height, tile_size, T_final, last, v_image, v_alpha):
+    """Per-intersection gradients [M, 6 + NCH] — (v_mx, v_my, v_a, v_b, v_c, v_opacity,
+    v_colours…) — of a loss given its gradients w.r.t. the image [H,W,NCH] and alpha [H,W].
+    Each pixel is walked back to front from its last contributor (see the module docstring);
+    :func:`sum_per_gaussian` reduces the rows to Gaussians."""
     tiles_w = (width + tile_size - 1) // tile_size
     tiles_h = (height + tile_size - 1) // tile_size
-    n_isect = flat_ids.shape[0]
-    width_g = 6 + n_ch
-    g_isect = np.zeros((n_isect, width_g), dtype=np.float32)
+    g_isect = np.zeros((packed.shape[0], 6 + NCH), dtype=np.float32)
     one, zero, half = np.float32(1.0), np.float32(0.0), np.float32(0.5)
     for t in prange(tiles_w * tiles_h):
         s = tile_offsets[t]
@@ -230,39 +235,36 @@ def rasterize_backward(
         ty0 = (t // tiles_w) * tile_size
         tw = min(tile_size, width - tx0)
         th = min(tile_size, height - ty0)
-        T = np.empty((th, tw), dtype=np.float32)
-        Tf = np.empty((th, tw), dtype=np.float32)
-        behind = np.empty((n_ch, th, tw), dtype=np.float32)
-        vimg = np.empty((n_ch, th, tw), dtype=np.float32)
-        vA = np.empty((th, tw), dtype=np.float32)
-        lst = np.empty((th, tw), dtype=np.int32)
-        pxc = np.empty(tw, dtype=np.float32)
-        for px in range(tw):
-            pxc[px] = np.float32(tx0 + px + 0.5)
+        npx = tw * th
+        T = np.empty(npx, dtype=np.float32)
+        Tf = np.empty(npx, dtype=np.float32)
+        vA = np.empty(npx, dtype=np.float32)
+        lst = np.empty(npx, dtype=np.int32)
+        behind = np.empty((npx, NCH), dtype=np.float32)
+        vimg = np.empty((npx, NCH), dtype=np.float32)
         k_end = s - 1
         for py in range(th):
             for px in range(tw):
+                p = py * tw + px
                 tf = T_final[ty0 + py, tx0 + px]
-                T[py, px] = tf
-                Tf[py, px] = tf
-                vA[py, px] = v_alpha[ty0 + py, tx0 + px]
-                lst[py, px] = last[ty0 + py, tx0 + px]
-                for ch in range(n_ch):
-                    behind[ch, py, px] = tf * background[ch]
-                    vimg[ch, py, px] = v_image[ty0 + py, tx0 + px, ch]
-                k_end = max(k_end, last[ty0 + py, tx0 + px])
-        col = np.empty(n_ch, dtype=np.float32)
-        gcol = np.empty(n_ch, dtype=np.float32)
+                T[p] = tf
+                Tf[p] = tf
+                vA[p] = v_alpha[ty0 + py, tx0 + px] * tf
+                lst[p] = last[ty0 + py, tx0 + px]
+                for ch in range(NCH):
+                    behind[p, ch] = tf * background[ch]
+                    vimg[p, ch] = v_image[ty0 + py, tx0 + px, ch]
+                k_end = max(k_end, lst[p])
+        col = np.empty(NCH, dtype=np.float32)
+        gcol = np.empty(NCH, dtype=np.float32)
         for k in range(k_end, s - 1, -1):
-            g = flat_ids[k]
-            mx, my = means2d[g, 0], means2d[g, 1]
-            a, b, c = conics[g, 0], conics[g, 1], conics[g, 2]
-            op = opacities[g]
+            mx, my, op = packed[k, P_MX], packed[k, P_MY], packed[k, P_OP]
+            a, b, c = packed[k, P_A], packed[k, P_B], packed[k, P_C]
             sig_max = np.float32(math.log(255.0 * op))
-            for ch in range(n_ch):
-                col[ch] = colors[g, ch]
+            for ch in range(NCH):
+                col[ch] = packed[k, P_COL + ch]
                 gcol[ch] = zero
-            x0, x1, y0, y1 = _bbox(mx, my, radii[g, 0], radii[g, 1], tx0, ty0, tw, th)
+            x0, x1, y0, y1 = _bbox(mx, my, packed[k, P_RX], packed[k, P_RY], tx0, ty0, tw, th)
             gmx = zero
             gmy = zero
             ga = zero
@@ -273,45 +275,57 @@ def rasterize_backward(
                 dy = np.float32(ty0 + py + 0.5) - my
                 cdy = half * c * dy * dy
                 bdy = b * dy
-                Tr, Lr = T[py], lst[py]
+                base = py * tw
                 for px in range(x0, x1):
-                    dx = pxc[px] - mx
+                    p = base + px
+                    if k > lst[p]:
+                        continue
+                    dx = np.float32(tx0 + px + 0.5) - mx
                     sigma = half * a * dx * dx + cdy + bdy * dx
+                    if sigma < zero or sigma > sig_max:
+                        continue
                     vis = fast_exp_neg(sigma)
                     alpha = min(np.float32(ALPHA_MAX), op * vis)
-                    ok = (sigma >= zero) & (sigma <= sig_max) & (alpha >= np.float32(ALPHA_MIN)) & (k <= Lr[px])
+                    if alpha < np.float32(ALPHA_MIN):
+                        continue
                     ra = one / (one - alpha)
-                    Ti = Tr[px] * ra
+                    Ti = T[p] * ra
+                    T[p] = Ti
                     w = alpha * Ti
-                    v_a = vA[py, px] * Tf[py, px] * ra
-                    for ch in range(n_ch):
-                        vi = vimg[ch, py, px]
-                        v_a += vi * (col[ch] * Ti - behind[ch, py, px] * ra)
-                        gcol[ch] += w * vi if ok else zero
-                        behind[ch, py, px] += col[ch] * w if ok else zero
-                    Tr[px] = Ti if ok else Tr[px]
-                    grad_ok = ok & (op * vis <= np.float32(ALPHA_MAX))
-                    go += v_a * vis if grad_ok else zero
-                    v_sigma = -v_a * alpha if grad_ok else zero
-                    ga += half * v_sigma * dx * dx
-                    gb += v_sigma * dx * dy
-                    gc += half * v_sigma * dy * dy
-                    gmx -= v_sigma * (a * dx + b * dy)
-                    gmy -= v_sigma * (b * dx + c * dy)
+                    v_a = vA[p] * ra
+                    for ch in range(NCH):
+                        vi = vimg[p, ch]
+                        v_a += vi * (col[ch] * Ti - behind[p, ch] * ra)
+                        gcol[ch] += w * vi
+                        behind[p, ch] += col[ch] * w
+                    if op * vis <= np.float32(ALPHA_MAX):
+                        go += v_a * vis
+                        v_sigma = -v_a * alpha
+                        ga += half * v_sigma * dx * dx
+                        gb += v_sigma * dx * dy
+                        gc += half * v_sigma * dy * dy
+                        gmx -= v_sigma * (a * dx + b * dy)
+                        gmy -= v_sigma * (b * dx + c * dy)
             g_isect[k, 0] = gmx
             g_isect[k, 1] = gmy
             g_isect[k, 2] = ga
             g_isect[k, 3] = gb
             g_isect[k, 4] = gc
             g_isect[k, 5] = go
-            for ch in range(n_ch):
+            for ch in range(NCH):
                 g_isect[k, 6 + ch] = gcol[ch]
-    grads = np.zeros((n, width_g), dtype=np.float32)
-    for k in range(n_isect):
+    return g_isect
+
+
+@njit(cache=True, nogil=True)
+def sum_per_gaussian(g_isect, flat_ids, n):
+    """Sum per-intersection rows into per-Gaussian rows [n, width] (serial: deterministic)."""
+    out = np.zeros((n, g_isect.shape[1]), dtype=np.float32)
+    for k in range(flat_ids.shape[0]):
         g = flat_ids[k]
-        for j in range(width_g):
-            grads[g, j] += g_isect[k, j]
-    return grads
+        for j in range(g_isect.shape[1]):
+            out[g, j] += g_isect[k, j]
+    return out
 
 
 def set_num_threads(n: int | None) -> None:

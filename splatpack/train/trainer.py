@@ -234,7 +234,8 @@ class Trainer:
             mse = torch.mean((image.detach() - target) ** 2).item()
         return {"loss": loss.item(), "psnr": -10 * math.log10(max(mse, 1e-10))}
 
-    def train(self, resume: bool = False) -> dict[str, Any]:
+    def train(self, resume: bool = False, stop_at: int | None = None) -> dict[str, Any] | None:
+        """Train to ``cfg.steps`` (or pause at ``stop_at``: checkpoint written, returns None)."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -260,12 +261,15 @@ class Trainer:
                     now = time.perf_counter()
                     rate = (self.step - s_last) / max(now - t_last, 1e-9)
                     t_last, s_last = now, self.step
-                    progress.update(
-                        task, completed=self.step,
-                        stats=f"loss {ema_loss:.4f} psnr {ema_psnr:5.2f} N {len(self.params['means']):,} {rate:5.1f} it/s",
-                    )  # fmt: skip
+                    line = f"loss {ema_loss:.4f} psnr {ema_psnr:5.2f} N {len(self.params['means']):,} {rate:5.1f} it/s"
+                    progress.update(task, completed=self.step, stats=line)
+                    if not self.console.is_terminal and self.step % (10 * cfg.log_every) == 0:
+                        self.console.print(f"step {self.step}/{cfg.steps} {line}")  # logs and CI
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
                     self.save_checkpoint()
+                if stop_at is not None and self.step >= stop_at:
+                    self.save_checkpoint()
+                    return None
         self.save_checkpoint()
         return self.finish()
 
@@ -320,6 +324,10 @@ class Trainer:
         }
         atomic_write_text(self.out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         atomic_write_text(self.out_dir / "config.json", json.dumps(config_to_dict(self.cfg), indent=2) + "\n")
+        scene = {"data": str(Path(self.capture.root).resolve()), "format": self.capture.format,
+                 "downscale": self.cfg.downscale, "test_every": self.cfg.test_every, "name": self.capture.name,
+                 "white_background": self.capture.white_background}  # fmt: skip
+        atomic_write_text(self.out_dir / "scene.json", json.dumps(scene, indent=2) + "\n")
         return metrics
 
 

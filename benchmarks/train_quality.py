@@ -1,0 +1,73 @@
+"""Training quality on real captures with the CPU backend (figures for the scene pipeline).
+
+* lego (Blender) at 200×200 — target: test PSNR ≥ 31 dB and SSIM ≥ 0.95 within 20 minutes;
+* fern (LLFF poses, images_8, 504×378) — target: test PSNR ≥ 23.5 dB within 20 minutes;
+* fern through ``splatpack process`` (pycolmap SfM on images_8, then training on that model)
+  — target: all 20 images registered, PSNR within 1 dB of the run on the LLFF poses.
+
+Each run is ``splatpack train`` with ``configs/cpu-fast.yaml``; results (the runs'
+``metrics.json`` plus targets) go to ``benchmarks/results/train_quality.json``.
+
+Usage:  python benchmarks/train_quality.py [--only lego fern fern-sfm] [--steps N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+def train(scene: str, out: Path, steps: int | None, extra: list[str] = ()) -> dict:
+    from splatpack.cli import main
+
+    args = ["train", scene, "--config", str(ROOT / "configs/cpu-fast.yaml"), "--out", str(out), "--backend", "cpu", *extra]
+    if steps:
+        args += ["--steps", str(steps)]
+    rc = main(args)
+    if rc != 0:
+        raise SystemExit(f"training {scene} failed ({rc})")
+    return json.loads((out / "metrics.json").read_text())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", default=["lego", "fern", "fern-sfm"])
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--runs", type=Path, default=ROOT / "outputs/bench")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/train_quality.json")
+    args = ap.parse_args()
+    if not SHARED.is_dir():
+        raise SystemExit(f"needs the shared data at {SHARED}")
+    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    if "lego" in args.only:
+        m = train(str(ROOT / "scenes/lego.yaml"), args.runs / "lego", args.steps)
+        results["lego"] = {**m, "targets": {"psnr": 31.0, "ssim": 0.95, "train_seconds": 1200},
+                           "pass": m["psnr"] >= 31.0 and m["ssim"] >= 0.95 and m["train_seconds"] <= 1200}  # fmt: skip
+    if "fern" in args.only:
+        m = train(str(ROOT / "scenes/fern.yaml"), args.runs / "fern", args.steps)
+        results["fern"] = {**m, "targets": {"psnr": 23.5, "train_seconds": 1200},
+                           "pass": m["psnr"] >= 23.5 and m["train_seconds"] <= 1200}  # fmt: skip
+    if "fern-sfm" in args.only:
+        from splatpack.process import run_sfm
+
+        t = time.perf_counter()
+        sfm = run_sfm(SHARED / "scenes/fern/images_8", args.runs / "fern-sfm-model")
+        sfm_seconds = time.perf_counter() - t
+        m = train(str(args.runs / "fern-sfm-model"), args.runs / "fern-sfm", args.steps)
+        ref = results.get("fern", {}).get("psnr")
+        results["fern-sfm"] = {**m, "sfm": {k: v for k, v in sfm.items() if k != "sparse_dir"}, "sfm_seconds": sfm_seconds,
+                               "psnr_gap_to_llff_poses": None if ref is None else ref - m["psnr"],
+                               "pass": sfm["registered"] == 20 and ref is not None and abs(ref - m["psnr"]) <= 1.0}  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(json.dumps({k: {kk: v.get(kk) for kk in ("psnr", "ssim", "lpips", "num_gaussians", "train_seconds", "pass")}
+                      for k, v in results.items()}, indent=2))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
