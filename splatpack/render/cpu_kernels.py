@@ -4,7 +4,7 @@ These follow the CUDA rasterizer of 3DGS (Kerbl et al. 2023) and gsplat step for
 
 * Gaussians are binned into 16×16 pixel tiles by their screen-space bounding box and sorted
   front to back per tile (stable sort on camera depth).
-* Per pixel, front to back: σ = ½(a·dx² + c·dy²) + b·dx·dy, α = min(0.99, o·e^{−σ});
+* Per pixel, front to back: σ = ½(a·dx² + c·dy²) + b·dx·dy, α = min(0.999, o·e^{−σ}) (gsplat's clamp; INRIA's code uses 0.99);
   Gaussians with σ < 0 or α < 1/255 are skipped; the pixel stops *before* the Gaussian that
   would bring its transmittance T to ≤ 1e-4. C = Σ_i c_i α_i T_i + T_final·bg (eq. 3 of 3DGS).
 * The backward pass walks each pixel's list back to front from its last contributor,
@@ -34,7 +34,7 @@ from numba import njit, prange
 
 TILE_SIZE = 16
 ALPHA_MIN = 1.0 / 255.0
-ALPHA_MAX = 0.99
+ALPHA_MAX = 0.999  # gsplat 1.5.3's clamp (the INRIA code uses 0.99); matching it keeps CPU = CUDA
 T_MIN = 1e-4
 
 _opts = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")

@@ -1,7 +1,7 @@
 """Pure-torch compositing: the slow reference and the tiled baseline.
 
 * :func:`composite_dense` evaluates every Gaussian at every pixel (O(P·N) memory) with the
-  same rules as the compiled kernel — α = min(0.99, o·e^{−σ}), skip σ < 0 or α < 1/255, stop
+  same rules as the compiled kernel — α = min(0.999, o·e^{−σ}), skip σ < 0 or α < 1/255, stop
   before T ≤ 1e-4 — written with cumulative products so autograd differentiates it. Tests
   hold the kernel's images and gradients against it.
 * :func:`composite_torch_tiled` is the same computation per 16×16 tile over that tile's
