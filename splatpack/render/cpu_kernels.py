@@ -50,7 +50,7 @@ def isect_tiles(means2d, radii, depths, tile_size, tiles_w, tiles_h):
     n = means2d.shape[0]
     n_tiles = tiles_w * tiles_h
     rect = np.zeros((n, 4), dtype=np.int32)
-    for g in range(n):
+    for g in prange(n):
         rx, ry = radii[g, 0], radii[g, 1]
         if rx <= 0 or ry <= 0:
             continue
@@ -145,6 +145,20 @@ def gather_intersections(means2d, conics, colors, opacities, radii, flat_ids):
     return out
 
 
+@njit(inline="always")
+def _row_span(ha, bdy, cdy, sig_max, mx, tx0, x0, x1):
+    """Tile-local pixel columns [xs, xe) of one row where σ = ha·dx² + bdy·dx + cdy can be
+    ≤ ``sig_max`` (the quadratic's roots, widened by a pixel each side; the loop still tests σ
+    exactly). Rotated, elongated splats cover a small part of their bounding box."""
+    disc = float(bdy) * bdy - 4.0 * float(ha) * (float(cdy) - sig_max)
+    if disc < 0.0 or ha <= 0.0:
+        return x0, x0
+    r = math.sqrt(disc)
+    lo = (-float(bdy) - r) / (2.0 * ha) + mx - tx0 - 0.5
+    hi = (-float(bdy) + r) / (2.0 * ha) + mx - tx0 - 0.5
+    return max(x0, int(math.ceil(lo)) - 1), min(x1, int(math.floor(hi)) + 2)
+
+
 @njit(parallel=True, **_simd)
 def rasterize_forward(packed, background, tile_offsets, width, height, tile_size):
     """Front-to-back alpha compositing of the packed intersections.
@@ -186,7 +200,8 @@ def rasterize_forward(packed, background, tile_offsets, width, height, tile_size
                 cdy = hc * dy * dy
                 bdy = b * dy
                 base = py * tw
-                for px in range(x0, x1):
+                xs, xe = _row_span(ha, bdy, cdy, sig_max, mx, tx0, x0, x1)
+                for px in range(xs, xe):
                     p = base + px
                     if not live[p]:
                         continue
@@ -276,7 +291,8 @@ def rasterize_backward(packed, background, tile_offsets, width, height, tile_siz
                 cdy = half * c * dy * dy
                 bdy = b * dy
                 base = py * tw
-                for px in range(x0, x1):
+                xs, xe = _row_span(half * a, bdy, cdy, sig_max, mx, tx0, x0, x1)
+                for px in range(xs, xe):
                     p = base + px
                     if k > lst[p]:
                         continue
