@@ -31,7 +31,8 @@ class DensifyConfig:
     prune_opa: float = 0.005
     prune_scale3d: float = 0.1
     absgrad: bool = False
-    max_gaussians: int = 0  # 0 = no cap; else growth stops at this count (CPU budgets)
+    max_gaussians: int = 0  # 0 = no cap; else no growth once the count reaches it (the round that
+    # crosses it may overshoot; CPU budgets)
 
 
 @dataclass
