@@ -34,34 +34,12 @@ CHUNK = 1024  # Gaussians per parallel work item; scratch arrays are allocated o
 
 @njit(inline="always")
 def _mm(A, B, out):
-    """out = A @ B for small dense matrices (no BLAS call, no allocation)."""
+    """out = A @ B for small matrices (no BLAS call, no allocation; pass ``X.T`` views to transpose)."""
     for i in range(A.shape[0]):
         for j in range(B.shape[1]):
             s = 0.0
             for k in range(A.shape[1]):
                 s += A[i, k] * B[k, j]
-            out[i, j] = s
-
-
-@njit(inline="always")
-def _mmt(A, B, out):
-    """out = A @ B.T"""
-    for i in range(A.shape[0]):
-        for j in range(B.shape[0]):
-            s = 0.0
-            for k in range(A.shape[1]):
-                s += A[i, k] * B[j, k]
-            out[i, j] = s
-
-
-@njit(inline="always")
-def _mtm(A, B, out):
-    """out = A.T @ B"""
-    for i in range(A.shape[1]):
-        for j in range(B.shape[1]):
-            s = 0.0
-            for k in range(A.shape[0]):
-                s += A[k, i] * B[k, j]
             out[i, j] = s
 
 
@@ -78,9 +56,9 @@ def _camera_terms(means, quats, scales, g, W, t, fx, fy, cx, cy, width, height, 
     for i in range(3):
         for j in range(3):
             M[i, j] = Rq[i, j] * scales[g, j]
-    _mmt(M, M, S)
+    _mm(M, M.T, S)
     _mm(W, S, tmp)
-    _mmt(tmp, W, Sc)
+    _mm(tmp, W.T, Sc)
     px = W[0, 0] * means[g, 0] + W[0, 1] * means[g, 1] + W[0, 2] * means[g, 2] + t[0]
     py = W[1, 0] * means[g, 0] + W[1, 1] * means[g, 1] + W[1, 2] * means[g, 2] + t[1]
     pz = W[2, 0] * means[g, 0] + W[2, 1] * means[g, 1] + W[2, 2] * means[g, 2] + t[2]
@@ -118,7 +96,7 @@ def project_forward(means, quats, scales, opacities, viewmat, K, width, height, 
                 means, quats, scales, g, W, t, fx, fy, cx, cy, width, height, Rq, M, S, Sc, J, tmp
             )
             _mm(J, Sc, JS)
-            _mmt(JS, J, C2)
+            _mm(JS, J.T, C2)
             A, B, D = C2[0, 0] + eps2d, 0.5 * (C2[0, 1] + C2[1, 0]), C2[1, 1] + eps2d
             det = max(A * D - B * B, 1e-10)
             mx, my = fx * px / tz + cx, fy * py / tz + cy
@@ -157,7 +135,7 @@ def project_backward(means, quats, scales, viewmat, K, width, height, eps2d, rad
                 means, quats, scales, g, W, t, fx, fy, cx, cy, width, height, Rq, M, S, Sc, J, tmp
             )
             _mm(J, Sc, JS)
-            _mmt(JS, J, C2)
+            _mm(JS, J.T, C2)
             A, B, D = C2[0, 0] + eps2d, 0.5 * (C2[0, 1] + C2[1, 0]), C2[1, 1] + eps2d
             det = max(A * D - B * B, 1e-10)
             ia, ib, ic = D / det, -B / det, A / det  # Σ'⁻¹ = [[ia, ib], [ib, ic]]
@@ -171,7 +149,7 @@ def project_backward(means, quats, scales, viewmat, K, width, height, eps2d, rad
             V2[1, 1] = -(T22[1, 0] * ib + T22[1, 1] * ic)
             # V_Sc = Jᵀ V2 J ; V_J = 2 V2 J Sc
             _mm(V2, J, T23)
-            _mtm(J, T23, V_Sc)
+            _mm(J.T, T23, V_Sc)
             _mm(T23, Sc, V_J)
             vm2x, vm2y = v_means2d[g, 0], v_means2d[g, 1]
             tz2 = tz * tz
@@ -192,7 +170,7 @@ def project_backward(means, quats, scales, viewmat, K, width, height, eps2d, rad
             for i in range(3):
                 v_means[g, i] = W[0, i] * vtx + W[1, i] * vty + W[2, i] * vtz
             # V_S = Wᵀ V_Sc W ; V_M = 2 V_S M
-            _mtm(W, V_Sc, tmp)
+            _mm(W.T, V_Sc, tmp)
             _mm(tmp, W, V_S)
             _mm(V_S, M, V_M)
             for j in range(3):
