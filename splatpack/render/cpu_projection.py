@@ -235,6 +235,14 @@ def _sh_bases(degree, x, y, z, out, dout):
     dout[15, 0], dout[15, 1], dout[15, 2] = SH_C3[6] * (3 * xx - 3 * yy), -6 * SH_C3[6] * x * y, 0.0
 
 
+@njit(inline="always")
+def _view_dir(means, campos, g):
+    """Unit direction from the camera to Gaussian g, and the distance."""
+    dx, dy, dz = means[g, 0] - campos[0], means[g, 1] - campos[1], means[g, 2] - campos[2]
+    r = math.sqrt(dx * dx + dy * dy + dz * dz) + 1e-30
+    return dx / r, dy / r, dz / r, r
+
+
 @njit(parallel=True, **_opts)
 def sh_forward(degree, coeffs, means, campos, radii):
     """colors [N,3] = max(Σ_k c_k Y_k(d̂) + 0.5, 0), d = mean − campos; zero where radii = 0."""
@@ -247,9 +255,8 @@ def sh_forward(degree, coeffs, means, campos, radii):
         for g in range(chunk * CHUNK, min(n, (chunk + 1) * CHUNK)):
             if radii[g, 0] <= 0 or radii[g, 1] <= 0:
                 continue
-            dx, dy, dz = means[g, 0] - campos[0], means[g, 1] - campos[1], means[g, 2] - campos[2]
-            r = math.sqrt(dx * dx + dy * dy + dz * dz) + 1e-30
-            _sh_bases(degree, dx / r, dy / r, dz / r, Y, dY)
+            x, y, z, r = _view_dir(means, campos, g)
+            _sh_bases(degree, x, y, z, Y, dY)
             for ch in range(3):
                 s = 0.5
                 for k in range(nb):
@@ -271,9 +278,7 @@ def sh_backward(degree, coeffs, means, campos, radii, colors, v_colors):
         for g in range(chunk * CHUNK, min(n, (chunk + 1) * CHUNK)):
             if radii[g, 0] <= 0 or radii[g, 1] <= 0:
                 continue
-            dx, dy, dz = means[g, 0] - campos[0], means[g, 1] - campos[1], means[g, 2] - campos[2]
-            r = math.sqrt(dx * dx + dy * dy + dz * dz) + 1e-30
-            x, y, z = dx / r, dy / r, dz / r
+            x, y, z, r = _view_dir(means, campos, g)
             _sh_bases(degree, x, y, z, Y, dY)
             vdx, vdy, vdz = 0.0, 0.0, 0.0
             for ch in range(3):
