@@ -1,0 +1,1 @@
+"""The ``.spk`` container: a versioned, checksummed file of named, lazily read sections."""
