@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 import tyro
 
@@ -66,9 +66,10 @@ def train(
     )
     metrics = Trainer(capture, cfg, out_dir, console=console).train(resume=resume)
     lp = "n/a" if metrics["lpips"] is None else f"{metrics['lpips']:.4f}"
+    size = f", scene.spk {metrics['size_bytes']:,} bytes" if "size_bytes" in metrics else ""
     console.print(
         f"done: test PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f}, LPIPS {lp}, "
-        f"{metrics['num_gaussians']:,} Gaussians, {metrics['train_seconds']:.0f} s ({metrics['backend']})"
+        f"{metrics['num_gaussians']:,} Gaussians{size}, {metrics['train_seconds']:.0f} s ({metrics['backend']})"
     )
     print(out_dir / "metrics.json")
 
@@ -115,7 +116,38 @@ def render(
         print(p)
 
 
-COMMANDS = {"train": train, "process": process, "render": render}
+def info(file: Positional[Path], json: bool = False) -> None:
+    """Show a .spk file's sections, their sizes and the ratio to the equivalent PLY.
+
+    Args:
+        file: a .spk file.
+        json: print a JSON object (num_gaussians, total_bytes, ply_equivalent_bytes, sections, …).
+    """
+    import json as _json
+
+    from splatpack.spk_cli import format_info, spk_info
+
+    d = spk_info(file)
+    print(_json.dumps(d, indent=2) if json else format_info(d))
+
+
+def decompress(file: Positional[Path], out: Annotated[Path, tyro.conf.arg(aliases=["-o"])]) -> None:
+    """Decode a compact .spk into a standard INRIA PLY (colour field baked into degree-3 SH).
+
+    Args:
+        file: a .spk file written by `splatpack train --config configs/compact.yaml`.
+        out: the PLY to write.
+    """
+    from splatpack.spk_cli import decompress as run
+
+    r = run(file, out)
+    msg = f"wrote {r['ply']}: {r['num_gaussians']:,} Gaussians, {r['bytes']:,} bytes"
+    if "baked_vs_field_psnr" in r:
+        msg += f"; baked SH vs colour field: {r['baked_vs_field_psnr']:.2f} dB PSNR over {r['views']} views"
+    print(msg)
+
+
+COMMANDS = {"train": train, "process": process, "render": render, "info": info, "decompress": decompress}
 
 
 def main(argv: list[str] | None = None) -> int:

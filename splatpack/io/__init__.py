@@ -1,6 +1,6 @@
 """Scene files: INRIA PLY (:mod:`~splatpack.io.ply`) and atomic writes (:mod:`~splatpack.io.atomic`)."""
 
 from splatpack.io.atomic import atomic_write, atomic_write_bytes, atomic_write_text
-from splatpack.io.ply import load_ply, save_ply
+from splatpack.io.ply import load_ply, ply_size, save_ply
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "load_ply", "save_ply"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "load_ply", "ply_size", "save_ply"]

@@ -15,6 +15,10 @@ from typing import Any, Literal
 
 import yaml
 
+from splatpack.compress.compact_codec import CodecConfig
+from splatpack.compress.colour_field import ColourFieldConfig
+from splatpack.compress.masking import MaskingConfig
+from splatpack.compress.rvq import ResidualVQConfig
 from splatpack.errors import SplatpackError
 
 
@@ -49,6 +53,52 @@ class LearningRates:
 
 
 @dataclass
+class ColourTraining:
+    """The colour field's optimiser schedule (Compact-3DGS: Adam, lr 1e-2, linear warm-up from
+    1 % over 100 steps, ×0.33 at each milestone; objects 1e-3 and one milestone at 25k)."""
+
+    lr: float = 1e-2
+    warmup_steps: int = 100
+    milestones: list[int] = field(default_factory=lambda: [5_000, 15_000, 25_000])
+    gamma: float = 0.33
+    model: ColourFieldConfig = field(default_factory=ColourFieldConfig)
+
+
+@dataclass
+class GeometryVQ:
+    """Residual VQ of scale and rotation for the last ``steps`` iterations (Compact-3DGS: 1000)."""
+
+    steps: int = 1_000
+    scale_space: Literal["log", "linear"] = "log"  # the paper quantises linear scales; log keeps
+    # small Gaussians small (relative error)
+    lr: float = 1e-3  # SimVQ's linear layer
+    vq: ResidualVQConfig = field(default_factory=ResidualVQConfig)
+
+
+@dataclass
+class CompactConfig:
+    """Compact-3DGS training (Lee et al. 2024): masking + colour field + R-VQ, saved as ``.spk``.
+
+    ``object`` holds the settings that change for object captures (Blender/NeRF-synthetic,
+    DTU: the paper README's second preset); ``kind: auto`` picks it from the capture format.
+    """
+
+    enabled: bool = False
+    kind: Literal["auto", "object", "scene"] = "auto"
+    masking: MaskingConfig = field(default_factory=MaskingConfig)
+    colour_field: bool = True  # False: keep per-Gaussian SH (masking/R-VQ only)
+    colour: ColourTraining = field(default_factory=ColourTraining)
+    rvq: GeometryVQ = field(default_factory=GeometryVQ)
+    codec: CodecConfig = field(default_factory=CodecConfig)
+    object: dict[str, Any] = field(default_factory=dict)
+
+    def resolved(self, object_capture: bool) -> "CompactConfig":
+        """This config with ``object`` applied when the capture is (or is set to be) an object."""
+        is_object = self.kind == "object" or (self.kind == "auto" and object_capture)
+        return _merge(CompactConfig, self, self.object, "compact.object") if is_object and self.object else self
+
+
+@dataclass
 class TrainConfig:
     steps: int = 30_000
     sh_degree: int = 3
@@ -71,6 +121,7 @@ class TrainConfig:
     seed: int = 0
     backend: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = 0  # CPU threads for the kernels and torch; 0 = all cores
+    compact: CompactConfig = field(default_factory=CompactConfig)
 
     def scaled_schedule(self) -> "TrainConfig":
         """Copy with iteration schedules rescaled from the paper's 30k steps to ``steps``."""
@@ -85,8 +136,23 @@ class TrainConfig:
             refine_every=max(10, round(d.refine_every * f)),
             reset_every=max(100, round(d.reset_every * f)),
         )
+        c = self.compact
+        compact = dataclasses.replace(
+            c,
+            # Adam moves a logit by ≈ lr per step: a shortened run needs a proportionally larger
+            # mask lr for masks to be able to switch off at all
+            masking=dataclasses.replace(
+                c.masking, prune_every=max(50, round(c.masking.prune_every * f)), lr=c.masking.lr / f
+            ),
+            colour=dataclasses.replace(c.colour, milestones=[round(m * f) for m in c.colour.milestones]),
+            rvq=dataclasses.replace(c.rvq, steps=max(100, round(c.rvq.steps * f))),
+        )
         return dataclasses.replace(
-            self, densify=dens, sh_degree_interval=max(1, round(self.sh_degree_interval * f)), scale_schedule=False
+            self,
+            densify=dens,
+            sh_degree_interval=max(1, round(self.sh_degree_interval * f)),
+            scale_schedule=False,
+            compact=compact,
         )
 
 

@@ -9,10 +9,17 @@ opacities. Checkpoints are written atomically every ``checkpoint_every`` steps a
 
 Outputs in ``out_dir``: ``point_cloud.ply`` (INRIA layout), ``metrics.json`` and the test
 renders in ``test_renders/``.
+
+With ``compact.enabled`` (``configs/compact.yaml``) the loop trains Compact-3DGS (Lee et al.,
+CVPR 2024): a learnable mask per Gaussian (STE, λ_m·mean σ(m), masked Gaussians pruned at each
+refinement step and every ``prune_every`` steps after), a hash-grid colour field in place of SH,
+and residual VQ of scale and rotation for the last ``rvq.steps`` steps; the result is
+post-processed and written as ``scene.spk``, and the metrics are those of the decoded file.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -25,8 +32,21 @@ import numpy as np
 import torch
 
 from splatpack.captures import Capture, Frame, load_image
+from splatpack.compress.compact_codec import (
+    canonical_quats,
+    dequantize,
+    field_colors,
+    pack_views,
+    quantize_compact,
+    read_compact,
+    render_compact,
+    storage_table,
+    write_compact,
+)
+from splatpack.compress.masking import binary_mask, mask_loss, masked_out
+from splatpack.compress.rvq import codebook_usage
 from splatpack.errors import SplatpackError
-from splatpack.io import atomic_write, atomic_write_text, save_ply
+from splatpack.io import atomic_write, atomic_write_text, ply_size, save_ply
 from splatpack.metrics import LPIPSUnavailable, psnr, ssim
 from splatpack.model import GaussianSet
 from splatpack.render import rasterize, resolve_backend
@@ -97,7 +117,10 @@ class Trainer:
         from rich.console import Console
 
         self.capture = capture
+        is_object = capture.format in ("blender", "synthetic")
+        cfg = dataclasses.replace(cfg, compact=cfg.compact.resolved(is_object))
         self.cfg = cfg.scaled_schedule()
+        self.compact = self.cfg.compact if self.cfg.compact.enabled else None
         self.out_dir = Path(out_dir)
         self.console = console or Console(stderr=True)
         self.backend = resolve_backend(cfg.backend)
@@ -122,12 +145,30 @@ class Trainer:
         if not self.train_views:
             raise SplatpackError("the capture has no training images", self.capture.root)
         self.params = initial_gaussians(self.capture, cfg).to(self.device).to_parameters()
+        self.field = self.vq_scale = self.vq_rot = None
+        if self.compact is not None:
+            self._setup_compact()
         self._make_optimizers()
         self.densifier = make_densifier(cfg.densify)
         self.densifier.check_sanity(self.params, self.optimizers)
         self.strategy_state = self.densifier.initialize_state(scene_scale=self.scene_scale)
         self.rng = torch.Generator().manual_seed(cfg.seed)
         self.order: list[int] = []
+
+    def _setup_compact(self) -> None:
+        """Mask logits, the colour field (instead of SH) and the geometry R-VQ."""
+        from splatpack.compress.colour_field import ColourField
+        from splatpack.compress.rvq import ResidualVQ
+
+        c, n = self.compact, len(self.params["means"])
+        if c.masking.enabled:
+            self.params["mask"] = torch.nn.Parameter(torch.full((n,), c.masking.init_logit, device=self.device))
+        if c.colour_field:
+            del self.params["sh0"], self.params["shN"]
+            lo, hi = field_aabb(self.params["means"].detach())
+            self.field = ColourField(c.colour.model, lo, hi).to(self.device)
+        self.vq_scale = ResidualVQ(3, c.rvq.vq).to(self.device)
+        self.vq_rot = ResidualVQ(4, c.rvq.vq).to(self.device)
 
     def _make_optimizers(self) -> None:
         lr = self.cfg.lr
@@ -139,13 +180,34 @@ class Trainer:
             "sh0": lr.sh0,
             "shN": lr.shN,
         }
+        if self.compact is not None:
+            rates["mask"] = self.compact.masking.lr
         fused = {"fused": True} if self.device == "cpu" else {}
         self.optimizers = {
             k: torch.optim.Adam([{"params": self.params[k], "lr": rates[k], "name": k}], eps=1e-15, **fused)
             for k in rates
+            if k in self.params
         }
         gamma = (lr.means_final / lr.means) ** (1.0 / max(1, self.cfg.steps))
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizers["means"], gamma=gamma)
+        self.net_optimizers = {}
+        if self.field is not None:
+            self.net_optimizers["field"] = torch.optim.Adam(
+                self.field.parameters(), lr=self.compact.colour.lr, eps=1e-15, **fused
+            )
+        if self.vq_scale is not None and self.compact.rvq.vq.kind == "simvq":
+            vq_params = list(self.vq_scale.parameters()) + list(self.vq_rot.parameters())
+            self.net_optimizers["vq"] = torch.optim.Adam(vq_params, lr=self.compact.rvq.lr, eps=1e-15)
+
+    def field_lr(self, step: int) -> float:
+        """Compact-3DGS's net schedule: linear warm-up from 1 %, then ×γ at each milestone."""
+        c = self.compact.colour
+        warm = 0.01 + 0.99 * min(1.0, step / c.warmup_steps) if c.warmup_steps > 0 else 1.0
+        return c.lr * warm * c.gamma ** sum(step >= m for m in c.milestones)
+
+    def in_vq_phase(self, step: int | None = None) -> bool:
+        step = self.step if step is None else step
+        return self.compact is not None and step >= self.cfg.steps - self.compact.rvq.steps
 
     # ---- checkpoints -----------------------------------------------------------------------------
     @property
@@ -164,6 +226,8 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "order": self.order,
             "config": config_to_dict(self.cfg),
+            "net_optimizers": {k: o.state_dict() for k, o in self.net_optimizers.items()},
+            "modules": {k: m.state_dict() for k, m in self._modules_dict().items()},
         }
         with atomic_write(self.checkpoint_path, "wb") as f:
             torch.save(state, f)
@@ -181,6 +245,10 @@ class Trainer:
             for k, o in self.optimizers.items():
                 o.load_state_dict(state["optimizers"][k])
             self.scheduler.load_state_dict(state["scheduler"])
+            for k, m in self._modules_dict().items():
+                m.load_state_dict(state["modules"][k])
+            for k, o in self.net_optimizers.items():
+                o.load_state_dict(state["net_optimizers"][k])
         except Exception as e:
             raise SplatpackError(f"cannot resume from checkpoint: {type(e).__name__}: {e}", path) from None
         self.strategy_state = {
@@ -193,17 +261,54 @@ class Trainer:
         self.train_seconds = float(state["train_seconds"])
         return True
 
+    def _modules_dict(self) -> dict[str, torch.nn.Module]:
+        mods = {"field": self.field, "vq_scale": self.vq_scale, "vq_rot": self.vq_rot}
+        return {k: m for k, m in mods.items() if m is not None}
+
     # ---- rendering -------------------------------------------------------------------------------
     def current_sh_degree(self) -> int:
         return min(self.step // self.cfg.sh_degree_interval, self.cfg.sh_degree)
 
-    def render(self, view: View, sh_degree: int | None = None, background: torch.Tensor | None = None):
+    def geometry(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(quats, linear scales, opacities, auxiliary loss) as rendered at this step: R-VQ'd
+        (straight-through) in the VQ phase and multiplied by the binary mask (Compact-3DGS)."""
         p = self.params
-        colors = torch.cat([p["sh0"], p["shN"]], dim=1)
+        quats, log_scales, opac = p["quats"], p["scales"], torch.sigmoid(p["opacities"])
+        aux = torch.zeros((), device=self.device)
+        if self.compact is None:
+            return quats, torch.exp(log_scales), opac, aux
+        c = self.compact
+        if self.in_vq_phase():
+            log_space = c.rvq.scale_space == "log"
+            sq, _, l1 = self.vq_scale(log_scales if log_space else torch.exp(log_scales))
+            scales = torch.exp(sq) if log_space else sq
+            quats, _, l2 = self.vq_rot(canonical_quats(quats))
+            aux = aux + l1 + l2
+        else:
+            scales = torch.exp(log_scales)
+        if "mask" in p:
+            m = binary_mask(p["mask"], c.masking.threshold)
+            scales, opac = scales * m[:, None], opac * m
+            aux = aux + c.masking.lambda_mask * mask_loss(p["mask"])
+        return quats, scales, opac, aux
+
+    def colors(self, view: View, sh_degree: int | None) -> tuple[torch.Tensor, int]:
+        p = self.params
+        if self.field is not None:
+            return field_colors(self.field, p["means"], view.viewmat), 0
+        degree = self.current_sh_degree() if sh_degree is None else sh_degree
+        return torch.cat([p["sh0"], p["shN"]], dim=1), degree
+
+    def render(self, view: View, sh_degree: int | None = None, background: torch.Tensor | None = None, aux=None):
+        p = self.params
+        quats, scales, opac, aux_loss = self.geometry()
+        colors, degree = self.colors(view, sh_degree)
+        if aux is not None:
+            aux.append(aux_loss)
         return rasterize(
-            p["means"], p["quats"], torch.exp(p["scales"]), torch.sigmoid(p["opacities"]), colors,
+            p["means"], quats, scales, opac, colors,
             view.viewmat, view.K, view.frame.width, view.frame.height,
-            sh_degree=self.current_sh_degree() if sh_degree is None else sh_degree,
+            sh_degree=degree,
             background=(self.background if background is None else background).to(self.device),
             backend=self.backend, antialiased=self.cfg.antialiased,
         )  # fmt: skip
@@ -221,15 +326,25 @@ class Trainer:
         if cfg.random_background and view.alpha is not None:
             bg = torch.rand(3, generator=self.rng).to(self.device)
             target = view.image + (bg - self.background.to(self.device)) * (1 - view.alpha[..., None])
-        image, _alpha, info = self.render(view, background=bg)
+        aux: list[torch.Tensor] = []
+        image, _alpha, info = self.render(view, background=bg, aux=aux)
         loss = photometric_loss(image, target, cfg.ssim_lambda)
+        total = loss + aux[0] if self.compact is not None else loss
         self.densifier.step_pre_backward(self.params, self.optimizers, self.strategy_state, self.step, info)
-        loss.backward()
-        for opt in self.optimizers.values():
+        total.backward()
+        if "field" in self.net_optimizers:
+            for g in self.net_optimizers["field"].param_groups:
+                g["lr"] = self.field_lr(self.step)
+        for opt in [*self.optimizers.values(), *self.net_optimizers.values()]:
             opt.step()
             opt.zero_grad(set_to_none=True)
         self.scheduler.step()
         self.densifier.step_post_backward(self.params, self.optimizers, self.strategy_state, self.step, info)
+        if self.compact is not None and "mask" in self.params:
+            d, every = cfg.densify, self.compact.masking.prune_every
+            refine = d.refine_start < self.step < d.refine_stop and self.step % d.refine_every == 0
+            if refine or (self.step >= d.refine_stop and self.step % every == 0):
+                self.prune_masked()
         with torch.no_grad():
             mse = torch.mean((image.detach() - target) ** 2).item()
         return {"loss": loss.item(), "psnr": -10 * math.log10(max(mse, 1e-10))}
@@ -273,9 +388,22 @@ class Trainer:
         self.save_checkpoint()
         return self.finish()
 
+    @torch.no_grad()
+    def prune_masked(self) -> int:
+        """Remove the Gaussians whose mask is off (σ(m) ≤ ε); returns how many."""
+        from gsplat.strategy.ops import remove
+
+        gone = masked_out(self.params["mask"], self.compact.masking.threshold)
+        k = int(gone.sum())
+        if k:
+            remove(self.params, self.optimizers, self.strategy_state, gone)
+        self.strategy_state["mask_pruned"] = self.strategy_state.get("mask_pruned", 0) + k
+        return k
+
     # ---- evaluation and export -----------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self, write_renders: bool = True) -> dict[str, Any]:
+    def evaluate(self, write_renders: bool = True, render_fn=None) -> dict[str, Any]:
+        """Test-view metrics; ``render_fn(view) → image`` defaults to the training model."""
         views = self.test_views or self.train_views[:: max(1, len(self.train_views) // 8)]
         lp = None
         if self.cfg.eval_lpips:
@@ -288,7 +416,7 @@ class Trainer:
         out = self.out_dir / "test_renders"
         ps, ss, ls = [], [], []
         for i, v in enumerate(views):
-            img, _, _ = self.render(v, sh_degree=self.cfg.sh_degree)
+            img = render_fn(v) if render_fn is not None else self.render(v, sh_degree=self.cfg.sh_degree)[0]
             img = img.clamp(0, 1)
             ps.append(psnr(img, v.image))
             ss.append(float(ssim(img, v.image)))
@@ -305,13 +433,17 @@ class Trainer:
         }
 
     def finish(self) -> dict[str, Any]:
-        gs = GaussianSet.from_parameters(self.params).to("cpu")
-        save_ply(gs, self.out_dir / "point_cloud.ply")
-        m = self.evaluate()
+        if self.compact is not None:
+            m, extra = self.finish_compact()
+            n = extra.pop("num_gaussians")
+        else:
+            gs = GaussianSet.from_parameters(self.params).to("cpu")
+            save_ply(gs, self.out_dir / "point_cloud.ply")
+            m, extra, n = self.evaluate(), {}, len(gs)
         v0 = self.train_views[0].frame
         metrics = {
             **m,
-            "num_gaussians": len(gs),
+            "num_gaussians": n,
             "train_seconds": round(self.train_seconds, 2),
             "steps": self.step,
             "backend": self.backend,
@@ -321,6 +453,7 @@ class Trainer:
             "resolution": [v0.width, v0.height],
             "num_train_views": len(self.train_views),
             "threads": torch.get_num_threads(),
+            **extra,
         }
         atomic_write_text(self.out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         atomic_write_text(self.out_dir / "config.json", json.dumps(config_to_dict(self.cfg), indent=2) + "\n")
@@ -329,6 +462,70 @@ class Trainer:
                  "white_background": self.capture.white_background}  # fmt: skip
         atomic_write_text(self.out_dir / "scene.json", json.dumps(scene, indent=2) + "\n")
         return metrics
+
+
+    @torch.no_grad()
+    def compact_code(self):
+        """Final prune, then the post-processed streams of the trained compact model."""
+        c = self.compact
+        if "mask" in self.params:
+            self.prune_masked()
+        p = self.params
+        log_space = c.rvq.scale_space == "log"
+        s_in = p["scales"] if log_space else torch.exp(p["scales"])
+        q_in = canonical_quats(p["quats"])
+        for vq, x in ((self.vq_scale, s_in), (self.vq_rot, q_in)):
+            if not bool(vq.initialized):  # training ended before the VQ phase
+                vq.init_kmeans(x)
+        _, sidx = self.vq_scale.quantize(s_in)
+        _, ridx = self.vq_rot.quantize(q_in)
+        sh = None if self.field is not None else torch.cat([p["sh0"], p["shN"]], dim=1)
+        meta = {"scene": self.capture.name, "scale_space": c.rvq.scale_space,
+                "background": self.background.tolist(), "steps": self.step}  # fmt: skip
+        train = self.train_views[:: max(1, math.ceil(len(self.train_views) / 32))]  # ≤ 32 cameras, for baking
+        views = pack_views([(v.viewmat.cpu(), v.K.cpu(), v.frame.width, v.frame.height) for v in train])
+        code = quantize_compact(
+            p["means"], torch.sigmoid(p["opacities"]), sidx, ridx, self.vq_scale.codebooks(), self.vq_rot.codebooks(),
+            c.codec, field=self.field, sh=sh, meta=meta, views=views,
+        )  # fmt: skip
+        return code, {"scale": codebook_usage(sidx, c.rvq.vq.codebook_size),
+                      "rotation": codebook_usage(ridx, c.rvq.vq.codebook_size)}  # fmt: skip
+
+    def finish_compact(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Write ``scene.spk`` and evaluate the scene decoded from it."""
+        before = self.evaluate(write_renders=False)  # the trained model, before post-processing
+        code, usage = self.compact_code()
+        path = self.out_dir / "scene.spk"
+        size = write_compact(path, code)
+        scene = dequantize(read_compact(path))
+        bg = self.background.to(self.device)
+
+        def render_fn(v: View) -> torch.Tensor:
+            return render_compact(scene, v.viewmat, v.K, v.frame.width, v.frame.height, bg, self.backend)[0]
+
+        m = self.evaluate(render_fn=render_fn)
+        n = len(scene)
+        extra = {
+            "num_gaussians": n,
+            "size_bytes": size,
+            "ply_equivalent_bytes": ply_size(n, self.cfg.sh_degree),
+            "storage_bytes": storage_table(path),
+            "psnr_before_postprocess": before["psnr"],
+            "mask_pruned": int(self.strategy_state.get("mask_pruned", 0)),
+            "codebook_usage": usage,
+            "codebook_kind": self.compact.rvq.vq.kind,
+        }
+        return m, extra
+
+
+def field_aabb(means: torch.Tensor, lo_q: float = 0.01, hi_q: float = 0.99, pad: float = 0.1):
+    """The box the colour field's contraction maps to [−1, 1]³: the 1st–99th percentile box of
+    the initial Gaussians, padded by 10 % (Compact-3DGS fixes [−1, 1]³; a data-driven box puts
+    the capture's content, not its outliers, in the uncontracted region)."""
+    q = torch.quantile(means.float().cpu()[:: max(1, len(means) // 100_000)], torch.tensor([lo_q, hi_q]), dim=0)
+    lo, hi = q[0], q[1]
+    ext = (hi - lo).clamp_min(1e-6) * pad
+    return lo - ext, hi + ext
 
 
 def save_png(path: Path, img: torch.Tensor) -> None:

@@ -1,0 +1,457 @@
+"""Post-processing and coding of a compact scene (Compact-3DGS §3.4, with entropy coding).
+
+A trained compact model (masked Gaussians, R-VQ geometry, hash-grid colour field) is turned
+into integer streams once (:func:`quantize_compact`), and those streams are what the ``.spk``
+file stores losslessly (:func:`compact_sections` / :func:`read_compact`). Decoding is a fixed
+function of the streams (:func:`dequantize`), so the model evaluated after training and the
+model decoded from the file are the same arrays, bit for bit.
+
+Streams (section names in the file):
+
+* ``positions`` — each axis quantised to ``position_bits`` over the bounding box, the three
+  integers interleaved into a Morton code, Gaussians sorted by it, and the code *differences*
+  stored as little-endian bytes [N, ⌈3b/8⌉] coded by ANS with one model per byte plane (high
+  planes are almost constant after sorting). Morton order also makes the Gaussians of one
+  region neighbours in the file.
+* ``opacities`` — α = σ(o) on ``opacity_bits`` (paper: 8), ANS.
+* ``scales.indices`` / ``rotations.indices`` — R-VQ indices [N, S] (S = 6, K = 64), ANS with one
+  model per stage; ``*.codebooks`` — the S×K codewords in float16. Scales are quantised in log
+  space by default; rotations are sign-canonicalised (w ≥ 0) unit quaternions.
+* ``colour.hash`` — the hash-grid table, entries |v| < ``hash_prune`` (paper: 0.1) set to zero,
+  the rest on a symmetric ``hash_bits`` grid (zero stays exactly zero, the most frequent
+  symbol), ANS; ``colour.mlp`` — the MLP weights in float16.
+* ``colour.sh`` — instead of the field, per-Gaussian SH in float16 (``colour_field: false``).
+
+The paper's Huffman coding spends at least one bit per symbol; ANS with an adaptive (per-stream,
+per-column) model codes the zero-dominated hash table at well under one bit per entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+FORMAT_KIND = "compact-3dgs"
+
+
+@dataclass
+class CodecConfig:
+    position_bits: int = 16  # per axis, 1..21 (a 63-bit Morton code)
+    opacity_bits: int = 8
+    hash_prune: float = 0.1  # |v| below → 0 (Compact-3DGS post-processing)
+    hash_bits: int = 8
+
+
+# ---- Morton codes ---------------------------------------------------------------------------------
+
+
+def _spread3(v: np.ndarray) -> np.ndarray:
+    """Insert two zero bits between the low 21 bits of v (uint64)."""
+    v = v.astype(np.uint64) & np.uint64(0x1FFFFF)
+    v = (v | (v << np.uint64(32))) & np.uint64(0x1F00000000FFFF)
+    v = (v | (v << np.uint64(16))) & np.uint64(0x1F0000FF0000FF)
+    v = (v | (v << np.uint64(8))) & np.uint64(0x100F00F00F00F00F)
+    v = (v | (v << np.uint64(4))) & np.uint64(0x10C30C30C30C30C3)
+    v = (v | (v << np.uint64(2))) & np.uint64(0x1249249249249249)
+    return v
+
+
+def _compact3(v: np.ndarray) -> np.ndarray:
+    v = v.astype(np.uint64) & np.uint64(0x1249249249249249)
+    v = (v ^ (v >> np.uint64(2))) & np.uint64(0x10C30C30C30C30C3)
+    v = (v ^ (v >> np.uint64(4))) & np.uint64(0x100F00F00F00F00F)
+    v = (v ^ (v >> np.uint64(8))) & np.uint64(0x1F0000FF0000FF)
+    v = (v ^ (v >> np.uint64(16))) & np.uint64(0x1F00000000FFFF)
+    v = (v ^ (v >> np.uint64(32))) & np.uint64(0x1FFFFF)
+    return v
+
+
+def morton_encode(q: np.ndarray) -> np.ndarray:
+    """[N, 3] integers < 2^21 → [N] uint64 Morton codes (x in the lowest bit)."""
+    return _spread3(q[:, 0]) | (_spread3(q[:, 1]) << np.uint64(1)) | (_spread3(q[:, 2]) << np.uint64(2))
+
+
+def morton_decode(code: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`morton_encode`: [N] uint64 → [N, 3] uint32."""
+    code = code.astype(np.uint64)
+    return np.stack([_compact3(code >> np.uint64(i)) for i in range(3)], axis=1).astype(np.uint32)
+
+
+def delta_bytes(codes: np.ndarray, nbytes: int) -> np.ndarray:
+    """Sorted uint64 codes → first-difference byte planes [N, nbytes] (little-endian)."""
+    d = np.diff(codes, prepend=np.uint64(0)).astype("<u8")
+    return d.view(np.uint8).reshape(-1, 8)[:, :nbytes].copy()
+
+
+def undelta_bytes(planes: np.ndarray) -> np.ndarray:
+    n, nb = planes.shape
+    full = np.zeros((n, 8), np.uint8)
+    full[:, :nb] = planes
+    return np.cumsum(full.view("<u8").reshape(n), dtype=np.uint64)
+
+
+# ---- the coded representation ----------------------------------------------------------------------
+
+
+@dataclass
+class CompactCode:
+    """Everything a ``.spk`` compact scene stores: integer streams, small float tables, meta."""
+
+    morton: np.ndarray  # [N] uint64, sorted
+    opacity_q: np.ndarray  # [N] uint8/uint16
+    scale_idx: np.ndarray  # [N, S] uint8
+    rot_idx: np.ndarray  # [N, S] uint8
+    scale_books: np.ndarray  # [S, K, 3] float16
+    rot_books: np.ndarray  # [S, K, 4] float16
+    hash_q: np.ndarray | None  # [P] int8/int16 (colour field) …
+    mlp: list[np.ndarray] | None  # float16 weight, bias, weight, bias, …
+    sh: np.ndarray | None  # … or per-Gaussian SH [N, K, 3] float16
+    meta: dict[str, Any] = field(default_factory=dict)
+    views: np.ndarray | None = None  # [M, 27] float32 cameras: viewmat (16), K (9), width, height
+
+    @property
+    def num_gaussians(self) -> int:
+        return int(self.morton.shape[0])
+
+
+@dataclass
+class CompactScene:
+    """A decoded compact scene, ready to render (see :func:`render_compact`)."""
+
+    means: Tensor  # [N, 3]
+    quats: Tensor  # [N, 4] (not normalised: the rasteriser normalises)
+    scales: Tensor  # [N, 3] linear
+    opacities: Tensor  # [N] α
+    field: Any | None  # ColourField (eval) or None
+    sh: Tensor | None  # [N, K, 3] when there is no field
+    meta: dict[str, Any]
+    views: np.ndarray | None = None  # see CompactCode.views
+
+    def __len__(self) -> int:
+        return int(self.means.shape[0])
+
+    @property
+    def sh_degree(self) -> int:
+        from splatpack.render.sh import sh_degree_from_bases
+
+        return 0 if self.sh is None else sh_degree_from_bases(self.sh.shape[1])
+
+
+def camera_center(viewmat: Tensor) -> Tensor:
+    """World position of a camera from its world→camera matrix: c = −Rᵀt."""
+    R, t = viewmat[:3, :3], viewmat[:3, 3]
+    return -R.T @ t
+
+
+def field_colors(field, means: Tensor, viewmat: Tensor) -> Tensor:
+    """SH-DC colours [N, 1, 3] from the colour field for a camera (Compact-3DGS eq. 6)."""
+    dirs = field.view_dirs(means, camera_center(viewmat))
+    return field(means, dirs)[:, None, :]
+
+
+def render_compact(scene: CompactScene, viewmat, K, width, height, background=None, backend="auto"):
+    """Render a :class:`CompactScene` with :func:`splatpack.render.rasterize`."""
+    from splatpack.render import rasterize
+
+    if scene.field is not None:
+        colors, degree = field_colors(scene.field, scene.means, viewmat), 0
+    else:
+        colors, degree = scene.sh, scene.sh_degree
+    return rasterize(
+        scene.means, scene.quats, scene.scales, scene.opacities, colors, viewmat, K, width, height,
+        sh_degree=degree, background=background, backend=backend,
+    )  # fmt: skip
+
+
+# ---- quantise (once, after training) ---------------------------------------------------------------
+
+
+def canonical_quats(q: Tensor) -> Tensor:
+    """Unit quaternions with w ≥ 0 (q and −q are the same rotation)."""
+    q = torch.nn.functional.normalize(q, dim=-1)
+    return torch.where(q[:, :1] < 0, -q, q)
+
+
+def quantize_positions(means: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(integer grid [N, 3] uint64, lo [3] f32, hi [3] f32) over the bounding box."""
+    if not 1 <= bits <= 21:
+        raise ValueError("position_bits must be in 1..21")
+    lo = means.min(0).astype(np.float32)
+    hi = means.max(0).astype(np.float32)
+    span = np.maximum(hi - lo, np.float32(1e-12))
+    levels = (1 << bits) - 1
+    q = np.rint((means - lo) / span * levels).clip(0, levels).astype(np.uint64)
+    return q, lo, hi
+
+
+def quantize_compact(
+    means: Tensor,
+    opacities: Tensor,
+    scale_idx: Tensor,
+    rot_idx: Tensor,
+    scale_books: Tensor,
+    rot_books: Tensor,
+    cfg: CodecConfig,
+    field=None,
+    sh: Tensor | None = None,
+    meta: dict[str, Any] | None = None,
+    views: np.ndarray | None = None,
+) -> CompactCode:
+    """Post-process a trained compact model into a :class:`CompactCode`.
+
+    ``opacities`` are α ∈ [0, 1]; ``*_idx`` the R-VQ indices [N, S] of the final codebooks.
+    """
+    means_np = means.detach().cpu().double().numpy()
+    q, lo, hi = quantize_positions(means_np, cfg.position_bits)
+    codes = morton_encode(q)
+    order = np.argsort(codes, kind="stable")
+    levels = (1 << cfg.opacity_bits) - 1
+    op_dtype = np.uint8 if cfg.opacity_bits <= 8 else np.uint16
+    opacity_q = np.rint(opacities.detach().cpu().double().numpy().clip(0, 1) * levels).astype(op_dtype)
+    meta = dict(meta or {})
+    meta.update(
+        kind=FORMAT_KIND,
+        position={"bits": cfg.position_bits, "lo": lo.tolist(), "hi": hi.tolist()},
+        opacity={"bits": cfg.opacity_bits},
+        rvq={"stages": int(scale_idx.shape[1]), "codebook_size": int(scale_books.shape[1])},
+    )
+    hash_q = mlp = sh_np = None
+    if field is not None:
+        params, layers = field_arrays(field)
+        v = params.astype(np.float64)
+        v[np.abs(v) < cfg.hash_prune] = 0.0
+        qmax = (1 << (cfg.hash_bits - 1)) - 1
+        step = float(np.float32(max(np.abs(v).max(), 1e-12) / qmax))
+        hash_q = np.rint(v / step).clip(-qmax, qmax).astype(np.int8 if cfg.hash_bits <= 8 else np.int16)
+        mlp = [a.astype(np.float16) for a in layers]
+        meta["colour"] = {
+            "kind": "hash-grid-field",
+            "step": step,
+            "bits": cfg.hash_bits,
+            "mlp_shapes": [list(a.shape) for a in layers],
+            "config": field_config_dict(field),
+            "aabb": field_aabb(field),
+        }
+    else:
+        if sh is None:
+            raise ValueError("either a colour field or per-Gaussian SH is needed")
+        sh_np = sh.detach().cpu().numpy().astype(np.float16)[order]
+        meta["colour"] = {"kind": "sh", "bases": int(sh_np.shape[1])}
+    return CompactCode(
+        morton=codes[order],
+        opacity_q=opacity_q[order],
+        scale_idx=scale_idx.cpu().numpy().astype(np.uint8)[order],
+        rot_idx=rot_idx.cpu().numpy().astype(np.uint8)[order],
+        scale_books=scale_books.detach().cpu().numpy().astype(np.float16),
+        rot_books=rot_books.detach().cpu().numpy().astype(np.float16),
+        hash_q=hash_q,
+        mlp=mlp,
+        sh=sh_np,
+        meta=meta,
+        views=None if views is None else np.asarray(views, np.float32).reshape(-1, 27),
+    )
+
+
+# ---- the colour field as arrays -------------------------------------------------------------------
+
+
+def field_arrays(field) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(hash table params [P] float32, MLP weights and biases in order)."""
+    state = field.state_for_export()
+    params = state["hash_params"].detach().cpu().float().numpy().reshape(-1)
+    layers = []
+    for w, b in state["mlp"]:
+        layers.append(w.detach().cpu().float().numpy())
+        layers.append(b.detach().cpu().float().numpy())
+    return params, layers
+
+
+def field_config_dict(field) -> dict[str, Any]:
+    return field.cfg.to_dict()
+
+
+def field_aabb(field) -> list[list[float]]:
+    return [field.aabb_min.cpu().tolist(), field.aabb_max.cpu().tolist()]
+
+
+def build_field(colour_meta: dict[str, Any], hash_params: Tensor, mlp: list[Tensor]):
+    """Rebuild a :class:`~splatpack.compress.colour_field.ColourField` from decoded arrays."""
+    from splatpack.compress.colour_field import ColourField, ColourFieldConfig
+
+    cfg = ColourFieldConfig.from_dict(colour_meta["config"])
+    lo, hi = colour_meta["aabb"]
+    pairs = [(mlp[i], mlp[i + 1]) for i in range(0, len(mlp), 2)]
+    return ColourField.from_arrays(cfg, lo, hi, hash_params, pairs).eval()
+
+
+# ---- dequantise (the decoder) --------------------------------------------------------------------
+
+
+def dequantize(code: CompactCode) -> CompactScene:
+    """The decoder: a fixed function of the stored streams (bit-identical wherever it runs on CPU)."""
+    from splatpack.compress.rvq import ResidualVQ
+
+    m = code.meta
+    pos = m["position"]
+    lo = np.asarray(pos["lo"], np.float32)
+    hi = np.asarray(pos["hi"], np.float32)
+    levels = np.float32((1 << int(pos["bits"])) - 1)
+    step = np.maximum(hi - lo, np.float32(1e-12)) / levels
+    grid = morton_decode(code.morton).astype(np.float32)
+    means = torch.from_numpy((lo + grid * step).astype(np.float32))
+    op_levels = np.float32((1 << int(m["opacity"]["bits"])) - 1)
+    opac = torch.from_numpy(code.opacity_q.astype(np.float32) / op_levels)
+    sbooks = torch.from_numpy(code.scale_books.astype(np.float32))
+    rbooks = torch.from_numpy(code.rot_books.astype(np.float32))
+    s = ResidualVQ.decode(torch.from_numpy(code.scale_idx.astype(np.int64)), sbooks)
+    scales = torch.exp(s) if m.get("scale_space", "log") == "log" else s
+    quats = ResidualVQ.decode(torch.from_numpy(code.rot_idx.astype(np.int64)), rbooks)
+    colour = m["colour"]
+    field = sh = None
+    if colour["kind"] == "hash-grid-field":
+        params = torch.from_numpy(code.hash_q.astype(np.float32) * np.float32(colour["step"]))
+        mlp = [torch.from_numpy(a.astype(np.float32)) for a in code.mlp]
+        field = build_field(colour, params, mlp)
+    else:
+        sh = torch.from_numpy(code.sh.astype(np.float32))
+    return CompactScene(
+        means=means, quats=quats, scales=scales, opacities=opac, field=field, sh=sh, meta=m, views=code.views
+    )
+
+
+# ---- the file ---------------------------------------------------------------------------------------
+
+
+def compact_sections(code: CompactCode) -> list:
+    """The ``.spk`` sections of a :class:`CompactCode` (see the module docstring)."""
+    from splatpack.compress.codecs import encode_array
+    from splatpack.container.spk import Section
+
+    nbytes = (3 * int(code.meta["position"]["bits"]) + 7) // 8
+    out = [
+        Section("positions", "ans", encode_array(delta_bytes(code.morton, nbytes), "ans")),
+        Section("opacities", "ans", encode_array(code.opacity_q, "ans")),
+        Section("scales.indices", "ans", encode_array(code.scale_idx, "ans")),
+        Section("scales.codebooks", "raw", encode_array(code.scale_books, "raw")),
+        Section("rotations.indices", "ans", encode_array(code.rot_idx, "ans")),
+        Section("rotations.codebooks", "raw", encode_array(code.rot_books, "raw")),
+    ]
+    if code.hash_q is not None:
+        out.append(Section("colour.hash", "ans", encode_array(code.hash_q, "ans")))
+        flat = np.concatenate([a.reshape(-1) for a in code.mlp]).astype(np.float16)
+        out.append(Section("colour.mlp", "raw", encode_array(flat, "raw")))
+    else:
+        out.append(Section("colour.sh", "raw", encode_array(code.sh, "raw")))
+    if code.views is not None:
+        out.append(Section("views", "raw", encode_array(code.views, "raw"), required=False))
+    return out
+
+
+# attribute → sections, for the per-attribute storage table (the paper's Table 6 layout)
+ATTRIBUTES = {
+    "position": ("positions",),
+    "opacity": ("opacities",),
+    "scale": ("scales.indices", "scales.codebooks"),
+    "rotation": ("rotations.indices", "rotations.codebooks"),
+    "colour": ("colour.hash", "colour.mlp", "colour.sh"),
+}
+
+
+def pack_views(views) -> np.ndarray:
+    """Cameras as [M, 27] float32 rows: viewmat (16), K (9), width, height."""
+    rows = [np.concatenate([np.asarray(vm, np.float32).reshape(16), np.asarray(K, np.float32).reshape(9), [w, h]])
+            for vm, K, w, h in views]  # fmt: skip
+    return np.asarray(rows, np.float32).reshape(-1, 27)
+
+
+def unpack_views(views: np.ndarray) -> list[tuple[Tensor, Tensor, int, int]]:
+    return [
+        (torch.from_numpy(r[:16].reshape(4, 4).copy()), torch.from_numpy(r[16:25].reshape(3, 3).copy()), int(r[25]), int(r[26]))
+        for r in views
+    ]
+
+
+def write_compact(path: str | Path, code: CompactCode) -> int:
+    """Write ``path`` (atomically); returns its size in bytes."""
+    from splatpack.container.spk import write_spk
+
+    return write_spk(path, compact_sections(code), meta=code.meta, num_gaussians=code.num_gaussians)
+
+
+def read_compact(path: str | Path) -> CompactCode:
+    """Read a compact ``.spk`` back into its streams; every problem is one clear error."""
+    from splatpack.compress.codecs import CODECS
+    from splatpack.container.spk import SpkError, SpkReader
+
+    with SpkReader(path, known_codecs=set(CODECS)) as r:
+        m = r.meta
+        n = r.num_gaussians
+        if m.get("kind") != FORMAT_KIND:
+            raise SpkError(f"not a compact scene (kind {m.get('kind')!r})", path)
+
+        def arr(name: str, shape_check=None, per_gaussian: bool = True) -> np.ndarray:
+            if not r.has(name):
+                raise SpkError(f"section '{name}' is missing", path)
+            a = r.read_array(name, max_elements=max(n, 1) * 64 if per_gaussian else None)
+            if shape_check is not None and not shape_check(a):
+                raise SpkError(f"section '{name}' has shape {a.shape}, which does not fit {n} Gaussians", path)
+            return a
+
+        try:
+            bits = int(m["position"]["bits"])
+            if not 1 <= bits <= 21:
+                raise ValueError("position bits")
+            nb = (3 * bits + 7) // 8
+            planes = arr("positions", lambda a: a.ndim == 2 and a.shape == (n, nb) and a.dtype == np.uint8)
+            opac = arr("opacities", lambda a: a.ndim == 1 and a.shape[0] == n)
+            sidx = arr("scales.indices", lambda a: a.ndim == 2 and a.shape[0] == n)
+            ridx = arr("rotations.indices", lambda a: a.ndim == 2 and a.shape[0] == n)
+            sb = arr("scales.codebooks", lambda a: a.ndim == 3 and a.shape[2] == 3 and a.shape[0] == sidx.shape[1], False)
+            rb = arr("rotations.codebooks", lambda a: a.ndim == 3 and a.shape[2] == 4 and a.shape[0] == ridx.shape[1], False)
+            if sidx.size and int(sidx.max()) >= sb.shape[1] or ridx.size and int(ridx.max()) >= rb.shape[1]:
+                raise SpkError("an R-VQ index is out of its codebook", path)
+            colour = m["colour"]
+            hash_q = mlp = sh = None
+            if colour["kind"] == "hash-grid-field":
+                hash_q = arr("colour.hash", lambda a: a.ndim == 1, False)
+                flat = arr("colour.mlp", lambda a: a.ndim == 1 and a.dtype == np.float16, False)
+                shapes = [tuple(int(d) for d in s) for s in colour["mlp_shapes"]]
+                sizes = [int(np.prod(s)) for s in shapes]
+                if sum(sizes) != flat.size:
+                    raise SpkError("section 'colour.mlp' does not match the MLP shapes in the header", path)
+                mlp, o = [], 0
+                for s, k in zip(shapes, sizes):
+                    mlp.append(flat[o : o + k].reshape(s))
+                    o += k
+            elif colour["kind"] == "sh":
+                sh = arr("colour.sh", lambda a: a.ndim == 3 and a.shape[0] == n and a.shape[2] == 3)
+            else:
+                raise SpkError(f"unknown colour kind {colour['kind']!r}", path)
+            views = None
+            if r.has("views"):
+                views = arr("views", lambda a: a.ndim == 2 and a.shape[1] == 27 and a.dtype == np.float32, False)
+        except (KeyError, TypeError, ValueError) as e:
+            raise SpkError(f"malformed compact-scene header ({type(e).__name__}: {e})", path) from None
+    return CompactCode(
+        morton=undelta_bytes(planes), opacity_q=opac, scale_idx=sidx, rot_idx=ridx, scale_books=sb, rot_books=rb,
+        hash_q=hash_q, mlp=mlp, sh=sh, meta=m, views=views,
+    )  # fmt: skip
+
+
+def storage_table(path: str | Path) -> dict[str, int]:
+    """Bytes per attribute (position, opacity, scale, rotation, colour, other) of a compact file."""
+    from splatpack.container.spk import SpkReader
+
+    with SpkReader(path) as r:
+        sizes = {s.name: s.length for s in r.sections}
+        total = r.file_size
+    table = {a: sum(sizes.get(n, 0) for n in names) for a, names in ATTRIBUTES.items()}
+    table["header"] = total - sum(sizes.values())
+    table["total"] = total
+    return table
