@@ -22,20 +22,28 @@ and the level's output is the trilinear interpolation ``y_l = Σ_c w_c θ_l[h(�
 Parameter layout (identical to ``tcnn.Encoding(...).params``): one flat float32 vector; level
 ``l`` owns entries ``[offset_l, offset_l + T_l)`` (``offset_l = Σ_{k<l} T_k``) and entry ``e``
 stores its ``F`` features contiguously at ``params[(offset_l + e)·F : (offset_l + e + 1)·F]``.
-Initialisation is ``U(−1e-4, 1e-4)``. The scales are computed in float32 exactly as the CUDA code
-does (``exp2f(l · log2f(b)) · N_min − 1``) and the position ``p`` is a float32 computed with a
-fused multiply-add, so a table trained with tinycudann on a GPU decodes here to the same cells
-and weights; features agree to float32 rounding (CUDA contracts the accumulation into FMAs,
-which the numba kernel emulates; the torch path rounds each step separately — ≲1 ulp).
+Initialisation is ``U(−1e-4, 1e-4)``. The scales are computed in float32 as the CUDA code does
+(``exp2f(l · log2f(b)) · N_min − 1``) and the position ``p`` is a float32 computed with a fused
+multiply-add, so a table trained with tinycudann on a GPU decodes here to the same cells and
+weights; features agree to float32 rounding (CUDA contracts the accumulation into FMAs, which
+the numba kernel emulates; the torch path rounds each step separately — ≲1 ulp). One caveat:
+CUDA's ``exp2f`` may be off by an ulp or two, so a level whose scale lies within a few ulp of an
+integer could get a different resolution on the GPU; :func:`grid_levels` warns about such
+configurations (none of the usual ones, e.g. Compact-3DGS' ``b = 1.447``, comes close). Inputs
+outside ``[0, 1]`` are not clamped: like tcnn they wrap (modulo 2³² and ``T``), always in range.
 
 Backends (``HashGridEncoding(backend=...)``):
 
-* ``"numba"`` — CPU kernels below. tinycudann is CUDA-only and not on PyPI, so a CPU-first
-  toolkit needs its own kernel; a vectorised torch version materialises ``[N, 8, F]`` gathers
-  per level and its autograd scatter-add (``index_put_`` with accumulate) is several times
-  slower on CPU than a fused loop. The forward is parallel over chunks of points (levels in the
-  next loop, so one level's table stays in cache for a chunk); the backward is parallel over
-  levels — each level owns a disjoint slice of ``params``, so there are no write races.
+* ``"numba"`` — CPU kernels below. tinycudann is CUDA-only and not on PyPI (it is built from
+  source against a CUDA toolkit), so a CPU-first toolkit needs its own kernel; the vectorised
+  torch version materialises ``[N, 8, F]`` gathers per level and an autograd scatter-add, and
+  is >10× slower on CPU (≈0.7–0.9 s vs ≈50–80 ms forward+backward at 100k points, 2 threads).
+  Like tcnn's kernels, each worker processes one level at a time (tasks are levels, dealt so
+  that cheap coarse and cache-missing fine levels balance over the threads): a level's table
+  stays in cache while it is read, which matters once the tables together (44 MB at 2^19)
+  exceed the last-level cache. Gathers of hashed levels are software-prefetched a few points
+  ahead. The backward scatters into the table with the same level split — levels own disjoint
+  slices of ``params``, so there are no write races and no atomics, and it is deterministic.
 * ``"torch"`` — vectorised pure torch, any device (used on CUDA when tinycudann is absent).
 * ``"tcnn"`` — ``tinycudann.Encoding`` on CUDA tensors, sharing this module's ``params``.
 * ``"auto"`` — tcnn on CUDA when importable, torch on other non-CPU devices, numba on CPU.
@@ -49,6 +57,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -150,8 +159,16 @@ def grid_levels(cfg: HashGridConfig) -> list[LevelInfo]:
         dense_size = res**3 if float(res) ** 3 <= max_params else max_params
         dense_size = -(-dense_size // 8) * 8
         size = min(dense_size, cap)
-        levels.append(LevelInfo(offset, size, res, float(scale), res**3 <= size))
+        dense = res**3 <= size  # otherwise size == 2^log2_hashmap_size (the kernels mask with size − 1)
+        levels.append(LevelInfo(offset, size, res, float(scale), dense))
         offset += size
+        near = abs(float(scale) - round(float(scale)))
+        if 0.0 < near <= 4.0 * float(np.spacing(scale)):
+            warnings.warn(
+                f"hash-grid level {level}: scale {float(scale)!r} is within a few ulp of an integer; "
+                "a GPU's exp2f may round it to a different resolution than this CPU code",
+                stacklevel=2,
+            )
     return levels
 
 
@@ -469,9 +486,17 @@ def _level_arrays(levels: list[LevelInfo]) -> _LevelArrays:
     )
 
 
-def _numba_threads() -> int:
-    # follow torch's intra-op thread count so the two libraries do not oversubscribe the CPU
+_SERIAL_BELOW = 1 << 18  # point×level lookups under which one thread beats waking the pool
+
+
+def _numba_threads(n_points: int, n_levels: int) -> int:
+    """Threads for a kernel launch: torch's intra-op count (so numba's pool and torch's OpenMP
+    pool do not oversubscribe the CPU), or 1 for small batches — the launch of a parallel
+    region costs more than the work there, and a lot more on a loaded machine, where spinning
+    OpenMP workers of torch and numba fight for the cores."""
     n = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    if n_points * n_levels < _SERIAL_BELOW:
+        n = 1
     numba.set_num_threads(n)
     return n
 
@@ -488,8 +513,8 @@ class _NumbaHashGrid(torch.autograd.Function):
         p = params.detach().contiguous()
         out = torch.empty(x.shape[0], lv.offset.shape[0] * n_feat, dtype=torch.float32)
         if x.shape[0] > 0:
-            n_threads = _numba_threads()
             n_levels = lv.offset.shape[0]
+            n_threads = _numba_threads(x.shape[0], n_levels)
             n_blocks = max(1, -(-2 * n_threads // n_levels))  # ≥ 2 tasks per thread
             order = _level_order(n_levels, n_threads)
             _grid_kernels(n_feat)[0](x.numpy(), p.numpy(), *lv, order, n_blocks, out.numpy())
@@ -504,17 +529,22 @@ class _NumbaHashGrid(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             g = grad_out.detach().to(torch.float32).contiguous()
             grad = torch.empty(ctx.n_params, dtype=torch.float32)  # zeroed per level in the kernel
-            order = _level_order(ctx.lv.offset.shape[0], _numba_threads())
+            n_levels = ctx.lv.offset.shape[0]
+            order = _level_order(n_levels, _numba_threads(x.shape[0], n_levels))
             _grid_kernels(ctx.n_feat)[1](x.numpy(), g.numpy(), *ctx.lv, order, grad.numpy())
         return None, grad, None, None  # no gradient w.r.t. positions
 
 
+def _check_numba_inputs(params: Tensor, x: Tensor) -> None:
+    if params.device.type != "cpu" or x.device.type != "cpu":
+        raise ValueError(f"the numba hash-grid backend needs CPU tensors (got {x.device}, {params.device})")
+    if params.dtype != torch.float32 or params.ndim != 1:
+        raise TypeError(f"hash-grid params must be a flat float32 tensor, got {params.dtype} {tuple(params.shape)}")
+
+
 def hash_encode_numba(params: Tensor, x: Tensor, cfg: HashGridConfig, levels: list[LevelInfo] | None = None) -> Tensor:
     """numba CPU encoding (float32 CPU tensors), differentiable w.r.t. ``params`` only."""
-    if params.device.type != "cpu" or x.device.type != "cpu":
-        raise ValueError("the numba hash-grid backend needs CPU tensors")
-    if params.dtype != torch.float32:
-        raise TypeError(f"hash-grid params must be float32, got {params.dtype}")
+    _check_numba_inputs(params, x)
     lv = _level_arrays(levels if levels is not None else grid_levels(cfg))
     return _NumbaHashGrid.apply(x, params, lv, cfg.n_features_per_level)
 
@@ -572,8 +602,8 @@ class HashGridEncoding(torch.nn.Module):
             raise ValueError(f"expected positions [N, 3], got {tuple(x.shape)}")
         backend = self.resolve_backend(x.device)
         if backend == "numba":
-            lv = self._level_arrays
-            return _NumbaHashGrid.apply(x, self.params, lv, self.cfg.n_features_per_level)
+            _check_numba_inputs(self.params, x)
+            return _NumbaHashGrid.apply(x, self.params, self._level_arrays, self.cfg.n_features_per_level)
         if backend == "torch":
             return hash_encode_torch(self.params, x.to(torch.float32), self.cfg)
         if backend == "tcnn":
