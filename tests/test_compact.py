@@ -213,3 +213,97 @@ def test_object_preset_is_picked_for_object_captures():
     assert obj.masking.lambda_mask == 4e-3 and scene.masking.lambda_mask == 5e-4
     assert obj.colour.lr == 1e-3 and scene.colour.lr == 1e-2
     assert CompactConfig().enabled is False
+
+
+# ---- compact files from synthetic streams (no training): round trip and bad input --------------
+
+
+def synthetic_code(n: int = 300, seed: int = 0):
+    from splatpack.compress.colour_field import ColourField, ColourFieldConfig
+    from splatpack.compress.compact_codec import CodecConfig, pack_views, quantize_compact
+    from splatpack.compress.hash_grid import HashGridConfig
+
+    g = torch.Generator().manual_seed(seed)
+    field = ColourField(ColourFieldConfig(grid=HashGridConfig(n_levels=4, log2_hashmap_size=10)))
+    with torch.no_grad():
+        field.hash_params.copy_(torch.randn(field.hash_params.shape, generator=g) * 0.3)
+    books_s, books_r = torch.randn(3, 16, 3, generator=g) * 0.3, torch.randn(3, 16, 4, generator=g) * 0.3
+    vm = torch.eye(4)
+    vm[2, 3] = 3.0
+    K = torch.tensor([[40.0, 0, 16], [0, 40.0, 16], [0, 0, 1]])
+    return quantize_compact(
+        torch.randn(n, 3, generator=g), torch.rand(n, generator=g),
+        torch.randint(0, 16, (n, 3), generator=g), torch.randint(0, 16, (n, 3), generator=g), books_s, books_r,
+        CodecConfig(), field=field, meta={"scale_space": "log"}, views=pack_views([(vm, K, 32, 32)]),
+    )  # fmt: skip
+
+
+def test_synthetic_code_round_trips_bit_exactly(tmp_path):
+    from splatpack.compress.compact_codec import write_compact
+
+    code = synthetic_code()
+    size = write_compact(tmp_path / "s.spk", code)
+    assert size == (tmp_path / "s.spk").stat().st_size
+    back = read_compact(tmp_path / "s.spk")
+    for f in ("morton", "opacity_q", "scale_idx", "rot_idx", "scale_books", "rot_books", "hash_q", "views"):
+        assert np.array_equal(getattr(code, f), getattr(back, f)), f
+    assert all(np.array_equal(a, b) for a, b in zip(code.mlp, back.mlp))
+    a, b = dequantize(code), dequantize(back)
+    for f in ("means", "quats", "scales", "opacities"):
+        assert torch.equal(getattr(a, f), getattr(b, f)), f
+    assert torch.equal(a.field.hash_params, b.field.hash_params)
+
+
+def test_bad_compact_files_give_one_line_errors(tmp_path):
+    """Truncated, bit-flipped and header-forged files: SplatpackError, one line, never a crash
+    (hypothesis drives 300 mutations here; tests/test_spk.py fuzzes the container itself)."""
+    from hypothesis import HealthCheck, assume, given, settings
+    from hypothesis import strategies as st
+
+    from splatpack.compress.compact_codec import write_compact
+    from splatpack.errors import SplatpackError
+
+    good = tmp_path / "good.spk"
+    write_compact(good, synthetic_code())
+    data = good.read_bytes()
+    bad = tmp_path / "bad.spk"
+
+    @settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(
+        kind=st.sampled_from(["truncate", "flip", "forge"]),
+        pos=st.integers(0, len(data) - 1),
+        bit=st.integers(0, 7),
+        value=st.sampled_from([0, 1, 2**31 - 1, 2**32 - 1, 10**9]),
+    )
+    def check(kind, pos, bit, value):
+        buf = bytearray(data)
+        if kind == "truncate":
+            buf = buf[:pos]
+        elif kind == "flip":
+            buf[pos] ^= 1 << bit
+        else:  # forge a u32 in the fixed header (counts, lengths)
+            off = min(pos, 31) & ~3
+            buf[off : off + 4] = int(value % 2**32).to_bytes(4, "little")
+        assume(bytes(buf) != data)
+        bad.write_bytes(bytes(buf))
+        with pytest.raises(SplatpackError) as e:
+            dequantize(read_compact(bad))
+        assert "\n" not in str(e.value) and str(bad) in str(e.value)
+
+    check()
+
+
+def test_cli_reports_a_corrupt_spk_in_one_line(tmp_path, capsys):
+    from splatpack.cli import main
+    from splatpack.compress.compact_codec import write_compact
+
+    p = tmp_path / "s.spk"
+    write_compact(p, synthetic_code())
+    raw = bytearray(p.read_bytes())
+    raw[-5] ^= 0xFF
+    p.write_bytes(bytes(raw))
+    assert main(["decompress", str(p), "-o", str(tmp_path / "o.ply")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and str(p) in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o.ply").exists()
+    assert main(["info", str(tmp_path / "missing.spk")]) == 2
