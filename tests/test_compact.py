@@ -179,6 +179,14 @@ def test_decoding_is_deterministic_and_matches_the_model_in_memory(compact_run):
     assert torch.equal(img_mem, img_file)
 
 
+def test_evaluation_leaves_the_codebooks_alone(compact_run):
+    trainer, _, _ = compact_run
+    before = [trainer.vq_scale.codebooks().clone(), trainer.vq_rot.codebooks().clone()]
+    trainer.evaluate(write_renders=False)
+    assert torch.equal(before[0], trainer.vq_scale.codebooks()) and torch.equal(before[1], trainer.vq_rot.codebooks())
+    assert trainer.vq_scale.training  # back in training mode
+
+
 def test_info_and_decompress(compact_run, tmp_path):
     from splatpack.cli import main
     from splatpack.spk_cli import decompress, spk_info

@@ -404,6 +404,16 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, write_renders: bool = True, render_fn=None) -> dict[str, Any]:
         """Test-view metrics; ``render_fn(view) → image`` defaults to the training model."""
+        modules = self._modules_dict().values()
+        for mod in modules:  # no EMA codebook updates while evaluating
+            mod.eval()
+        try:
+            return self._evaluate(write_renders, render_fn)
+        finally:
+            for mod in modules:
+                mod.train()
+
+    def _evaluate(self, write_renders: bool, render_fn) -> dict[str, Any]:
         views = self.test_views or self.train_views[:: max(1, len(self.train_views) // 8)]
         lp = None
         if self.cfg.eval_lpips:
