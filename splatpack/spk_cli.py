@@ -16,7 +16,7 @@ from splatpack.model import GaussianSet
 
 def spk_info(path: str | Path) -> dict[str, Any]:
     """Sections, sizes and the ratio to the equivalent PLY (SH degree 3, 248 B per Gaussian)."""
-    from splatpack.compress.compact_codec import ATTRIBUTES
+    from splatpack.compress.compact_codec import attribute_bytes
     from splatpack.container.spk import read_spk_info
 
     path = Path(path)
@@ -26,9 +26,7 @@ def spk_info(path: str | Path) -> dict[str, Any]:
     n = int(info["num_gaussians"])
     total = int(info["total_bytes"])
     sections = [{"name": s["name"], "codec": s["codec"], "bytes": int(s["bytes"])} for s in info["sections"]]
-    by_name = {s["name"]: s["bytes"] for s in sections}
-    attrs = {a: sum(by_name.get(k, 0) for k in names) for a, names in ATTRIBUTES.items()}
-    attrs["other"] = total - sum(attrs.values())
+    attrs = attribute_bytes({s["name"]: s["bytes"] for s in sections}, total)
     ply = ply_size(n, 3)
     return {
         "file": str(path),

@@ -150,7 +150,7 @@ def test_compact_training_writes_a_small_spk(compact_run):
     st = metrics["storage_bytes"]
     per_gaussian = sum(st[k] for k in ("position", "opacity", "scale", "rotation")) / metrics["num_gaussians"]
     assert per_gaussian < 248 / 10, st  # 248 B per Gaussian in a PLY
-    assert set(metrics["storage_bytes"]) >= {"position", "opacity", "scale", "rotation", "colour", "total"}
+    assert set(metrics["storage_bytes"]) >= {"position", "opacity", "scale", "rotation", "colour", "other", "total"}
     assert len(metrics["codebook_usage"]["scale"]) == 3
     assert "sh0" not in trainer.params  # the colour field replaced SH
     from splatpack.metrics import psnr
@@ -195,7 +195,7 @@ def test_info_and_decompress(compact_run, tmp_path):
     d = spk_info(out / "scene.spk")
     assert d["num_gaussians"] == metrics["num_gaussians"] and d["total_bytes"] == metrics["size_bytes"]
     assert sum(s["bytes"] for s in d["sections"]) <= d["total_bytes"]
-    assert {s["name"] for s in d["sections"]} >= {"positions", "opacities", "scales.indices", "colour.hash"}
+    assert {s["name"] for s in d["sections"]} >= {"positions", "opacities", "scales.indices", "colour.hash.00", "colour.mlp"}
     r = decompress(out / "scene.spk", tmp_path / "baked.ply")
     gs = load_ply(tmp_path / "baked.ply")
     assert len(gs) == metrics["num_gaussians"] and gs.sh_degree == 3

@@ -17,9 +17,10 @@ Streams (section names in the file):
 * ``scales.indices`` / ``rotations.indices`` — R-VQ indices [N, S] (S = 6, K = 64), ANS with one
   model per stage; ``*.codebooks`` — the S×K codewords in float16. Scales are quantised in log
   space by default; rotations are sign-canonicalised (w ≥ 0) unit quaternions.
-* ``colour.hash`` — the hash-grid table, entries |v| < ``hash_prune`` (paper: 0.1) set to zero,
-  the rest on a symmetric ``hash_bits`` grid (zero stays exactly zero, the most frequent
-  symbol), ANS; ``colour.mlp`` — the MLP weights in float16.
+* ``colour.hash.LL`` — the hash-grid table, entries |v| < ``hash_prune`` (paper: 0.1) set to
+  zero, the rest on a symmetric ``hash_bits`` grid (zero stays exactly zero, the most frequent
+  symbol); one section per level ([T_l, F], ANS with one model per feature), because coarse
+  levels are dense and fine ones almost all zero; ``colour.mlp`` — the MLP weights in float16.
 * ``colour.sh`` — instead of the field, per-Gaussian SH in float16 (``colour_field: false``).
 
 The paper's Huffman coding spends at least one bit per symbol; ANS with an adaptive (per-stream,
@@ -343,7 +344,9 @@ def compact_sections(code: CompactCode) -> list:
         Section("rotations.codebooks", "raw", encode_array(code.rot_books, "raw")),
     ]
     if code.hash_q is not None:
-        out.append(Section("colour.hash", "ans", encode_array(code.hash_q, "ans")))
+        f = _features(code.meta["colour"])
+        for lvl, (a, b) in enumerate(hash_level_slices(code.meta["colour"])):
+            out.append(Section(f"colour.hash.{lvl:02d}", "ans", encode_array(code.hash_q[a:b].reshape(-1, f), "ans")))
         flat = np.concatenate([a.reshape(-1) for a in code.mlp]).astype(np.float16)
         out.append(Section("colour.mlp", "raw", encode_array(flat, "raw")))
     else:
@@ -353,14 +356,35 @@ def compact_sections(code: CompactCode) -> list:
     return out
 
 
-# attribute → sections, for the per-attribute storage table (the paper's Table 6 layout)
+def _features(colour_meta: dict[str, Any]) -> int:
+    return int(colour_meta["config"]["grid"]["n_features_per_level"])
+
+
+def hash_level_slices(colour_meta: dict[str, Any]) -> list[tuple[int, int]]:
+    """[start, end) of each level in the flat table (tiny-cuda-nn layout), from the header."""
+    from splatpack.compress.hash_grid import HashGridConfig, grid_levels
+
+    grid = HashGridConfig(**colour_meta["config"]["grid"])
+    f = grid.n_features_per_level
+    return [(lv.offset * f, (lv.offset + lv.size) * f) for lv in grid_levels(grid)]
+
+
+# attribute → section-name prefixes, for the per-attribute storage table (the paper's Table 6)
 ATTRIBUTES = {
     "position": ("positions",),
     "opacity": ("opacities",),
-    "scale": ("scales.indices", "scales.codebooks"),
-    "rotation": ("rotations.indices", "rotations.codebooks"),
-    "colour": ("colour.hash", "colour.mlp", "colour.sh"),
+    "scale": ("scales.",),
+    "rotation": ("rotations.",),
+    "colour": ("colour.",),
 }
+
+
+def attribute_bytes(sizes: dict[str, int], total: int) -> dict[str, int]:
+    """Bytes per attribute (and ``other``: header, table, padding, optional sections)."""
+    table = {a: sum(v for k, v in sizes.items() if k.startswith(prefixes)) for a, prefixes in ATTRIBUTES.items()}
+    table["other"] = total - sum(table.values())
+    table["total"] = total
+    return table
 
 
 def pack_views(views) -> np.ndarray:
@@ -419,7 +443,11 @@ def read_compact(path: str | Path) -> CompactCode:
             colour = m["colour"]
             hash_q = mlp = sh = None
             if colour["kind"] == "hash-grid-field":
-                hash_q = arr("colour.hash", lambda a: a.ndim == 1, False)
+                f = _features(colour)
+                parts = []
+                for lvl, (a0, b0) in enumerate(hash_level_slices(colour)):
+                    parts.append(arr(f"colour.hash.{lvl:02d}", lambda a: a.shape == ((b0 - a0) // f, f), False))
+                hash_q = np.concatenate([p.reshape(-1) for p in parts])
                 flat = arr("colour.mlp", lambda a: a.ndim == 1 and a.dtype == np.float16, False)
                 shapes = [tuple(int(d) for d in s) for s in colour["mlp_shapes"]]
                 sizes = [int(np.prod(s)) for s in shapes]
@@ -451,7 +479,4 @@ def storage_table(path: str | Path) -> dict[str, int]:
     with SpkReader(path) as r:
         sizes = {s.name: s.length for s in r.sections}
         total = r.file_size
-    table = {a: sum(sizes.get(n, 0) for n in names) for a, names in ATTRIBUTES.items()}
-    table["header"] = total - sum(sizes.values())
-    table["total"] = total
-    return table
+    return attribute_bytes(sizes, total)
