@@ -31,7 +31,7 @@ def train(
 
     Args:
         path: a capture folder (Blender, nerfstudio, LLFF, COLMAP), a scene file (scenes/*.yaml) or 'default'.
-        config: a preset YAML (configs/*.yaml) applied over the scene's own.
+        config: a method preset (configs/*.yaml) applied over the scene's base preset; the scene's overrides still win.
         downscale: image downscale factor (uses images_N folders when present).
         steps: training iterations.
         out: output folder (default: outputs/<scene>).
@@ -50,9 +50,9 @@ def train(
     cfg = TrainConfig()
     if spec.config:
         cfg = load_config(spec.config, cfg)
-    cfg = apply_overrides(cfg, spec.overrides, str(path))
-    if config:
+    if config:  # a method preset over the scene's base preset; the scene's own settings win
         cfg = load_config(config, cfg)
+    cfg = apply_overrides(cfg, spec.overrides, str(path))
     cli = {"steps": steps, "backend": backend, "threads": threads or None}
     cli["downscale"] = downscale if downscale is not None else (spec.downscale or None)
     cfg = apply_overrides(cfg, {k: v for k, v in cli.items() if v is not None}, "command line")

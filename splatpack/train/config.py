@@ -168,9 +168,18 @@ def _merge(cls, obj, data: dict[str, Any], source: str):
             if not isinstance(value, dict):
                 raise SplatpackError(f"setting '{key}' must be a mapping", source)
             changes[key] = _merge(type(current), current, value, source)
+        elif isinstance(current, dict) and isinstance(value, dict):
+            changes[key] = _merge_dicts(current, value)
         else:
             changes[key] = value
     return dataclasses.replace(obj, **changes)
+
+
+def _merge_dicts(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = _merge_dicts(out[k], v) if isinstance(out.get(k), dict) and isinstance(v, dict) else v
+    return out
 
 
 def apply_overrides(cfg: TrainConfig, data: dict[str, Any], source: str = "config") -> TrainConfig:
