@@ -315,3 +315,13 @@ def test_cli_reports_a_corrupt_spk_in_one_line(tmp_path, capsys):
     assert err.startswith("error: ") and str(p) in err and len(err.splitlines()) == 1
     assert not (tmp_path / "o.ply").exists()
     assert main(["info", str(tmp_path / "missing.spk")]) == 2
+
+
+def test_scene_overrides_merge_into_the_object_block():
+    from splatpack.train.config import apply_overrides
+
+    cfg = load_config(CONFIGS / "compact.yaml")
+    cfg = apply_overrides(cfg, {"compact": {"object": {"masking": {"lr": 4e-3}}}})
+    obj = cfg.compact.resolved(True)
+    assert obj.masking.lr == 4e-3 and obj.masking.lambda_mask == 4e-3  # merged, not replaced
+    assert obj.colour.model.grid.log2_hashmap_size == 16
