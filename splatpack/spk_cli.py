@@ -58,7 +58,7 @@ def format_info(d: dict[str, Any]) -> str:
 def decompress(path: str | Path, out: str | Path, max_views: int = 8) -> dict[str, Any]:
     """Write ``out`` (INRIA PLY, SH degree 3). Returns the baked-vs-field PSNR when measurable."""
     from splatpack.compress.bake import bake_sh
-    from splatpack.compress.compact_codec import dequantize, read_compact, render_compact, unpack_views
+    from splatpack.compress.compact_codec import camera_center, dequantize, read_compact, render_compact, unpack_views
     from splatpack.metrics import psnr
     from splatpack.render import rasterize
 
@@ -68,7 +68,7 @@ def decompress(path: str | Path, out: str | Path, max_views: int = 8) -> dict[st
     scene = dequantize(read_compact(path))
     views = unpack_views(scene.views) if scene.views is not None else []
     if scene.field is not None:
-        centres = torch.stack([-(vm[:3, :3].T @ vm[:3, 3]) for vm, _, _, _ in views]) if views else None
+        centres = torch.stack([camera_center(vm) for vm, _, _, _ in views]) if views else None
         sh = bake_sh(scene.field, scene.means, centres)
     else:
         sh = scene.sh

@@ -29,7 +29,6 @@ per-column) model codes the zero-dominated hash table at well under one bit per 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
