@@ -46,6 +46,7 @@ class CodecConfig:
     opacity_bits: int = 8
     hash_prune: float = 0.1  # |v| below → 0 (Compact-3DGS post-processing)
     hash_bits: int = 8
+    min_opacity: float = 0.0  # Gaussians with α below are dropped at save time (0: keep all)
 
 
 # ---- Morton codes ---------------------------------------------------------------------------------
@@ -206,7 +207,13 @@ def quantize_compact(
     """Post-process a trained compact model into a :class:`CompactCode`.
 
     ``opacities`` are α ∈ [0, 1]; ``*_idx`` the R-VQ indices [N, S] of the final codebooks.
+    Gaussians with α < ``cfg.min_opacity`` are dropped (they add bytes, not pixels).
     """
+    if cfg.min_opacity > 0:
+        keep = opacities.detach() >= cfg.min_opacity
+        if not bool(keep.all()):
+            means, opacities, scale_idx, rot_idx = means[keep], opacities[keep], scale_idx[keep], rot_idx[keep]
+            sh = None if sh is None else sh[keep]
     means_np = means.detach().cpu().double().numpy()
     q, lo, hi = quantize_positions(means_np, cfg.position_bits)
     codes = morton_encode(q)

@@ -90,6 +90,8 @@ class CompactConfig:
     colour: ColourTraining = field(default_factory=ColourTraining)
     rvq: GeometryVQ = field(default_factory=GeometryVQ)
     codec: CodecConfig = field(default_factory=CodecConfig)
+    max_gaussians: int = 0  # > 0: the densification cap while training compact (replaces
+    # densify.max_gaussians, which scene files set for the vanilla budget)
     object: dict[str, Any] = field(default_factory=dict)
 
     def resolved(self, object_capture: bool) -> "CompactConfig":

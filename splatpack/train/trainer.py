@@ -119,6 +119,8 @@ class Trainer:
         self.capture = capture
         is_object = capture.format in ("blender", "synthetic")
         cfg = dataclasses.replace(cfg, compact=cfg.compact.resolved(is_object))
+        if cfg.compact.enabled and cfg.compact.max_gaussians > 0:
+            cfg = dataclasses.replace(cfg, densify=dataclasses.replace(cfg.densify, max_gaussians=cfg.compact.max_gaussians))
         self.cfg = cfg.scaled_schedule()
         self.compact = self.cfg.compact if self.cfg.compact.enabled else None
         self.out_dir = Path(out_dir)
