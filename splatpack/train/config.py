@@ -100,6 +100,35 @@ class CompactConfig:
         return _merge(CompactConfig, self, self.object, "compact.object") if is_object and self.object else self
 
 
+def _sog_sort_weights() -> dict[str, float]:
+    return {"means": 1.0, "sh0": 1.0, "scales": 1.0}
+
+
+def _sog_smoothness() -> dict[str, float]:
+    return {"means": 1.0, "scales": 1.0, "quats": 1.0, "opacities": 1.0, "sh0": 1.0, "shN": 0.5}
+
+
+@dataclass
+class GridTraining:
+    """Self-Organizing Gaussians (Morgenstern et al., ECCV 2024): the Gaussians are kept sorted
+    into a 2D grid by PLAS and a smoothness loss pulls every attribute grid towards its blurred
+    copy, so the final planes compress as images.
+
+    SOG sorts after every densification step; a CPU sort of 100k Gaussians takes seconds, so
+    ``start`` (paper iterations, scaled with ``steps``) sets the first sort — by default when
+    densification stops — and the grid is re-sorted every ``resort_every`` steps after it
+    (0: never). Gaussians pruned by the mask leave empty cells until the next sort."""
+
+    enabled: bool = False
+    start: int = 15_000
+    resort_every: int = 5_000
+    sort_weights: dict[str, float] = field(default_factory=_sog_sort_weights)  # SOG: xyz, colour DC, scale
+    smoothness: dict[str, float] = field(default_factory=_sog_smoothness)  # λ per attribute group
+    smoothness_weight: float = 1.0  # scales every λ
+    kernel_size: int = 5
+    sigma: float = 3.0
+
+
 @dataclass
 class TrainConfig:
     steps: int = 30_000
@@ -124,6 +153,7 @@ class TrainConfig:
     backend: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = 0  # CPU threads for the kernels and torch; 0 = all cores
     compact: CompactConfig = field(default_factory=CompactConfig)
+    grid: GridTraining = field(default_factory=GridTraining)
 
     def scaled_schedule(self) -> "TrainConfig":
         """Copy with iteration schedules rescaled from the paper's 30k steps to ``steps``."""
@@ -149,12 +179,15 @@ class TrainConfig:
             colour=dataclasses.replace(c.colour, milestones=[round(m * f) for m in c.colour.milestones]),
             rvq=dataclasses.replace(c.rvq, steps=max(100, round(c.rvq.steps * f))),
         )
+        g = self.grid
+        grid = dataclasses.replace(g, start=round(g.start * f), resort_every=round(g.resort_every * f))
         return dataclasses.replace(
             self,
             densify=dens,
             sh_degree_interval=max(1, round(self.sh_degree_interval * f)),
             scale_schedule=False,
             compact=compact,
+            grid=grid,
         )
 
 

@@ -156,6 +156,7 @@ class Trainer:
         self.strategy_state = self.densifier.initialize_state(scene_scale=self.scene_scale)
         self.rng = torch.Generator().manual_seed(cfg.seed)
         self.order: list[int] = []
+        self.grid_index: torch.Tensor | None = None  # [H, W] PLAS arrangement (SOG training)
 
     def _setup_compact(self) -> None:
         """Mask logits, the colour field (instead of SH) and the geometry R-VQ."""
@@ -230,6 +231,7 @@ class Trainer:
             "config": config_to_dict(self.cfg),
             "net_optimizers": {k: o.state_dict() for k, o in self.net_optimizers.items()},
             "modules": {k: m.state_dict() for k, m in self._modules_dict().items()},
+            "grid_index": None if self.grid_index is None else self.grid_index.cpu(),
         }
         with atomic_write(self.checkpoint_path, "wb") as f:
             torch.save(state, f)
@@ -259,6 +261,8 @@ class Trainer:
         self.rng.set_state(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         self.order = list(state["order"])
+        gi = state.get("grid_index")
+        self.grid_index = None if gi is None else gi.to(self.device)
         self.step = int(state["step"])
         self.train_seconds = float(state["train_seconds"])
         return True
@@ -328,10 +332,16 @@ class Trainer:
         if cfg.random_background and view.alpha is not None:
             bg = torch.rand(3, generator=self.rng).to(self.device)
             target = view.image + (bg - self.background.to(self.device)) * (1 - view.alpha[..., None])
+        if cfg.grid.enabled and self.step >= cfg.grid.start:
+            every = cfg.grid.resort_every
+            if self.grid_index is None or (every > 0 and (self.step - cfg.grid.start) % every == 0):
+                self.sort_grid()
         aux: list[torch.Tensor] = []
         image, _alpha, info = self.render(view, background=bg, aux=aux)
         loss = photometric_loss(image, target, cfg.ssim_lambda)
         total = loss + aux[0] if self.compact is not None else loss
+        if self.grid_index is not None:
+            total = total + self.smoothness_loss()
         self.densifier.step_pre_backward(self.params, self.optimizers, self.strategy_state, self.step, info)
         total.backward()
         if "field" in self.net_optimizers:
@@ -341,7 +351,10 @@ class Trainer:
             opt.step()
             opt.zero_grad(set_to_none=True)
         self.scheduler.step()
+        n_before = len(self.params["means"])
         self.densifier.step_post_backward(self.params, self.optimizers, self.strategy_state, self.step, info)
+        if self.grid_index is not None and len(self.params["means"]) != n_before:
+            self.grid_index = None  # densification renumbered the Gaussians: sort again
         if self.compact is not None and "mask" in self.params:
             d, every = cfg.densify, self.compact.masking.prune_every
             refine = d.refine_start < self.step < d.refine_stop and self.step % d.refine_every == 0
@@ -399,8 +412,52 @@ class Trainer:
         k = int(gone.sum())
         if k:
             remove(self.params, self.optimizers, self.strategy_state, gone)
+            if self.grid_index is not None:  # the pruned leave empty cells; the rest renumber
+                gi, new_id = self.grid_index, torch.cumsum((~gone).long(), 0) - 1
+                occupied = gi >= 0
+                alive = torch.zeros_like(occupied)
+                alive[occupied] = ~gone[gi[occupied]]
+                self.grid_index = torch.where(alive, new_id[gi.clamp_min(0)], torch.full_like(gi, -1))
         self.strategy_state["mask_pruned"] = self.strategy_state.get("mask_pruned", 0) + k
         return k
+
+    # ---- self-organising grid (SOG) ---------------------------------------------------------------
+    def grid_attributes(self) -> dict[str, torch.Tensor]:
+        """The per-Gaussian attribute groups the grid is sorted on and smoothed over."""
+        p = self.params
+        out = {"means": p["means"], "scales": p["scales"], "opacities": torch.sigmoid(p["opacities"])[:, None],
+               "quats": canonical_quats(torch.nn.functional.normalize(p["quats"], dim=-1))}  # fmt: skip
+        for k in ("sh0", "shN"):
+            if k in p and p[k].numel():
+                out[k] = p[k]
+        return out
+
+    @torch.no_grad()
+    def sort_grid(self) -> None:
+        """PLAS-sort the Gaussians on the SOG attributes (each group standardised, then
+        weighted) into ``self.grid_index``."""
+        from splatpack.compress.grid_sort import GridSortConfig, sort_into_grid
+
+        g = self.cfg.grid
+        attrs = self.grid_attributes()
+        cols, n = [], len(self.params["means"])
+        for name, w in g.sort_weights.items():
+            if w and name in attrs:
+                a = attrs[name].reshape(n, -1).float().cpu()
+                cols.append(w * (a - a.mean(0)) / a.std(0).clamp_min(1e-8) / math.sqrt(a.shape[1]))
+        if not cols:
+            raise SplatpackError("grid.sort_weights selects no attribute to sort on", None)
+        idx, stats = sort_into_grid(torch.cat(cols, 1).numpy(), cfg=GridSortConfig(seed=self.cfg.seed + self.step))
+        self.grid_index = torch.from_numpy(idx).to(self.device)
+        self.strategy_state["grid_sorts"] = self.strategy_state.get("grid_sorts", 0) + 1
+        self.strategy_state["grid_sort_seconds"] = self.strategy_state.get("grid_sort_seconds", 0.0) + stats["seconds"]
+
+    def smoothness_loss(self) -> torch.Tensor:
+        from splatpack.compress.grid_smoothness import grid_smoothness_loss
+
+        g = self.cfg.grid
+        weights = {k: g.smoothness_weight * v for k, v in g.smoothness.items()}
+        return grid_smoothness_loss(self.grid_attributes(), self.grid_index, weights, g.kernel_size, g.sigma)
 
     # ---- evaluation and export -----------------------------------------------------------------
     @torch.no_grad()
