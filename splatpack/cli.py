@@ -147,7 +147,31 @@ def decompress(file: Positional[Path], out: Annotated[Path, tyro.conf.arg(aliase
     print(msg)
 
 
-COMMANDS = {"train": train, "process": process, "render": render, "info": info, "decompress": decompress}
+def export(
+    file: Positional[Path],
+    out: Annotated[Path, tyro.conf.arg(aliases=["-o"])],
+    format: Literal["ply", "splat", "spz", "sog"] | None = None,
+) -> None:
+    """Write a scene (.spk, or any splat file: PLY, compressed PLY, .splat, SPZ, SOG) in a format
+    other tools read.
+
+    Args:
+        file: the scene to export.
+        out: the file to write (a .sog zip, or a folder for SOG without the extension).
+        format: ply | splat | spz | sog (default: from the extension of OUT).
+    """
+    from splatpack.spk_cli import export as run
+
+    r = run(file, out, format)
+    msg = f"wrote {r['out']}: {r['num_gaussians']:,} Gaussians, {r['bytes']:,} bytes"
+    if "baked_vs_field_psnr" in r:
+        msg += f"; baked SH vs colour field: {r['baked_vs_field_psnr']:.2f} dB PSNR over {r['views']} views"
+    print(msg)
+
+
+COMMANDS = {
+    "train": train, "process": process, "render": render, "info": info, "decompress": decompress, "export": export,
+}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

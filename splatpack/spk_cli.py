@@ -1,5 +1,6 @@
-"""``splatpack info`` and ``splatpack decompress``: inspect a ``.spk`` file, or turn a compact
-scene into a standard INRIA PLY that any 3DGS viewer opens (colour field baked into SH)."""
+"""``splatpack info``, ``decompress`` and ``export``: inspect a ``.spk`` file, or turn any scene
+splatpack reads into a file other tools open (INRIA PLY, .splat, SPZ, PlayCanvas SOG; a compact
+scene's colour field is baked into degree-3 SH)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 
 from splatpack.errors import SplatpackError
-from splatpack.io import ply_size, save_ply
+from splatpack.io import ply_size
 from splatpack.model import GaussianSet
 
 
@@ -55,17 +56,22 @@ def format_info(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def decompress(path: str | Path, out: str | Path, max_views: int = 8) -> dict[str, Any]:
-    """Write ``out`` (INRIA PLY, SH degree 3). Returns the baked-vs-field PSNR when measurable."""
-    from splatpack.compress.bake import bake_sh
-    from splatpack.compress.compact_codec import camera_center, dequantize, read_compact, render_compact, unpack_views
-    from splatpack.metrics import psnr
-    from splatpack.render import rasterize
+def is_spk(path: str | Path) -> bool:
+    from splatpack.container.spk import MAGIC
 
-    path = Path(path)
-    if not path.is_file():
-        raise SplatpackError("file does not exist", path)
-    scene = dequantize(read_compact(path))
+    p = Path(path)
+    if not p.is_file():
+        return False
+    with open(p, "rb") as f:
+        return f.read(len(MAGIC)) == MAGIC
+
+
+def compact_to_gaussians(scene) -> GaussianSet:
+    """A decoded compact scene as a plain :class:`GaussianSet`: the colour field baked into
+    degree-3 SH over the stored training-camera directions (:func:`~splatpack.compress.bake.bake_sh`)."""
+    from splatpack.compress.bake import bake_sh
+    from splatpack.compress.compact_codec import camera_center, unpack_views
+
     views = unpack_views(scene.views) if scene.views is not None else []
     if scene.field is not None:
         centres = torch.stack([camera_center(vm) for vm, _, _, _ in views]) if views else None
@@ -73,7 +79,7 @@ def decompress(path: str | Path, out: str | Path, max_views: int = 8) -> dict[st
     else:
         sh = scene.sh
     alpha = scene.opacities.clamp(1e-6, 1 - 1e-6)
-    gs = GaussianSet(
+    return GaussianSet(
         means=scene.means,
         quats=torch.nn.functional.normalize(scene.quats, dim=-1),
         scales=torch.log(scene.scales.abs().clamp_min(1e-12)),
@@ -81,17 +87,79 @@ def decompress(path: str | Path, out: str | Path, max_views: int = 8) -> dict[st
         sh0=sh[:, :1].contiguous(),
         shN=sh[:, 1:].contiguous(),
     )
-    save_ply(gs, out)
-    result: dict[str, Any] = {"ply": str(out), "num_gaussians": len(gs), "bytes": Path(out).stat().st_size}
-    if scene.field is not None and views:
-        bg = torch.tensor(scene.meta.get("background", [0.0, 0.0, 0.0]), dtype=torch.float32)
-        ps = []
-        step = max(1, len(views) // max_views)
-        for vm, K, w, h in views[::step][:max_views]:
-            ref = render_compact(scene, vm, K, w, h, bg, "cpu")[0].clamp(0, 1)
-            baked = rasterize(gs.means, gs.quats, gs.linear_scales, gs.alphas, gs.sh, vm, K, w, h,
-                              sh_degree=3, background=bg, backend="cpu")[0].clamp(0, 1)  # fmt: skip
-            ps.append(psnr(baked, ref))
-        result["baked_vs_field_psnr"] = float(np.mean(ps))
-        result["views"] = len(ps)
+
+
+def spk_kind(path: str | Path) -> str | None:
+    from splatpack.container.spk import read_spk_info
+
+    return read_spk_info(path)["meta"].get("kind")
+
+
+def load_gaussians(path: str | Path) -> GaussianSet:
+    """Any scene splatpack reads, as Gaussians: a ``.spk`` (compact or grid scene) or a splat
+    file (:func:`splatpack.io.load_splats`: PLY, compressed PLY, .splat, SPZ, SOG)."""
+    from splatpack.io import load_splats
+
+    if not is_spk(path):
+        return load_splats(path)
+    kind = spk_kind(path)
+    if kind == "compact-3dgs":
+        from splatpack.compress.compact_codec import dequantize, read_compact
+
+        return compact_to_gaussians(dequantize(read_compact(path)))
+    if kind == "sog-grid":
+        from splatpack.compress.grid_codec import read_grid_scene
+
+        return read_grid_scene(path)
+    raise SplatpackError(f"unknown .spk scene kind {kind!r}", path)
+
+
+def export(path: str | Path, out: str | Path, format: str | None = None, max_views: int = 8) -> dict[str, Any]:
+    """Write the scene at ``path`` to ``out`` as ``format`` (ply|splat|spz|sog; from the
+    extension when None). For a compact scene, also the PSNR between renders of the baked SH and
+    of the colour field from its stored training cameras."""
+    from splatpack.io import save_splats
+
+    path = Path(path)
+    if not path.exists():
+        raise SplatpackError("file does not exist", path)
+    scene = None
+    if is_spk(path) and spk_kind(path) == "compact-3dgs":
+        from splatpack.compress.compact_codec import dequantize, read_compact
+
+        scene = dequantize(read_compact(path))
+        gs = compact_to_gaussians(scene)
+    else:
+        gs = load_gaussians(path)
+    save_splats(gs, out, format)
+    out_p = Path(out)
+    size = sum(f.stat().st_size for f in out_p.rglob("*") if f.is_file()) if out_p.is_dir() else out_p.stat().st_size
+    result: dict[str, Any] = {"out": str(out), "num_gaussians": len(gs), "bytes": size}
+    if scene is not None and scene.field is not None and scene.views is not None:
+        result.update(baked_vs_field(scene, gs, max_views))
     return result
+
+
+def baked_vs_field(scene, gs: GaussianSet, max_views: int = 8) -> dict[str, Any]:
+    """PSNR of the baked-SH render against the colour-field render over stored cameras."""
+    from splatpack.compress.compact_codec import render_compact, unpack_views
+    from splatpack.metrics import psnr
+    from splatpack.render import rasterize
+
+    views = unpack_views(scene.views)
+    bg = torch.tensor(scene.meta.get("background", [0.0, 0.0, 0.0]), dtype=torch.float32)
+    ps = []
+    step = max(1, len(views) // max_views)
+    for vm, K, w, h in views[::step][:max_views]:
+        ref = render_compact(scene, vm, K, w, h, bg, "cpu")[0].clamp(0, 1)
+        baked = rasterize(gs.means, gs.quats, gs.linear_scales, gs.alphas, gs.sh, vm, K, w, h,
+                          sh_degree=3, background=bg, backend="cpu")[0].clamp(0, 1)  # fmt: skip
+        ps.append(psnr(baked, ref))
+    return {"baked_vs_field_psnr": float(np.mean(ps)), "views": len(ps)}
+
+
+def decompress(path: str | Path, out: str | Path, max_views: int = 8) -> dict[str, Any]:
+    """Write ``out`` (INRIA PLY, SH degree 3). Returns the baked-vs-field PSNR when measurable."""
+    r = export(path, out, "ply", max_views)
+    r["ply"] = r.pop("out")
+    return r

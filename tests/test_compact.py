@@ -204,6 +204,37 @@ def test_info_and_decompress(compact_run, tmp_path):
     assert main(["decompress", str(out / "scene.spk"), "-o", str(tmp_path / "b2.ply")]) == 0
 
 
+@pytest.mark.parametrize("fmt", ["ply", "splat", "spz", "sog"])
+def test_export_compact_scene_to_each_format(compact_run, tmp_path, fmt):
+    from splatpack.cli import main
+    from splatpack.io import load_splats
+    from splatpack.spk_cli import load_gaussians
+
+    _, metrics, out = compact_run
+    ref = load_gaussians(out / "scene.spk")
+    dst = tmp_path / f"scene.{fmt}"
+    assert main(["export", str(out / "scene.spk"), "-o", str(dst)]) == 0
+    back = load_splats(dst)
+    assert len(back) == len(ref) == metrics["num_gaussians"]
+    # same Gaussians within the format's quantisation (SOG reorders them: nearest neighbours)
+    tol = 2e-3 * float(ref.means.abs().max()) + 1e-4
+    d = torch.cdist(ref.means.double(), back.means.double())
+    assert float(d.min(1).values.max()) < tol and float(d.min(0).values.max()) < tol, fmt
+    # (.splat and SOG store 8-bit colour: compare in [0, 1])
+    rgb_ref, rgb = (0.5 + 0.2820948 * ref.sh0[:, 0]).clamp(0, 1), (0.5 + 0.2820948 * back.sh0[:, 0]).clamp(0, 1)
+    assert abs(float(rgb.mean()) - float(rgb_ref.mean())) < 0.02
+
+
+def test_export_refuses_bad_input(tmp_path):
+    from splatpack.cli import main
+
+    bad = tmp_path / "x.spk"
+    bad.write_bytes(b"\x89SPK" + b"\0" * 10)
+    assert main(["export", str(bad), "-o", str(tmp_path / "y.ply")]) == 2
+    assert main(["export", str(tmp_path / "missing.ply"), "-o", str(tmp_path / "y.ply")]) == 2
+    assert not (tmp_path / "y.ply").exists()
+
+
 def test_compact_resume_is_exact(tiny_capture, tmp_path):
     cfg = compact_config(steps=40, compact={"rvq": {"steps": 15}}, densify={"refine_stop": 20})
     straight = Trainer(tiny_capture, cfg, tmp_path / "a")
