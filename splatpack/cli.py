@@ -7,6 +7,7 @@ Errors in the user's input are printed as one line, ``error: …``, with exit st
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
@@ -15,6 +16,31 @@ import tyro
 from splatpack.errors import SplatpackError
 
 Positional = tyro.conf.Positional
+
+
+def scene_config(path: str, config: Optional[Path], cli: dict, extra: Optional[dict] = None):
+    """(scene spec, TrainConfig, Capture) for a scene: its base preset, then the method preset
+    (``config``), then the scene file's overrides, then ``extra`` and the command-line values."""
+    from splatpack.captures import load_capture
+    from splatpack.scenes import resolve_scene
+    from splatpack.train import TrainConfig, apply_overrides, load_config
+
+    spec = resolve_scene(path)
+    cfg = TrainConfig()
+    if spec.config:
+        cfg = load_config(spec.config, cfg)
+    if config:  # a method preset over the scene's base preset; the scene's own settings win
+        cfg = load_config(config, cfg)
+    cfg = apply_overrides(cfg, spec.overrides, str(path))
+    if extra:
+        cfg = apply_overrides(cfg, extra, "command line")
+    cli = dict(cli)
+    if cli.get("downscale") is None:
+        cli["downscale"] = spec.downscale or None
+    cfg = apply_overrides(cfg, {k: v for k, v in cli.items() if v is not None}, "command line")
+    capture = load_capture(spec.data, spec.format, downscale=cfg.downscale, test_every=cfg.test_every)
+    capture.name = spec.name
+    return spec, cfg, capture
 
 
 def train(
@@ -41,23 +67,11 @@ def train(
     """
     from rich.console import Console
 
-    from splatpack.captures import load_capture
-    from splatpack.scenes import resolve_scene
-    from splatpack.train import TrainConfig, Trainer, apply_overrides, load_config
+    from splatpack.train import Trainer
 
     console = Console(stderr=True)
-    spec = resolve_scene(path)
-    cfg = TrainConfig()
-    if spec.config:
-        cfg = load_config(spec.config, cfg)
-    if config:  # a method preset over the scene's base preset; the scene's own settings win
-        cfg = load_config(config, cfg)
-    cfg = apply_overrides(cfg, spec.overrides, str(path))
-    cli = {"steps": steps, "backend": backend, "threads": threads or None}
-    cli["downscale"] = downscale if downscale is not None else (spec.downscale or None)
-    cfg = apply_overrides(cfg, {k: v for k, v in cli.items() if v is not None}, "command line")
-    capture = load_capture(spec.data, spec.format, downscale=cfg.downscale, test_every=cfg.test_every)
-    capture.name = spec.name
+    cli = {"steps": steps, "backend": backend, "threads": threads or None, "downscale": downscale}
+    spec, cfg, capture = scene_config(path, config, cli)
     out_dir = out or Path("outputs") / spec.name
     f0 = capture.train[0]
     console.print(
@@ -169,8 +183,102 @@ def export(
     print(msg)
 
 
+def compress(
+    file: Positional[Path],
+    out: Annotated[Path, tyro.conf.arg(aliases=["-o"])],
+    quality: int = 6,
+    finetune: Optional[str] = None,
+    finetune_steps: int = 1000,
+    backend: Literal["auto", "cpu", "cuda"] = "auto",
+) -> None:
+    """Compress trained splats: sort them into a self-organising grid (PLAS) and code every
+    attribute plane as an image, into a .spk scene; with --finetune, first a short fine-tune
+    against the capture's images with the grid smoothness loss (no densification).
+
+    Args:
+        file: INRIA .ply (SH 0-3), PlayCanvas .compressed.ply, .splat, .spz (v1-4), SOG (.sog or folder), or a .spk.
+        out: the .spk to write.
+        quality: 0 (smallest) … 10 (near lossless); 6 is Self-Organizing Gaussians' setting (see splatpack.compress.grid_codec).
+        finetune: a capture folder or scene file (as for `splatpack train`) the splats were trained on.
+        finetune_steps: fine-tuning iterations.
+        backend: rasterizer for the fine-tune.
+    """
+    from splatpack.compress.grid_codec import GridCodecConfig, write_grid_scene
+    from splatpack.spk_cli import load_gaussians
+
+    t0 = time.perf_counter()
+    cfg = GridCodecConfig.from_quality(quality)
+    gs = load_gaussians(file)
+    if finetune:
+        size = finetune_and_compress(file, gs, out, finetune, finetune_steps, quality, backend)
+    else:
+        size = write_grid_scene(out, gs, cfg)
+    src = sum(f.stat().st_size for f in Path(file).rglob("*") if f.is_file()) if Path(file).is_dir() else Path(file).stat().st_size
+    print(f"wrote {out}: {len(gs):,} Gaussians, {size:,} bytes ({src / max(size, 1):.1f}× smaller than {Path(file).name}), "
+          f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
+
+
+def finetune_and_compress(file: Path, gs, out: Path, scene: str, steps: int, quality: int, backend: str) -> int:
+    """Fine-tune ``gs`` on ``scene``'s images (SOG grid training from step 0, no densification),
+    then write its grid scene to ``out``; returns the bytes written."""
+    import os
+    import tempfile
+
+    from rich.console import Console
+
+    from splatpack.train import Trainer
+
+    extra = {
+        "init_from": str(Path(file).resolve()), "sh_degree": gs.sh_degree, "scale_schedule": False,
+        "densify": {"refine_stop": 0}, "compact": {"enabled": False},
+        "grid": {"enabled": True, "start": 0, "resort_every": 0, "quality": quality},
+    }  # fmt: skip
+    _, cfg, capture = scene_config(scene, None, {"steps": steps, "backend": backend}, extra)
+    out = Path(out)
+    with tempfile.TemporaryDirectory(prefix=".finetune-", dir=out.resolve().parent) as tmp:
+        metrics = Trainer(capture, cfg, tmp, console=Console(stderr=True)).train()
+        os.replace(Path(tmp) / "scene.spk", out)
+    print(f"fine-tuned {steps} steps on {scene}: test PSNR {metrics['psnr']:.2f} dB (before coding "
+          f"{metrics['psnr_before_postprocess']:.2f} dB)")  # fmt: skip
+    return int(metrics["size_bytes"])
+
+
+def bench(
+    out: Path = Path("outputs/bench/rd"),
+    inputs: Optional[list[Path]] = None,
+    tools: Optional[list[str]] = None,
+    qualities: Optional[list[int]] = None,
+    views: int = 32,
+    size: int = 384,
+) -> None:
+    """Rate-distortion benchmark of splat compressors (splatpack, SPZ, SOG via sogpy and
+    splat-transform, gsplat's PNG codec) on trained splats: bytes, PSNR/SSIM against renders of the
+    original from orbit views, encode/decode time. Writes OUT/results.json and OUT/rd.png.
+
+    Args:
+        out: output folder.
+        inputs: splat files (default: ../shared/splats/plant.splat and biker.spz).
+        tools: subset of splatpack, spz, sogpy, splat-transform, gsplat-png.
+        qualities: splatpack --quality levels.
+        views: orbit views per input.
+        size: render size (square, pixels).
+    """
+    from splatpack.bench import BenchConfig, run_bench
+
+    cfg = BenchConfig(views=views, size=size)
+    if inputs:
+        cfg.inputs = list(inputs)
+    if tools:
+        cfg.tools = tuple(tools)
+    if qualities:
+        cfg.qualities = tuple(qualities)
+    run_bench(cfg, out)
+    print(out / "results.json")
+
+
 COMMANDS = {
     "train": train, "process": process, "render": render, "info": info, "decompress": decompress, "export": export,
+    "compress": compress, "bench": bench,
 }  # fmt: skip
 
 

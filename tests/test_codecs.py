@@ -1,7 +1,8 @@
-"""Array codecs (raw, deflate, ans): round trips, efficiency, a reference decoder, fuzzing.
+"""Array codecs (raw, deflate, ans, jxl, png, webp): round trips, efficiency, a reference
+decoder, fuzzing.
 
-Hypothesis cases in this file (``max_examples``): round trips 150 + 100, mutated payloads
-3 x 130, random payloads 100 = 740.
+Hypothesis cases in this file (``max_examples``): round trips 150 + 100 + 80, mutated payloads
+3 x 130 + 4 x 60, random payloads 100 = 1060.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from splatpack.compress.codecs import (
     ANS_DTYPES,
     CODECS,
     DTYPE_CODES,
+    IMAGE_CODECS,
     CodecError,
+    _jxl_size,
     decode_array,
     encode_array,
 )
@@ -128,7 +131,10 @@ def test_ans_rejects_what_it_cannot_code():
         encode_array(np.zeros(3, np.uint8), "zstd")
     with pytest.raises(CodecError, match="array 'x': unknown codec 'zstd'"):
         decode_array(b"", "zstd", name="x")
-    assert issubclass(CodecError, SplatpackError) and CODECS == {"raw", "deflate", "ans"}
+    assert issubclass(CodecError, SplatpackError)
+    assert IMAGE_CODECS == {"jxl", "png", "webp"} and CODECS == {"raw", "deflate", "ans"} | IMAGE_CODECS
+    with pytest.raises(CodecError, match="codec 'raw' takes no parameters"):
+        encode_array(np.zeros(3, np.uint8), "raw", level=3)
 
 
 # --------------------------------------------------------------------------- efficiency
@@ -341,6 +347,182 @@ def test_no_large_allocation_from_forged_shapes():
     assert peak < 4 << 20, peak
 
 
+# --------------------------------------------------------------------------- image codecs
+
+
+@st.composite
+def images(draw):
+    codec = draw(st.sampled_from(sorted(IMAGE_CODECS)))
+    dtype = np.dtype(np.uint8) if codec == "webp" else draw(st.sampled_from([np.dtype(np.uint8), np.dtype(np.uint16)]))
+    h, w = draw(st.integers(1, 24)), draw(st.integers(1, 24))
+    c = draw(st.sampled_from([None, 1, 2, 3, 4]))
+    shape = (h, w) if c is None else (h, w, c)
+    params = {}
+    top = 8 * dtype.itemsize
+    if codec == "jxl":
+        params["bits"] = draw(st.integers(1 if top == 8 else 9, top))
+        params["effort"] = draw(st.integers(1, 3))
+        top = params["bits"]
+    seed = draw(st.integers(0, 2**32 - 1))
+    arr = np.random.default_rng(seed).integers(0, 1 << top, shape).astype(dtype)
+    if draw(st.booleans()):  # smooth content too
+        arr = (np.cumsum(np.ones(shape), axis=1) % (1 << top)).astype(dtype)
+    return codec, arr, params
+
+
+@settings(FUZZ, max_examples=80)
+@given(case=images())
+def test_image_round_trip(case):
+    codec, arr, params = case
+    payload = encode_array(arr, codec, **params)
+    out = decode_array(payload, codec, max_elements=arr.size, shape=arr.shape, dtype=arr.dtype)
+    assert same(out, arr) and out.flags.writeable
+    assert struct.unpack_from(f"<BB6x{arr.ndim}Q", payload) == (_DTYPE_CODE[arr.dtype], arr.ndim, *arr.shape)
+
+
+_DTYPE_CODE = {dt.newbyteorder("="): code for code, dt in DTYPE_CODES.items()}
+
+
+def _smooth(h, w, c, top):
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    chans = [np.sin(3 * x + 2 * y + k) for k in range(c)]
+    img = np.stack(chans, -1) * 0.5 + 0.5
+    return np.rint(img * top).astype(np.uint16 if top > 255 else np.uint8)
+
+
+def test_image_codecs_compress_smooth_images():
+    img = _smooth(64, 64, 3, 4095)
+    raw = img.nbytes
+    for codec, params in [("jxl", {"bits": 12}), ("png", {})]:
+        assert len(encode_array(img, codec, **params)) < 0.5 * raw, codec
+    img8 = _smooth(64, 64, 3, 255)
+    assert len(encode_array(img8, "webp")) < 0.5 * img8.nbytes
+
+
+def test_jxl_lossy_and_high_bit_depths():
+    img = _smooth(64, 48, 3, 4095)
+    lossless = encode_array(img, "jxl", bits=12)
+    lossy = encode_array(img, "jxl", bits=12, distance=1.0)
+    out = decode_array(lossy, "jxl")
+    assert len(lossy) < len(lossless) and out.shape == img.shape and out.dtype == np.uint16
+    assert np.abs(out.astype(int) - img).mean() < 0.01 * 4095
+    assert same(decode_array(lossy, "jxl"), out)  # deterministic
+    # more than 12 bits per sample: libjxl wraps the codestream (level 10) in the ISOBMFF container
+    img16 = _smooth(20, 30, 4, 65535)
+    payload = encode_array(img16, "jxl", bits=16)
+    assert payload[8 + 24 : 8 + 24 + 12] == b"\x00\x00\x00\x0cJXL \r\n\x87\n"
+    assert _jxl_size(payload[32:]) == (20, 30) and same(decode_array(payload, "jxl"), img16)
+
+
+def test_jxl_size_header_parser():
+    import imagecodecs
+
+    for h, w in [(1, 1), (8, 8), (256, 256), (64, 77), (100, 120), (90, 120), (90, 160), (100, 125), (9, 18), (3000, 5), (5, 70000)]:
+        codestream = imagecodecs.jpegxl_encode(np.zeros((h, w), np.uint8), lossless=True, effort=1)
+        assert _jxl_size(codestream) == (h, w)
+    assert _jxl_size(b"\xff\x0a") is None and _jxl_size(b"\x89PNG") is None
+
+
+def test_image_encode_refusals():
+    with pytest.raises(CodecError, match="webp codec codes uint8 images, not uint16"):
+        encode_array(np.zeros((4, 4), np.uint16), "webp")
+    with pytest.raises(CodecError, match="C = 1..4"):
+        encode_array(np.zeros((4, 4, 5), np.uint8), "png")
+    with pytest.raises(CodecError, match="C = 1..4"):
+        encode_array(np.zeros((0, 4), np.uint8), "jxl")
+    with pytest.raises(CodecError, match="jxl bits 12 outside 1..8"):
+        encode_array(np.zeros((4, 4), np.uint8), "jxl", bits=12)
+    with pytest.raises(CodecError, match="exceed 5 bits"):
+        encode_array(np.full((4, 4), 32, np.uint8), "jxl", bits=5)
+    with pytest.raises(CodecError, match="unknown parameters \\['distance'\\] for codec 'png'"):
+        encode_array(np.zeros((4, 4), np.uint8), "png", distance=1.0)
+    with pytest.raises(CodecError, match="webp images are at most"):
+        encode_array(np.zeros((16384, 1), np.uint8), "webp")
+    with pytest.raises(CodecError, match="codes uint8 or uint16 images, not float32"):
+        encode_array(np.zeros((4, 4), np.float32), "jxl")
+
+
+def _header(dtype_code: int, shape) -> bytes:
+    return struct.pack(f"<BB6x{len(shape)}Q", dtype_code, len(shape), *shape)
+
+
+def test_image_decode_errors():
+    import imagecodecs
+
+    rgb = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    png = imagecodecs.png_encode(rgb)
+    cases = [
+        (_header(1, (4, 5, 3)) + png, "png", r"image is 4x6, the array header says 4x5"),
+        (_header(3, (4, 6, 3)) + png, "png", r"PNG bit depth 8 / colour type 2 does not match the array header \(16-bit, 3 channels\)"),
+        (_header(1, (4, 6, 4)) + png, "png", r"colour type 2 does not match .*4 channels"),
+        (_header(1, (4, 6, 3)) + png[:-1], "png", "does not end with its IEND chunk"),
+        (_header(1, (4, 6, 3)) + png + b"x", "png", "does not end with its IEND chunk"),
+        (_header(1, (4, 6, 3)) + b"GIF89a" + bytes(40), "png", "not a PNG image"),
+        (_header(10, (4, 6, 3)) + png, "png", "dtype float32 is not allowed in a png payload"),
+        (_header(1, (4, 6, 5)) + png, "png", r"shape \(4, 6, 5\) is not an image"),
+        (_header(1, (0, 6)) + png, "png", r"shape \(0, 6\) is not an image"),
+        (_header(3, (4, 6, 3)) + imagecodecs.webp_encode(rgb, lossless=True), "webp", "dtype uint16 is not allowed"),
+        (_header(1, (4, 6, 3)) + imagecodecs.webp_encode(rgb, lossless=False, level=90), "webp", "not a lossless WebP image"),
+        (_header(1, (4, 6, 3)) + imagecodecs.webp_encode(rgb, lossless=True) + b"xy", "webp", "WebP sizes do not match"),
+        (_header(1, (4, 7, 3)) + imagecodecs.webp_encode(rgb, lossless=True), "webp", "image is 4x6, the array header says 4x7"),
+        (_header(1, (4, 6)) + imagecodecs.webp_encode(rgb, lossless=True), "webp", "padding channels are not zero"),
+        (_header(1, (4, 6, 3)) + b"\xff\x0a", "jxl", "not a JPEG XL image"),
+        (_header(1, (4, 6, 3)) + imagecodecs.jpegxl_encode(rgb[:3], lossless=True), "jxl", "image is 3x6, the array header says 4x6"),
+        (_header(1, (4, 6)) + imagecodecs.jpegxl_encode(rgb, lossless=True), "jxl", r"corrupt image \(ValueError"),
+        (_header(3, (4, 6, 3)) + imagecodecs.jpegxl_encode(rgb, lossless=True), "jxl", "corrupt image"),
+        (_header(1, (4, 6, 3)) + imagecodecs.jpegxl_encode(rgb, lossless=True)[:-9], "jxl", "corrupt image"),
+    ]
+    for payload, codec, pattern in cases:
+        with pytest.raises(CodecError, match=pattern) as exc:
+            decode_array(payload, codec, name="img")
+        assert str(exc.value).startswith(f"array 'img' ({codec}): ") and "\n" not in str(exc.value)
+
+
+def test_expected_shape_and_dtype_are_checked_before_decoding():
+    arr = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    for codec in sorted(CODECS):
+        payload = encode_array(arr, codec)
+        assert same(decode_array(payload, codec, shape=(3, 4), dtype=np.uint8), arr)
+        with pytest.raises(CodecError, match=r"shape \(3, 4\) differs from the expected \(4, 3\)"):
+            decode_array(payload, codec, shape=(4, 3))
+        with pytest.raises(CodecError, match="dtype uint8 differs from the expected uint16"):
+            decode_array(payload, codec, dtype=np.uint16)
+
+
+def _jxl_forged_size(side_minus_1: int) -> bytes:
+    """A codestream whose SizeHeader claims a (side × side) image, and nothing else."""
+    bits = [0]  # not small
+    bits += [1, 1]  # U32 selector 3: BitsOffset(30, 1)
+    bits += [(side_minus_1 >> i) & 1 for i in range(30)]
+    bits += [1, 0, 0]  # ratio 1: xsize = ysize
+    value = sum(b << i for i, b in enumerate(bits))
+    return b"\xff\x0a" + value.to_bytes(8, "little") + bytes(64)
+
+
+def test_forged_image_headers_allocate_nothing():
+    """The image's own header is checked against the (bounded) array header before decoding."""
+    assert _jxl_size(_jxl_forged_size(2**30 - 1)) == (2**30, 2**30)
+    png_head = bytearray(encode_array(np.zeros((4, 4), np.uint8), "png")[24:])
+    png_head[16:24] = struct.pack(">II", 60000, 60000)
+    webp = bytearray(encode_array(np.zeros((4, 4, 3), np.uint8), "webp")[32:])
+    webp[21:25] = struct.pack("<I", 0x0FFFFFFF)  # 16384 x 16384
+    cases = [
+        (_header(1, (4, 4)) + _jxl_forged_size(2**30 - 1), "jxl"),
+        (_header(1, (4, 4)) + bytes(png_head), "png"),
+        (_header(1, (4, 4, 3)) + bytes(webp), "webp"),
+        (_header(1, (2**20, 2**20, 3)) + _jxl_forged_size(2**20 - 1), "jxl"),  # over max_elements
+    ]
+    tracemalloc.start()
+    try:
+        for payload, codec in cases:
+            with pytest.raises(CodecError, match="image is|more than the limit"):
+                decode_array(payload, codec, max_elements=10**6)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, peak
+
+
 # --------------------------------------------------------------------------- fuzzing
 
 
@@ -354,6 +536,10 @@ def _fuzz_inputs():
         "ans": encode_array(rng.geometric(0.1, (80, 6)).astype(np.uint16), "ans"),  # dense models
         "ans_planes": encode_array(planes, "ans"),
         "ans_sparse": encode_array((rng.geometric(0.3, 90) * 1000).astype(np.int32), "ans"),
+        "jxl": encode_array(_smooth(12, 10, 3, 63), "jxl", bits=6),
+        "jxl16": encode_array(_smooth(9, 11, 4, 16383), "jxl", bits=14),  # ISOBMFF container
+        "png": encode_array(_smooth(10, 9, 4, 4000), "png"),
+        "webp": encode_array(_smooth(11, 10, 2, 255), "webp"),
     }
 
 
@@ -410,6 +596,13 @@ def test_fuzz_mutated_deflate(data):
 def test_fuzz_mutated_ans(which, data):
     # dense models, constant columns and sparse models
     _decode_cleanly(data.draw(mutated(which)), "ans")
+
+
+@pytest.mark.parametrize("which", ["jxl", "jxl16", "png", "webp"])
+@settings(FUZZ, max_examples=60)
+@given(data=st.data())
+def test_fuzz_mutated_images(which, data):
+    _decode_cleanly(data.draw(mutated(which)), which.rstrip("16"))
 
 
 @settings(FUZZ, max_examples=100)

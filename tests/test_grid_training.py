@@ -9,7 +9,7 @@ import torch
 
 from splatpack.captures import load_capture
 from splatpack.captures.synthetic import make_synthetic_scene
-from splatpack.compress.grid_smoothness import blur_grid, gaussian_kernel1d, grid_smoothness_loss
+from splatpack.compress.grid_smoothness import blur_grid, grid_smoothness_loss
 from splatpack.compress.grid_sort import neighbour_distance
 from splatpack.train import TrainConfig, Trainer, apply_overrides
 
@@ -30,9 +30,7 @@ def grid_config(**kw) -> TrainConfig:
     return apply_overrides(apply_overrides(base, over), kw)
 
 
-def test_gaussian_kernel_and_blur_of_a_constant_with_holes():
-    k = gaussian_kernel1d(5, 3.0)
-    assert k.shape == (5,) and abs(float(k.sum()) - 1) < 1e-6 and torch.equal(k, k.flip(0))
+def test_blur_of_a_constant_with_holes():
     grid = torch.full((6, 7, 2), 3.0)
     mask = torch.rand(6, 7, generator=torch.Generator().manual_seed(0)) > 0.3
     grid[~mask] = 1e6  # empty cells' contents must not leak into the blur
@@ -73,7 +71,11 @@ def test_training_keeps_a_sorted_grid_and_the_loss_smooths_it(tiny_capture, tmp_
     runs = {}
     for lam in (0.0, 2.0):
         t = Trainer(tiny_capture, grid_config(grid={"smoothness_weight": lam}), tmp_path / f"l{lam}")
-        t.train()
+        m = t.train()
+        # the grid scene is written in the training grid's arrangement and evaluated decoded
+        assert (tmp_path / f"l{lam}" / "scene.spk").stat().st_size == m["size_bytes"] > 0
+        assert m["num_gaussians"] == len(t.params["means"]) and m["grid_sorts"] == 1
+        assert abs(m["psnr"] - m["psnr_before_postprocess"]) < 1.0, m
         _grid_is_a_permutation(t)
         assert t.strategy_state["grid_sorts"] == 1
         attrs = t.grid_attributes()
@@ -114,3 +116,20 @@ def test_grid_training_resumes_exactly(tiny_capture, tmp_path):
     for k in straight.params:
         assert torch.equal(straight.params[k], resumed.params[k]), k
     assert np.isfinite(resumed.smoothness_loss().item())
+
+
+def test_compress_with_finetune(tiny_capture, tmp_path):
+    """`splatpack compress IN --finetune SCENE`: a short SOG fine-tune of trained splats, then the grid scene."""
+    from splatpack.cli import main
+    from splatpack.compress.grid_codec import read_grid_scene
+
+    base = Trainer(tiny_capture, grid_config(grid={"enabled": False}), tmp_path / "base")
+    base.train()
+    ply = tmp_path / "base" / "point_cloud.ply"
+    out = tmp_path / "ft.spk"
+    args = ["compress", str(ply), "-o", str(out), "--finetune", str(tiny_capture.root), "--finetune-steps", "15"]
+    assert main(args) == 0
+    gs = read_grid_scene(out)
+    assert len(gs) == len(base.params["means"]) and gs.sh_degree == 3
+    assert not list(tmp_path.glob(".finetune-*"))  # the working folder is gone
+    assert main(["compress", str(ply), "-o", str(tmp_path / "x.spk"), "--finetune", str(tmp_path / "nope")]) == 2

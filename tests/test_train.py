@@ -85,3 +85,27 @@ def test_config_errors(tmp_path):
         load_config(bad)
     cfg = load_config("configs/default.yaml")
     assert dataclasses.asdict(cfg) == dataclasses.asdict(TrainConfig())  # the preset documents the defaults
+
+
+@pytest.mark.parametrize("ramp", [False, True])
+def test_gaussian_budget_is_respected_and_ramped(tiny_capture, tmp_path, ramp):
+    cap = 2200
+    cfg = tiny_config(scale_schedule=False, steps=40,
+                      densify={"refine_start": 5, "refine_stop": 35, "refine_every": 5, "reset_every": 1000,
+                               "grow_grad2d": 1e-6, "max_gaussians": cap, "budget_ramp": ramp})  # fmt: skip
+    t = Trainer(tiny_capture, cfg, tmp_path)
+    t.setup()
+    counts = {}
+    while t.step < 40:
+        t.train_step()
+        counts[t.step] = len(t.params["means"])
+        t.step += 1
+    assert max(counts.values()) <= cap
+    d = t.densifier
+    for step, n in counts.items():
+        if ramp:  # never above the ramp: growth is spread over the window
+            assert n <= d.allowed(t.strategy_state, step, n), (step, n)
+    if ramp:
+        assert counts[12] < cap - 300 and max(counts.values()) > counts[12]
+    else:  # greedy: the cap is reached at the first refinements (every Gaussian qualifies)
+        assert counts[12] >= cap - 50

@@ -1,4 +1,5 @@
-"""Array codecs for ``.spk`` section payloads: ``raw``, ``deflate`` and ``ans``.
+"""Array codecs for ``.spk`` section payloads: ``raw``, ``deflate``, ``ans`` and the image codecs
+``jxl``, ``png`` and ``webp``.
 
 Every payload starts with the same array header (all integers little-endian)::
 
@@ -53,6 +54,26 @@ next word from the end``. After the last symbol of the last coded column the sta
 be 0 and no words may remain. ``tests/test_codecs.py`` holds a pure-Python reference
 decoder that is checked against constriction, as a template for other implementations.
 
+Image codecs (``jxl``, ``png``, ``webp``): an 8- or 16-bit image [H, W] or [H, W, C]
+(C = 1..4, H, W >= 1), coded with libjxl / libpng / libwebp through ``imagecodecs``. The
+payload is the array header (dtype u8 or u16; ``webp``: u8 only) followed by exactly one image
+file:
+
+* ``jxl``: a JPEG XL codestream, bare (``FF 0A``) or in the ISOBMFF container with the
+  codestream in a ``jxlc`` box (libjxl writes the container for more than 12 bits per sample,
+  codestream level 10); ``bits`` significant bits per sample (u8: 1..8, u16: 9..16), returned
+  unscaled. Lossless unless a Butteraugli ``distance`` > 0 is given (then values are within a
+  few steps, with no bound);
+* ``png``: 8-bit or 16-bit, grey / grey+alpha / RGB / RGBA for C = 1 / 2 / 3 / 4, ending with
+  its ``IEND`` chunk;
+* ``webp``: lossless, one ``VP8L`` chunk; C < 3 is padded with zero channels to RGB (the
+  padding must decode to zero), C = 4 is RGBA.
+
+The image's own width and height (and for PNG bit depth and colour type) must equal the array
+header's. A decoder checks this from the image header *before* decoding, so a forged image
+header cannot make an image library allocate more than the array header declares (which is
+bounded by ``max_elements``).
+
 Every decode error is a :class:`CodecError` with a one-line message naming the array.
 """
 
@@ -71,6 +92,7 @@ __all__ = [
     "CODECS",
     "DEFAULT_MAX_ELEMENTS",
     "DTYPE_CODES",
+    "IMAGE_CODECS",
     "CodecError",
     "decode_array",
     "encode_array",
@@ -81,7 +103,9 @@ class CodecError(SplatpackError):
     """An array cannot be encoded with the requested codec, or a payload cannot be decoded."""
 
 
-CODECS: frozenset[str] = frozenset({"raw", "deflate", "ans"})
+#: codecs whose payload is an array header followed by an image file (see the module docstring)
+IMAGE_CODECS: frozenset[str] = frozenset({"jxl", "png", "webp"})
+CODECS: frozenset[str] = frozenset({"raw", "deflate", "ans"}) | IMAGE_CODECS
 
 #: dtype code in the array header -> little-endian numpy dtype
 DTYPE_CODES: dict[int, np.dtype] = {
@@ -142,6 +166,10 @@ def _unzigzag(z: int) -> int:
     return z >> 1 if not z & 1 else -((z + 1) >> 1)
 
 
+#: an expected (shape, dtype) for :func:`decode_array`; either part may be None
+_Expect = "tuple[tuple[int, ...] | None, np.dtype | None] | None"
+
+
 class _Reader:
     """Bounds-checked cursor over a payload; every failure is a :class:`CodecError`."""
 
@@ -185,7 +213,7 @@ class _Reader:
 
 
 def _read_array_header(
-    r: _Reader, max_elements: int | None
+    r: _Reader, max_elements: int | None, expect: _Expect = None
 ) -> tuple[np.dtype, tuple[int, ...], int]:
     code = r.u8("array header")
     ndim = r.u8("array header")
@@ -202,6 +230,12 @@ def _read_array_header(
     limit = DEFAULT_MAX_ELEMENTS if max_elements is None else max_elements
     if count > limit:
         raise r.fail(f"shape {shape} has {count} elements, more than the limit {limit}")
+    if expect is not None:
+        want_shape, want_dtype = expect
+        if want_shape is not None and shape != want_shape:
+            raise r.fail(f"shape {shape} differs from the expected {want_shape}")
+        if want_dtype is not None and DTYPE_CODES[code] != want_dtype:
+            raise r.fail(f"dtype {_native(DTYPE_CODES[code])} differs from the expected {_native(want_dtype)}")
     return DTYPE_CODES[code], shape, count
 
 
@@ -220,9 +254,9 @@ def _encode_raw(arr: np.ndarray) -> bytes:
     return _array_header(code, arr.shape) + data.tobytes()
 
 
-def _decode_raw(payload: bytes, name: str, max_elements: int | None) -> np.ndarray:
+def _decode_raw(payload: bytes, name: str, max_elements: int | None, expect: _Expect = None) -> np.ndarray:
     r = _Reader(payload, name, "raw")
-    dtype, shape, count = _read_array_header(r, max_elements)
+    dtype, shape, count = _read_array_header(r, max_elements, expect)
     expected = count * dtype.itemsize
     if r.remaining != expected:
         raise r.fail(
@@ -250,7 +284,7 @@ def _inflate_exact(d, pending: bytes, n: int, r: _Reader, what: str) -> tuple[by
     return bytes(out), pending
 
 
-def _decode_deflate(payload: bytes, name: str, max_elements: int | None) -> np.ndarray:
+def _decode_deflate(payload: bytes, name: str, max_elements: int | None, expect: _Expect = None) -> np.ndarray:
     r = _Reader(payload, name, "deflate")
     d = zlib.decompressobj()
     head, pending = _inflate_exact(d, bytes(payload), 8, r, "array header")
@@ -259,7 +293,7 @@ def _decode_deflate(payload: bytes, name: str, max_elements: int | None) -> np.n
         raise r.fail(f"ndim {ndim} exceeds {MAX_NDIM}")
     shape_bytes, pending = _inflate_exact(d, pending, 8 * ndim, r, "array shape")
     hr = _Reader(head + shape_bytes, name, "deflate")
-    dtype, shape, count = _read_array_header(hr, max_elements)
+    dtype, shape, count = _read_array_header(hr, max_elements, expect)
     expected = count * dtype.itemsize
     data, pending = _inflate_exact(d, pending, expected, r, "array data")
     try:
@@ -346,13 +380,13 @@ def _encode_ans(arr: np.ndarray) -> bytes:
     return bytes(out)
 
 
-def _decode_ans(payload: bytes, name: str, max_elements: int | None) -> np.ndarray:
+def _decode_ans(payload: bytes, name: str, max_elements: int | None, expect: _Expect = None) -> np.ndarray:
     from constriction import stream
 
     AnsCoder = stream.stack.AnsCoder  # noqa: N806
 
     r = _Reader(payload, name, "ans")
-    dtype, shape, count = _read_array_header(r, max_elements)
+    dtype, shape, count = _read_array_header(r, max_elements, expect)
     if dtype.newbyteorder("=") not in ANS_DTYPES:
         raise r.fail(f"dtype {dtype.newbyteorder('=')} is not allowed in an ans payload")
     if len(shape) not in (1, 2):
@@ -439,11 +473,226 @@ def _decode_ans(payload: bytes, name: str, max_elements: int | None) -> np.ndarr
     return out.reshape(shape)
 
 
+# --------------------------------------------------------------------------- images: jxl, png, webp
+
+_U8, _U16 = np.dtype("<u1"), np.dtype("<u2")
+_IMAGE_DTYPES = {"jxl": (_U8, _U16), "png": (_U8, _U16), "webp": (_U8,)}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+_PNG_COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}  # grey, grey+alpha, RGB, RGBA
+_WEBP_MAX_SIDE = 16383
+_JXL_RATIOS = ((1, 1), (12, 10), (4, 3), (3, 2), (16, 9), (5, 4), (2, 1))
+_IMAGE_PARAMS = {"jxl": {"bits", "distance", "effort"}, "png": {"level"}, "webp": {"level", "method"}}
+
+
+def _imagecodecs(fail=CodecError):
+    try:
+        import imagecodecs
+    except ImportError:
+        raise fail(
+            "the jxl, png and webp codecs need the 'imagecodecs' package (pip install imagecodecs)"
+        ) from None
+    return imagecodecs
+
+
+def _image_geometry(shape: tuple[int, ...]) -> tuple[int, int, int] | None:
+    """(H, W, C) of an image array shape [H, W] or [H, W, C] (C in 1..4, H, W >= 1), else None."""
+    if len(shape) == 2:
+        h, w, c = *shape, 1
+    elif len(shape) == 3:
+        h, w, c = shape
+    else:
+        return None
+    return (h, w, c) if h >= 1 and w >= 1 and 1 <= c <= 4 else None
+
+
+def _encode_image(arr: np.ndarray, codec: str, params: dict) -> bytes:
+    dtype = _native(arr.dtype)
+    if dtype not in _IMAGE_DTYPES[codec]:
+        kinds = " or ".join(str(_native(d)) for d in _IMAGE_DTYPES[codec])
+        raise CodecError(f"the {codec} codec codes {kinds} images, not {dtype}")
+    geometry = _image_geometry(arr.shape)
+    if geometry is None:
+        raise CodecError(
+            f"the {codec} codec codes [H, W] or [H, W, C] images (C = 1..4, H, W >= 1), not shape {arr.shape}"
+        )
+    unknown = set(params) - _IMAGE_PARAMS[codec]
+    if unknown:
+        known = sorted(_IMAGE_PARAMS[codec])
+        raise CodecError(f"unknown parameters {sorted(unknown)} for codec '{codec}' (known: {known})")
+    h, w, c = geometry
+    img = np.ascontiguousarray(arr, dtype=dtype.newbyteorder("=")).reshape((h, w, c) if c > 1 else (h, w))
+    ic = _imagecodecs()
+    if codec == "jxl":
+        lo_bits = 1 if dtype.itemsize == 1 else 9
+        bits = int(params.get("bits", 8 * dtype.itemsize))
+        if not lo_bits <= bits <= 8 * dtype.itemsize:
+            raise CodecError(f"jxl bits {bits} outside {lo_bits}..{8 * dtype.itemsize} for a {dtype} image")
+        if img.size and int(img.max()) >> bits:
+            raise CodecError(f"jxl image values exceed {bits} bits")
+        distance = float(params.get("distance", 0.0))
+        if not 0.0 <= distance <= 25.0:
+            raise CodecError(f"jxl distance {distance} outside 0..25")
+        effort = int(params.get("effort", 7))
+        if not 1 <= effort <= 10:
+            raise CodecError(f"jxl effort {effort} outside 1..10")
+        kw = {"lossless": True} if distance == 0 else {"lossless": False, "distance": distance}
+        data = ic.jpegxl_encode(img, effort=effort, bitspersample=bits, numthreads=1, **kw)
+    elif codec == "png":
+        data = ic.png_encode(img, level=int(params.get("level", 9)))
+    else:
+        if h > _WEBP_MAX_SIDE or w > _WEBP_MAX_SIDE:
+            raise CodecError(f"webp images are at most {_WEBP_MAX_SIDE}x{_WEBP_MAX_SIDE}, not {h}x{w}")
+        if c < 3:  # libwebp codes RGB(A): pad with zero channels
+            img = np.concatenate([img.reshape(h, w, c), np.zeros((h, w, 3 - c), img.dtype)], axis=2)
+        level, method = int(params.get("level", 100)), int(params.get("method", 6))
+        data = ic.webp_encode(img, level=level, lossless=True, method=method)
+    return _array_header(_dtype_code(dtype), arr.shape) + bytes(data)
+
+
+_JXL_CONTAINER = b"\x00\x00\x00\x0cJXL \r\n\x87\n"
+
+
+def _jxl_codestream(data: bytes) -> bytes | None:
+    """The start of the codestream: ``data`` itself when bare (``FF 0A``), else the content of the
+    first ``jxlc`` (or ``jxlp``) box of an ISOBMFF container (ISO/IEC 18181-2); None if neither."""
+    if data[:2] == b"\xff\x0a":
+        return data
+    if data[: len(_JXL_CONTAINER)] != _JXL_CONTAINER:
+        return None
+    pos = len(_JXL_CONTAINER)
+    while pos + 8 <= len(data):  # every box is at least 8 bytes: at most len/8 iterations
+        size, kind = struct.unpack_from(">I4s", data, pos)
+        head = 8
+        if size == 1:
+            if pos + 16 > len(data):
+                return None
+            size, head = struct.unpack_from(">Q", data, pos + 8)[0], 16
+        elif size == 0:
+            size = len(data) - pos
+        if size < head or pos + size > len(data):
+            return None
+        if kind == b"jxlc":
+            return data[pos + head : pos + size]
+        if kind == b"jxlp":
+            return data[pos + head + 4 : pos + size]
+        pos += size
+    return None
+
+
+def _jxl_size(data: bytes) -> tuple[int, int] | None:
+    """(ysize, xsize) from a JPEG XL codestream's SizeHeader (ISO/IEC 18181-1), or None."""
+    data = _jxl_codestream(data)
+    if data is None or data[:2] != b"\xff\x0a":
+        return None
+    head = data[2:12]  # a SizeHeader is at most 68 bits
+    value, avail, pos = int.from_bytes(head, "little"), 8 * len(head), 0
+
+    def take(n: int) -> int:
+        nonlocal pos
+        if pos + n > avail:
+            raise IndexError
+        out = (value >> pos) & ((1 << n) - 1)
+        pos += n
+        return out
+
+    def u32() -> int:  # U32(BitsOffset(9, 1), BitsOffset(13, 1), BitsOffset(18, 1), BitsOffset(30, 1))
+        return take((9, 13, 18, 30)[take(2)]) + 1
+
+    try:
+        small = take(1)
+        ysize = 8 * (take(5) + 1) if small else u32()
+        ratio = take(3)
+        if ratio == 0:
+            xsize = 8 * (take(5) + 1) if small else u32()
+        else:
+            num, den = _JXL_RATIOS[ratio - 1]
+            xsize = ysize * num // den
+    except IndexError:
+        return None
+    return ysize, xsize
+
+
+def _check_image_header(r: _Reader, data: bytes, codec: str, h: int, w: int, c: int, dtype: np.dtype) -> None:
+    """Refuse an image whose own header disagrees with the array header, before decoding it."""
+    if codec == "jxl":
+        size = _jxl_size(data)
+        if size is None:
+            raise r.fail("not a JPEG XL image (no codestream with a valid size header)")
+        got = size
+    elif codec == "png":
+        ihdr = data[8:16] == b"\x00\x00\x00\x0dIHDR"
+        if len(data) < 33 + len(_PNG_IEND) or data[:8] != _PNG_SIGNATURE or not ihdr:
+            raise r.fail("not a PNG image")
+        width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
+        got = (height, width)
+        if (depth, colour) != (8 * dtype.itemsize, _PNG_COLOUR_TYPE[c]):
+            raise r.fail(
+                f"PNG bit depth {depth} / colour type {colour} does not match the array header "
+                f"({8 * dtype.itemsize}-bit, {c} channels)"
+            )
+        if data[-len(_PNG_IEND):] != _PNG_IEND:
+            raise r.fail("PNG image does not end with its IEND chunk (truncated or trailing bytes)")
+    else:
+        if len(data) < 25 or data[:4] != b"RIFF" or data[8:16] != b"WEBPVP8L" or data[20] != 0x2F:
+            raise r.fail("not a lossless WebP image (one VP8L chunk expected)")
+        riff, chunk = struct.unpack_from("<I", data, 4)[0], struct.unpack_from("<I", data, 16)[0]
+        if riff + 8 != len(data) or 20 + chunk + (chunk & 1) != len(data):
+            raise r.fail("WebP sizes do not match the payload (truncated or trailing bytes)")
+        bits = struct.unpack_from("<I", data, 21)[0]
+        got = (((bits >> 14) & 0x3FFF) + 1, (bits & 0x3FFF) + 1)
+    if got != (h, w):
+        raise r.fail(f"image is {got[0]}x{got[1]}, the array header says {h}x{w}")
+
+
+def _decode_image(
+    payload, codec: str, name: str, max_elements: int | None, expect: _Expect = None
+) -> np.ndarray:
+    r = _Reader(payload, name, codec)
+    dtype, shape, _ = _read_array_header(r, max_elements, expect)
+    if dtype not in _IMAGE_DTYPES[codec]:
+        raise r.fail(f"dtype {_native(dtype)} is not allowed in a {codec} payload")
+    geometry = _image_geometry(shape)
+    if geometry is None:
+        raise r.fail(f"shape {shape} is not an image ([H, W] or [H, W, C], C = 1..4, H, W >= 1)")
+    h, w, c = geometry
+    data = bytes(r.data[r.pos :])
+    _check_image_header(r, data, codec, h, w, c, dtype)
+    ic = _imagecodecs(r.fail)
+    n_out = max(c, 3) if codec == "webp" else c
+    out = np.empty((h, w, n_out) if n_out > 1 else (h, w), _native(dtype))
+    try:
+        if codec == "jxl":
+            img = ic.jpegxl_decode(data, index=0, numthreads=1, out=out)
+        elif codec == "png":
+            img = ic.png_decode(data, out=out)
+        else:
+            img = ic.webp_decode(data, hasalpha=c == 4, out=out)
+    except MemoryError:
+        raise r.fail("image too large to decode") from None
+    except Exception as exc:  # the libraries' own errors (corrupt stream, wrong layout, ...)
+        raise r.fail(f"corrupt image ({type(exc).__name__}: {exc})") from None
+    img = np.asarray(img)
+    if img.shape != out.shape or img.dtype != out.dtype:
+        raise r.fail(f"image decodes to {img.shape} {img.dtype}, expected {out.shape} {out.dtype}")
+    if n_out > c:
+        if img[..., c:].any():
+            raise r.fail("WebP padding channels are not zero (corrupt)")
+        img = img[..., :c]
+    return np.ascontiguousarray(img).reshape(shape)
+
+
 # --------------------------------------------------------------------------- public API
 
 
-def encode_array(arr: np.ndarray, codec: str) -> bytes:
+def encode_array(arr: np.ndarray, codec: str, **params) -> bytes:
     """Encode ``arr`` as a section payload with ``codec`` (one of :data:`CODECS`).
+
+    ``params`` are codec settings (only the image codecs take any): ``jxl``: ``bits``
+    (significant bits per sample; default the dtype's), ``distance`` (0 = lossless, the default;
+    > 0 a lossy Butteraugli distance, ~1 visually lossless), ``effort`` (1..10, default 7);
+    ``png``: ``level`` (zlib level, default 9); ``webp``: ``level`` (0..100, default 100) and
+    ``method`` (0..6, default 6), both trading encode time for size (always lossless).
 
     Raises :class:`CodecError` when the array does not suit the codec (e.g. ``ans`` for a
     float array or a column spanning more than 2**16 values); the caller then uses ``raw``.
@@ -451,6 +700,10 @@ def encode_array(arr: np.ndarray, codec: str) -> bytes:
     arr = np.asarray(arr)
     if any(d > MAX_DIM for d in arr.shape):
         raise CodecError(f"array dimension over 2**40 in shape {arr.shape}")
+    if codec in IMAGE_CODECS:
+        return _encode_image(arr, codec, params)
+    if codec in CODECS and params:
+        raise CodecError(f"codec '{codec}' takes no parameters (got {sorted(params)})")
     if codec == "raw":
         return _encode_raw(arr)
     if codec == "deflate":
@@ -465,17 +718,28 @@ def decode_array(
     codec: str,
     name: str = "array",
     max_elements: int | None = None,
+    *,
+    shape: tuple[int, ...] | None = None,
+    dtype=None,
 ) -> np.ndarray:
     """Decode a payload written by :func:`encode_array` into a native-endian, writable array.
 
     ``max_elements`` bounds the element count before anything sized by the payload's header
     is allocated (default :data:`DEFAULT_MAX_ELEMENTS`); a ``.spk`` reader passes e.g.
-    ``num_gaussians * columns``. Every problem raises :class:`CodecError` naming ``name``.
+    ``num_gaussians * columns``. ``shape`` / ``dtype``, when given, must equal the payload's
+    (checked from its header, before anything is decoded). Every problem raises
+    :class:`CodecError` naming ``name``.
     """
+    expect = None
+    if shape is not None or dtype is not None:
+        want_dtype = None if dtype is None else np.dtype(dtype).newbyteorder("<")
+        expect = (None if shape is None else tuple(int(d) for d in shape), want_dtype)
     if codec == "raw":
-        return _decode_raw(payload, name, max_elements)
+        return _decode_raw(payload, name, max_elements, expect)
     if codec == "deflate":
-        return _decode_deflate(payload, name, max_elements)
+        return _decode_deflate(payload, name, max_elements, expect)
     if codec == "ans":
-        return _decode_ans(payload, name, max_elements)
+        return _decode_ans(payload, name, max_elements, expect)
+    if codec in IMAGE_CODECS:
+        return _decode_image(payload, codec, name, max_elements, expect)
     raise CodecError(f"array '{name}': unknown codec '{codec}' (known: {', '.join(sorted(CODECS))})")

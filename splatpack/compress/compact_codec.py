@@ -376,12 +376,12 @@ def hash_level_slices(colour_meta: dict[str, Any]) -> list[tuple[int, int]]:
 
 
 # attribute → section-name prefixes, for the per-attribute storage table (the paper's Table 6)
-ATTRIBUTES = {
-    "position": ("positions",),
-    "opacity": ("opacities",),
-    "scale": ("scales.",),
-    "rotation": ("rotations.",),
-    "colour": ("colour.",),
+ATTRIBUTES = {  # section-name prefixes per attribute: compact scenes, then grid scenes
+    "position": ("positions", "grid.means"),
+    "opacity": ("opacities", "grid.opacities"),
+    "scale": ("scales.", "grid.scales"),
+    "rotation": ("rotations.", "grid.quats"),
+    "colour": ("colour.", "grid.sh0", "grid.shN"),
 }
 
 

@@ -23,19 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-
-def gaussian_kernel1d(size: int = 5, sigma: float = 3.0, device=None) -> Tensor:
-    """Normalised 1D Gaussian taps, [size]."""
-    x = torch.arange(size, dtype=torch.float32, device=device) - (size - 1) / 2
-    k = torch.exp(-(x * x) / (2 * sigma * sigma))
-    return k / k.sum()
+from splatpack.metrics.image import gaussian_window
 
 
 def blur_grid(grid: Tensor, mask: Tensor, size: int = 5, sigma: float = 3.0) -> Tensor:
     """Separable Gaussian blur of ``grid`` [H, W, C] over occupied cells ``mask`` [H, W]
     (normalised convolution; reflect padding). Returns [H, W, C]."""
     H, W, C = grid.shape
-    k = gaussian_kernel1d(size, sigma, grid.device)
+    k = gaussian_window(size, sigma, grid.dtype, grid.device)
     p = size // 2
     m = mask.to(grid.dtype)
     x = torch.cat([(grid * m[..., None]).permute(2, 0, 1), m[None]], 0)[None]  # [1, C+1, H, W]

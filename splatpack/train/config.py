@@ -35,8 +35,9 @@ class DensifyConfig:
     prune_opa: float = 0.005
     prune_scale3d: float = 0.1
     absgrad: bool = False
-    max_gaussians: int = 0  # 0 = no cap; else no growth once the count reaches it (the round that
-    # crosses it may overshoot; CPU budgets)
+    max_gaussians: int = 0  # 0 = no cap; else growth stops at it (only the largest gradients grow
+    # when the room is short; CPU budgets)
+    budget_ramp: bool = False  # the cap grows linearly over the refinement window (budgeted densification)
 
 
 @dataclass
@@ -127,6 +128,7 @@ class GridTraining:
     smoothness_weight: float = 1.0  # scales every λ
     kernel_size: int = 5
     sigma: float = 3.0
+    quality: int = 6  # of the grid scene written at the end (splatpack.compress.grid_codec; 6 = SOG's)
 
 
 @dataclass
@@ -142,6 +144,7 @@ class TrainConfig:
     init_scale: float = 1.0
     init_random_points: int = 100_000  # used when the capture has no SfM points
     init_extent: float = 1.3  # random init inside [-e, e]^3 × scene radius / 1.1 (Blender: ±1.3)
+    init_from: str = ""  # start from these splats (any format splatpack reads) instead of the SfM points
     random_background: bool = False
     antialiased: bool = False
     downscale: int = 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from gsplat.strategy import DefaultStrategy
 from gsplat.strategy.ops import reset_opa
 
@@ -17,18 +18,46 @@ from gsplat.strategy.ops import reset_opa
 @dataclass
 class Densifier(DefaultStrategy):
     max_gaussians: int = 0
+    budget_ramp: bool = False  # spread the growth to max_gaussians over the refinement window
+
+    def allowed(self, state, step: int, n: int) -> int:
+        """How many Gaussians the cap allows at ``step``: ``max_gaussians``, or with
+        ``budget_ramp`` a linear ramp from the count at the first refinement (at most the cap) to ``max_gaussians``
+        at ``refine_stop`` (as budgeted densification, Mallick et al., "Taming 3DGS", 2024: a
+        fixed cap filled greedily spends the budget early and leaves later detail without
+        Gaussians)."""
+        if not self.budget_ramp:
+            return self.max_gaussians
+        n0 = state.setdefault("budget_start", min(n, self.max_gaussians))
+        t = (step - self.refine_start_iter) / max(1, self.refine_stop_iter - self.refine_start_iter)
+        return int(n0 + (self.max_gaussians - n0) * min(1.0, max(0.0, t)))
+
+    def _growth_threshold(self, state, room: int) -> float:
+        """The 2D-gradient threshold that lets at most ``room`` Gaussians clone or split (each adds
+        one): the vanilla threshold, raised to the room-th largest mean gradient if needed."""
+        if room <= 0:
+            return float("inf")
+        grads = state["grad2d"] / state["count"].clamp_min(1)
+        high = grads > self.grow_grad2d
+        if int(high.sum()) <= room:
+            return self.grow_grad2d
+        return float(torch.topk(grads[high], room + 1).values[-1])
+
+    def _grow_gs(self, params, optimizers, state, step):
+        if self.max_gaussians <= 0:
+            return super()._grow_gs(params, optimizers, state, step)
+        grow = self.grow_grad2d
+        room = self.allowed(state, step, len(params["means"])) - len(params["means"])
+        self.grow_grad2d = self._growth_threshold(state, room)
+        try:
+            return super()._grow_gs(params, optimizers, state, step)
+        finally:
+            self.grow_grad2d = grow
 
     def step_post_backward(self, params, optimizers, state, step, info, packed=False):
         if step >= self.refine_stop_iter:
             return
-        capped = self.max_gaussians > 0 and len(params["means"]) >= self.max_gaussians
-        grow = self.grow_grad2d
-        if capped:
-            self.grow_grad2d = float("inf")  # prune only
-        try:
-            super().step_post_backward(params, optimizers, state, step, info, packed=packed)
-        finally:
-            self.grow_grad2d = grow
+        super().step_post_backward(params, optimizers, state, step, info, packed=packed)
         if step > 0 and step % self.reset_every == 0:
             reset_opa(params=params, optimizers=optimizers, state=state, value=self.prune_opa * 2.0)
 
@@ -46,6 +75,7 @@ def make_densifier(cfg) -> Densifier:
         reset_every=cfg.reset_every,
         absgrad=cfg.absgrad,
         max_gaussians=cfg.max_gaussians,
+        budget_ramp=cfg.budget_ramp,
     )
 
 

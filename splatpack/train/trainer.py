@@ -96,7 +96,15 @@ def load_views(frames: list[Frame], background: torch.Tensor, device: str) -> li
 
 
 def initial_gaussians(capture: Capture, cfg: TrainConfig) -> GaussianSet:
-    """From the capture's SfM points, or random in the scene bounds when there are none."""
+    """From ``cfg.init_from`` (trained splats), the capture's SfM points, or random in the scene
+    bounds when there are none."""
+    if cfg.init_from:
+        from splatpack.spk_cli import load_gaussians
+
+        gs = load_gaussians(cfg.init_from)
+        if gs.sh_degree != cfg.sh_degree:
+            raise SplatpackError(f"the splats have SH degree {gs.sh_degree}, the config {cfg.sh_degree}", cfg.init_from)
+        return gs
     if capture.points is not None and len(capture.points) >= 4:
         return GaussianSet.from_points(
             capture.points, capture.point_colors, cfg.sh_degree, cfg.init_opacity, cfg.init_scale, cfg.seed
@@ -119,8 +127,9 @@ class Trainer:
         self.capture = capture
         is_object = capture.format in ("blender", "synthetic")
         cfg = dataclasses.replace(cfg, compact=cfg.compact.resolved(is_object))
-        if cfg.compact.enabled and cfg.compact.max_gaussians > 0:
-            cfg = dataclasses.replace(cfg, densify=dataclasses.replace(cfg.densify, max_gaussians=cfg.compact.max_gaussians))
+        if cfg.compact.enabled and cfg.compact.max_gaussians > 0:  # a budget, spread over densification
+            d = dataclasses.replace(cfg.densify, max_gaussians=cfg.compact.max_gaussians, budget_ramp=True)
+            cfg = dataclasses.replace(cfg, densify=d)
         self.cfg = cfg.scaled_schedule()
         self.compact = self.cfg.compact if self.cfg.compact.enabled else None
         self.out_dir = Path(out_dir)
@@ -436,18 +445,13 @@ class Trainer:
     def sort_grid(self) -> None:
         """PLAS-sort the Gaussians on the SOG attributes (each group standardised, then
         weighted) into ``self.grid_index``."""
-        from splatpack.compress.grid_sort import GridSortConfig, sort_into_grid
+        from splatpack.compress.grid_sort import GridSortConfig, sort_features, sort_into_grid
 
-        g = self.cfg.grid
-        attrs = self.grid_attributes()
-        cols, n = [], len(self.params["means"])
-        for name, w in g.sort_weights.items():
-            if w and name in attrs:
-                a = attrs[name].reshape(n, -1).float().cpu()
-                cols.append(w * (a - a.mean(0)) / a.std(0).clamp_min(1e-8) / math.sqrt(a.shape[1]))
-        if not cols:
-            raise SplatpackError("grid.sort_weights selects no attribute to sort on", None)
-        idx, stats = sort_into_grid(torch.cat(cols, 1).numpy(), cfg=GridSortConfig(seed=self.cfg.seed + self.step))
+        try:
+            feats = sort_features(self.grid_attributes(), self.cfg.grid.sort_weights)
+        except ValueError as e:
+            raise SplatpackError(f"grid.sort_weights: {e}", None) from None
+        idx, stats = sort_into_grid(feats, cfg=GridSortConfig(seed=self.cfg.seed + self.step))
         self.grid_index = torch.from_numpy(idx).to(self.device)
         self.strategy_state["grid_sorts"] = self.strategy_state.get("grid_sorts", 0) + 1
         self.strategy_state["grid_sort_seconds"] = self.strategy_state.get("grid_sort_seconds", 0.0) + stats["seconds"]
@@ -509,6 +513,8 @@ class Trainer:
             gs = GaussianSet.from_parameters(self.params).to("cpu")
             save_ply(gs, self.out_dir / "point_cloud.ply")
             m, extra, n = self.evaluate(), {}, len(gs)
+            if self.cfg.grid.enabled:
+                m, extra = self.finish_grid(gs, m)
         v0 = self.train_views[0].frame
         metrics = {
             **m,
@@ -532,6 +538,34 @@ class Trainer:
         atomic_write_text(self.out_dir / "scene.json", json.dumps(scene, indent=2) + "\n")
         return metrics
 
+
+    def finish_grid(self, gs: GaussianSet, trained: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Write ``scene.spk`` as a grid scene (the training grid's arrangement, SOG's image
+        codecs at ``grid.quality``) and evaluate the scene decoded from it."""
+        from splatpack.compress.compact_codec import storage_table
+        from splatpack.compress.grid_codec import GridCodecConfig, read_grid_scene, write_grid_scene
+
+        path = self.out_dir / "scene.spk"
+        index = None if self.grid_index is None else self.grid_index.cpu().numpy()
+        size = write_grid_scene(path, gs, GridCodecConfig.from_quality(self.cfg.grid.quality), grid_index=index)
+        decoded = read_grid_scene(path).to(self.device)
+        bg = self.background.to(self.device)
+
+        def render_fn(v: View) -> torch.Tensor:
+            return rasterize(decoded.means, decoded.quats, decoded.linear_scales, decoded.alphas, decoded.sh,
+                             v.viewmat, v.K, v.frame.width, v.frame.height, sh_degree=decoded.sh_degree,
+                             background=bg, backend=self.backend)[0]  # fmt: skip
+
+        m = self.evaluate(render_fn=render_fn)
+        extra = {
+            "size_bytes": size,
+            "ply_equivalent_bytes": ply_size(len(gs), self.cfg.sh_degree),
+            "storage_bytes": storage_table(path),
+            "psnr_before_postprocess": trained["psnr"],
+            "grid_sorts": int(self.strategy_state.get("grid_sorts", 0)),
+            "grid_sort_seconds": round(float(self.strategy_state.get("grid_sort_seconds", 0.0)), 2),
+        }
+        return m, extra
 
     @torch.no_grad()
     def compact_code(self):

@@ -1,0 +1,291 @@
+"""``splatpack bench``: rate–distortion of splat compressors on already-trained splats.
+
+For every input splat (default: ``../shared/splats/plant.splat`` and ``biker.spz``) and every
+tool × rate, the benchmark encodes the Gaussians, decodes them back, renders both the decoded
+and the original Gaussians from the same orbit cameras (32 views around the scene's centre,
+with splatpack's CPU rasteriser) and records
+
+    tool, input, rate, bytes, psnr, ssim, encode_seconds, decode_seconds
+
+(PSNR/SSIM of the decoded renders against the original's renders). Tools:
+
+* ``splatpack`` — the self-organising attribute-grid scene (:mod:`splatpack.compress.grid_codec`)
+  at several ``--quality`` levels;
+* ``spz`` — Niantic SPZ written by gsply (:func:`splatpack.io.spz.save_spz`);
+* ``sogpy`` — PlayCanvas SOG written by sogpy (PyPI, a Python port of splat-transform);
+* ``splat-transform`` — PlayCanvas SOG written by ``@playcanvas/splat-transform`` (npm; installed
+  on first use into ``~/.cache/splatpack/npm`` when ``npm`` is available);
+* ``gsplat-png`` — gsplat's ``PngCompression`` without sorting (its sort needs CUDA PLAS), which
+  crops the scene to a square number of Gaussians as gsplat does.
+
+A tool that cannot run here is recorded with its ``error`` and left out of the plot. Results
+go to ``OUT/results.json`` and the RD plot to ``OUT/rd.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from splatpack.errors import SplatpackError
+from splatpack.io import atomic_write, atomic_write_text
+from splatpack.model import GaussianSet
+
+SHARED_SPLATS = Path(__file__).resolve().parents[1].parent / "shared" / "splats"
+TOOLS = ("splatpack", "spz", "sogpy", "splat-transform", "gsplat-png")
+NPM_CACHE = Path.home() / ".cache" / "splatpack" / "npm"
+
+
+@dataclass
+class BenchConfig:
+    inputs: list[Path] = field(default_factory=lambda: [SHARED_SPLATS / "plant.splat", SHARED_SPLATS / "biker.spz"])
+    tools: tuple[str, ...] = TOOLS
+    qualities: tuple[int, ...] = (0, 2, 4, 6, 8)  # splatpack --quality levels
+    views: int = 32
+    size: int = 384  # square renders
+    fov_degrees: float = 60.0
+    max_gaussians: int = 0  # > 0: a random subset (quick runs)
+
+
+# ---- cameras and renders ------------------------------------------------------------------------
+
+
+def orbit_cameras(means: torch.Tensor, n: int, size: int, fov_degrees: float) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` camera-to-world matrices (OpenCV) on a ring around the median of ``means``, at ±15°
+    elevation alternately, far enough to see the central 80 % of the Gaussians; and ``K``."""
+    from splatpack.render_cli import look_at
+
+    m = means.double().cpu().numpy()
+    centre = np.median(m, axis=0)
+    radius = float(np.percentile(np.linalg.norm(m - centre, axis=1), 80))
+    f = 0.5 * size / math.tan(math.radians(fov_degrees) / 2)
+    dist = max(radius, 1e-3) / math.sin(math.radians(fov_degrees) / 2) * 1.05
+    up = np.array([0.0, -1.0, 0.0])  # INRIA / COLMAP scenes: y points down
+    poses = []
+    for i, t in enumerate(np.linspace(0, 2 * np.pi, n, endpoint=False)):
+        el = math.radians(15.0 if i % 2 == 0 else -15.0)
+        d = np.array([math.cos(el) * math.cos(t), -math.sin(el), math.cos(el) * math.sin(t)])
+        poses.append(look_at(centre + dist * d, centre, up))
+    K = np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1]])
+    return np.stack(poses), K
+
+
+@torch.no_grad()
+def render_views(gs: GaussianSet, poses: np.ndarray, K: np.ndarray, size: int) -> list[torch.Tensor]:
+    from splatpack.render_cli import render_image
+
+    return [render_image(gs, c2w, K, size, size, background=(0.0, 0.0, 0.0), backend="cpu") for c2w in poses]
+
+
+def quality_of(decoded: list[torch.Tensor], reference: list[torch.Tensor]) -> tuple[float, float]:
+    from splatpack.metrics import psnr, ssim
+
+    ps = [psnr(a, b) for a, b in zip(decoded, reference)]
+    ss = [float(ssim(a, b)) for a, b in zip(decoded, reference)]
+    return float(np.mean(ps)), float(np.mean(ss))
+
+
+def size_of(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
+
+
+# ---- tools: (encode, decode) pairs ----------------------------------------------------------------
+# encode(gs, workdir) -> the output path; decode(path) -> GaussianSet
+
+
+def _splatpack(quality: int):
+    from splatpack.compress.grid_codec import GridCodecConfig, read_grid_scene, write_grid_scene
+
+    cfg = GridCodecConfig.from_quality(quality)
+
+    def enc(gs: GaussianSet, work: Path) -> Path:
+        out = work / f"scene-q{quality}.spk"
+        write_grid_scene(out, gs, cfg)
+        return out
+
+    return enc, read_grid_scene
+
+
+def _spz():
+    from splatpack.io.spz import load_spz, save_spz
+
+    def enc(gs: GaussianSet, work: Path) -> Path:
+        save_spz(gs, work / "scene.spz")
+        return work / "scene.spz"
+
+    return enc, load_spz
+
+
+def _sogpy():
+    import SogPython  # noqa: F401  (sogpy's module name)
+
+    from splatpack.io import save_ply
+    from splatpack.io.sog import load_sog
+
+    def enc(gs: GaussianSet, work: Path) -> Path:
+        import SogPython
+
+        save_ply(gs, work / "in.ply")
+        SogPython.convert_ply_to_sog(str(work / "in.ply"), str(work / "sogpy.sog"))
+        return work / "sogpy.sog"
+
+    return enc, load_sog
+
+
+def splat_transform_bin() -> Path:
+    """The ``splat-transform`` executable, installed from npm on first use."""
+    exe = NPM_CACHE / "node_modules" / ".bin" / "splat-transform"
+    if not exe.exists():
+        if shutil.which("npm") is None:
+            raise SplatpackError("npm is not installed (needed for @playcanvas/splat-transform)")
+        NPM_CACHE.mkdir(parents=True, exist_ok=True)
+        r = subprocess.run(["npm", "install", "--prefix", str(NPM_CACHE), "--no-audit", "--no-fund",
+                            "@playcanvas/splat-transform"], capture_output=True, text=True)  # fmt: skip
+        if r.returncode != 0 or not exe.exists():
+            raise SplatpackError(f"npm install @playcanvas/splat-transform failed: {r.stderr.strip()[-300:]}")
+    return exe
+
+
+def _splat_transform():
+    from splatpack.io import save_ply
+    from splatpack.io.sog import load_sog
+
+    exe = splat_transform_bin()
+
+    def enc(gs: GaussianSet, work: Path) -> Path:
+        save_ply(gs, work / "in.ply")
+        out = work / "splat-transform.sog"
+        r = subprocess.run([str(exe), "-w", str(work / "in.ply"), str(out)], capture_output=True, text=True)
+        if r.returncode != 0 or not out.exists():
+            raise SplatpackError(f"splat-transform failed: {(r.stderr or r.stdout).strip()[-300:]}")
+        return out
+
+    return enc, load_sog
+
+
+def _gsplat_png():
+    from gsplat.compression import PngCompression
+
+    codec = PngCompression(use_sort=False, verbose=False)
+
+    def enc(gs: GaussianSet, work: Path) -> Path:
+        out = work / "gsplat-png"
+        out.mkdir(exist_ok=True)
+        splats = {k: getattr(gs, k).detach().clone().float() for k in ("means", "scales", "quats", "opacities", "sh0")}
+        if gs.shN.shape[1]:
+            splats["shN"] = gs.shN.detach().clone().float()  # k-means through torchpq (CUDA): fails here
+        codec.compress(str(out), splats)
+        return out
+
+    def dec(path: Path) -> GaussianSet:
+        s = codec.decompress(str(path))
+        n = len(s["means"])
+        shN = s.get("shN", torch.zeros(n, 0, 3))
+        return GaussianSet(s["means"], s["quats"], s["scales"], s["opacities"].reshape(n), s["sh0"].reshape(n, 1, 3), shN)
+
+    return enc, dec
+
+
+def tool_runs(cfg: BenchConfig) -> list[tuple[str, str, Callable[[], tuple[Callable, Callable]]]]:
+    """(tool, rate label, factory) for every configured tool × rate."""
+    runs = []
+    for tool in cfg.tools:
+        if tool == "splatpack":
+            runs += [("splatpack", f"q{q}", (lambda q=q: _splatpack(q))) for q in cfg.qualities]
+        elif tool == "spz":
+            runs.append(("spz", "default", _spz))
+        elif tool == "sogpy":
+            runs.append(("sogpy", "default", _sogpy))
+        elif tool == "splat-transform":
+            runs.append(("splat-transform", "default", _splat_transform))
+        elif tool == "gsplat-png":
+            runs.append(("gsplat-png", "default", _gsplat_png))
+        else:
+            raise SplatpackError(f"unknown tool {tool!r} (known: {', '.join(TOOLS)})")
+    return runs
+
+
+# ---- the benchmark ----------------------------------------------------------------------------------
+
+
+def run_bench(cfg: BenchConfig, out_dir: Path, console=None) -> list[dict[str, Any]]:
+    """Run every tool × rate on every input; write ``results.json`` and ``rd.png``."""
+    from rich.console import Console
+
+    from splatpack.spk_cli import load_gaussians
+
+    console = console or Console(stderr=True)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    for inp in cfg.inputs:
+        inp = Path(inp)
+        if not inp.exists():
+            raise SplatpackError("input splat does not exist", inp)
+        gs = load_gaussians(inp)
+        if cfg.max_gaussians and len(gs) > cfg.max_gaussians:
+            keep = torch.randperm(len(gs), generator=torch.Generator().manual_seed(0))[: cfg.max_gaussians]
+            gs = gs.subset(keep.sort().values)
+        poses, K = orbit_cameras(gs.means, cfg.views, cfg.size, cfg.fov_degrees)
+        reference = render_views(gs, poses, K, cfg.size)
+        console.print(f"[bold]{inp.name}[/]: {len(gs):,} Gaussians, SH degree {gs.sh_degree}, {cfg.views} views")
+        for tool, rate, factory in tool_runs(cfg):
+            row: dict[str, Any] = {"tool": tool, "input": inp.name, "rate": rate, "num_gaussians": len(gs)}
+            with tempfile.TemporaryDirectory(prefix="splatpack-bench-") as tmp:
+                try:
+                    enc, dec = factory()
+                    t0 = time.perf_counter()
+                    path = enc(gs, Path(tmp))
+                    t1 = time.perf_counter()
+                    back = dec(path)
+                    t2 = time.perf_counter()
+                    psnr_v, ssim_v = quality_of(render_views(back, poses, K, cfg.size), reference)
+                    row.update(bytes=size_of(path), psnr=psnr_v, ssim=ssim_v, encode_seconds=t1 - t0,
+                               decode_seconds=t2 - t1, decoded_gaussians=len(back))  # fmt: skip
+                    console.print(f"  {tool:<16}{rate:<8}{row['bytes']:>12,} B  {psnr_v:6.2f} dB  SSIM {ssim_v:.4f}  "
+                                  f"enc {t1 - t0:6.2f} s  dec {t2 - t1:6.2f} s")  # fmt: skip
+                except Exception as e:  # a tool that cannot run here is reported, not fatal
+                    row["error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}"
+                    console.print(f"  {tool:<16}{rate:<8}[yellow]skipped: {row['error']}")
+            rows.append(row)
+    atomic_write_text(out_dir / "results.json", json.dumps(rows, indent=2) + "\n")
+    plot_rd(rows, out_dir / "rd.png")
+    return rows
+
+
+def plot_rd(rows: list[dict[str, Any]], path: Path) -> None:
+    """PSNR against bytes, one panel per input, one line per tool."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in rows if "error" not in r]
+    inputs = sorted({r["input"] for r in rows})
+    fig, axes = plt.subplots(1, max(1, len(inputs)), figsize=(6 * max(1, len(inputs)), 4.5), squeeze=False)
+    for ax, name in zip(axes[0], inputs):
+        for tool in dict.fromkeys(r["tool"] for r in ok):
+            pts = sorted((r["bytes"] / 1e6, r["psnr"]) for r in ok if r["input"] == name and r["tool"] == tool)
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=tool)
+        ax.set_xscale("log")
+        ax.set_xlabel("file size (MB)")
+        ax.set_ylabel("PSNR vs original renders (dB)")
+        ax.set_title(name)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=120)
+    plt.close(fig)
