@@ -166,7 +166,8 @@ def _splat_transform():
     def enc(gs: GaussianSet, work: Path) -> Path:
         save_ply(gs, work / "in.ply")
         out = work / "splat-transform.sog"
-        r = subprocess.run([str(exe), "-w", str(work / "in.ply"), str(out)], capture_output=True, text=True)
+        # -w: overwrite; -g cpu: k-means on the CPU (the default asks WebGPU for a GPU)
+        r = subprocess.run([str(exe), "-w", "-g", "cpu", str(work / "in.ply"), str(out)], capture_output=True, text=True)
         if r.returncode != 0 or not out.exists():
             raise SplatpackError(f"splat-transform failed: {(r.stderr or r.stdout).strip()[-300:]}")
         return out

@@ -154,11 +154,7 @@ def decompress(file: Positional[Path], out: Annotated[Path, tyro.conf.arg(aliase
     """
     from splatpack.spk_cli import decompress as run
 
-    r = run(file, out)
-    msg = f"wrote {r['ply']}: {r['num_gaussians']:,} Gaussians, {r['bytes']:,} bytes"
-    if "baked_vs_field_psnr" in r:
-        msg += f"; baked SH vs colour field: {r['baked_vs_field_psnr']:.2f} dB PSNR over {r['views']} views"
-    print(msg)
+    report_export(run(file, out))
 
 
 def export(
@@ -176,8 +172,11 @@ def export(
     """
     from splatpack.spk_cli import export as run
 
-    r = run(file, out, format)
-    msg = f"wrote {r['out']}: {r['num_gaussians']:,} Gaussians, {r['bytes']:,} bytes"
+    report_export(run(file, out, format))
+
+
+def report_export(r: dict) -> None:
+    msg = f"wrote {r.get('out', r.get('ply'))}: {r['num_gaussians']:,} Gaussians, {r['bytes']:,} bytes"
     if "baked_vs_field_psnr" in r:
         msg += f"; baked SH vs colour field: {r['baked_vs_field_psnr']:.2f} dB PSNR over {r['views']} views"
     print(msg)

@@ -441,30 +441,12 @@ class _Layout:
 # --------------------------------------------------------------------------- palette (k-means)
 
 
-def _assign(x: torch.Tensor, c: torch.Tensor, chunk: int = 16384) -> torch.Tensor:
-    """Index of the nearest row of ``c`` for every row of ``x`` (squared L2), in chunks."""
-    cn = (c * c).sum(1)
-    out = torch.empty(x.shape[0], dtype=torch.int64)
-    for s in range(0, x.shape[0], chunk):
-        out[s : s + chunk] = torch.argmin(cn - 2.0 * x[s : s + chunk] @ c.T, dim=1)
-    return out
-
-
 def kmeans(x: np.ndarray, k: int, iterations: int, seed: int = 0) -> np.ndarray:
-    """Lloyd's k-means [N, D] → centroids [k, D] float32 (init: k distinct random rows; an
-    empty cluster is re-seeded with a random row)."""
-    g = torch.Generator().manual_seed(seed)
+    """Lloyd's k-means [N, D] → centroids [k, D] float32 (:func:`splatpack.compress.kmeans.kmeans`)."""
+    from splatpack.compress.kmeans import kmeans as lloyd
+
     xt = torch.from_numpy(np.ascontiguousarray(x, np.float32))
-    n = xt.shape[0]
-    c = xt[torch.randperm(n, generator=g)[:k]].clone()
-    for _ in range(iterations):
-        labels = _assign(xt, c)
-        counts = torch.bincount(labels, minlength=k)
-        sums = torch.zeros_like(c).index_add_(0, labels, xt)
-        empty = counts == 0
-        reseed = xt[torch.randint(0, n, (k,), generator=g)]
-        c = torch.where(empty[:, None], reseed, sums / counts.clamp(min=1)[:, None])
-    return c.numpy()
+    return lloyd(xt, k, iterations, torch.Generator().manual_seed(seed)).numpy()
 
 
 def _palette(t: np.ndarray, cfg: GridCodecConfig):
@@ -478,7 +460,9 @@ def _palette(t: np.ndarray, cfg: GridCodecConfig):
     cent = cent[np.argsort(centred @ axis, kind="stable")]
     q, lo, hi = _quantise(cent, cfg.palette_bits)
     deq = _dequantise(q, lo, hi, cfg.palette_bits)
-    labels = _assign(torch.from_numpy(t.astype(np.float32)), torch.from_numpy(deq)).numpy()
+    from splatpack.compress.kmeans import nearest_code
+
+    labels = nearest_code(torch.from_numpy(t.astype(np.float32)), torch.from_numpy(deq.astype(np.float32))).numpy()
     return labels.astype(np.uint16), q, lo, hi
 
 

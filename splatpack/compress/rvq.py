@@ -33,10 +33,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import numba
-import numpy as np
 import torch
 from torch import Tensor, nn
+
+from splatpack.compress.kmeans import kmeans, nearest_code
+
+__all__ = ["ResidualVQ", "ResidualVQConfig", "codebook_usage", "kmeans", "nearest_code"]
 
 
 @dataclass
@@ -47,62 +49,6 @@ class ResidualVQConfig:
     decay: float = 0.8  # EMA decay (vector-quantize-pytorch setting in Compact-3DGS)
     kmeans_iters: int = 10
     eps: float = 1e-5  # Laplace smoothing of the EMA cluster sizes
-
-
-@numba.njit(cache=True, parallel=True, fastmath=False)
-def _nearest_rows(x: np.ndarray, c: np.ndarray, c2: np.ndarray, out: np.ndarray) -> None:
-    n, d = x.shape
-    for i in numba.prange(n):
-        best, arg = np.inf, 0
-        for k in range(c.shape[0]):
-            dot = 0.0
-            for j in range(d):
-                dot += x[i, j] * c[k, j]
-            v = c2[k] - 2.0 * dot
-            if v < best:
-                best, arg = v, k
-        out[i] = arg
-
-
-def nearest_code(x: Tensor, codebook: Tensor, chunk: int = 65536) -> Tensor:
-    """Index of the nearest codeword (squared Euclidean) for each row of x. [N] int64.
-
-    On the CPU with small vectors (Gaussian geometry: d ≤ 8) a numba loop over the codes, which
-    skips the [N, K] distance matrix the matmul form materialises (about 5× faster at K = 64)."""
-    c2 = (codebook * codebook).sum(-1)
-    if x.device.type == "cpu" and x.shape[1] <= 8 and x.dtype == codebook.dtype == torch.float32:
-        out_np = np.empty(x.shape[0], dtype=np.int64)
-        if x.shape[0]:
-            _nearest_rows(
-                np.ascontiguousarray(x.detach().numpy()), np.ascontiguousarray(codebook.detach().numpy()),
-                c2.detach().numpy(), out_np,
-            )  # fmt: skip
-        return torch.from_numpy(out_np)
-    out = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
-    for i in range(0, x.shape[0], chunk):
-        xi = x[i : i + chunk]
-        d = c2[None, :] - 2.0 * (xi @ codebook.T)  # ‖x‖² is the same for every code
-        out[i : i + chunk] = d.argmin(-1)
-    return out
-
-
-def kmeans(x: Tensor, k: int, iters: int, generator: torch.Generator | None = None) -> Tensor:
-    """Lloyd's k-means from k distinct random samples; empty clusters keep their centre. [k, d]."""
-    n = x.shape[0]
-    if n == 0:
-        return torch.zeros(k, x.shape[1], dtype=x.dtype, device=x.device)
-    idx = torch.randperm(n, generator=generator)[: min(k, n)].to(x.device)
-    centres = x[idx]
-    if centres.shape[0] < k:  # fewer points than codes: repeat
-        centres = centres[torch.arange(k, device=x.device) % centres.shape[0]]
-    centres = centres.clone()
-    for _ in range(iters):
-        assign = nearest_code(x, centres)
-        sums = torch.zeros_like(centres).index_add_(0, assign, x)
-        counts = torch.bincount(assign, minlength=k).to(x.dtype)
-        filled = counts > 0
-        centres[filled] = sums[filled] / counts[filled, None]
-    return centres
 
 
 def codebook_usage(indices: Tensor, codebook_size: int) -> list[float]:

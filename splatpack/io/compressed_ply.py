@@ -181,12 +181,8 @@ def decode_compressed_ply(data: bytes, path: str | Path = "<bytes>") -> Gaussian
         shN = ((u - 0.5) * 8.0).reshape(n, 3, k).transpose(0, 2, 1)
     else:
         shN = np.zeros((n, 0, 3))
-    f32 = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
     with np.errstate(over="ignore"):
-        gs = GaussianSet(
-            means=f32(means), quats=f32(unit_quats(q)), scales=f32(scales), opacities=f32(opacities),
-            sh0=f32(sh0).reshape(n, 1, 3), shN=f32(shN),
-        )  # fmt: skip
+        gs = GaussianSet.from_numpy(means, unit_quats(q), scales, opacities, sh0, shN)
     if not all(torch.isfinite(t).all() for t in (gs.means, gs.scales, gs.sh0)):
         raise SplatpackError("compressed PLY decodes to non-finite positions, scales or colours", path)
     return gs

@@ -120,28 +120,19 @@ def kmeans_1d(values: np.ndarray, k: int = 256, iterations: int = 10) -> tuple[n
     return book, lab.astype(np.uint8).reshape(np.shape(values))
 
 
-def _nearest(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    c2 = (c * c).sum(dim=1)
-    step = max(1, (1 << 24) // max(1, len(c)))
-    return torch.cat([(c2[None, :] - 2.0 * x[i : i + step] @ c.T).argmin(dim=1) for i in range(0, len(x), step)])
-
-
 def kmeans(data: np.ndarray, k: int, iterations: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``(centroids [k', d], labels [n])`` by Lloyd's algorithm on rows of ``data``; exact when
-    ``data`` has at most ``k`` distinct rows (then ``k'`` is that number)."""
+    """``(centroids [k', d], labels [n])`` by Lloyd's algorithm (:mod:`splatpack.compress.kmeans`)
+    on rows of ``data``; exact when ``data`` has at most ``k`` distinct rows (then ``k'`` is that
+    number)."""
+    from splatpack.compress.kmeans import kmeans as lloyd
+    from splatpack.compress.kmeans import nearest_code
+
     uniq = np.unique(np.asarray(data, dtype=np.float32), axis=0)
     x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
     if len(uniq) <= k:
-        c = torch.from_numpy(uniq)
-        return uniq, _nearest(x, c).numpy()
-    rng = np.random.default_rng(seed)
-    c = torch.from_numpy(uniq[rng.choice(len(uniq), size=k, replace=False)].copy())
-    for _ in range(iterations):
-        lab = _nearest(x, c)
-        cnt = torch.bincount(lab, minlength=k).to(x.dtype)
-        sums = torch.zeros_like(c).index_add_(0, lab, x)
-        c = torch.where(cnt[:, None] > 0, sums / cnt.clamp(min=1)[:, None], c)
-    return c.numpy(), _nearest(x, c).numpy()
+        return uniq, nearest_code(x, torch.from_numpy(uniq)).numpy()
+    c = lloyd(x, k, iterations, torch.Generator().manual_seed(seed))
+    return c.numpy(), nearest_code(x, c).numpy()
 
 
 # ---- writing -----------------------------------------------------------------------------------
@@ -431,12 +422,8 @@ def _decode(files: _Files) -> GaussianSet:
         # palette entry p, coefficient j sits at pixel p·D + j of the row-major centroid image
         pix = lab[:, None] * d + np.arange(d)[None, :]
         shN = sh_book[cent[pix][..., :3]]  # [N, D, 3]
-    f32 = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
     with np.errstate(over="ignore"):
-        gs = GaussianSet(
-            means=f32(means), quats=f32(unit_quats(q)), scales=f32(scales), opacities=f32(opacities),
-            sh0=f32(sh0).reshape(n, 1, 3), shN=f32(shN),
-        )  # fmt: skip
+        gs = GaussianSet.from_numpy(means, unit_quats(q), scales, opacities, sh0, shN)
     if not torch.isfinite(gs.means).all():
         raise SplatpackError("SOG means decode to non-finite positions (mins/maxs out of range)", path)
     return gs

@@ -63,6 +63,16 @@ class GaussianSet:
     def from_parameters(cls, params) -> "GaussianSet":
         return cls(**{f.name: params[f.name].detach().clone() for f in fields(cls)})
 
+    @classmethod
+    def from_numpy(cls, means, quats, scales, opacities, sh0, shN) -> "GaussianSet":
+        """float32 tensors from arrays: means [N,3], quats [N,4], log scales [N,3], opacity logits
+        [N], sh0 [N,1,3] (or [N,3]), shN [N,K−1,3]."""
+        def f32(a):
+            return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+
+        n = len(means)
+        return cls(f32(means), f32(quats), f32(scales), f32(opacities).reshape(n), f32(sh0).reshape(n, 1, 3), f32(shN))
+
     def detach(self) -> "GaussianSet":
         return GaussianSet(**{f.name: getattr(self, f.name).detach() for f in fields(self)})
 
