@@ -45,6 +45,7 @@ from splatpack.model import GaussianSet
 SHARED_SPLATS = Path(__file__).resolve().parents[1].parent / "shared" / "splats"
 TOOLS = ("splatpack", "spz", "sogpy", "splat-transform", "gsplat-png")
 NPM_CACHE = Path.home() / ".cache" / "splatpack" / "npm"
+PSNR_CAP = 100.0  # dB, reported for identical renders (a lossless round trip) instead of infinity
 
 
 @dataclass
@@ -91,7 +92,7 @@ def render_views(gs: GaussianSet, poses: np.ndarray, K: np.ndarray, size: int) -
 def quality_of(decoded: list[torch.Tensor], reference: list[torch.Tensor]) -> tuple[float, float]:
     from splatpack.metrics import psnr, ssim
 
-    ps = [psnr(a, b) for a, b in zip(decoded, reference)]
+    ps = [min(psnr(a, b), PSNR_CAP) for a, b in zip(decoded, reference)]  # identical renders: the cap
     ss = [float(ssim(a, b)) for a, b in zip(decoded, reference)]
     return float(np.mean(ps)), float(np.mean(ss))
 
@@ -271,6 +272,7 @@ def plot_rd(rows: list[dict[str, Any]], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     ok = [r for r in rows if "error" not in r]
     inputs = sorted({r["input"] for r in rows})
@@ -281,6 +283,8 @@ def plot_rd(rows: list[dict[str, Any]], path: Path) -> None:
             if pts:
                 ax.plot(*zip(*pts), marker="o", label=tool)
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.3g"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%.3g"))
         ax.set_xlabel("file size (MB)")
         ax.set_ylabel("PSNR vs original renders (dB)")
         ax.set_title(name)

@@ -75,3 +75,18 @@ def test_sort_is_deterministic_for_a_seed():
     i1, _ = sort_into_grid(a, cfg=GridSortConfig(seed=3))
     i2, _ = sort_into_grid(a, cfg=GridSortConfig(seed=3))
     assert np.array_equal(i1, i2)
+
+
+def test_init_order_warm_start():
+    from splatpack.compress.grid_sort import z_curve_cells
+
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(300, 3)).astype(np.float32)
+    order = np.argsort(a[:, 0])
+    idx, _ = sort_into_grid(a, init_order=order)
+    occ = idx[idx >= 0]
+    assert np.array_equal(np.sort(occ), np.arange(300))
+    cells = z_curve_cells(4, 4)
+    assert np.array_equal(np.sort(cells), np.arange(16)) and list(cells[:4]) == [0, 1, 4, 5]
+    with pytest.raises(ValueError):
+        sort_into_grid(a, init_order=order[:-1])

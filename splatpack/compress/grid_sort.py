@@ -179,15 +179,29 @@ def radii(side: int, cfg: GridSortConfig) -> list[int]:
     return out
 
 
+def z_curve_cells(H: int, W: int) -> np.ndarray:
+    """The cells of an H×W grid (row-major indices) in 2D Z-curve (Morton) order."""
+    y, x = np.divmod(np.arange(H * W, dtype=np.int64), W)
+    key = np.zeros(H * W, dtype=np.int64)
+    for b in range(max(H, W).bit_length()):
+        key |= ((x >> b) & 1) << (2 * b) | ((y >> b) & 1) << (2 * b + 1)
+    return np.argsort(key, kind="stable")
+
+
 def sort_into_grid(
     attributes: np.ndarray,
     shape: tuple[int, int] | None = None,
     cfg: GridSortConfig | None = None,
     progress=None,
+    init_order: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict]:
     """PLAS: an H×W arrangement of the rows of ``attributes`` [N, D] (already normalised and
     weighted). Returns (``grid_index`` [H, W] int64: the row at each cell, −1 for an empty cell,
-    stats). Every row appears exactly once."""
+    stats). Every row appears exactly once.
+
+    ``init_order`` (a permutation of the rows, e.g. their 3D Morton order) starts PLAS from those
+    rows laid along a 2D Z-curve, so 1D neighbours start as 2D neighbours; the default is a random
+    start, as the reference."""
     cfg = cfg or GridSortConfig()
     a = np.ascontiguousarray(attributes, dtype=np.float32)
     n, d = a.shape
@@ -196,7 +210,14 @@ def sort_into_grid(
         raise ValueError(f"a {H}×{W} grid cannot hold {n} Gaussians")
     rng = np.random.default_rng(cfg.seed)
     fill = np.concatenate([a, np.repeat(a.mean(0, keepdims=True), H * W - n, 0)]) if H * W > n else a
-    start = rng.permutation(H * W)  # random start, as the reference
+    if init_order is None:
+        start = rng.permutation(H * W)  # random start, as the reference
+    else:
+        order = np.asarray(init_order, dtype=np.int64)
+        if order.shape != (n,) or not np.array_equal(np.sort(order), np.arange(n)):
+            raise ValueError("init_order must be a permutation of the rows")
+        start = np.empty(H * W, dtype=np.int64)
+        start[z_curve_cells(H, W)] = np.concatenate([order, np.arange(n, H * W)])  # empties last
     grid = fill[start].reshape(H, W, d).copy()
     idx = np.where(start < n, start, -1).astype(np.int64).reshape(H, W)
     t0 = time.perf_counter()
