@@ -40,6 +40,7 @@ import torch
 
 from splatpack.errors import SplatpackError
 from splatpack.io import atomic_write, atomic_write_text
+from splatpack.io.formats import path_size
 from splatpack.model import GaussianSet
 
 SHARED_SPLATS = Path(__file__).resolve().parents[1].parent / "shared" / "splats"
@@ -95,10 +96,6 @@ def quality_of(decoded: list[torch.Tensor], reference: list[torch.Tensor]) -> tu
     ps = [min(psnr(a, b), PSNR_CAP) for a, b in zip(decoded, reference)]  # identical renders: the cap
     ss = [float(ssim(a, b)) for a, b in zip(decoded, reference)]
     return float(np.mean(ps)), float(np.mean(ss))
-
-
-def size_of(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
 
 
 # ---- tools: (encode, decode) pairs ----------------------------------------------------------------
@@ -253,7 +250,7 @@ def run_bench(cfg: BenchConfig, out_dir: Path, console=None) -> list[dict[str, A
                     back = dec(path)
                     t2 = time.perf_counter()
                     psnr_v, ssim_v = quality_of(render_views(back, poses, K, cfg.size), reference)
-                    row.update(bytes=size_of(path), psnr=psnr_v, ssim=ssim_v, encode_seconds=t1 - t0,
+                    row.update(bytes=path_size(path), psnr=psnr_v, ssim=ssim_v, encode_seconds=t1 - t0,
                                decode_seconds=t2 - t1, decoded_gaussians=len(back))  # fmt: skip
                     console.print(f"  {tool:<16}{rate:<8}{row['bytes']:>12,} B  {psnr_v:6.2f} dB  SSIM {ssim_v:.4f}  "
                                   f"enc {t1 - t0:6.2f} s  dec {t2 - t1:6.2f} s")  # fmt: skip

@@ -212,7 +212,9 @@ def compress(
         size = finetune_and_compress(file, gs, out, finetune, finetune_steps, quality, backend)
     else:
         size = write_grid_scene(out, gs, cfg)
-    src = sum(f.stat().st_size for f in Path(file).rglob("*") if f.is_file()) if Path(file).is_dir() else Path(file).stat().st_size
+    from splatpack.io.formats import path_size
+
+    src = path_size(file)
     print(f"wrote {out}: {len(gs):,} Gaussians, {size:,} bytes ({src / max(size, 1):.1f}× smaller than {Path(file).name}), "
           f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
 

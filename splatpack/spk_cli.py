@@ -132,9 +132,9 @@ def export(path: str | Path, out: str | Path, format: str | None = None, max_vie
     else:
         gs = load_gaussians(path)
     save_splats(gs, out, format)
-    out_p = Path(out)
-    size = sum(f.stat().st_size for f in out_p.rglob("*") if f.is_file()) if out_p.is_dir() else out_p.stat().st_size
-    result: dict[str, Any] = {"out": str(out), "num_gaussians": len(gs), "bytes": size}
+    from splatpack.io.formats import path_size
+
+    result: dict[str, Any] = {"out": str(out), "num_gaussians": len(gs), "bytes": path_size(out)}
     if scene is not None and scene.field is not None and scene.views is not None:
         result.update(baked_vs_field(scene, gs, max_views))
     return result

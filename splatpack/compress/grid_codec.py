@@ -230,11 +230,11 @@ def canonical_quats(q: np.ndarray) -> np.ndarray:
     return np.where(q[:, :1] < 0, -q, q)
 
 
-def _signed_log1p(x):
+def signed_log1p(x):
     return np.sign(x) * np.log1p(np.abs(x))
 
 
-def _signed_expm1(t):
+def signed_expm1(t):
     return np.sign(t) * np.expm1(np.abs(t))
 
 
@@ -242,7 +242,7 @@ def _coded_values(gs, cfg: GridCodecConfig) -> dict[str, np.ndarray]:
     """Every attribute in its coded domain, [N, C] float64 (see the module docstring, step 1)."""
     n = len(gs)
     out = {
-        "means": _signed_log1p(_np(gs.means)),
+        "means": signed_log1p(_np(gs.means)),
         "sh0": _np(gs.sh0).reshape(n, -1),
         "scales": _np(gs.scales),
         "quats": canonical_quats(_np(gs.quats)),
@@ -266,7 +266,7 @@ def sort_groups(gs, weights: dict[str, float], activated: bool = True) -> dict[s
         if float(weights.get(name, 0.0)) <= 0:
             continue
         if name == "means":
-            g = _np(gs.means) if activated else _signed_log1p(_np(gs.means))
+            g = _np(gs.means) if activated else signed_log1p(_np(gs.means))
         elif name == "scales":
             g = np.exp(_np(gs.scales)) if activated else _np(gs.scales)
         elif name == "opacities":
@@ -697,7 +697,7 @@ def read_grid_scene(path: str | Path):
             raise SpkError(f"malformed grid-scene header ({type(exc).__name__}: {exc})", path) from None
 
     with np.errstate(over="ignore", invalid="ignore"):
-        out["means"] = _signed_expm1(out["means"]).astype(np.float32)
+        out["means"] = signed_expm1(out["means"]).astype(np.float32)
         opac = out["opacities"][:, 0]
         if opacity_space == "alpha":
             a = np.clip(opac, np.float32(_ALPHA_EPS), np.float32(1 - _ALPHA_EPS))

@@ -106,3 +106,9 @@ def save_splats(gs: GaussianSet, path: str | Path, format: WriteFormat | None = 
     from splatpack.io.sog import save_sog
 
     return save_sog(gs, path)
+
+
+def path_size(path: str | Path) -> int:
+    """Bytes of a file, or of every file under a folder (a SOG folder, a PNG-codec folder)."""
+    p = Path(path)
+    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size

@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from splatpack.compress.grid_codec import signed_expm1, signed_log1p
 from splatpack.errors import SplatpackError
 from splatpack.io.atomic import atomic_write_bytes
 from splatpack.io.splat import logit_u8, quantize_u8, require_finite, unit_quats
@@ -151,10 +152,6 @@ def _texture(columns: list[np.ndarray], w: int, h: int, alpha: np.ndarray | int 
     return img.reshape(h, w, 4)
 
 
-def log_transform(x: np.ndarray) -> np.ndarray:
-    return np.sign(x) * np.log1p(np.abs(x))
-
-
 def encode_sog(gs: GaussianSet, *, iterations: int = 10, seed: int = 0) -> dict[str, bytes]:
     """File name → bytes of a SOG v2 encoding of ``gs`` (``meta.json`` and the WebP images)."""
     g = gs.detach()
@@ -164,7 +161,7 @@ def encode_sog(gs: GaussianSet, *, iterations: int = 10, seed: int = 0) -> dict[
     w, h = texture_size(n)
     files: dict[str, bytes] = {}
 
-    lt = log_transform(g.means.double().cpu().numpy())
+    lt = signed_log1p(g.means.double().cpu().numpy())
     mins = lt.min(axis=0) if n else np.zeros(3)
     maxs = lt.max(axis=0) if n else np.zeros(3)
     span = np.where(maxs > mins, maxs - mins, 1.0)
@@ -393,7 +390,7 @@ def _decode(files: _Files) -> GaussianSet:
     u = (lo[:, :3] | (hi[:, :3] << 8)).astype(np.float64) / 65535.0
     v = mins + np.where(maxs - mins != 0, maxs - mins, 1.0) * u
     with np.errstate(over="ignore"):
-        means = np.sign(v) * np.expm1(np.abs(v))
+        means = signed_expm1(v)
 
     qimg = image(names["quats"][0])
     tag = qimg[:, 3].astype(np.int64) - 252
