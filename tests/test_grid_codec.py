@@ -285,6 +285,24 @@ def test_quality_levels(scene, grid):
             GridCodecConfig.from_quality(bad)
 
 
+@pytest.mark.parametrize("codec", ["png", "webp"])
+def test_browser_image_codec(scene, grid, tmp_path, codec):
+    """``image_codec`` codes every grid (and the palette) with one browser-decodable codec,
+    decoding to the same Gaussians as the JPEG XL default."""
+    for q in (2, 8):
+        cfg = GridCodecConfig.from_quality(q, image_codec=codec, palette_size=32, palette_iterations=3)
+        sections, _ = encode_grid_scene(scene, cfg, grid_index=grid)
+        assert {s.codec for s in sections if s.name != "grid.empty"} == {codec}
+        write_grid_scene(tmp_path / "b.spk", scene, cfg, grid_index=grid)
+        ref = GridCodecConfig.from_quality(q, palette_size=32, palette_iterations=3)
+        write_grid_scene(tmp_path / "j.spk", scene, ref, grid_index=grid)
+        a, b = read_grid_scene(tmp_path / "b.spk"), read_grid_scene(tmp_path / "j.spk")
+        for f in FIELDS:
+            assert torch.equal(getattr(a, f), getattr(b, f)), f
+    with pytest.raises(SplatpackError, match="image_codec"):
+        GridCodecConfig.from_quality(6, image_codec="gif")
+
+
 @pytest.mark.parametrize(
     "cfg, pattern",
     [

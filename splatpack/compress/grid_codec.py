@@ -178,7 +178,12 @@ class GridCodecConfig:
     @classmethod
     def from_quality(cls, quality: int | str, **overrides) -> GridCodecConfig:
         """The preset for ``quality`` 0 (smallest) .. 10 (near-lossless) or a name of
-        :data:`QUALITY_NAMES`; ``overrides`` replace fields afterwards. 6 is SOG's setting."""
+        :data:`QUALITY_NAMES`; ``overrides`` replace fields afterwards. 6 is SOG's setting.
+
+        The override ``image_codec`` (one of :data:`GRID_CODECS`) codes every grid with that
+        codec instead of JPEG XL: ``png`` (16-bit) and ``webp`` (high and low bytes as two 8-bit
+        planes above 8 bits) are the browser-friendly choices, which every browser decodes."""
+        image_codec = overrides.pop("image_codec", None)
         q = QUALITY_NAMES.get(quality, quality) if isinstance(quality, str) else quality
         if type(q) is not int or q not in QUALITY_LEVELS:
             raise SplatpackError(f"grid codec: quality must be 0..10 or one of {', '.join(QUALITY_NAMES)}, not {quality!r}")
@@ -192,6 +197,11 @@ class GridCodecConfig:
             if not hasattr(cfg, k):
                 raise SplatpackError(f"grid codec: unknown setting '{k}'")
             setattr(cfg, k, v)
+        if image_codec is not None:
+            if image_codec not in GRID_CODECS:
+                raise SplatpackError(f"grid codec: image_codec must be one of {', '.join(GRID_CODECS)}, not {image_codec!r}")
+            for name in ATTRIBUTES:
+                getattr(cfg, name).codec = image_codec
         return cfg.validate()
 
     def to_dict(self) -> dict[str, Any]:
