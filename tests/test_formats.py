@@ -373,6 +373,94 @@ def test_sog_sh_palette_exact_and_folder_layout(tmp_path):
     assert max_err(load_sog(out / "meta.json").means, back.means) == 0
 
 
+def write_sog_v1(gs: GaussianSet, folder: Path) -> GaussianSet:
+    """``gs`` as a legacy SOG v1 folder, written here from the layout of splat-transform's
+    ``read-sog-v1.ts`` (8-bit lerp ranges, no codebooks; means and quats as v2); returns the
+    Gaussians it must decode to (Morton order; means and rotations still quantised)."""
+    from splatpack.io.sog import _texture, _webp
+
+    files = encode_sog(gs)  # means_l/means_u and quats are laid out identically in v1
+    meta2 = json.loads(files["meta.json"])
+    ref = sog_reference(gs)
+    n, w, h = len(gs), *texture_size(len(gs))
+
+    def q8(x, lo, hi):
+        return np.rint((x - lo) / np.where(hi > lo, hi - lo, 1) * 255).clip(0, 255).astype(np.uint8)
+
+    def lerp(b, lo, hi):
+        return lo + (hi - lo) * (b / 255.0)
+
+    sc = np_(ref.scales)
+    s_lo, s_hi = sc.min(0), sc.max(0)
+    c = np.concatenate([np_(ref.sh0).reshape(n, 3), np_(ref.opacities).reshape(n, 1)], 1)
+    c_lo, c_hi = c.min(0), c.max(0)
+    sb, cb = q8(sc, s_lo, s_hi), q8(c, c_lo, c_hi)
+    folder.mkdir()
+    out = {name: files[name] for name in ("means_l.webp", "means_u.webp", "quats.webp")}
+    out["scales.webp"] = _webp(_texture([sb[:, i] for i in range(3)], w, h))
+    out["sh0.webp"] = _webp(_texture([cb[:, i] for i in range(3)], w, h, alpha=cb[:, 3]))
+    meta = {
+        "means": {"shape": [n, 3], "dtype": "float32", "mins": meta2["means"]["mins"], "maxs": meta2["means"]["maxs"],
+                  "files": ["means_l.webp", "means_u.webp"]},
+        "scales": {"shape": [n, 3], "dtype": "float32", "mins": s_lo.tolist(), "maxs": s_hi.tolist(), "files": ["scales.webp"]},
+        "quats": {"shape": [n, 4], "dtype": "uint8", "encoding": "quaternion_packed", "files": ["quats.webp"]},
+        "sh0": {"shape": [n, 1, 4], "dtype": "float32", "mins": c_lo.tolist(), "maxs": c_hi.tolist(), "files": ["sh0.webp"]},
+    }  # fmt: skip
+    sh = np_(ref.shN)
+    exp_sh = np.zeros((n, 0, 3))
+    if sh.shape[1]:
+        d = sh.shape[1]  # one palette entry per Gaussian: entry p, coefficient j at pixel p·D + j
+        lo, hi = float(sh.min()), float(sh.max())
+        shb = q8(sh, lo, hi)
+        rows = -(-n // 64)
+        cent = np.zeros((rows * 64 * d, 4), np.uint8)
+        cent[: n * d, :3] = shb.reshape(n * d, 3)
+        cent[:, 3] = 255
+        out["shN_centroids.webp"] = _webp(cent.reshape(rows, 64 * d, 4))
+        lab = np.arange(n)
+        out["shN_labels.webp"] = _webp(_texture([lab & 0xFF, lab >> 8], w, h))
+        meta["shN"] = {"shape": [n, d * 3], "dtype": "float32", "mins": lo, "maxs": hi, "quantization": 8,
+                       "files": ["shN_centroids.webp", "shN_labels.webp"]}  # fmt: skip
+        exp_sh = lerp(shb.astype(np.float64), lo, hi)
+    out["meta.json"] = json.dumps(meta).encode()
+    for name, data in out.items():
+        (folder / name).write_bytes(data)
+    return GaussianSet.from_numpy(
+        np_(ref.means), np_(ref.quats), lerp(sb.astype(np.float64), s_lo, s_hi), lerp(cb[:, 3].astype(np.float64), c_lo[3], c_hi[3]),
+        lerp(cb[:, :3].astype(np.float64), c_lo[:3], c_hi[:3]), exp_sh,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("degree", [0, 1, 3])
+def test_sog_v1_legacy_layout(tmp_path, degree):
+    """SOG v1 (no ``version`` key: 8-bit lerp ranges; shN centroids 64·D wide) decodes to the
+    quantised values; corrupt v1 metadata is a one-line error."""
+    gs = random_set(500, degree=degree, seed=11 + degree, pos_scale=2.0)
+    exp = write_sog_v1(gs, tmp_path / "v1")
+    back = load_splats(tmp_path / "v1")
+    assert len(back) == 500 and back.sh_degree == degree
+    meta2 = json.loads(encode_sog(gs)["meta.json"])
+    span = np.array(meta2["means"]["maxs"]) - np.array(meta2["means"]["mins"])
+    bound = (1 + np.abs(np_(exp.means))) * (span / 65535 / 2 + 1e-6) + 1e-6
+    assert (np.abs(np_(back.means) - np_(exp.means)) <= bound).all()
+    assert min_quat_dot(back.quats, exp.quats) >= 0.9999
+    for name in ("scales", "opacities", "sh0", "shN"):
+        assert max_err(getattr(back, name), getattr(exp, name)) < 1e-5, name
+    meta = json.loads((tmp_path / "v1" / "meta.json").read_text())
+    for key, bad, pattern in [
+        ("means", {**meta["means"], "shape": "500"}, "means.shape"),
+        ("means", {**meta["means"], "shape": [10**12, 3]}, "means.shape"),
+        ("scales", {**meta["scales"], "mins": [0, 0]}, "scales.mins"),
+        ("sh0", {**meta["sh0"], "maxs": [0, 0, 0]}, "sh0.maxs"),
+    ] + ([("shN", {**meta["shN"], "mins": "x"}, "shN.mins")] if degree else []):
+        (tmp_path / "v1" / "meta.json").write_text(json.dumps({**meta, key: bad}))
+        with pytest.raises(SplatpackError, match=pattern):
+            load_splats(tmp_path / "v1")
+    (tmp_path / "v1" / "meta.json").write_text(json.dumps({**meta, "version": 3}))
+    with pytest.raises(SplatpackError, match="unsupported SOG version 3"):
+        load_splats(tmp_path / "v1")
+
+
 def test_sog_reads_sogpy_output(tmp_path):
     """sogpy (a Python port of splat-transform's writer; it truncates where we round) → our reader."""
     sogpy = pytest.importorskip("SogPython")

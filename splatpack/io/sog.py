@@ -1,4 +1,4 @@
-"""PlayCanvas SOG (version 2), read and write: a ``.sog`` zip or a folder of ``meta.json`` + WebP.
+"""PlayCanvas SOG, read (versions 1 and 2) and write (version 2): a ``.sog`` zip or a folder of ``meta.json`` + WebP.
 
 Spec: playcanvas/splat-transform ``src/lib/writers/write-sog.ts`` and
 ``src/lib/readers/read-sog.ts``. Every image is ``W × H`` RGBA with ``W = ceil(√N / 4)·4`` and
@@ -341,6 +341,12 @@ def _numbers(meta: dict, key: str, field: str, length: int, path: Path) -> np.nd
     return a
 
 
+def _number(v, name: str, path: Path) -> float:
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or not abs(v) <= np.finfo(np.float32).max:
+        raise SplatpackError(f"meta.json {name} must be a finite number", path)
+    return float(v)
+
+
 def _file_names(meta: dict, key: str, path: Path) -> list[str]:
     v = meta[key].get("files") if isinstance(meta.get(key), dict) else None
     if not isinstance(v, list) or len(v) != FILES[key] or not all(isinstance(s, str) for s in v):
@@ -356,7 +362,7 @@ def _int(meta: dict, key: str, lo: int, hi: int, path: Path, parent: str | None 
     return v
 
 
-def _decode(files: _Files) -> GaussianSet:
+def _load_meta(files: _Files) -> dict:
     path = files.path
     try:
         meta = json.loads(files.read(files.meta_name, MAX_META).decode("utf-8"))
@@ -364,12 +370,50 @@ def _decode(files: _Files) -> GaussianSet:
         raise SplatpackError(f"meta.json is not valid JSON: {e}", path) from None
     if not isinstance(meta, dict):
         raise SplatpackError("meta.json is not a JSON object", path)
-    if meta.get("version") != 2:
-        raise SplatpackError(f"unsupported SOG version {str(meta.get('version'))[:20]} (only version 2 is read)", path)
-    n = _int(meta, "count", 0, MAX_PIXELS, path)  # no WebP image holds more pixels than this
     for key in ("means", "scales", "quats", "sh0"):
         if not isinstance(meta.get(key), dict):
             raise SplatpackError(f"meta.json has no '{key}' object", path)
+    return meta
+
+
+def _decode_means(lo: np.ndarray, hi: np.ndarray, mins: np.ndarray, maxs: np.ndarray) -> np.ndarray:
+    """16-bit ``means_l``/``means_u`` pixels → positions (the inverse of sign·log1p), both versions."""
+    u = (lo[:, :3].astype(np.uint16) | (hi[:, :3].astype(np.uint16) << 8)).astype(np.float64) / 65535.0
+    v = mins + np.where(maxs - mins != 0, maxs - mins, 1.0) * u
+    with np.errstate(over="ignore"):
+        return signed_expm1(v)
+
+
+def _decode_quats(qimg: np.ndarray, path: Path) -> np.ndarray:
+    """Smallest-three quaternion pixels (tag 252 + index of the largest in A), both versions."""
+    n = qimg.shape[0]
+    tag = qimg[:, 3].astype(np.int64) - 252
+    if ((tag < 0) | (tag > 3)).any():
+        raise SplatpackError("quats image has a component tag outside 252–255", path)
+    small = (qimg[:, :3].astype(np.float64) / 255.0 * 2.0 - 1.0) / np.sqrt(2.0)
+    q = np.zeros((n, 4))
+    others = np.array([[i for i in range(4) if i != b] for b in range(4)])
+    q[np.arange(n)[:, None], others[tag]] = small
+    q[np.arange(n), tag] = np.sqrt(np.maximum(0.0, 1.0 - (small * small).sum(axis=1)))
+    return q
+
+
+def _finish(means, q, scales, opacities, sh0, shN, path: Path) -> GaussianSet:
+    with np.errstate(over="ignore"):
+        gs = GaussianSet.from_numpy(means, unit_quats(q), scales, opacities, sh0, shN)
+    if not torch.isfinite(gs.means).all():
+        raise SplatpackError("SOG means decode to non-finite positions (mins/maxs out of range)", path)
+    return gs
+
+
+def _decode(files: _Files) -> GaussianSet:
+    path = files.path
+    meta = _load_meta(files)
+    if "version" not in meta:
+        return _decode_v1(files, meta)
+    if meta.get("version") != 2:
+        raise SplatpackError(f"unsupported SOG version {str(meta.get('version'))[:20]} (versions 1 and 2 are read)", path)
+    n = _int(meta, "count", 0, MAX_PIXELS, path)  # no WebP image holds more pixels than this
     mins = _numbers(meta, "means", "mins", 3, path)
     maxs = _numbers(meta, "means", "maxs", 3, path)
     scale_book = _numbers(meta, "scales", "codebook", 256, path)
@@ -386,22 +430,8 @@ def _decode(files: _Files) -> GaussianSet:
 
     lo_px, hi_px = max(n, 1), min(MAX_PIXELS, 2 * n + 65536)
     image = lambda name: _image(files, name, lo_px, hi_px)[:n]  # noqa: E731
-    lo, hi = image(names["means"][0]).astype(np.uint16), image(names["means"][1]).astype(np.uint16)
-    u = (lo[:, :3] | (hi[:, :3] << 8)).astype(np.float64) / 65535.0
-    v = mins + np.where(maxs - mins != 0, maxs - mins, 1.0) * u
-    with np.errstate(over="ignore"):
-        means = signed_expm1(v)
-
-    qimg = image(names["quats"][0])
-    tag = qimg[:, 3].astype(np.int64) - 252
-    if ((tag < 0) | (tag > 3)).any():
-        raise SplatpackError("quats image has a component tag outside 252–255", path)
-    small = (qimg[:, :3].astype(np.float64) / 255.0 * 2.0 - 1.0) / np.sqrt(2.0)
-    q = np.zeros((n, 4))
-    others = np.array([[i for i in range(4) if i != b] for b in range(4)])
-    q[np.arange(n)[:, None], others[tag]] = small
-    q[np.arange(n), tag] = np.sqrt(np.maximum(0.0, 1.0 - (small * small).sum(axis=1)))
-
+    means = _decode_means(image(names["means"][0]), image(names["means"][1]), mins, maxs)
+    q = _decode_quats(image(names["quats"][0]), path)
     scales = scale_book[image(names["scales"][0])[:, :3]]
     cimg = image(names["sh0"][0])
     sh0 = dc_book[cimg[:, :3]]
@@ -419,15 +449,67 @@ def _decode(files: _Files) -> GaussianSet:
         # palette entry p, coefficient j sits at pixel p·D + j of the row-major centroid image
         pix = lab[:, None] * d + np.arange(d)[None, :]
         shN = sh_book[cent[pix][..., :3]]  # [N, D, 3]
-    with np.errstate(over="ignore"):
-        gs = GaussianSet.from_numpy(means, unit_quats(q), scales, opacities, sh0, shN)
-    if not torch.isfinite(gs.means).all():
-        raise SplatpackError("SOG means decode to non-finite positions (mins/maxs out of range)", path)
-    return gs
+    return _finish(means, q, scales, opacities, sh0, shN, path)
+
+
+#: SOG v1 centroid-image width (64 palette entries per row × D coefficients) → SH coefficients D
+V1_CENTROID_WIDTHS = {64 * d: d for d in SH_COEFFS.values()}
+
+
+def _decode_v1(files: _Files, meta: dict) -> GaussianSet:
+    """SOG version 1 (the legacy layout; no ``version`` key): per-channel 8-bit linear ranges
+    instead of codebooks. ``means.shape[0]`` is the count; ``scales`` RGB lerp ``mins``..``maxs``
+    (log-scales); ``sh0`` RGBA lerp ``mins``..``maxs`` of (DC r, g, b, opacity logit); ``shN``
+    (optional) ``files = [centroids, labels]``, one scalar ``mins``/``maxs`` range for every
+    centroid byte, D from the centroid image's width (64·D), 64 entries per row; means and quats
+    as in version 2. As splat-transform's ``read-sog-v1.ts`` and the PlayCanvas engine."""
+    path = files.path
+    shape = meta["means"].get("shape")
+    if not isinstance(shape, list) or not shape or not isinstance(shape[0], int) or isinstance(shape[0], bool):
+        raise SplatpackError("meta.json means.shape must be a list starting with the Gaussian count (SOG v1)", path)
+    n = shape[0]
+    if not 0 <= n <= MAX_PIXELS:
+        raise SplatpackError(f"meta.json means.shape[0] must be an integer in [0, {MAX_PIXELS}], got {n}", path)
+    mins, maxs = _numbers(meta, "means", "mins", 3, path), _numbers(meta, "means", "maxs", 3, path)
+    s_lo, s_hi = _numbers(meta, "scales", "mins", 3, path), _numbers(meta, "scales", "maxs", 3, path)
+    c_lo, c_hi = _numbers(meta, "sh0", "mins", 4, path), _numbers(meta, "sh0", "maxs", 4, path)
+    names = {key: _file_names(meta, key, path) for key in ("means", "scales", "quats", "sh0")}
+    sh = meta.get("shN")
+    if sh is not None:
+        if not isinstance(sh, dict):
+            raise SplatpackError("meta.json shN is not an object", path)
+        sh_lo, sh_hi = (_number(sh.get(f), f"shN.{f}", path) for f in ("mins", "maxs"))
+        names["shN"] = _file_names(meta, "shN", path)
+
+    lo_px, hi_px = max(n, 1), min(MAX_PIXELS, 2 * n + 65536)
+    image = lambda name: _image(files, name, lo_px, hi_px)[:n]  # noqa: E731
+    lerp = lambda px, lo, hi: lo + (hi - lo) * (px.astype(np.float64) / 255.0)  # noqa: E731
+    means = _decode_means(image(names["means"][0]), image(names["means"][1]), mins, maxs)
+    q = _decode_quats(image(names["quats"][0]), path)
+    scales = lerp(image(names["scales"][0])[:, :3], s_lo, s_hi)
+    c = lerp(image(names["sh0"][0]), c_lo, c_hi)
+    sh0, opacities = c[:, :3], c[:, 3]
+
+    shN = np.zeros((n, 0, 3))
+    if sh is not None:
+        cent_bytes = files.read(names["shN"][0], 5 * 1024 * 64 * 15 + (1 << 20))
+        size = webp_size(cent_bytes)
+        if size is None or size[0] not in V1_CENTROID_WIDTHS:
+            raise SplatpackError(f"'{names['shN'][0]}' must be a WebP image 192, 512 or 960 pixels wide (SOG v1 shN centroids)", path)
+        d = V1_CENTROID_WIDTHS[size[0]]
+        cent = _image(files, names["shN"][0], 64 * d, 1024 * 64 * d, width=64 * d)
+        palette = cent.shape[0] // d
+        labels = image(names["shN"][1])
+        lab = labels[:, 0].astype(np.int64) | (labels[:, 1].astype(np.int64) << 8)
+        if (lab >= palette).any():
+            raise SplatpackError(f"shN labels exceed the palette of {palette} entries", path)
+        pix = lab[:, None] * d + np.arange(d)[None, :]  # entry p, coefficient j: pixel p·D + j (64·D wide rows)
+        shN = lerp(cent[pix][..., :3], sh_lo, sh_hi)  # [N, D, 3]
+    return _finish(means, q, scales, opacities, sh0, shN, path)
 
 
 def load_sog(path: str | Path) -> GaussianSet:
-    """Read SOG v2 from a ``.sog`` zip, a folder holding ``meta.json``, or a ``meta.json`` path."""
+    """Read SOG (version 1 or 2) from a ``.sog`` zip, a folder holding ``meta.json``, or a ``meta.json`` path."""
     files = _Files(Path(path))
     try:
         return _decode(files)
