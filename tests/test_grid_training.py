@@ -132,4 +132,13 @@ def test_compress_with_finetune(tiny_capture, tmp_path):
     gs = read_grid_scene(out)
     assert len(gs) == len(base.params["means"]) and gs.sh_degree == 3
     assert not list(tmp_path.glob(".finetune-*"))  # the working folder is gone
+    # degree-0 splats (a .splat file) fine-tune at degree 0
+    from splatpack.io import save_splats
+    from splatpack.spk_cli import load_gaussians
+
+    splat = save_splats(load_gaussians(ply), tmp_path / "base.splat")
+    out0 = tmp_path / "ft0.spk"
+    assert main(["compress", str(splat), "-o", str(out0), "--finetune", str(tiny_capture.root), "--finetune-steps", "10"]) == 0
+    gs0 = read_grid_scene(out0)
+    assert len(gs0) == len(base.params["means"]) and gs0.sh_degree == 0
     assert main(["compress", str(ply), "-o", str(tmp_path / "x.spk"), "--finetune", str(tmp_path / "nope")]) == 2
