@@ -1,0 +1,244 @@
+/**
+ * Grid scenes (`meta.kind = "sog-grid"`, docs/spk-format.md §6; Self-Organizing Gaussians): every
+ * attribute is an image of the H×W grid the Gaussians were sorted into.
+ *
+ * A port of `splatpack.compress.grid_codec.read_grid_scene`, with the same checks (meta, codecs,
+ * shapes and dtypes from the headers before decoding, `grid.empty` strictly increasing, samples
+ * within their bits, labels within the palette, finite values). Layout (`_Layout` in Python):
+ * P planes of c channels are tiled row-major into a mosaic of ⌈√P′⌉ columns; `webp` with more than
+ * 8 bits stores high bytes (planes 0..P−1) then low bytes; lossy `jxl` stores each channel as its
+ * own grey plane (p·c + ch). Occupied cells in raster order are Gaussians 0..N−1; for channel ch
+ * with b bits, t̂ = lo + q·((hi − lo)/(2^b − 1)) in float32.
+ */
+
+const f32 = Math.fround;
+export const GRID_KIND = 'sog-grid';
+const GRID_CODECS = ['jxl', 'png', 'webp', 'ans'];
+const ATTRIBUTES = ['means', 'sh0', 'shN', 'scales', 'quats', 'opacities'];
+const OPACITY_SPACES = ['logit', 'alpha'];
+const MAX_SPARE = 16;
+const ALPHA_EPS = f32(1e-6);
+const ALPHA_MAX = f32(1 - 1e-6);
+
+/** Python's `_Layout`: how [P, H, W, c] planes of `bits`-bit integers are stored as one image. */
+class Layout {
+  constructor(codec, bits, distance = 0) {
+    this.codec = codec;
+    this.bits = bits;
+    this.distance = distance;
+    this.split = codec === 'webp' && bits > 8;
+    this.gray = codec === 'jxl' && distance > 0;
+    this.dtype = (this.split ? 8 : bits) <= 8 ? 'u8' : 'u16';
+  }
+
+  /** (planes, channels) as stored. */
+  stored(p, c) {
+    const [sp, sc] = this.gray ? [p * c, 1] : [p, c];
+    return [this.split ? 2 * sp : sp, sc];
+  }
+
+  mosaic(sp) {
+    if (sp <= 1) return [1, 1];
+    const cols = Math.ceil(Math.sqrt(sp));
+    return [Math.ceil(sp / cols), cols];
+  }
+
+  imageShape(p, h, w, c) {
+    const [sp, sc] = this.stored(p, c);
+    const [rows, cols] = this.mosaic(sp);
+    return sc === 1 ? [rows * h, cols * w] : [rows * h, cols * w, sc];
+  }
+
+  /**
+   * Integers of the given cells, [cells.length, p·c] (channel p·c + ch), from the decoded image
+   * data (C order of {@link imageShape}): the inverse of Python's `to_image`.
+   */
+  gather(img, p, h, w, c, cells) {
+    const [sp, sc] = this.stored(p, c);
+    const cols = this.mosaic(sp)[1];
+    const W = cols * w;
+    const pc = p * c;
+    const n = cells.length;
+    const offset = new Int32Array(n); // sample offset of each cell inside a tile
+    for (let g = 0; g < n; g++) {
+      const y = Math.floor(cells[g] / w);
+      offset[g] = (y * W + (cells[g] - y * w)) * sc;
+    }
+    const origin = (tile) => (Math.floor(tile / cols) * h * W + (tile % cols) * w) * sc;
+    const out = new Uint16Array(n * pc);
+    for (let pl = 0; pl < p; pl++) {
+      for (let ch = 0; ch < c; ch++) {
+        const j = pl * c + ch;
+        const tile = this.gray ? j : pl;
+        const base = origin(tile) + (this.gray ? 0 : ch);
+        if (this.split) {
+          const low = origin(tile + sp / 2) + ch;
+          for (let g = 0; g < n; g++) out[g * pc + j] = (img[base + offset[g]] << 8) | img[low + offset[g]];
+        } else {
+          for (let g = 0; g < n; g++) out[g * pc + j] = img[base + offset[g]];
+        }
+      }
+    }
+    return out;
+  }
+}
+
+/** t̂ = lo + q·Δ (float32) of q [rows, C] with per-channel lo / hi. */
+function dequantise(q, lo, hi, bits, channels) {
+  const levels = f32(2 ** bits - 1);
+  const lo32 = Float32Array.from(lo);
+  const step = Float32Array.from(lo, (l, k) => f32(hi[k] - l) / levels);
+  const out = new Float32Array(q.length);
+  for (let r = 0; r < q.length; r += channels) {
+    for (let k = 0; k < channels; k++) out[r + k] = lo32[k] + Math.fround(q[r + k] * step[k]);
+  }
+  return out;
+}
+
+/**
+ * Decode a grid scene.
+ * @param {import('./container.js').SpkFile} spk the open file
+ * @param {(name: string, opts: object) => Promise<{dtype: string, shape: number[], data: any}>} section
+ */
+export async function decodeGrid(spk, section) {
+  const m = spk.meta;
+  const n = spk.numGaussians;
+  const fail = (problem) => spk.fail(problem);
+  const bad = (why) => fail(`malformed grid-scene header (${why})`);
+  const int = (v, lo, hi, what) => {
+    if (!Number.isInteger(v) || v < lo || v > hi) throw bad(`${what} must be an integer in ${lo}..${hi}, not ${JSON.stringify(v)}`);
+    return v;
+  };
+  const range = (e, c, what) => {
+    const { lo, hi } = e;
+    if (!Array.isArray(lo) || !Array.isArray(hi) || lo.length !== c || hi.length !== c) throw bad(`${what} needs ${c} lo/hi values`);
+    if (![...lo, ...hi].every((v) => typeof v === 'number')) throw bad(`${what} lo/hi are not numbers`);
+    const l = lo.map(f32);
+    const h = hi.map(f32);
+    if (!l.every((v, k) => Number.isFinite(v) && Number.isFinite(h[k]) && v <= h[k])) throw bad(`${what} has an invalid range`);
+    return [l, h];
+  };
+  const read = async (name, codec, shape, dtype) => {
+    if (!spk.has(name)) throw fail(`section '${name}' is missing`);
+    const got = spk.info(name).codec;
+    if (got !== codec) throw fail(`section '${name}' uses codec '${got}', the header says '${codec}'`);
+    const count = shape.reduce((a, b) => a * b, 1);
+    const want = codec === 'ans' ? [shape[0] * shape[1], shape.slice(2).reduce((a, b) => a * b, 1)] : shape;
+    const a = await section(name, { maxElements: count, shape: want, dtype });
+    return a.data;
+  };
+  /** Section `name` laid out by `layout`: the integers [cells.length, p·c]. */
+  const grid = async (name, layout, p, gh, gw, c, cells) => {
+    const img = await read(name, layout.codec, layout.imageShape(p, gh, gw, c), layout.dtype);
+    return layout.gather(img, p, gh, gw, c, cells);
+  };
+  const maxOf = (a) => {
+    let m = 0;
+    for (let i = 0; i < a.length; i++) if (a[i] > m) m = a[i];
+    return m;
+  };
+
+  if (m.kind !== GRID_KIND) throw fail(`not a grid scene (kind ${JSON.stringify(m.kind)}, expected '${GRID_KIND}')`);
+  int(m.version, 1, 1, 'version');
+  if (!m.grid || typeof m.grid !== 'object') throw bad('no grid');
+  const h = int(m.grid.height, 1, 2 * n + MAX_SPARE, 'grid height');
+  const w = int(m.grid.width, 1, 2 * n + MAX_SPARE, 'grid width');
+  if (n === 0 || h * w < n || h * w > 2 * n + MAX_SPARE) throw bad(`a ${h}x${w} grid does not fit ${n} Gaussians`);
+  const degree = int(m.sh_degree, 0, 10, 'sh_degree');
+  if (degree > 3) throw fail(`SH degree ${degree} is not supported by the viewer (at most 3)`);
+  if (m.means_transform !== 'signed-log1p' || !OPACITY_SPACES.includes(m.opacity_space)) throw bad('unknown transform');
+  const attrs = m.attributes;
+  if (!attrs || typeof attrs !== 'object' || Array.isArray(attrs)) throw bad('attributes is not an object');
+
+  const nEmpty = h * w - n;
+  const empty = await read('grid.empty', 'deflate', [nEmpty], 'u32');
+  for (let k = 0; k < nEmpty; k++) {
+    if (empty[k] >= h * w || (k > 0 && empty[k] <= empty[k - 1])) {
+      throw fail("section 'grid.empty' is not a strictly increasing list of cells");
+    }
+  }
+  const cells = new Int32Array(n); // occupied cells in raster order
+  for (let cell = 0, e = 0, g = 0; cell < h * w; cell++) {
+    if (e < nEmpty && empty[e] === cell) e++;
+    else cells[g++] = cell;
+  }
+  const kRest = (degree + 1) ** 2 - 1;
+  const channelsOf = { means: 3, sh0: 3, shN: 3 * kRest, scales: 3, quats: 4, opacities: 1 };
+  const out = {};
+  for (const name of ATTRIBUTES) {
+    const channels = channelsOf[name];
+    if (channels === 0) {
+      if (name in attrs) throw bad('shN present for SH degree 0');
+      continue;
+    }
+    const e = attrs[name];
+    if (!e || typeof e !== 'object') throw bad(`no attribute '${name}'`);
+    const { codec, distance } = e;
+    if (!GRID_CODECS.includes(codec)) throw bad(`${name} codec ${JSON.stringify(codec)}`);
+    if (typeof distance !== 'number' || !(distance >= 0 && distance <= 25) || (distance && codec !== 'jxl')) {
+      throw bad(`${name} distance ${JSON.stringify(distance)}`);
+    }
+    if (name === 'shN' && e.mode === 'palette') {
+      const k = int(e.size, 1, Math.min(n, 1 << 16), 'palette size');
+      const lbitsWant = Math.max(1, Math.ceil(Math.log2(k)));
+      const lbits = int(e.label_bits, lbitsWant, lbitsWant, 'label bits');
+      const bits = int(e.bits, 1, 16, 'palette bits');
+      const [lo, hi] = range(e, channels, name);
+      const labels = await grid('grid.shN.labels', new Layout(codec, lbits, distance), 1, h, w, 1, cells);
+      if (labels.length && maxOf(labels) >= k) throw fail("section 'grid.shN.labels' has a label outside the palette");
+      const all = Int32Array.from({ length: k * kRest }, (_, i) => i);
+      const cq = await grid('grid.shN.centroids', new Layout(codec, bits, distance), 1, k, kRest, 3, all);
+      if (maxOf(cq) >= 2 ** bits) throw fail(`section 'grid.shN.centroids' has values over ${bits} bits`);
+      const cent = dequantise(cq, lo, hi, bits, channels);
+      const v = new Float32Array(n * channels);
+      for (let g = 0; g < n; g++) v.set(cent.subarray(labels[g] * channels, (labels[g] + 1) * channels), g * channels);
+      out[name] = v;
+      continue;
+    }
+    if (name === 'shN' && e.mode !== 'grid') throw bad('unknown shN mode');
+    const bits = int(e.bits, 1, 16, `${name} bits`);
+    const [lo, hi] = range(e, channels, name);
+    const c = name === 'shN' ? 3 : channels;
+    const q = await grid(`grid.${name}`, new Layout(codec, bits, distance), channels / c, h, w, c, cells);
+    if (maxOf(q) >= 2 ** bits) throw fail(`section 'grid.${name}' has values over ${bits} bits (corrupt)`);
+    out[name] = dequantise(q, lo, hi, bits, channels);
+  }
+
+  // transforms back to the scene's parameters
+  const means = out.means;
+  for (let k = 0; k < means.length; k++) {
+    const t = means[k];
+    means[k] = f32(Math.sign(t) * f32(Math.expm1(Math.abs(t))));
+  }
+  const opacities = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const t = out.opacities[i];
+    if (m.opacity_space === 'alpha') opacities[i] = Math.min(Math.max(t, ALPHA_EPS), ALPHA_MAX);
+    else opacities[i] = f32(1 / (1 + Math.exp(-t)));
+  }
+  for (const [name, v] of Object.entries(out)) {
+    for (let i = 0; i < v.length; i++) {
+      if (!Number.isFinite(v[i])) throw fail(`'${name}' decodes to non-finite values (corrupt range in the header)`);
+    }
+  }
+  const scales = out.scales.map((s) => f32(Math.exp(s)));
+  const quats = out.quats;
+  for (let i = 0; i < quats.length; i += 4) {
+    const norm = Math.sqrt(quats[i] ** 2 + quats[i + 1] ** 2 + quats[i + 2] ** 2 + quats[i + 3] ** 2);
+    const d = Math.max(norm, 1e-12);
+    for (let k = 0; k < 4; k++) quats[i + k] /= d;
+  }
+  return {
+    kind: 'grid',
+    numGaussians: n,
+    meta: m,
+    means,
+    scales,
+    quats,
+    opacities,
+    shDegree: degree,
+    sh0: out.sh0,
+    shRest: kRest ? out.shN : null,
+    colourField: null,
+  };
+}
