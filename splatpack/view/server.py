@@ -1,0 +1,426 @@
+"""The local HTTP server behind ``splatpack view``: the built web viewer plus the scene files.
+
+================  ===================================================================
+``/``             ``index.html`` of the built web app (``splatpack/view/static/``), or a
+                  short page saying how to build it when it is missing (status 503)
+``/<path>``       any other file under the static folder (``/assets/…``); nothing else
+``/config.json``  ``{"files": [{"name", "url", "bytes"}]}``: the scenes the app should open
+``/files/<name>`` exactly the files given to :class:`ViewServer`, by basename, with
+                  ``Content-Length``, ``Accept-Ranges`` and single-range ``Range`` requests
+================  ===================================================================
+
+The server exposes local files, so it is deliberately narrow: it binds to a loopback address
+only, answers ``GET`` and ``HEAD`` only (405 otherwise), lists no folder, resolves every
+static path and refuses any that leaves the static folder (``..``, ``%2e%2e``, backslashes,
+symlinks pointing outside), rejects NUL bytes (400), and rejects requests whose ``Host``
+header is not a loopback name (DNS rebinding: a web page must not be able to read the scene
+through a hostname it controls).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import mimetypes
+import os
+import socket
+import socketserver
+import threading
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+from splatpack.errors import SplatpackError
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+BUILD_HINT = "cd viewer && npm ci && npm run build"
+CHUNK = 1 << 20
+LOOPBACK_NAMES = ("localhost", "localhost.")
+
+log = logging.getLogger(__name__)
+
+# Types the browser must get right (module scripts and WebAssembly streaming refuse others);
+# everything else falls back to ``mimetypes`` and then to octet-stream.
+MIME_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".wasm": "application/wasm",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".ico": "image/x-icon",
+    ".txt": "text/plain; charset=utf-8",
+    ".spk": "application/octet-stream",
+    ".ply": "application/octet-stream",
+    ".splat": "application/octet-stream",
+    ".spz": "application/octet-stream",
+    ".sog": "application/zip",
+}
+
+MISSING_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>splatpack viewer: not built</title></head>
+<body style="font-family: sans-serif; max-width: 40em; margin: 3em auto">
+<h1>The viewer assets are missing</h1>
+<p>The web viewer has not been built, so there is nothing to show at this address.
+From the splatpack source folder run</p>
+<pre>{hint}</pre>
+<p>which writes the app into <code>{static}</code>, then start <code>splatpack view</code> again.</p>
+<p>The scene files are still served: {files}.</p>
+</body></html>
+"""
+
+
+def mime_type(path: Path) -> str:
+    ext = path.suffix.lower()
+    return MIME_TYPES.get(ext) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and for literal loopback addresses (127.0.0.0/8, ::1)."""
+    host = host.strip("[]").lower()
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_port(port: int) -> None:
+    if not 0 <= port <= 65535:
+        raise SplatpackError(f"port {port} is not in 0..65535 (0 = any free port)")
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """The inclusive byte range ``(first, last)`` of a single-range ``Range`` header.
+
+    Returns None when the header is not one ``bytes=`` range (the whole file is sent, as RFC
+    9110 allows); raises ValueError when the range is unsatisfiable (416)."""
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first_s, dash, last_s = spec.strip().partition("-")
+    if not dash:
+        return None
+    try:
+        if first_s == "":  # suffix: the last N bytes
+            n = int(last_s)
+            if n <= 0:
+                raise ValueError("empty suffix range")
+            return max(0, size - n), size - 1
+        first = int(first_s)
+        last = size - 1 if last_s == "" else min(int(last_s), size - 1)
+    except ValueError:
+        if first_s.isdigit() or (first_s == "" and last_s.isdigit()):
+            raise
+        return None  # not a well-formed range: ignore it
+    if first < 0 or first >= size or last < first:
+        raise ValueError("range not satisfiable")
+    return first, last
+
+
+@dataclass(frozen=True)
+class ServedFile:
+    name: str  # the basename, as in /files/<name>
+    path: Path
+
+    @property
+    def url(self) -> str:
+        return "/files/" + quote(self.name)
+
+
+class ViewServer:
+    """A threaded HTTP server on a loopback address for the web viewer and the given files.
+
+    ``port=0`` picks a free port; :attr:`url` is known once the object exists (the socket is
+    bound in the constructor). Use as a context manager, or call :meth:`start` / :meth:`stop`.
+    """
+
+    def __init__(self, files: list[Path], static_dir: Path = STATIC_DIR, host: str = "127.0.0.1", port: int = 0):
+        if not is_loopback_host(host):
+            raise SplatpackError(f"refusing to serve on {host!r}: the viewer serves local files on a loopback "
+                                 "address only (127.0.0.1, ::1 or localhost)")  # fmt: skip
+        check_port(port)
+        self.static_dir = Path(static_dir).resolve()
+        self.files: dict[str, ServedFile] = {}
+        for f in files:
+            p = Path(f)
+            if not p.is_file():
+                raise SplatpackError("not a file (the viewer serves single files)", p)
+            if p.name in self.files:
+                raise SplatpackError(f"two files named {p.name!r}; the viewer serves files by name", p)
+            self.files[p.name] = ServedFile(p.name, p.resolve())
+        server_class = _IPv6Server if ":" in host else _IPv4Server
+        try:
+            self.httpd = server_class((host, port), _make_handler(self))
+        except OSError as e:
+            raise SplatpackError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+        self._thread: threading.Thread | None = None
+
+    # ---- addresses --------------------------------------------------------------------------------
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound (host, port)."""
+        addr = self.httpd.socket.getsockname()
+        return addr[0], addr[1]
+
+    @property
+    def port(self) -> int:
+        return self.address[1]
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+    @property
+    def has_app(self) -> bool:
+        """Whether the web app is built (its ``index.html`` exists)."""
+        return (self.static_dir / "index.html").is_file()
+
+    def config(self) -> dict:
+        return {"files": [{"name": f.name, "url": f.url, "bytes": f.path.stat().st_size} for f in self.files.values()]}
+
+    # ---- life cycle ---------------------------------------------------------------------------------
+    def start(self) -> "ViewServer":
+        if self._thread is None:
+            self._thread = threading.Thread(target=self.httpd.serve_forever, name="splatpack-view", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self.httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        self.httpd.server_close()
+
+    def __enter__(self) -> "ViewServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class _IPv4Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = False  # never share a port with another server
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind also looks up the host's FQDN (a DNS query); loopback needs none.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def handle_error(self, request, client_address) -> None:
+        log.debug("error serving %s", client_address, exc_info=True)  # quiet: no traceback on stderr
+
+
+class _IPv6Server(_IPv4Server):
+    address_family = socket.AF_INET6
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: HTTPStatus, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def _make_handler(server: ViewServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(_Handler):
+        view = server
+
+    return Handler
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """GET/HEAD of the static app, ``/config.json`` and ``/files/<name>``; 405 for other methods."""
+
+    view: ViewServer
+    server_version = "splatpack"
+    sys_version = ""
+    protocol_version = "HTTP/1.1"
+
+    def handle_one_request(self) -> None:
+        # BaseHTTPRequestHandler answers unknown methods with 501; this server answers 405.
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+            if len(self.raw_requestline) > 65536:
+                self.requestline, self.request_version, self.command = "", "", ""
+                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if not self.parse_request():
+                return
+            if self.command in ("GET", "HEAD"):
+                self.serve(head=self.command == "HEAD")
+            else:
+                self.close_connection = True  # the body (if any) is not read
+                allow = {"Allow": "GET, HEAD", "Connection": "close"}
+                self.reply_error(HTTPStatus.METHOD_NOT_ALLOWED, "only GET and HEAD", allow)
+            self.wfile.flush()
+        except (TimeoutError, ConnectionError) as e:
+            log.debug("connection dropped: %s", e)
+            self.close_connection = True
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the stdlib's name)
+        log.debug("%s %s", self.address_string(), format % args)
+
+    # ---- routing ------------------------------------------------------------------------------------
+    def serve(self, head: bool) -> None:
+        try:
+            host = _host_name(self.headers.get("Host", ""))
+            if host and not is_loopback_host(host):
+                raise _BadRequest(HTTPStatus.BAD_REQUEST, "Host header is not a loopback name")
+            path = self.url_path()
+            if path == "/config.json":
+                body = json.dumps(self.view.config()).encode()
+                return self.reply_bytes(body, "application/json", head, cache="no-cache")
+            if path.startswith("/files/"):
+                f = self.view.files.get(path[len("/files/") :])
+                if f is None:
+                    raise _BadRequest(HTTPStatus.NOT_FOUND, "no such file")
+                return self.reply_file(f.path, head, cache="no-cache")
+            if path == "/" and not self.view.has_app:
+                files = ", ".join(f'<a href="{f.url}">{_html(f.name)}</a>' for f in self.view.files.values()) or "none"
+                body = MISSING_PAGE.format(hint=BUILD_HINT, static=_html(str(self.view.static_dir)), files=files)
+                return self.reply_bytes(body.encode(), MIME_TYPES[".html"], head, HTTPStatus.SERVICE_UNAVAILABLE)
+            target = self.static_file(path)
+            cache = "public, max-age=31536000, immutable" if path.startswith("/assets/") else "no-cache"
+            self.reply_file(target, head, cache=cache)
+        except _BadRequest as e:
+            self.reply_error(e.status, str(e))
+        except FileNotFoundError:  # a served file vanished
+            self.reply_error(HTTPStatus.NOT_FOUND, "not found")
+
+    def url_path(self) -> str:
+        """The decoded request path; 400 for NUL bytes or undecodable escapes, 404 for anything
+        that is not a plain absolute path of plain segments."""
+        raw = self.path.split("?", 1)[0].split("#", 1)[0]  # origin-form only: "/path?query"
+        if "\x00" in raw or "%00" in raw.lower():
+            raise _BadRequest(HTTPStatus.BAD_REQUEST, "NUL in path")
+        try:
+            path = unquote(raw, errors="strict")
+        except UnicodeDecodeError:
+            raise _BadRequest(HTTPStatus.BAD_REQUEST, "path is not UTF-8") from None
+        if not path.startswith("/") or "\\" in path or "\x00" in path:
+            raise _BadRequest(HTTPStatus.NOT_FOUND, "not found")
+        segments = path[1:].split("/")
+        if any(s in (".", "..") for s in segments) or "" in segments[:-1]:
+            raise _BadRequest(HTTPStatus.NOT_FOUND, "not found")
+        return path
+
+    def static_file(self, path: str) -> Path:
+        """The file under the static folder for ``path``; 404 for folders, missing files and
+        anything (a symlink included) that resolves outside the folder."""
+        root = self.view.static_dir
+        rel = "index.html" if path == "/" else path[1:]
+        try:
+            target = (root / rel).resolve()
+        except (OSError, RuntimeError):
+            raise _BadRequest(HTTPStatus.NOT_FOUND, "not found") from None
+        if not target.is_relative_to(root) or not target.is_file():
+            raise _BadRequest(HTTPStatus.NOT_FOUND, "not found")
+        return target
+
+    # ---- responses ----------------------------------------------------------------------------------
+    def common_headers(self, content_type: str, length: int, cache: str) -> None:
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(length))
+        self.send_header("Cache-Control", cache)
+        self.send_header("X-Content-Type-Options", "nosniff")
+
+    def reply_bytes(self, body: bytes, content_type: str, head: bool, status=HTTPStatus.OK, cache="no-cache") -> None:
+        self.send_response(status)
+        self.common_headers(content_type, len(body), cache)
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def reply_error(self, status: HTTPStatus, message: str, headers: dict[str, str] | None = None) -> None:
+        body = f"{status.value} {status.phrase}: {message}\n".encode()
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.common_headers("text/plain; charset=utf-8", len(body), "no-store")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def reply_file(self, path: Path, head: bool, cache: str) -> None:
+        try:
+            f = open(path, "rb")
+        except OSError:
+            raise _BadRequest(HTTPStatus.NOT_FOUND, "not found") from None
+        with f:
+            size = os.fstat(f.fileno()).st_size
+            first, last, status = 0, size - 1, HTTPStatus.OK
+            header = self.headers.get("Range")
+            if header:
+                try:
+                    rng = parse_range(header, size)
+                except ValueError:
+                    return self.reply_error(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, "range not satisfiable",
+                                            {"Content-Range": f"bytes */{size}"})  # fmt: skip
+                if rng is not None:
+                    (first, last), status = rng, HTTPStatus.PARTIAL_CONTENT
+            length = last - first + 1
+            self.send_response(status)
+            self.common_headers(mime_type(path), length, cache)
+            self.send_header("Accept-Ranges", "bytes")
+            if status == HTTPStatus.PARTIAL_CONTENT:
+                self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
+            self.end_headers()
+            if head:
+                return
+            f.seek(first)
+            left = length
+            while left > 0:
+                chunk = f.read(min(CHUNK, left))
+                if not chunk:  # the file shrank while being sent: the client sees a short body
+                    self.close_connection = True
+                    return
+                self.wfile.write(chunk)
+                left -= len(chunk)
+
+
+def _host_name(host_header: str) -> str:
+    """The host part of a ``Host`` header (``[::1]:8080`` → ``::1``, ``localhost:80`` → ``localhost``)."""
+    h = host_header.strip()
+    if h.startswith("["):
+        return h[1 : h.find("]")] if "]" in h else h
+    return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+
+
+def _html(s: str) -> str:
+    import html
+
+    return html.escape(s, quote=True)
+
+
+def viewable_format(path: str | Path) -> str:
+    """The format of a scene file the viewer can open (``spk`` or a splat format), or a
+    :class:`SplatpackError` naming the file: missing, a folder, or not a format splatpack reads."""
+    from splatpack.io.formats import detect_format
+    from splatpack.spk_cli import is_spk, spk_kind
+
+    p = Path(path)
+    if not p.exists():
+        raise SplatpackError("file does not exist", p)
+    if p.is_dir():
+        raise SplatpackError("is a folder; the viewer opens single files (a SOG folder: "
+                             "`splatpack export FOLDER -o scene.sog` first)", p)  # fmt: skip
+    if is_spk(p):
+        kind = spk_kind(p)
+        if kind not in ("compact-3dgs", "sog-grid"):
+            raise SplatpackError(f"unknown .spk scene kind {kind!r}", p)
+        return "spk"
+    return detect_format(p)
