@@ -6,7 +6,13 @@
 //                 does not read, is downloaded and rewrapped as SPZ v3 first (./spz.js);
 //   .spk          downloaded (progress bar; the header's Gaussian count is shown as soon as the
 //                 first bytes arrive), then decoded by splatpack's browser decoder section by
-//                 section with its progress, and packed for Spark (SH bands 1-3 included).
+//                 section with its progress; as soon as the geometry is decoded the Gaussians
+//                 are shown (DC colours of grid scenes, grey for compact ones) while the colour
+//                 sections (colour field, SH) decode, then the full scene, packed for Spark
+//                 (SH bands 1-3 included).
+//
+// Meshes shown before the load completes carry `userData.loadPhase = "partial"`; the viewer
+// marks the final one "final" and records which phases it drew (Viewer.drawnPhases).
 import { SplatMesh } from "@sparkjsdev/spark";
 import { detectFormat, sparkFileType, baseName } from "./formats.js";
 import { buildPackedSplats, dcToRgb } from "./packing.js";
@@ -17,6 +23,17 @@ import { decodeSpk } from "../spk/index.js";
 
 /** How often a progressive .splat display is refreshed (ms). */
 const PARTIAL_UPDATE_MS = 250;
+
+/**
+ * Base colours for Gaussians whose colours are not decoded yet or come from a colour field:
+ * grey, with the packed range widened to [0, 1.5] (one entry at 1.5) so that the field's
+ * colours (0..inf) keep headroom when written over them.
+ */
+function placeholderRgb(n) {
+  const rgb = new Float32Array(3 * n).fill(0.5);
+  if (n) rgb[0] = 1.5;
+  return rgb;
+}
 
 /**
  * The result of a load.
@@ -101,8 +118,10 @@ function describeSpkProgress(p) {
  * Load a scene.
  * @param {string|File} source URL or File
  * @param {{onProgress?: (fraction: number|null, label: string) => void,
- *          onPartial?: (mesh: SplatMesh, means: Float32Array, numGaussians: number) => void,
+ *          onPartial?: (mesh: SplatMesh, means: Float32Array, numGaussians: number) => (void|Promise<unknown>),
  *          isCancelled?: () => boolean}} hooks
+ *   `onPartial` shows a mesh that is still incomplete; for a .spk the promise it returns (e.g.
+ *   until a frame showing it is drawn) is awaited before the colours are decoded.
  * @returns {Promise<LoadedScene>}
  */
 export async function loadScene(source, hooks = {}) {
@@ -127,7 +146,10 @@ export async function loadScene(source, hooks = {}) {
       if (isCancelled() || now - lastUpdate < PARTIAL_UPDATE_MS) return;
       lastUpdate = now;
       if (decoder.push(buffer, loaded) === 0) return;
-      if (!mesh) mesh = new SplatMesh({ packedSplats: decoder.packedSplats });
+      if (!mesh) {
+        mesh = new SplatMesh({ packedSplats: decoder.packedSplats });
+        mesh.userData.loadPhase = "partial";
+      }
       mesh.updateVersion();
       onPartial(mesh, decoder.decodedMeans(), decoder.count);
     });
@@ -160,26 +182,50 @@ export async function loadScene(source, hooks = {}) {
     const buffer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
       ? bytes.buffer
       : bytes.slice().buffer;
+    let partial = null; // {mesh, packedSplats, withField}: the geometry shown while colours decode
     const decoded = await decodeSpk(buffer, {
       name,
       onProgress: (p) => {
         const { fraction, label } = describeSpkProgress(p);
         onProgress(fraction, `${name}: ${label}`);
       },
+      onPartial: async (g) => {
+        if (isCancelled()) return;
+        const t = performance.now();
+        const withField = !g.sh0 && g.meta?.colour?.kind === "hash-grid-field";
+        const rgb = g.sh0 ? dcToRgb(g.sh0) : placeholderRgb(g.numGaussians);
+        const { packedSplats, splatEncoding } = buildPackedSplats({ ...g, shDegree: 0, shRest: null }, rgb);
+        const mesh = new SplatMesh({ packedSplats, splatEncoding });
+        mesh.userData.loadPhase = "partial";
+        partial = { mesh, packedSplats, withField };
+        info.timings.partialPackMs = performance.now() - t;
+        await onPartial(mesh, g.means, g.numGaussians);
+        info.timings.partialMs = performance.now() - t0; // from the start of the load until drawn
+        info.timings.partialShowMs = performance.now() - t; // packing and showing it, not decoding
+      },
     });
-    info.timings.decodeMs = performance.now() - t1;
+    // decoding alone: the time spent showing the partial scene is partialShowMs
+    info.timings.decodeMs = performance.now() - t1 - (info.timings.partialShowMs ?? 0);
     if (decoded.sectionTimings) info.timings.sections = decoded.sectionTimings;
     info.numGaussians = decoded.numGaussians;
     info.shDegree = decoded.shDegree ?? 0;
     info.kind = decoded.kind;
     const t2 = performance.now();
-    let rgb;
-    if (decoded.sh0) rgb = dcToRgb(decoded.sh0);
-    // A colour field's colours (0..inf) arrive per view; the packed range leaves them headroom.
-    else if (decoded.colourField) rgb = new Float32Array(3 * decoded.numGaussians).fill(0.5).fill(1.5, 0, 1);
-    else throw new Error(`${name}: the decoder returned neither SH colours nor a colour field`);
-    const { packedSplats, splatEncoding } = buildPackedSplats(decoded, rgb);
-    const mesh = new SplatMesh({ packedSplats, splatEncoding });
+    if (!decoded.sh0 && !decoded.colourField) {
+      throw new Error(`${name}: the decoder returned neither SH colours nor a colour field`);
+    }
+    let mesh, packedSplats;
+    if (decoded.colourField && partial?.withField) {
+      // The partial mesh already holds these Gaussians with the field's placeholder colours:
+      // it becomes the scene, recoloured per view.
+      ({ mesh, packedSplats } = partial);
+    } else {
+      // A colour field's colours (0..inf) arrive per view; the packed range leaves them headroom.
+      const rgb = decoded.sh0 ? dcToRgb(decoded.sh0) : placeholderRgb(decoded.numGaussians);
+      let splatEncoding;
+      ({ packedSplats, splatEncoding } = buildPackedSplats(decoded, rgb));
+      mesh = new SplatMesh({ packedSplats, splatEncoding });
+    }
     info.timings.packMs = performance.now() - t2;
     return { mesh, means: decoded.means, info, colourField: decoded.colourField ?? null, packedSplats };
   }

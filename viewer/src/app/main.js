@@ -6,7 +6,8 @@
 //   setCamera({c2w, fx, fy, cx, cy, width, height})   exact OpenCV camera, canvas at DPR 1
 //   renderOnce()               -> Promise, after a frame sorted for the current camera is drawn
 //   snapshot()                 -> PNG data URL of the canvas
-//   stats()                    -> {file, format, numGaussians, shDegree, bytes, fps, timings, ...}
+//   stats()                    -> {file, format, numGaussians, shDegree, bytes, fps, timings,
+//                                  phases (the load phases drawn, "partial" then "final"), ...}
 import { baseName } from "./formats.js";
 import { loadScene } from "./loader.js";
 import { Overlay } from "./ui.js";
@@ -31,6 +32,7 @@ function stats() {
     error: current?.error ?? null,
     fps: viewer.fps(),
     mode: viewer.controls.mode,
+    phases: viewer.drawnPhases.map((p) => ({ ...p })), // load phases drawn: [{phase, numGaussians}]
   };
 }
 
@@ -58,7 +60,7 @@ async function openScene(source) {
         if (!isCancelled()) overlay.setProgress(fraction, label);
       },
       onPartial: (mesh, means, count) => {
-        if (isCancelled()) return;
+        if (isCancelled()) return undefined;
         current.info.numGaussians = count;
         viewer.showMesh(mesh);
         if (!framed) {
@@ -67,6 +69,7 @@ async function openScene(source) {
           framed = true;
           framedPose = viewer.camera.matrixWorld.clone();
         }
+        return viewer.whenDrawn(mesh);
       },
     });
     if (isCancelled()) {

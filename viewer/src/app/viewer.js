@@ -18,6 +18,8 @@ import { recolour } from "./packing.js";
 const REST_EPS = 1e-6;
 /** Recolour a colour-field scene after the camera has rested this long (ms). */
 const REST_MS = 200;
+/** Longest wait in whenDrawn (ms): a load never stalls long for its partial display. */
+const DRAWN_WAIT_MS = 5000;
 
 export class Viewer {
   /** @param {HTMLCanvasElement} canvas */
@@ -57,7 +59,9 @@ export class Viewer {
     this.lastPose = new THREE.Matrix4();
     this.lastMove = performance.now();
     this.recolouredAt = null; // camera position the colour field was last evaluated at
-    this.recolouring = false;
+    this.recolourJob = null; // the colour-field evaluation in flight (one at a time)
+    this.drawnPhases = []; // load phases of the scenes drawn since the last clear(), see noteDrawn
+    this.drawnWaiters = []; // {mesh, resolve} of whenDrawn calls
     this.onFrame = null; // called after each rendered frame
 
     const wake = () => this.releaseScripted();
@@ -114,13 +118,14 @@ export class Viewer {
         this.dirty = true;
       }
     }
-    if (this.loaded?.colourField && now - this.lastMove > REST_MS && !this.recolouring) {
-      this.maybeRecolour();
+    if (this.loaded?.colourField && now - this.lastMove > REST_MS && !this.recolourJob) {
+      this.maybeRecolour().catch((e) => console.error(e));
     }
     // Scripted views (setCamera) are drawn by renderOnce only.
     if (!this.dirty || this.scripted) return;
     this.dirty = false;
     this.renderer.render(this.scene, this.camera);
+    this.noteDrawn();
     this.frameTimes.push(now);
     while (this.frameTimes.length && now - this.frameTimes[0] > 1000) this.frameTimes.shift();
     this.onFrame?.();
@@ -132,6 +137,43 @@ export class Viewer {
     return this.frameTimes.filter((t) => now - t <= 1000).length;
   }
 
+  /**
+   * Record the load phase of the mesh just drawn (`userData.loadPhase`: "partial" while a load
+   * is still decoding, "final" once the scene is complete) when it differs from the last one, as
+   * `{phase, numGaussians}` in `drawnPhases`: what the user saw during a load, for the tests.
+   */
+  noteDrawn() {
+    const mesh = this.mesh;
+    // Spark draws the splats of its last finished sort: the mesh is on screen once that covers it.
+    if (!mesh || !this.spark.display?.mapping?.some((m) => m.node === mesh)) return;
+    for (const w of this.drawnWaiters.filter((x) => x.mesh === mesh)) w.resolve(true);
+    const phase = mesh.userData.loadPhase;
+    if (!phase) return;
+    const numGaussians = mesh.packedSplats?.numSplats ?? 0;
+    const last = this.drawnPhases[this.drawnPhases.length - 1];
+    if (!last || last.phase !== phase) this.drawnPhases.push({ phase, numGaussians });
+  }
+
+  /**
+   * Resolves (true) once a frame showing `mesh` has been drawn; at once (false) when no frame
+   * will be drawn by itself (a scripted camera draws only on renderOnce, hidden pages not at
+   * all), and (false) after `timeoutMs` or when the scene is cleared.
+   */
+  whenDrawn(mesh, timeoutMs = DRAWN_WAIT_MS) {
+    if (this.scripted || document.visibilityState === "hidden") return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const waiter = { mesh, resolve: null };
+      const timer = setTimeout(() => waiter.resolve(false), timeoutMs);
+      waiter.resolve = (drawn) => {
+        clearTimeout(timer);
+        this.drawnWaiters = this.drawnWaiters.filter((w) => w !== waiter);
+        resolve(drawn);
+      };
+      this.drawnWaiters.push(waiter);
+      this.invalidate();
+    });
+  }
+
   /** Remove the current scene. */
   clear() {
     if (this.mesh) {
@@ -141,6 +183,8 @@ export class Viewer {
     }
     this.loaded = null;
     this.recolouredAt = null;
+    this.drawnPhases = [];
+    for (const w of [...this.drawnWaiters]) w.resolve(false);
     this.invalidate();
   }
 
@@ -176,20 +220,27 @@ export class Viewer {
 
   /** Adopt a fully loaded scene. */
   setScene(loaded) {
+    loaded.mesh.userData.loadPhase = "final";
     this.loaded = loaded;
     this.showMesh(loaded.mesh);
     this.recolouredAt = null;
     this.measure(loaded.means);
   }
 
-  /** Evaluate a compact scene's colour field at the camera position (if it moved since). */
+  /**
+   * Evaluate a compact scene's colour field at the camera position (if it moved since the last
+   * evaluation) and write the colours into the packed splats. Evaluations run one at a time, in
+   * call order: a call waits for the one in flight, then uses the camera position of that
+   * moment, so after `await maybeRecolour()` the colours are those of the current camera even
+   * when an evaluation for an older position was running.
+   */
   async maybeRecolour(force = false) {
+    while (this.recolourJob) await this.recolourJob.catch(() => {});
     const loaded = this.loaded;
     if (!loaded?.colourField || !loaded.packedSplats) return false;
     const pos = this.camera.getWorldPosition(new THREE.Vector3());
     if (!force && this.recolouredAt && this.recolouredAt.distanceTo(pos) < 1e-6) return false;
-    this.recolouring = true;
-    try {
+    const job = (async () => {
       const rgb = await loaded.colourField.colours([pos.x, pos.y, pos.z]);
       if (this.loaded !== loaded) return false;
       recolour(loaded.packedSplats, rgb);
@@ -197,8 +248,12 @@ export class Viewer {
       this.recolouredAt = pos;
       this.invalidate();
       return true;
+    })();
+    this.recolourJob = job;
+    try {
+      return await job;
     } finally {
-      this.recolouring = false;
+      if (this.recolourJob === job) this.recolourJob = null;
     }
   }
 
@@ -236,6 +291,8 @@ export class Viewer {
    * next generate-sort-draw cycle fixing it.
    */
   async renderOnce({ timeoutMs = 120000, maxCycles = 4 } = {}) {
+    // A colour-field scene is first recoloured for this camera (waiting for any evaluation in
+    // flight), so the frame never shows colours of an earlier view.
     if (this.loaded?.colourField) await this.maybeRecolour();
     const spark = this.spark;
     const gl = this.renderer.getContext();
@@ -261,6 +318,7 @@ export class Viewer {
         if (spark.current !== before && spark.display === spark.current) break;
       }
       this.renderer.render(this.scene, this.camera);
+      this.noteDrawn();
       const pixels = new Uint8Array(w * h * 4);
       gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, pixels);
       if (previous && pixels.every((v, i) => v === previous[i])) break;

@@ -84,8 +84,10 @@ function rvqDecode(idx, n, stages, books, k, dim) {
  * @param {import('./container.js').SpkFile} spk the open file
  * @param {(name: string, opts: object) => Promise<{dtype: string, shape: number[], data: any}>} section
  *   reads and decodes one section (with timing and progress), see scene.js
+ * @param {((g: object) => (void|Promise<void>))|null} [onGeometry] called (and awaited) with the
+ *   dequantised geometry `{means, scales, quats, opacities}` before the colour sections are read
  */
-export async function decodeCompact(spk, section) {
+export async function decodeCompact(spk, section, onGeometry = null) {
   const m = spk.meta;
   const n = spk.numGaussians;
   const fail = (problem) => spk.fail(problem);
@@ -115,6 +117,22 @@ export async function decodeCompact(spk, section) {
   const rb = await arr('rotations.codebooks', (a) => a.shape.length === 3 && a.shape[2] === 4 && a.shape[0] === ridx.shape[1], false);
   const maxOf = (a) => a.data.reduce((x, y) => (y > x ? y : x), 0);
   if (n && (maxOf(sidx) >= sb.shape[1] || maxOf(ridx) >= rb.shape[1])) throw fail('an R-VQ index is out of its codebook');
+
+  // dequantise
+  const means = decodePositions(planes.data, n, nb, m);
+  const opLevels = f32(2 ** opBits - 1);
+  const opacities = new Float32Array(n);
+  for (let i = 0; i < n; i++) opacities[i] = f32(opac.data[i] / opLevels);
+  const S = sidx.shape[1];
+  const R = ridx.shape[1];
+  const s = rvqDecode(sidx.data, n, S, toFloat32(sb), sb.shape[1], 3);
+  const logSpace = (m.scale_space ?? 'log') === 'log';
+  const scales = new Float32Array(3 * n);
+  for (let k = 0; k < 3 * n; k++) scales[k] = logSpace ? f32(Math.exp(s[k])) : Math.max(Math.abs(s[k]), 1e-12);
+  const quats = rvqDecode(ridx.data, n, R, toFloat32(rb), rb.shape[1], 4);
+  normaliseQuats(quats);
+
+  await onGeometry?.({ means, scales, quats, opacities });
 
   const colour = m.colour;
   if (!colour || typeof colour !== 'object') throw bad('no colour');
@@ -165,20 +183,6 @@ export async function decodeCompact(spk, section) {
   } else {
     throw fail(`unknown colour kind ${JSON.stringify(colour.kind)}`);
   }
-
-  // dequantise
-  const means = decodePositions(planes.data, n, nb, m);
-  const opLevels = f32(2 ** opBits - 1);
-  const opacities = new Float32Array(n);
-  for (let i = 0; i < n; i++) opacities[i] = f32(opac.data[i] / opLevels);
-  const S = sidx.shape[1];
-  const R = ridx.shape[1];
-  const s = rvqDecode(sidx.data, n, S, toFloat32(sb), sb.shape[1], 3);
-  const logSpace = (m.scale_space ?? 'log') === 'log';
-  const scales = new Float32Array(3 * n);
-  for (let k = 0; k < 3 * n; k++) scales[k] = logSpace ? f32(Math.exp(s[k])) : Math.max(Math.abs(s[k]), 1e-12);
-  const quats = rvqDecode(ridx.data, n, R, toFloat32(rb), rb.shape[1], 4);
-  normaliseQuats(quats);
 
   let sh0 = null;
   let shRest = null;

@@ -99,8 +99,11 @@ function dequantise(q, lo, hi, bits, channels) {
  * Decode a grid scene.
  * @param {import('./container.js').SpkFile} spk the open file
  * @param {(name: string, opts: object) => Promise<{dtype: string, shape: number[], data: any}>} section
+ * @param {((g: object) => (void|Promise<void>))|null} [onGeometry] when given, the SH rest (`shN`,
+ *   the largest attribute) is read last and this is called (and awaited) before it with the
+ *   geometry and DC colours `{means, scales, quats, opacities, sh0}`
  */
-export async function decodeGrid(spk, section) {
+export async function decodeGrid(spk, section, onGeometry = null) {
   const m = spk.meta;
   const n = spk.numGaussians;
   const fail = (problem) => spk.fail(problem);
@@ -165,11 +168,11 @@ export async function decodeGrid(spk, section) {
   const kRest = (degree + 1) ** 2 - 1;
   const channelsOf = { means: 3, sh0: 3, shN: 3 * kRest, scales: 3, quats: 4, opacities: 1 };
   const out = {};
-  for (const name of ATTRIBUTES) {
+  const decodeAttribute = async (name) => {
     const channels = channelsOf[name];
     if (channels === 0) {
       if (name in attrs) throw bad('shN present for SH degree 0');
-      continue;
+      return;
     }
     const e = attrs[name];
     if (!e || typeof e !== 'object') throw bad(`no attribute '${name}'`);
@@ -193,7 +196,7 @@ export async function decodeGrid(spk, section) {
       const v = new Float32Array(n * channels);
       for (let g = 0; g < n; g++) v.set(cent.subarray(labels[g] * channels, (labels[g] + 1) * channels), g * channels);
       out[name] = v;
-      continue;
+      return;
     }
     if (name === 'shN' && e.mode !== 'grid') throw bad('unknown shN mode');
     const bits = int(e.bits, 1, 16, `${name} bits`);
@@ -202,9 +205,50 @@ export async function decodeGrid(spk, section) {
     const q = await grid(`grid.${name}`, new Layout(codec, bits, distance), channels / c, h, w, c, cells);
     if (maxOf(q) >= 2 ** bits) throw fail(`section 'grid.${name}' has values over ${bits} bits (corrupt)`);
     out[name] = dequantise(q, lo, hi, bits, channels);
-  }
+  };
+  /** Every value of the named attributes is finite (means checked after toScene's expm1). */
+  const checkFinite = (names) => {
+    for (const name of names) {
+      const v = out[name];
+      if (!v) continue;
+      for (let i = 0; i < v.length; i++) {
+        if (!Number.isFinite(v[i])) throw fail(`'${name}' decodes to non-finite values (corrupt range in the header)`);
+      }
+    }
+  };
 
-  // transforms back to the scene's parameters
+  let geometry;
+  if (onGeometry) {
+    const first = ATTRIBUTES.filter((a) => a !== 'shN');
+    for (const name of first) await decodeAttribute(name);
+    geometry = toScene(out, n, m.opacity_space);
+    checkFinite(first);
+    await onGeometry({ ...geometry, sh0: out.sh0 });
+    await decodeAttribute('shN');
+    checkFinite(['shN']);
+  } else {
+    for (const name of ATTRIBUTES) await decodeAttribute(name);
+    geometry = toScene(out, n, m.opacity_space);
+    checkFinite(ATTRIBUTES);
+  }
+  return {
+    kind: 'grid',
+    numGaussians: n,
+    meta: m,
+    ...geometry,
+    shDegree: degree,
+    sh0: out.sh0,
+    shRest: kRest ? out.shN : null,
+    colourField: null,
+  };
+}
+
+/**
+ * The stored attributes transformed back to the scene's parameters: means (signed expm1),
+ * α (sigmoid, or clamped in the alpha space), linear scales, normalised quaternions. `out.means`
+ * and `out.quats` are transformed in place.
+ */
+function toScene(out, n, opacitySpace) {
   const means = out.means;
   for (let k = 0; k < means.length; k++) {
     const t = means[k];
@@ -213,13 +257,8 @@ export async function decodeGrid(spk, section) {
   const opacities = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     const t = out.opacities[i];
-    if (m.opacity_space === 'alpha') opacities[i] = Math.min(Math.max(t, ALPHA_EPS), ALPHA_MAX);
+    if (opacitySpace === 'alpha') opacities[i] = Math.min(Math.max(t, ALPHA_EPS), ALPHA_MAX);
     else opacities[i] = f32(1 / (1 + Math.exp(-t)));
-  }
-  for (const [name, v] of Object.entries(out)) {
-    for (let i = 0; i < v.length; i++) {
-      if (!Number.isFinite(v[i])) throw fail(`'${name}' decodes to non-finite values (corrupt range in the header)`);
-    }
   }
   const scales = out.scales.map((s) => f32(Math.exp(s)));
   const quats = out.quats;
@@ -228,17 +267,5 @@ export async function decodeGrid(spk, section) {
     const d = Math.max(norm, 1e-12);
     for (let k = 0; k < 4; k++) quats[i + k] /= d;
   }
-  return {
-    kind: 'grid',
-    numGaussians: n,
-    meta: m,
-    means,
-    scales,
-    quats,
-    opacities,
-    shDegree: degree,
-    sh0: out.sh0,
-    shRest: kRest ? out.shN : null,
-    colourField: null,
-  };
+  return { means, scales, quats, opacities };
 }

@@ -36,16 +36,35 @@ import { decodeGrid, GRID_KIND } from './grid.js';
  */
 
 /**
+ * The geometry of a scene whose colours are still being decoded (same arrays as the final
+ * {@link SpkScene}'s, which reuses them).
+ *
+ * @typedef {object} SpkPartial
+ * @property {'compact'|'grid'} kind
+ * @property {number} numGaussians
+ * @property {object} meta
+ * @property {Float32Array} means
+ * @property {Float32Array} scales
+ * @property {Float32Array} quats
+ * @property {Float32Array} opacities
+ * @property {Float32Array|null} sh0 DC colours when already decoded (grid scenes), else null
+ */
+
+/**
  * Decode a whole `.spk` scene.
  *
  * @param {ArrayBuffer|ArrayBufferView} arrayBuffer the file's bytes
- * @param {{onProgress?: (p: {section: string|null, done: number, total: number}) => void, name?: string}} [options]
+ * @param {{onProgress?: (p: {section: string|null, done: number, total: number}) => void,
+ *   onPartial?: (p: SpkPartial) => (void|Promise<void>), name?: string}} [options]
  *   `onProgress` is called after each decoded section (`done` of `total` sections) and once at
- *   the end with `section: null`; `name` names the file in error messages.
+ *   the end with `section: null`; `onPartial` once the geometry is decoded, before the colour
+ *   sections (a compact scene's colour field or SH, a grid scene's SH rest: the slow part), so a
+ *   viewer can show the Gaussians early; a promise it returns is awaited before decoding goes on
+ *   (e.g. to let a frame be drawn). `name` names the file in error messages.
  * @returns {Promise<SpkScene>}
  * @throws {SpkError} for any problem with the file (one line, naming it)
  */
-export async function decodeSpk(arrayBuffer, { onProgress, name = 'file' } = {}) {
+export async function decodeSpk(arrayBuffer, { onProgress, onPartial, name = 'file' } = {}) {
   const spk = SpkFile.open(arrayBuffer, { name });
   const kind = spk.meta.kind;
   const timings = {};
@@ -61,12 +80,20 @@ export async function decodeSpk(arrayBuffer, { onProgress, name = 'file' } = {})
     return arr;
   };
   let scene;
+  let partialMs = 0; // time spent in onPartial, not the decoder's
+  const partial = (sceneKind) =>
+    onPartial &&
+    (async (g) => {
+      const t = performance.now();
+      await onPartial({ kind: sceneKind, numGaussians: spk.numGaussians, meta: spk.meta, sh0: null, ...g });
+      partialMs += performance.now() - t;
+    });
   const t0 = performance.now();
-  if (kind === COMPACT_KIND) scene = await decodeCompact(spk, section);
-  else if (kind === GRID_KIND) scene = await decodeGrid(spk, section);
+  if (kind === COMPACT_KIND) scene = await decodeCompact(spk, section, partial('compact'));
+  else if (kind === GRID_KIND) scene = await decodeGrid(spk, section, partial('grid'));
   else throw new SpkError(`unknown .spk scene kind ${JSON.stringify(kind ?? null)}`, spk.name);
   const sectionTime = Object.values(timings).reduce((a, b) => a + b, 0);
-  timings.assemble = performance.now() - t0 - sectionTime;
+  timings.assemble = performance.now() - t0 - sectionTime - partialMs;
   onProgress?.({ section: null, done: total, total });
   return { ...scene, sectionTimings: timings };
 }
