@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal, Optional, Union
 
 import tyro
 
@@ -219,7 +219,7 @@ def report_export(r: dict) -> None:
 def compress(
     file: Positional[Path],
     out: Annotated[Path, tyro.conf.arg(aliases=["-o"])],
-    quality: int = 6,
+    quality: Union[int, Literal["sog", "smallest", "small", "palette", "default", "high", "max"]] = 6,
     finetune: Optional[str] = None,
     finetune_steps: int = 1000,
     backend: Literal["auto", "cpu", "cuda"] = "auto",
@@ -231,7 +231,7 @@ def compress(
     Args:
         file: INRIA .ply (SH 0-3), PlayCanvas .compressed.ply, .splat, .spz (v1-4), SOG (.sog or folder), or a .spk.
         out: the .spk to write.
-        quality: 0 (smallest) … 10 (near lossless); 6 is Self-Organizing Gaussians' setting (see splatpack.compress.grid_codec).
+        quality: 0 (smallest) … 10 (near lossless), default 6; "sog" is Self-Organizing Gaussians' own quantisation (see splatpack.compress.grid_codec).
         finetune: a capture folder or scene file (as for `splatpack train`) the splats were trained on.
         finetune_steps: fine-tuning iterations.
         backend: rasterizer for the fine-tune.
@@ -253,7 +253,7 @@ def compress(
           f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
 
 
-def finetune_and_compress(file: Path, gs, out: Path, scene: str, steps: int, quality: int, backend: str) -> int:
+def finetune_and_compress(file: Path, gs, out: Path, scene: str, steps: int, quality: int | str, backend: str) -> int:
     """Fine-tune ``gs`` on ``scene``'s images (SOG grid training from step 0, no densification),
     then write its grid scene to ``out``; returns the bytes written."""
     import os

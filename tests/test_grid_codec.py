@@ -267,8 +267,8 @@ def test_tiny_scenes(tmp):
 
 
 def test_quality_levels(scene, grid):
-    assert GridCodecConfig.from_quality(6) == GridCodecConfig()
     assert GridCodecConfig.from_quality("sog") == GridCodecConfig()
+    assert GridCodecConfig.from_quality("default") == GridCodecConfig.from_quality(6) != GridCodecConfig()
     assert GridCodecConfig.from_quality("small").sh_mode == "palette"
     assert GridCodecConfig.from_quality(6, opacity_space="alpha").opacity_space == "alpha"
     for q in QUALITY_LEVELS:

@@ -54,9 +54,15 @@ SOG quantises with 2^b (not 2^b − 1) steps over the attribute's global min..ma
 per channel.
 
 Measured on a trained lego splat (110 590 Gaussians, SH degree 3, PLY 27.4 MB; a 333×333
-grid): quality 6 → 2.65 MB (SH rest 1.49 MB of it), 19 % smaller than the same codec on the
-PLY's order and 31 % smaller than order-0 ANS of the same integers; quality 3 (a 4096-entry SH
-palette) → 1.38 MB; quality 9 → 4.53 MB. ``opacity_space="alpha"`` cut the largest α error
+grid): SOG's quantisation (``quality="sog"``) → 2.65 MB (SH rest 1.49 MB of it), 19 % smaller
+than the same codec on the PLY's order and 31 % smaller than order-0 ANS of the same integers; a
+4096-entry SH palette → 1.38 MB; 16/12/7/10/10/10 bits → 4.53 MB.
+
+The quality ladder (:data:`QUALITY_LEVELS`) spends bits where renders measure them: against
+renders of the original (plant.splat and biker.spz, 8 orbit views), one more opacity bit is
+worth ~1 dB for ~15 kB while a 14th position bit is worth ~0.1 dB for ~40 kB, so the ladder
+gives opacity 7–8 bits and positions 12–13 where SOG uses 6 and 14: quality 6 measured 1.37 MB
+at 57.6 dB on plant where SOG's setting gives 1.32 MB at 52.6 dB (``benchmarks/results/``). ``opacity_space="alpha"`` cut the largest α error
 from 0.033 to 0.008 at the same 6 bits (+1.6 kB).
 
 File layout: ``docs/spk-format.md``, section "Grid scenes".
@@ -119,7 +125,7 @@ def _coding(bits: int, codec: str = "jxl", distance: float = 0.0):
 
 @dataclass
 class GridCodecConfig:
-    """Settings of a grid scene; the defaults are SOG's (``quality=6``, see :data:`QUALITY_LEVELS`).
+    """Settings of a grid scene; the defaults are SOG's (``quality="sog"``, see :data:`QUALITY_LEVELS`).
 
     ``sort_weights`` weight the normalised, activated attribute blocks PLAS sorts by (SOG: 1 for
     ``means``, ``sh0`` and ``scales``; any of :data:`ATTRIBUTES` may be given); ``sort=False``
@@ -177,17 +183,19 @@ class GridCodecConfig:
 
     @classmethod
     def from_quality(cls, quality: int | str, **overrides) -> GridCodecConfig:
-        """The preset for ``quality`` 0 (smallest) .. 10 (near-lossless) or a name of
-        :data:`QUALITY_NAMES`; ``overrides`` replace fields afterwards. 6 is SOG's setting.
+        """The preset for ``quality`` 0 (smallest) .. 10 (near-lossless), a name of
+        :data:`QUALITY_NAMES`, or ``"sog"`` (Self-Organizing Gaussians' own quantisation, the
+        dataclass defaults); ``overrides`` replace fields afterwards.
 
         The override ``image_codec`` (one of :data:`GRID_CODECS`) codes every grid with that
         codec instead of JPEG XL: ``png`` (16-bit) and ``webp`` (high and low bytes as two 8-bit
         planes above 8 bits) are the browser-friendly choices, which every browser decodes."""
         image_codec = overrides.pop("image_codec", None)
         q = QUALITY_NAMES.get(quality, quality) if isinstance(quality, str) else quality
-        if type(q) is not int or q not in QUALITY_LEVELS:
-            raise SplatpackError(f"grid codec: quality must be 0..10 or one of {', '.join(QUALITY_NAMES)}, not {quality!r}")
-        means, sh0, shn, scales, quats, opac, palette = QUALITY_LEVELS[q]
+        if q != "sog" and (type(q) is not int or q not in QUALITY_LEVELS):
+            names = ", ".join([*QUALITY_NAMES, "sog"])
+            raise SplatpackError(f"grid codec: quality must be 0..10 or one of {names}, not {quality!r}")
+        means, sh0, shn, scales, quats, opac, palette = SOG_LEVEL if q == "sog" else QUALITY_LEVELS[q]
         cfg = cls(
             means=AttributeCoding(means), sh0=AttributeCoding(sh0), shN=AttributeCoding(shn or 5),
             scales=AttributeCoding(scales), quats=AttributeCoding(quats), opacities=AttributeCoding(opac),
@@ -210,20 +218,25 @@ class GridCodecConfig:
 
 #: quality → (bits of means, sh0, shN (0 = palette), scales, quats, opacities, palette size or 0).
 #: All grids are lossless JPEG XL; the quality trades bits (and SH rest as a palette below 5).
+#: Measured (bytes, dB against the original's renders) on plant.splat / biker.spz: 0 → 0.996 MB
+#: 46.1 / 1.255 MB 47.8; 3 → 1.157 MB 52.9 / 1.467 MB 53.3; 6 → 1.367 MB 57.6 / 1.705 MB 57.6;
+#: 8 → 1.574 MB 63.0 / 1.841 MB 63.1 (``SOG_LEVEL``: 1.317 MB 52.6 / 1.549 MB 53.5).
 QUALITY_LEVELS: dict[int, tuple[int, int, int, int, int, int, int]] = {
-    0: (12, 6, 0, 5, 5, 5, 1024),
-    1: (12, 6, 0, 5, 5, 5, 2048),
-    2: (13, 7, 0, 5, 5, 5, 4096),
-    3: (13, 7, 0, 6, 6, 6, 4096),
-    4: (14, 8, 0, 6, 6, 6, 8192),
-    5: (14, 8, 4, 6, 6, 6, 0),
-    6: (14, 8, 5, 6, 6, 6, 0),  # SOG (jxl_quant_sh), f_dc as 8-bit lossless
-    7: (15, 9, 5, 7, 7, 7, 0),
-    8: (16, 10, 6, 8, 8, 8, 0),
-    9: (16, 12, 7, 10, 10, 10, 0),
+    0: (11, 6, 0, 5, 5, 6, 1024),
+    1: (12, 6, 0, 5, 5, 6, 2048),
+    2: (12, 6, 0, 5, 5, 7, 4096),
+    3: (12, 6, 0, 6, 6, 7, 4096),
+    4: (12, 7, 0, 6, 6, 7, 8192),
+    5: (13, 7, 4, 6, 6, 8, 0),
+    6: (13, 7, 5, 7, 7, 8, 0),
+    7: (14, 8, 5, 7, 7, 8, 0),
+    8: (14, 8, 6, 8, 8, 9, 0),
+    9: (16, 10, 7, 10, 10, 10, 0),
     10: (16, 16, 8, 12, 12, 12, 0),
 }
-QUALITY_NAMES = {"smallest": 0, "small": 2, "palette": 4, "default": 6, "sog": 6, "high": 8, "max": 10}
+#: SOG (jxl_quant_sh): its bits, with f_dc as 8-bit lossless; ``quality="sog"``, the dataclass defaults
+SOG_LEVEL = (14, 8, 5, 6, 6, 6, 0)
+QUALITY_NAMES = {"smallest": 0, "small": 2, "palette": 4, "default": 6, "high": 8, "max": 10}
 
 
 # --------------------------------------------------------------------------- transforms

@@ -128,7 +128,7 @@ class GridTraining:
     smoothness_weight: float = 1.0  # scales every λ
     kernel_size: int = 5
     sigma: float = 3.0
-    quality: int = 6  # of the grid scene written at the end (splatpack.compress.grid_codec; 6 = SOG's)
+    quality: int | str = 6  # of the grid scene written at the end (splatpack.compress.grid_codec: 0..10 or "sog")
 
 
 @dataclass
