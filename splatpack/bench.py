@@ -53,7 +53,7 @@ PSNR_CAP = 100.0  # dB, reported for identical renders (a lossless round trip) i
 class BenchConfig:
     inputs: list[Path] = field(default_factory=lambda: [SHARED_SPLATS / "plant.splat", SHARED_SPLATS / "biker.spz"])
     tools: tuple[str, ...] = TOOLS
-    qualities: tuple[int, ...] = (0, 2, 4, 6, 8)  # splatpack --quality levels
+    qualities: tuple[int, ...] = (0, 3, 6, 8)  # splatpack --quality levels
     views: int = 32
     size: int = 384  # square renders
     fov_degrees: float = 60.0
