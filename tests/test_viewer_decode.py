@@ -316,16 +316,12 @@ def test_javascript_unit_tests():
 
 def _table_entries(data: bytes) -> list[tuple[str, int, int, int]]:
     """(name, entry position of the crc field, payload offset, payload length) per section."""
-    meta_len, _, num_sec, _ = struct.unpack_from("<IQII", data, 12)
-    pos = HEADER_SIZE + meta_len
+    from test_spk import table_entries
+
     out = []
-    for _ in range(num_sec):
-        name = data[pos + 1 : pos + 1 + data[pos]].decode()
-        pos += 1 + data[pos]
-        pos += 1 + data[pos]
-        _, offset, length, _ = struct.unpack_from("<BQQI", data, pos)
-        out.append((name, pos + 17, offset, length))
-        pos += 21
+    for name, flags_pos in table_entries(data):
+        offset, length = struct.unpack_from("<QQ", data, flags_pos + 1)
+        out.append((name, flags_pos + 17, offset, length))
     return out
 
 
