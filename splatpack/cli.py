@@ -115,11 +115,20 @@ def report_training(console, metrics: dict, out_dir: Path) -> None:
 
 
 def wait_for_ctrl_c() -> None:
+    """Block until Ctrl-C (SIGINT) or SIGTERM. Both handlers are installed here: a process a
+    non-interactive shell starts in the background inherits SIGINT *ignored*, and Python then
+    never raises KeyboardInterrupt."""
+    import signal
+
+    old = {sig: signal.signal(sig, signal.default_int_handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def process(
