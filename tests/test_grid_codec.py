@@ -285,6 +285,32 @@ def test_quality_levels(scene, grid):
             GridCodecConfig.from_quality(bad)
 
 
+def test_smallest_three_quats(scene, grid, tmp_path, monkeypatch):
+    """The ladder stores rotations as their smallest three components plus the index of the
+    largest: each stored component within Δ/2, so the rotation within ~4.6Δ radians
+    (Δ = (hi − lo)/(2^b − 1) ≤ √2/(2^b − 1)). Bytes are measured in benchmarks, not here."""
+    q_in = G.canonical_quats(scene.quats.double().numpy())
+    for bits in (6, 8):
+        cfg = GridCodecConfig(quats=AttributeCoding(bits), quats_encoding="smallest-three")
+        path = tmp_path / f"s3-{bits}.spk"
+        write_grid_scene(path, scene, cfg, grid_index=grid)
+        back = read_grid_scene(path)
+        ref = q_in[grid.reshape(-1)[grid.reshape(-1) >= 0]]  # decoded in the grid's raster order
+        q_out = back.quats.double().numpy()
+        q_out /= np.linalg.norm(q_out, axis=1, keepdims=True)
+        angle = 2 * np.arccos(np.clip(np.abs((ref * q_out).sum(1)), 0, 1))
+        assert angle.max() <= 4.6 * np.sqrt(2) / ((1 << bits) - 1), (bits, angle.max())
+    assert GridCodecConfig.from_quality(6).quats_encoding == "smallest-three"
+    assert GridCodecConfig.from_quality("sog").quats_encoding == "components"
+    with pytest.raises(SplatpackError, match="quats_encoding"):
+        GridCodecConfig(quats_encoding="euler").validate()
+    # a stored index over 3 is refused
+    monkeypatch.setattr(G, "smallest_three", lambda q: (q[:, 1:], np.full(len(q), 4)))
+    write_grid_scene(tmp_path / "bad.spk", scene, GridCodecConfig(quats_encoding="smallest-three"), grid_index=grid)
+    with pytest.raises(SpkError, match="index over 3"):
+        read_grid_scene(tmp_path / "bad.spk")
+
+
 @pytest.mark.parametrize("codec", ["png", "webp"])
 def test_browser_image_codec(scene, grid, tmp_path, codec):
     """``image_codec`` codes every grid (and the palette) with one browser-decodable codec,

@@ -101,6 +101,7 @@ FORMAT_VERSION = 1
 GRID_CODECS = ("jxl", "png", "webp", "ans")
 ATTRIBUTES = ("means", "sh0", "shN", "scales", "quats", "opacities")
 OPACITY_SPACES = ("logit", "alpha")
+QUATS_ENCODINGS = ("components", "smallest-three")
 SH_MODES = ("grid", "palette")
 MAX_SPARE = 16  # a grid has at most 2N + MAX_SPARE cells
 _ALPHA_EPS = 1e-6
@@ -141,6 +142,7 @@ class GridCodecConfig:
     quats: AttributeCoding = _coding(6)
     opacities: AttributeCoding = _coding(6)
     opacity_space: str = "logit"
+    quats_encoding: str = "components"
     sh_mode: str = "grid"
     palette_size: int = 4096
     palette_bits: int = 8
@@ -163,6 +165,10 @@ class GridCodecConfig:
                 raise SplatpackError(f"grid codec: {name}.codec must be one of {', '.join(GRID_CODECS)}, not {c.codec!r}")
             if type(c.distance) not in (int, float) or not 0 <= c.distance <= 25 or (c.distance and c.codec != "jxl"):
                 raise SplatpackError(f"grid codec: {name}.distance must be 0 (lossless), or in (0, 25] with codec jxl")
+        if self.quats_encoding not in QUATS_ENCODINGS:
+            raise SplatpackError(f"grid codec: quats_encoding must be one of {QUATS_ENCODINGS}, not {self.quats_encoding!r}")
+        if self.quats_encoding == "smallest-three" and self.quats.bits < 2:
+            raise SplatpackError("grid codec: smallest-three quaternions need quats.bits >= 2 (the index channel)")
         if self.opacity_space not in OPACITY_SPACES:
             raise SplatpackError(f"grid codec: opacity_space must be one of {OPACITY_SPACES}, not {self.opacity_space!r}")
         if self.sh_mode not in SH_MODES:
@@ -200,6 +206,7 @@ class GridCodecConfig:
             means=AttributeCoding(means), sh0=AttributeCoding(sh0), shN=AttributeCoding(shn or 5),
             scales=AttributeCoding(scales), quats=AttributeCoding(quats), opacities=AttributeCoding(opac),
             sh_mode="palette" if palette else "grid", palette_size=palette or 4096,
+            quats_encoding="components" if q == "sog" else "smallest-three",
         )  # fmt: skip
         for k, v in overrides.items():
             if not hasattr(cfg, k):
@@ -251,6 +258,27 @@ def canonical_quats(q: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(q, axis=1, keepdims=True)
     q = np.where(norm > 0, q / np.where(norm > 0, norm, 1), np.array([1.0, 0, 0, 0]))
     return np.where(q[:, :1] < 0, -q, q)
+
+
+_OTHERS = np.array([[j for j in range(4) if j != k] for k in range(4)])
+
+
+def smallest_three(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit quaternions [N, 4] → (the three components other than the largest |q_k|, with the
+    sign that makes the largest positive, [N, 3] in [−1/√2, 1/√2]; k [N] in 0..3)."""
+    k = np.abs(q).argmax(1)
+    rows = np.arange(len(q))
+    q = q * np.where(q[rows, k] < 0, -1.0, 1.0)[:, None]
+    return q[rows[:, None], _OTHERS[k]], k
+
+
+def from_smallest_three(small: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`smallest_three`: the largest component is √(1 − Σ small²)."""
+    q = np.zeros((len(k), 4), small.dtype)
+    rows = np.arange(len(k))
+    q[rows[:, None], _OTHERS[k]] = small
+    q[rows, k] = np.sqrt(np.maximum(0, 1 - (small.astype(np.float64) ** 2).sum(1))).astype(small.dtype)
+    return q
 
 
 def signed_log1p(x):
@@ -566,6 +594,13 @@ def encode_grid_scene(gs, cfg: GridCodecConfig | None = None, grid_index=None) -
                            "codec": coding.codec, "distance": 0.0,
                            "lo": lo.tolist(), "hi": hi.tolist()}  # fmt: skip
             continue
+        if name == "quats" and cfg.quats_encoding == "smallest-three":
+            small, largest = smallest_three(t)
+            q, lo, hi = _quantise(small, coding.bits)
+            add("grid.quats", np.concatenate([q, largest[:, None].astype(np.uint16)], 1), 1, 4, coding, coding.bits)
+            attrs[name] = {"bits": coding.bits, "codec": coding.codec, "distance": float(coding.distance),
+                           "encoding": "smallest-three", "lo": lo.tolist(), "hi": hi.tolist()}  # fmt: skip
+            continue
         q, lo, hi = _quantise(t, coding.bits)
         channels = 3 if name == "shN" else t.shape[1]
         planes = t.shape[1] // channels
@@ -706,6 +741,18 @@ def read_grid_scene(path: str | Path):
                     continue
                 if name == "shN" and e.get("mode") != "grid":
                     raise ValueError("unknown shN mode")
+                if name == "quats" and e.get("encoding", "components") == "smallest-three":
+                    bits = _int(e["bits"], 2, 16, "quats bits")
+                    lo, hi = _range(e, 3, name)
+                    planes = grid("grid.quats", _Layout(codec, bits, distance), 1, h, w, 4)
+                    q = planes.reshape(h * w, 4)[occ]
+                    if int(q.max()) >> bits or (q[:, 3] > 3).any():
+                        raise SpkError("section 'grid.quats' has values over its bits or an index over 3 (corrupt)", path)
+                    small = _dequantise(q[:, :3], lo, hi, bits)
+                    out[name] = from_smallest_three(small, q[:, 3].astype(np.int64))
+                    continue
+                if name == "quats" and e.get("encoding", "components") != "components":
+                    raise ValueError("unknown quats encoding")
                 bits = _int(e["bits"], 1, 16, f"{name} bits")
                 lo, hi = _range(e, channels, name)
                 c = 3 if name == "shN" else channels

@@ -199,12 +199,52 @@ export async function decodeGrid(spk, section, onGeometry = null) {
       return;
     }
     if (name === 'shN' && e.mode !== 'grid') throw bad('unknown shN mode');
+    const quatsEncoding = e.encoding === undefined ? 'components' : e.encoding;
+    if (name === 'quats' && quatsEncoding === 'smallest-three') {
+      out.quats = await smallestThree(e, codec, distance);
+      return;
+    }
+    if (name === 'quats' && quatsEncoding !== 'components') throw bad('unknown quats encoding');
     const bits = int(e.bits, 1, 16, `${name} bits`);
     const [lo, hi] = range(e, channels, name);
     const c = name === 'shN' ? 3 : channels;
     const q = await grid(`grid.${name}`, new Layout(codec, bits, distance), channels / c, h, w, c, cells);
     if (maxOf(q) >= 2 ** bits) throw fail(`section 'grid.${name}' has values over ${bits} bits (corrupt)`);
     out[name] = dequantise(q, lo, hi, bits, channels);
+  };
+  /**
+   * Quaternions stored as their smallest three components (b bits over lo..hi each) plus the
+   * index of the largest (0..3) in a 4th channel; the largest is √(1 − Σ small²) (Python's
+   * `from_smallest_three`: the sum in float64 of the float32 components, the root cast to float32).
+   */
+  const smallestThree = async (e, codec, distance) => {
+    const bits = int(e.bits, 2, 16, 'quats bits');
+    const [lo, hi] = range(e, 3, 'quats');
+    const q = await grid('grid.quats', new Layout(codec, bits, distance), 1, h, w, 4, cells);
+    const q3 = new Uint16Array(n * 3);
+    const largest = new Uint8Array(n);
+    for (let g = 0; g < n; g++) {
+      for (let k = 0; k < 3; k++) {
+        if (q[g * 4 + k] >= 2 ** bits) throw fail("section 'grid.quats' has values over its bits or an index over 3 (corrupt)");
+        q3[g * 3 + k] = q[g * 4 + k];
+      }
+      if (q[g * 4 + 3] > 3) throw fail("section 'grid.quats' has values over its bits or an index over 3 (corrupt)");
+      largest[g] = q[g * 4 + 3];
+    }
+    const small = dequantise(q3, lo, hi, bits, 3);
+    const quats = new Float32Array(n * 4);
+    for (let g = 0; g < n; g++) {
+      const big = largest[g];
+      let sum = 0;
+      for (let k = 0, j = 0; k < 4; k++) {
+        if (k === big) continue;
+        const v = small[g * 3 + j++];
+        quats[g * 4 + k] = v;
+        sum += v * v;
+      }
+      quats[g * 4 + big] = f32(Math.sqrt(Math.max(0, 1 - sum)));
+    }
+    return quats;
   };
   /** Every value of the named attributes is finite (means checked after toScene's expm1). */
   const checkFinite = (names) => {
