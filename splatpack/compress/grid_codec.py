@@ -61,8 +61,10 @@ than the same codec on the PLY's order and 31 % smaller than order-0 ANS of the 
 The quality ladder (:data:`QUALITY_LEVELS`) spends bits where renders measure them: against
 renders of the original (plant.splat and biker.spz, 8 orbit views), one more opacity bit is
 worth ~1 dB for ~15 kB while a 14th position bit is worth ~0.1 dB for ~40 kB, so the ladder
-gives opacity 7–8 bits and positions 12–13 where SOG uses 6 and 14: quality 6 measured 1.37 MB
-at 57.6 dB on plant where SOG's setting gives 1.32 MB at 52.6 dB (``benchmarks/results/``). ``opacity_space="alpha"`` cut the largest α error
+gives opacity 7–8 bits and positions 12–13 where SOG uses 6 and 14, and stores rotations as
+their smallest three components (+ the index of the largest; 13 % fewer rotation bytes than
+four components on plant, with a smaller angle error): quality 6 measured 1.32 MB at 58.3 dB on
+plant where SOG's setting gives 1.32 MB at 52.6 dB (8 views; 32 views: ``benchmarks/results/``). ``opacity_space="alpha"`` cut the largest α error
 from 0.033 to 0.008 at the same 6 bits (+1.6 kB).
 
 File layout: ``docs/spk-format.md``, section "Grid scenes".
@@ -225,9 +227,9 @@ class GridCodecConfig:
 
 #: quality → (bits of means, sh0, shN (0 = palette), scales, quats, opacities, palette size or 0).
 #: All grids are lossless JPEG XL; the quality trades bits (and SH rest as a palette below 5).
-#: Measured (bytes, dB against the original's renders) on plant.splat / biker.spz: 0 → 0.996 MB
-#: 46.1 / 1.255 MB 47.8; 3 → 1.157 MB 52.9 / 1.467 MB 53.3; 6 → 1.367 MB 57.6 / 1.705 MB 57.6;
-#: 8 → 1.574 MB 63.0 / 1.841 MB 63.1 (``SOG_LEVEL``: 1.317 MB 52.6 / 1.549 MB 53.5).
+#: Measured (bytes, dB against the original's renders, 8 views) on plant.splat / biker.spz, with
+#: smallest-three rotations: 3 → 1.123 MB 53.0 / 1.411 MB 53.8; 6 → 1.316 MB 58.3 / 1.631 MB 58.0;
+#: 8 → 1.508 MB 63.6 / 1.743 MB 63.4 (``SOG_LEVEL``: 1.317 MB 52.6 / 1.549 MB 53.5).
 QUALITY_LEVELS: dict[int, tuple[int, int, int, int, int, int, int]] = {
     0: (11, 6, 0, 5, 5, 6, 1024),
     1: (12, 6, 0, 5, 5, 6, 2048),
