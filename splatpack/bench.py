@@ -66,13 +66,10 @@ class BenchConfig:
 def orbit_cameras(means: torch.Tensor, n: int, size: int, fov_degrees: float) -> tuple[np.ndarray, np.ndarray]:
     """``n`` camera-to-world matrices (OpenCV) on a ring around the median of ``means``, at ±15°
     elevation alternately, far enough to see the central 80 % of the Gaussians; and ``K``."""
-    from splatpack.render_cli import look_at
+    from splatpack.render_cli import frame_gaussians, look_at
 
-    m = means.double().cpu().numpy()
-    centre = np.median(m, axis=0)
-    radius = float(np.percentile(np.linalg.norm(m - centre, axis=1), 80))
+    centre, dist = frame_gaussians(means.double().cpu().numpy(), fov_degrees)
     f = 0.5 * size / math.tan(math.radians(fov_degrees) / 2)
-    dist = max(radius, 1e-3) / math.sin(math.radians(fov_degrees) / 2) * 1.05
     up = np.array([0.0, -1.0, 0.0])  # INRIA / COLMAP scenes: y points down
     poses = []
     for i, t in enumerate(np.linspace(0, 2 * np.pi, n, endpoint=False)):

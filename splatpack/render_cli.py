@@ -8,6 +8,7 @@ around the point the cameras look at; for forward-facing captures (LLFF) NeRF's 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,15 @@ def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
     m = np.eye(4)
     m[:3, 0], m[:3, 1], m[:3, 2], m[:3, 3] = x, y, z, eye
     return m
+
+
+def frame_gaussians(means: np.ndarray, fov_degrees: float) -> tuple[np.ndarray, float]:
+    """(centre, distance): the median of ``means`` [N, 3] and how far from it a camera with that
+    field of view must stand to see the central 80 % of them."""
+    m = np.asarray(means, dtype=np.float64)
+    centre = np.median(m, axis=0)
+    radius = float(np.percentile(np.linalg.norm(m - centre, axis=1), 80))
+    return centre, max(radius, 1e-3) / math.sin(math.radians(fov_degrees) / 2) * 1.05
 
 
 def camera_path(c2ws: np.ndarray, n: int) -> np.ndarray:

@@ -309,9 +309,12 @@ def webp_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _image(files: _Files, name: str, min_pixels: int, max_pixels: int, width: int | None = None) -> np.ndarray:
-    """Decode one WebP as [pixels, 4] uint8 after checking its header size against the limits."""
-    data = files.read(name, 5 * max_pixels + (1 << 20))
+def _image(files: _Files, name: str, min_pixels: int, max_pixels: int, width: int | None = None,
+           data: bytes | None = None) -> np.ndarray:
+    """Decode one WebP (``data``, or read from ``files``) as [pixels, 4] uint8 after checking its
+    header size against the limits."""
+    if data is None:
+        data = files.read(name, 5 * max_pixels + (1 << 20))
     size = webp_size(data)
     if size is None:
         raise SplatpackError(f"'{name}' is not a WebP image", files.path)
@@ -497,7 +500,7 @@ def _decode_v1(files: _Files, meta: dict) -> GaussianSet:
         if size is None or size[0] not in V1_CENTROID_WIDTHS:
             raise SplatpackError(f"'{names['shN'][0]}' must be a WebP image 192, 512 or 960 pixels wide (SOG v1 shN centroids)", path)
         d = V1_CENTROID_WIDTHS[size[0]]
-        cent = _image(files, names["shN"][0], 64 * d, 1024 * 64 * d, width=64 * d)
+        cent = _image(files, names["shN"][0], 64 * d, 1024 * 64 * d, width=64 * d, data=cent_bytes)
         palette = cent.shape[0] // d
         labels = image(names["shN"][1])
         lab = labels[:, 0].astype(np.int64) | (labels[:, 1].astype(np.int64) << 8)

@@ -342,12 +342,11 @@ class OrbitCamera:
     def framing(cls, means: np.ndarray, fov_degrees: float = 60.0, up: np.ndarray | None = None) -> "OrbitCamera":
         """Looks at the median of the Gaussians from far enough to see the central 80 % of
         them (the framing of :func:`splatpack.bench.orbit_cameras`)."""
+        from splatpack.render_cli import frame_gaussians
+
         if len(means) == 0:
             return cls(np.zeros(3), 1.0, fov_degrees=fov_degrees)
-        m = means.astype(np.float64)
-        centre = np.median(m, axis=0)
-        radius = float(np.percentile(np.linalg.norm(m - centre, axis=1), 80))
-        dist = max(radius, 1e-3) / math.sin(math.radians(fov_degrees) / 2) * 1.05
+        centre, dist = frame_gaussians(means, fov_degrees)
         cam = cls(centre, dist, fov_degrees=fov_degrees)
         if up is not None:
             cam.up = np.asarray(up, np.float64)
@@ -368,13 +367,9 @@ class OrbitCamera:
 
     def c2w(self) -> np.ndarray:
         """OpenCV camera-to-world: z towards the target, y (screen down) along −up."""
-        eye = self.eye
-        z = (self.target - eye) / np.linalg.norm(self.target - eye)
-        x = np.cross(z, self.up)
-        x /= np.linalg.norm(x)  # |pitch| ≤ 89°: never parallel
-        m = np.eye(4)
-        m[:3, 0], m[:3, 1], m[:3, 2], m[:3, 3] = x, np.cross(z, x), z, eye
-        return m
+        from splatpack.render_cli import look_at
+
+        return look_at(self.eye, self.target, self.up)  # |pitch| ≤ 89°: never parallel
 
     def intrinsics(self, width: int, height: int) -> np.ndarray:
         f = 0.5 * height / math.tan(math.radians(self.fov_degrees) / 2)

@@ -224,11 +224,12 @@ export async function decodeGrid(spk, section, onGeometry = null) {
     const q3 = new Uint16Array(n * 3);
     const largest = new Uint8Array(n);
     for (let g = 0; g < n; g++) {
+      let over = q[g * 4 + 3] > 3;
       for (let k = 0; k < 3; k++) {
-        if (q[g * 4 + k] >= 2 ** bits) throw fail("section 'grid.quats' has values over its bits or an index over 3 (corrupt)");
+        over ||= q[g * 4 + k] >= 2 ** bits;
         q3[g * 3 + k] = q[g * 4 + k];
       }
-      if (q[g * 4 + 3] > 3) throw fail("section 'grid.quats' has values over its bits or an index over 3 (corrupt)");
+      if (over) throw fail("section 'grid.quats' has values over its bits or an index over 3 (corrupt)");
       largest[g] = q[g * 4 + 3];
     }
     const small = dequantise(q3, lo, hi, bits, 3);
