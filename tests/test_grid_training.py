@@ -142,3 +142,68 @@ def test_compress_with_finetune(tiny_capture, tmp_path):
     gs0 = read_grid_scene(out0)
     assert len(gs0) == len(base.params["means"]) and gs0.sh_degree == 0
     assert main(["compress", str(ply), "-o", str(tmp_path / "x.spk"), "--finetune", str(tmp_path / "nope")]) == 2
+
+
+def full_config(**kw) -> TrainConfig:
+    """configs/full.yaml at a toy scale: masking + SH-rest R-VQ + sorted grids."""
+    from pathlib import Path
+
+    from splatpack.train import load_config
+
+    cfg = load_config(Path(__file__).parents[1] / "configs" / "full.yaml", grid_config())
+    over = {"grid": {"start": 30, "resort_every": 0}, "compact": {"rvq": {"steps": 15, "sh_vq": {"codebook_size": 16}},
+            "masking": {"prune_every": 20}}, "sh_degree_interval": 5}  # fmt: skip
+    return apply_overrides(apply_overrides(cfg, over), kw)
+
+
+def test_full_preset_trains_masks_vq_and_grid_into_one_grid_scene(tiny_capture, tmp_path):
+    from splatpack.compress.grid_codec import read_grid_scene
+    from splatpack.container.spk import SpkReader
+
+    cfg = full_config()
+    assert cfg.compact.enabled and cfg.grid.enabled and not cfg.compact.colour_field
+    t = Trainer(tiny_capture, cfg, tmp_path / "full")
+    m = t.train()
+    path = tmp_path / "full" / "scene.spk"
+    assert path.stat().st_size == m["size_bytes"] > 0
+    with SpkReader(path) as r:
+        shn = r.meta["attributes"]["shN"]
+        assert r.meta["kind"] == "sog-grid" and shn["mode"] == "rvq" and shn["stages"] == 2
+    usage = m["codebook_usage"]["sh_rest"]
+    assert len(usage) == 2 and all(0 < u <= 1 for u in usage)
+    # the file holds the trained codebooks: the decoded SH rest is the training's VQ output up to
+    # the codebooks' 8-bit quantisation, Gaussian for Gaussian (the grid lists them in raster order)
+    decoded = read_grid_scene(path)
+    assert len(decoded) == m["num_gaussians"] == len(t.params["means"])
+    gi = t.grid_index
+    order = gi[gi >= 0].cpu()
+    vq_out = t.vq_shn.quantize(t.params["shN"].detach().reshape(len(decoded), -1))[0].reshape(decoded.shN.shape)
+    err = (decoded.shN - vq_out[order]).abs().flatten(1).amax(1)
+    span = float(vq_out.abs().max()) + 1e-6
+    close = float((err < 0.02 * span).float().mean())  # a near tie may pick another code here and there
+    assert close > 0.9, (close, span)
+    assert abs(m["psnr"] - m["psnr_before_postprocess"]) < 1.5, m
+    # α < min_opacity was cut and masked Gaussians are gone
+    assert float(torch.sigmoid(t.params["opacities"].detach()).min()) >= cfg.compact.codec.min_opacity
+    assert "mask" in t.params and not bool((torch.sigmoid(t.params["mask"]) <= cfg.compact.masking.threshold).any())
+
+
+def test_full_preset_resumes_exactly(tiny_capture, tmp_path):
+    cfg = full_config(steps=40, grid={"start": 20}, compact={"rvq": {"steps": 15}})
+    a = Trainer(tiny_capture, cfg, tmp_path / "a")
+    a.train(stop_at=30)  # inside the VQ phase
+    b = Trainer(tiny_capture, cfg, tmp_path / "a")
+    mb = b.train(resume=True)
+    c = Trainer(tiny_capture, cfg, tmp_path / "c")
+    mc = c.train()
+    assert mb["size_bytes"] == mc["size_bytes"] and mb["psnr"] == mc["psnr"]
+    assert torch.equal(b.vq_shn.codebooks(), c.vq_shn.codebooks())
+
+
+def test_rvq_attributes_are_checked(tiny_capture, tmp_path):
+    from splatpack.errors import SplatpackError
+
+    with pytest.raises(SplatpackError, match="rvq.attributes"):
+        Trainer(tiny_capture, full_config(compact={"rvq": {"attributes": ["colour"]}}), tmp_path / "x")
+    with pytest.raises(SplatpackError, match="rvq.attributes"):  # the compact .spk stores scale/rotation indices
+        Trainer(tiny_capture, full_config(grid={"enabled": False}), tmp_path / "y")

@@ -226,6 +226,8 @@ GRID_CASES = {
     "q10-png": (2, lambda: GridCodecConfig.from_quality(10, image_codec="png")),  # 16-bit PNGs
     "palette": (3, lambda: GridCodecConfig.from_quality(2, palette_iterations=3)),
     "palette-png": (1, lambda: GridCodecConfig.from_quality(0, shN=AttributeCoding(5, "png"), palette_iterations=2)),
+    "rvq": (3, lambda: GridCodecConfig.from_quality(3, sh_mode="rvq", rvq_size=16, palette_iterations=3)),
+    "rvq-png": (1, lambda: GridCodecConfig.from_quality(0, sh_mode="rvq", rvq_stages=3, rvq_size=5, image_codec="png")),
     "degree0-webp": (0, lambda: GridCodecConfig.from_quality(7, means=AttributeCoding(15, "webp"))),
 }
 
@@ -375,11 +377,14 @@ def _corruptions(data: bytes) -> dict[str, bytes]:
     return out
 
 
-@pytest.mark.parametrize("kind", ["compact", "grid-png", "grid-jxl", "grid-webp", "grid-ans"])
+@pytest.mark.parametrize("kind", ["compact", "grid-png", "grid-jxl", "grid-webp", "grid-ans", "grid-rvq"])
 def test_corrupt_files_give_one_line_spk_errors(tmp, kind):
     src = tmp / f"corrupt-src-{kind}.spk"
     if kind == "compact":
         write_compact(src, compact_code(200))
+    elif kind == "grid-rvq":
+        cfg = GridCodecConfig.from_quality(3, sh_mode="rvq", rvq_stages=3, rvq_size=7, palette_iterations=2)
+        write_grid_scene(src, smooth_scene(80, 1), cfg, grid_index=scattered_grid(80))
     else:
         codec = kind.split("-")[1]
         write_grid_scene(src, smooth_scene(80, 1), lossless(codec), grid_index=scattered_grid(80))

@@ -65,11 +65,21 @@ class ColourTraining:
     model: ColourFieldConfig = field(default_factory=ColourFieldConfig)
 
 
+def _sh_rest_vq() -> ResidualVQConfig:
+    return ResidualVQConfig(num_stages=2, codebook_size=256)
+
+
 @dataclass
 class GeometryVQ:
-    """Residual VQ of scale and rotation for the last ``steps`` iterations (Compact-3DGS: 1000)."""
+    """Residual VQ for the last ``steps`` iterations (Compact-3DGS: 1000) of the ``attributes``
+    named: ``scales`` and ``quats`` (the paper's geometry R-VQ, codebooks ``vq``; the compact
+    ``.spk`` stores them as indices) and/or ``shN``, the SH rest (codebooks ``sh_vq``; only with
+    per-Gaussian SH written as a grid scene, ``configs/full.yaml``, whose codec then stores the
+    trained codebooks and the labels as an image per stage)."""
 
     steps: int = 1_000
+    attributes: list[str] = field(default_factory=lambda: ["scales", "quats"])
+    sh_vq: ResidualVQConfig = field(default_factory=_sh_rest_vq)
     scale_space: Literal["log", "linear"] = "log"  # the paper quantises linear scales; log keeps
     # small Gaussians small (relative error)
     lr: float = 1e-3  # SimVQ's linear layer
@@ -129,6 +139,8 @@ class GridTraining:
     kernel_size: int = 5
     sigma: float = 3.0
     quality: int | str = 6  # of the grid scene written at the end (splatpack.compress.grid_codec: 0..10 or "sog")
+    codec: dict[str, Any] = field(default_factory=dict)  # GridCodecConfig fields over the quality's,
+    # e.g. {sh_mode: rvq} (the SH rest as the trained residual codebooks)
 
 
 @dataclass

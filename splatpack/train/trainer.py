@@ -145,6 +145,13 @@ class Trainer:
             cfg = dataclasses.replace(cfg, densify=d)
         self.cfg = cfg.scaled_schedule()
         self.compact = self.cfg.compact if self.cfg.compact.enabled else None
+        if self.compact is not None:
+            targets = set(self.compact.rvq.attributes)
+            if targets - {"scales", "quats", "shN"}:
+                raise SplatpackError(f"compact.rvq.attributes: unknown {sorted(targets - {'scales', 'quats', 'shN'})} (scales, quats, shN)")
+            if not self.cfg.grid.enabled and not {"scales", "quats"} <= targets:
+                raise SplatpackError("compact.rvq.attributes must hold scales and quats without grid.enabled "
+                                     "(the compact .spk stores them as R-VQ indices)")  # fmt: skip
         self.out_dir = Path(out_dir)
         self.console = console or Console(stderr=True)
         self.backend = resolve_backend(cfg.backend)
@@ -170,7 +177,7 @@ class Trainer:
         if not self.train_views:
             raise SplatpackError("the capture has no training images", self.capture.root)
         self.params = initial_gaussians(self.capture, cfg).to(self.device).to_parameters()
-        self.field = self.vq_scale = self.vq_rot = None
+        self.field = self.vq_scale = self.vq_rot = self.vq_shn = None
         if self.compact is not None:
             self._setup_compact()
         self._make_optimizers()
@@ -195,6 +202,8 @@ class Trainer:
             self.field = ColourField(c.colour.model, lo, hi).to(self.device)
         self.vq_scale = ResidualVQ(3, c.rvq.vq).to(self.device)
         self.vq_rot = ResidualVQ(4, c.rvq.vq).to(self.device)
+        if "shN" in c.rvq.attributes and not c.colour_field and self.params["shN"].shape[1]:
+            self.vq_shn = ResidualVQ(self.params["shN"][0].numel(), c.rvq.sh_vq).to(self.device)
 
     def _make_optimizers(self) -> None:
         lr = self.cfg.lr
@@ -224,6 +233,8 @@ class Trainer:
         if self.vq_scale is not None and self.compact.rvq.vq.kind == "simvq":
             vq_params = list(self.vq_scale.parameters()) + list(self.vq_rot.parameters())
             self.net_optimizers["vq"] = torch.optim.Adam(vq_params, lr=self.compact.rvq.lr, eps=1e-15)
+        if self.vq_shn is not None and self.compact.rvq.sh_vq.kind == "simvq":
+            self.net_optimizers["vq_shn"] = torch.optim.Adam(self.vq_shn.parameters(), lr=self.compact.rvq.lr, eps=1e-15)
 
     def field_lr(self, step: int) -> float:
         """Compact-3DGS's net schedule: linear warm-up from 1 %, then ×γ at each milestone."""
@@ -291,7 +302,7 @@ class Trainer:
         return True
 
     def _modules_dict(self) -> dict[str, torch.nn.Module]:
-        mods = {"field": self.field, "vq_scale": self.vq_scale, "vq_rot": self.vq_rot}
+        mods = {"field": self.field, "vq_scale": self.vq_scale, "vq_rot": self.vq_rot, "vq_shn": self.vq_shn}
         return {k: m for k, m in mods.items() if m is not None}
 
     # ---- rendering -------------------------------------------------------------------------------
@@ -307,33 +318,43 @@ class Trainer:
         if self.compact is None:
             return quats, torch.exp(log_scales), opac, aux
         c = self.compact
-        if self.in_vq_phase():
+        scales = torch.exp(log_scales)
+        if self.in_vq_phase() and "scales" in c.rvq.attributes:
             log_space = c.rvq.scale_space == "log"
-            sq, _, l1 = self.vq_scale(log_scales if log_space else torch.exp(log_scales))
+            sq, _, l1 = self.vq_scale(log_scales if log_space else scales)
             scales = torch.exp(sq) if log_space else sq
+            aux = aux + l1
+        if self.in_vq_phase() and "quats" in c.rvq.attributes:
             quats, _, l2 = self.vq_rot(canonical_quats(quats))
-            aux = aux + l1 + l2
-        else:
-            scales = torch.exp(log_scales)
+            aux = aux + l2
         if "mask" in p:
             m = binary_mask(p["mask"], c.masking.threshold)
             scales, opac = scales * m[:, None], opac * m
             aux = aux + c.masking.lambda_mask * mask_loss(p["mask"])
         return quats, scales, opac, aux
 
-    def colors(self, view: View, sh_degree: int | None) -> tuple[torch.Tensor, int]:
+    def colors(self, view: View, sh_degree: int | None, aux: list | None = None) -> tuple[torch.Tensor, int]:
+        """Per-Gaussian colours: the colour field's RGB for this view (degree 0), or SH — the SH
+        rest R-VQ'd (straight-through) in the VQ phase when ``rvq.attributes`` has ``shN``."""
         p = self.params
         if self.field is not None:
             return field_colors(self.field, p["means"], view.viewmat), 0
         degree = self.current_sh_degree() if sh_degree is None else sh_degree
-        return torch.cat([p["sh0"], p["shN"]], dim=1), degree
+        shn = p["shN"]
+        if self.vq_shn is not None and self.in_vq_phase():
+            q, _, loss = self.vq_shn(shn.reshape(len(shn), -1))
+            shn = q.reshape(shn.shape)
+            if aux is not None:
+                aux.append(loss)
+        return torch.cat([p["sh0"], shn], dim=1), degree
 
     def render(self, view: View, sh_degree: int | None = None, background: torch.Tensor | None = None, aux=None):
         p = self.params
         quats, scales, opac, aux_loss = self.geometry()
-        colors, degree = self.colors(view, sh_degree)
+        colour_aux: list[torch.Tensor] = []
+        colors, degree = self.colors(view, sh_degree, colour_aux)
         if aux is not None:
-            aux.append(aux_loss)
+            aux.append(aux_loss + sum(colour_aux))
         return rasterize(
             p["means"], quats, scales, opac, colors,
             view.viewmat, view.K, view.frame.width, view.frame.height,
@@ -437,19 +458,25 @@ class Trainer:
     @torch.no_grad()
     def prune_masked(self) -> int:
         """Remove the Gaussians whose mask is off (σ(m) ≤ ε); returns how many."""
+        k = self.remove_gaussians(masked_out(self.params["mask"], self.compact.masking.threshold))
+        self.strategy_state["mask_pruned"] = self.strategy_state.get("mask_pruned", 0) + k
+        return k
+
+    @torch.no_grad()
+    def remove_gaussians(self, gone: torch.Tensor) -> int:
+        """Remove the Gaussians flagged in ``gone`` [N] (parameters, optimiser state, and the grid,
+        where they leave empty cells and the rest renumber); returns how many."""
         from gsplat.strategy.ops import remove
 
-        gone = masked_out(self.params["mask"], self.compact.masking.threshold)
         k = int(gone.sum())
         if k:
             remove(self.params, self.optimizers, self.strategy_state, gone)
-            if self.grid_index is not None:  # the pruned leave empty cells; the rest renumber
+            if self.grid_index is not None:
                 gi, new_id = self.grid_index, torch.cumsum((~gone).long(), 0) - 1
                 occupied = gi >= 0
                 alive = torch.zeros_like(occupied)
                 alive[occupied] = ~gone[gi[occupied]]
                 self.grid_index = torch.where(alive, new_id[gi.clamp_min(0)], torch.full_like(gi, -1))
-        self.strategy_state["mask_pruned"] = self.strategy_state.get("mask_pruned", 0) + k
         return k
 
     # ---- self-organising grid (SOG) ---------------------------------------------------------------
@@ -528,7 +555,10 @@ class Trainer:
         }
 
     def finish(self) -> dict[str, Any]:
-        if self.compact is not None:
+        if self.compact is not None and self.cfg.grid.enabled:
+            m, extra = self.finish_full()
+            n = extra.pop("num_gaussians")
+        elif self.compact is not None:
             m, extra = self.finish_compact()
             n = extra.pop("num_gaussians")
         else:
@@ -561,15 +591,25 @@ class Trainer:
         return metrics
 
 
-    def finish_grid(self, gs: GaussianSet, trained: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    def finish_grid(self, gs: GaussianSet, trained: dict[str, Any], shn_codebooks=None) -> tuple[dict[str, Any], dict[str, Any]]:
         """Write ``scene.spk`` as a grid scene (the training grid's arrangement, SOG's image
-        codecs at ``grid.quality``) and evaluate the scene decoded from it."""
+        codecs at ``grid.quality`` with ``grid.codec`` over it) and evaluate the scene decoded
+        from it. ``shn_codebooks``: the trained SH-rest R-VQ codebooks (``sh_mode: rvq``)."""
         from splatpack.compress.compact_codec import storage_table
-        from splatpack.compress.grid_codec import GridCodecConfig, read_grid_scene, write_grid_scene
+        from splatpack.compress.grid_codec import MAX_SPARE, GridCodecConfig, read_grid_scene, write_grid_scene
 
         path = self.out_dir / "scene.spk"
-        index = None if self.grid_index is None else self.grid_index.cpu().numpy()
-        size = write_grid_scene(path, gs, GridCodecConfig.from_quality(self.cfg.grid.quality), grid_index=index)
+        gi = self.grid_index
+        if gi is not None and gi.numel() > 2 * len(gs) + MAX_SPARE:
+            gi = None  # pruning emptied over half the cells: the codec sorts afresh
+        index = None if gi is None else gi.cpu().numpy()
+        try:
+            codec = GridCodecConfig.from_quality(self.cfg.grid.quality, **self.cfg.grid.codec)
+        except TypeError as e:
+            raise SplatpackError(f"grid.codec: {e}") from None
+        if codec.sh_mode != "rvq":
+            shn_codebooks = None
+        size = write_grid_scene(path, gs, codec, grid_index=index, shn_codebooks=shn_codebooks)
         decoded = read_grid_scene(path).to(self.device)
         bg = self.background.to(self.device)
 
@@ -587,6 +627,36 @@ class Trainer:
             "grid_sorts": int(self.strategy_state.get("grid_sorts", 0)),
             "grid_sort_seconds": round(float(self.strategy_state.get("grid_sort_seconds", 0.0)), 2),
         }
+        return m, extra
+
+    @torch.no_grad()
+    def finish_full(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Masking + R-VQ + sorted grids (``configs/full.yaml``): the last mask prune and the
+        ``codec.min_opacity`` cut, then the (R-VQ'd) Gaussians written as a grid scene, with the
+        trained SH-rest codebooks when the grid codec stores the SH rest as R-VQ."""
+        c = self.compact
+        if "mask" in self.params:
+            self.prune_masked()
+        if c.codec.min_opacity > 0:
+            self.remove_gaussians(torch.sigmoid(self.params["opacities"]) < c.codec.min_opacity)
+        trained = self.evaluate(write_renders=False)
+        p = self.params
+        gs = GaussianSet.from_parameters(p)
+        if "scales" in c.rvq.attributes and bool(self.vq_scale.initialized):
+            log_space = c.rvq.scale_space == "log"
+            sq = self.vq_scale.quantize(p["scales"] if log_space else torch.exp(p["scales"]))[0]
+            gs.scales = sq if log_space else torch.log(sq.clamp_min(1e-12))
+        if "quats" in c.rvq.attributes and bool(self.vq_rot.initialized):
+            gs.quats = self.vq_rot.quantize(canonical_quats(p["quats"]))[0]
+        books, usage = None, {}
+        if self.vq_shn is not None and bool(self.vq_shn.initialized):
+            books = self.vq_shn.codebooks().detach().cpu()
+            idx = self.vq_shn.quantize(p["shN"].reshape(len(gs), -1))[1]
+            usage = {"sh_rest": codebook_usage(idx, c.rvq.sh_vq.codebook_size)}
+        m, extra = self.finish_grid(gs.to("cpu"), trained, shn_codebooks=books)
+        extra.update(num_gaussians=len(gs), mask_pruned=int(self.strategy_state.get("mask_pruned", 0)))
+        if usage:
+            extra["codebook_usage"] = usage
         return m, extra
 
     @torch.no_grad()

@@ -17,6 +17,7 @@ const GRID_CODECS = ['jxl', 'png', 'webp', 'ans'];
 const ATTRIBUTES = ['means', 'sh0', 'shN', 'scales', 'quats', 'opacities'];
 const OPACITY_SPACES = ['logit', 'alpha'];
 const MAX_SPARE = 16;
+const MAX_RVQ_STAGES = 8;
 const ALPHA_EPS = f32(1e-6);
 const ALPHA_MAX = f32(1 - 1e-6);
 
@@ -195,6 +196,34 @@ export async function decodeGrid(spk, section, onGeometry = null) {
       const cent = dequantise(cq, lo, hi, bits, channels);
       const v = new Float32Array(n * channels);
       for (let g = 0; g < n; g++) v.set(cent.subarray(labels[g] * channels, (labels[g] + 1) * channels), g * channels);
+      out[name] = v;
+      return;
+    }
+    if (name === 'shN' && e.mode === 'rvq') {
+      // residual VQ: S label planes, S stacked codebooks of k rows each quantised with their own
+      // per-channel range; value = Σ_s Ĉ_s[label_s], summed in float32 in stage order (Python's
+      // `read_grid_scene`)
+      const stages = int(e.stages, 1, MAX_RVQ_STAGES, 'R-VQ stages');
+      const k = int(e.size, 1, Math.min(n, 1 << 16), 'R-VQ codebook size');
+      const lbitsWant = Math.max(1, Math.ceil(Math.log2(k)));
+      const lbits = int(e.label_bits, lbitsWant, lbitsWant, 'label bits');
+      const bits = int(e.bits, 1, 16, 'R-VQ codebook bits');
+      const [lo, hi] = range(e, stages * channels, name);
+      const labels = await grid('grid.shN.labels', new Layout(codec, lbits, distance), stages, h, w, 1, cells);
+      if (labels.length && maxOf(labels) >= k) throw fail("section 'grid.shN.labels' has a label outside the codebook");
+      const all = Int32Array.from({ length: stages * k * kRest }, (_, i) => i);
+      const cq = await grid('grid.shN.centroids', new Layout(codec, bits, distance), 1, stages * k, kRest, 3, all);
+      if (maxOf(cq) >= 2 ** bits) throw fail(`section 'grid.shN.centroids' has values over ${bits} bits`);
+      const v = new Float32Array(n * channels);
+      for (let st = 0; st < stages; st++) {
+        const rows = k * channels;
+        const book = dequantise(cq.subarray(st * rows, (st + 1) * rows), lo.slice(st * channels, (st + 1) * channels),
+          hi.slice(st * channels, (st + 1) * channels), bits, channels);
+        for (let g = 0; g < n; g++) {
+          const src = labels[g * stages + st] * channels;
+          for (let c = 0; c < channels; c++) v[g * channels + c] += book[src + c];
+        }
+      }
       out[name] = v;
       return;
     }
