@@ -314,6 +314,11 @@ def test_quality_levels(scene, grid):
     assert GridCodecConfig.from_quality("default") == GridCodecConfig.from_quality(6) != GridCodecConfig()
     assert GridCodecConfig.from_quality("small").sh_mode == "palette"
     assert GridCodecConfig.from_quality(6, opacity_space="alpha").opacity_space == "alpha"
+    # attribute overrides as mappings (YAML presets) replace only the fields they name
+    c = GridCodecConfig.from_quality(3, means={"bits": 11}, opacities={"codec": "png"})
+    assert c.means == AttributeCoding(11, "jxl") and c.opacities == AttributeCoding(7, "png")
+    with pytest.raises(SplatpackError, match="'means' takes bits, codec and distance"):
+        GridCodecConfig.from_quality(3, means={"bitz": 11})
     for q in QUALITY_LEVELS:
         GridCodecConfig.from_quality(q)
     sizes = []

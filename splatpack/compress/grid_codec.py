@@ -226,6 +226,11 @@ class GridCodecConfig:
         for k, v in overrides.items():
             if not hasattr(cfg, k):
                 raise SplatpackError(f"grid codec: unknown setting '{k}'")
+            if k in ATTRIBUTES and isinstance(v, dict):  # from YAML: {bits: 11} over the level's coding
+                try:
+                    v = AttributeCoding(**{**asdict(getattr(cfg, k)), **v})
+                except TypeError:
+                    raise SplatpackError(f"grid codec: '{k}' takes bits, codec and distance, not {sorted(v)}") from None
             setattr(cfg, k, v)
         if image_codec is not None:
             if image_codec not in GRID_CODECS:

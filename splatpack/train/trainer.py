@@ -307,6 +307,10 @@ class Trainer:
 
     # ---- rendering -------------------------------------------------------------------------------
     def current_sh_degree(self) -> int:
+        """3DGS's schedule: one more SH band every ``sh_degree_interval`` steps — except when
+        starting from trained splats (``init_from``), whose bands are all trained already."""
+        if self.cfg.init_from:
+            return self.cfg.sh_degree
         return min(self.step // self.cfg.sh_degree_interval, self.cfg.sh_degree)
 
     def geometry(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -600,8 +604,8 @@ class Trainer:
 
         path = self.out_dir / "scene.spk"
         gi = self.grid_index
-        if gi is not None and gi.numel() > 2 * len(gs) + MAX_SPARE:
-            gi = None  # pruning emptied over half the cells: the codec sorts afresh
+        if gi is not None and (gi.numel() > 2 * len(gs) + MAX_SPARE or not self.cfg.grid.smoothness_weight):
+            gi = None  # pruning emptied over half the cells, or nothing was smoothed: the codec sorts afresh
         index = None if gi is None else gi.cpu().numpy()
         try:
             codec = GridCodecConfig.from_quality(self.cfg.grid.quality, **self.cfg.grid.codec)
