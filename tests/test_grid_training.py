@@ -194,7 +194,9 @@ def test_full_preset_trains_masks_vq_and_grid_into_one_grid_scene(tiny_capture, 
     span = float(vq_out.abs().max()) + 1e-6
     close = float((err < 0.02 * span).float().mean())  # a near tie may pick another code here and there
     assert close > 0.9, (close, span)
-    assert abs(m["psnr"] - m["psnr_before_postprocess"]) < 1.5, m
+    # quantisation-aware: the last steps rendered what the file decodes to (the R-VQ labels are
+    # re-chosen against the 8-bit codebooks, nothing else differs)
+    assert cfg.grid.quantisation_aware and abs(m["psnr"] - m["psnr_before_postprocess"]) < 0.2, m
     # α < min_opacity was cut and masked Gaussians are gone
     assert float(torch.sigmoid(t.params["opacities"].detach()).min()) >= cfg.compact.codec.min_opacity
     assert "mask" in t.params and not bool((torch.sigmoid(t.params["mask"]) <= cfg.compact.masking.threshold).any())

@@ -309,6 +309,48 @@ def signed_expm1(t):
     return np.sign(t) * np.expm1(np.abs(t))
 
 
+def fake_quantise(t: torch.Tensor, bits: int) -> torch.Tensor:
+    """Straight-through quantisation of t [N, C] as :func:`_quantise` does it (per channel over
+    the current min..max, 2^b − 1 steps): the forward value is the decoded t̂, the gradient is
+    the identity (Bengio et al. 2013)."""
+    lo = t.detach().amin(0, keepdim=True)
+    step = (t.detach().amax(0, keepdim=True) - lo) / ((1 << bits) - 1)
+    safe = torch.where(step > 0, step, torch.ones_like(step))
+    q = torch.where(step > 0, lo + torch.round((t.detach() - lo) / safe) * safe, t.detach())
+    return t + (q - t.detach())
+
+
+def quantisation_aware(means, quats, log_scales, opacity_logits, sh0, cfg: GridCodecConfig) -> tuple:
+    """The attributes as the grid codec will decode them, straight-through, for quantisation-aware
+    training: positions through sign·log1p, log-scales, rotations (four components or the
+    smallest three and the recomputed largest), opacity logits (or α), colour DC — each with its
+    ``cfg`` bits. Lossy JPEG XL distances are not modelled. Returns the five, shaped as given."""
+    n = means.shape[0]
+    t = torch.sign(means) * torch.log1p(means.abs())
+    tq = fake_quantise(t, cfg.means.bits)
+    means_q = means + (torch.sign(tq) * torch.expm1(tq.abs()) - means).detach()
+    scales_q = fake_quantise(log_scales, cfg.scales.bits)
+    q = torch.nn.functional.normalize(quats, dim=-1)
+    q = torch.where(q[:, :1] < 0, -q, q)
+    if cfg.quats_encoding == "smallest-three":
+        k = q.detach().abs().argmax(1)
+        others = torch.as_tensor(_OTHERS, device=q.device)[k]  # [N, 3]
+        sign = torch.where(q.gather(1, k[:, None]) < 0, -1.0, 1.0)
+        small = fake_quantise(q.gather(1, others) * sign, cfg.quats.bits)
+        largest = torch.sqrt((1 - (small * small).sum(1, keepdim=True)).clamp_min(0))
+        quats_q = torch.zeros_like(q).scatter(1, others, small).scatter(1, k[:, None], largest)
+    else:
+        quats_q = fake_quantise(q, cfg.quats.bits)
+    o = opacity_logits.reshape(n, 1)
+    if cfg.opacity_space == "logit":
+        o_q = fake_quantise(o, cfg.opacities.bits)
+    else:
+        a = fake_quantise(torch.sigmoid(o), cfg.opacities.bits).clamp(_ALPHA_EPS, 1 - _ALPHA_EPS)
+        o_q = o + (torch.log(a) - torch.log1p(-a) - o).detach()
+    sh0_q = fake_quantise(sh0.reshape(n, -1), cfg.sh0.bits).reshape(sh0.shape)
+    return means_q, quats_q, scales_q, o_q.reshape(opacity_logits.shape), sh0_q
+
+
 def _coded_values(gs, cfg: GridCodecConfig) -> dict[str, np.ndarray]:
     """Every attribute in its coded domain, [N, C] float64 (see the module docstring, step 1)."""
     n = len(gs)

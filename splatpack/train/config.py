@@ -141,6 +141,8 @@ class GridTraining:
     quality: int | str = 6  # of the grid scene written at the end (splatpack.compress.grid_codec: 0..10 or "sog")
     codec: dict[str, Any] = field(default_factory=dict)  # GridCodecConfig fields over the quality's,
     # e.g. {sh_mode: rvq} (the SH rest as the trained residual codebooks)
+    quantisation_aware: bool = False  # with compact (full preset): for the last rvq.steps, render the
+    # attributes as the codec will decode them (straight-through), so training absorbs the coding loss
 
 
 @dataclass

@@ -177,7 +177,7 @@ class Trainer:
         if not self.train_views:
             raise SplatpackError("the capture has no training images", self.capture.root)
         self.params = initial_gaussians(self.capture, cfg).to(self.device).to_parameters()
-        self.field = self.vq_scale = self.vq_rot = self.vq_shn = None
+        self.field = self.vq_scale = self.vq_rot = self.vq_shn = self.qat_codec = None
         if self.compact is not None:
             self._setup_compact()
         self._make_optimizers()
@@ -204,6 +204,11 @@ class Trainer:
         self.vq_rot = ResidualVQ(4, c.rvq.vq).to(self.device)
         if "shN" in c.rvq.attributes and not c.colour_field and self.params["shN"].shape[1]:
             self.vq_shn = ResidualVQ(self.params["shN"][0].numel(), c.rvq.sh_vq).to(self.device)
+        g = self.cfg.grid
+        if g.enabled and g.quantisation_aware and not c.colour_field:
+            from splatpack.compress.grid_codec import GridCodecConfig
+
+            self.qat_codec = GridCodecConfig.from_quality(g.quality, **g.codec)
 
     def _make_optimizers(self) -> None:
         lr = self.cfg.lr
@@ -313,11 +318,24 @@ class Trainer:
             return self.cfg.sh_degree
         return min(self.step // self.cfg.sh_degree_interval, self.cfg.sh_degree)
 
-    def geometry(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def coded_params(self) -> dict[str, torch.Tensor]:
+        """means, quats, scales, opacities (and sh0) as rendered at this step: in the VQ phase of a
+        full-preset run with ``grid.quantisation_aware``, as the grid codec will decode them
+        (straight-through, :func:`~splatpack.compress.grid_codec.quantisation_aware`)."""
+        p = self.params
+        names = ("means", "quats", "scales", "opacities", "sh0")
+        if self.qat_codec is not None and self.in_vq_phase():
+            from splatpack.compress.grid_codec import quantisation_aware
+
+            return dict(zip(names, quantisation_aware(*(p[k] for k in names), self.qat_codec)))
+        return {k: p[k] for k in names if k in p}
+
+    def geometry(self, coded: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(quats, linear scales, opacities, auxiliary loss) as rendered at this step: R-VQ'd
         (straight-through) in the VQ phase and multiplied by the binary mask (Compact-3DGS)."""
         p = self.params
-        quats, log_scales, opac = p["quats"], p["scales"], torch.sigmoid(p["opacities"])
+        coded = coded or self.coded_params()
+        quats, log_scales, opac = coded["quats"], coded["scales"], torch.sigmoid(coded["opacities"])
         aux = torch.zeros((), device=self.device)
         if self.compact is None:
             return quats, torch.exp(log_scales), opac, aux
@@ -337,10 +355,11 @@ class Trainer:
             aux = aux + c.masking.lambda_mask * mask_loss(p["mask"])
         return quats, scales, opac, aux
 
-    def colors(self, view: View, sh_degree: int | None, aux: list | None = None) -> tuple[torch.Tensor, int]:
+    def colors(self, view: View, sh_degree: int | None, aux: list | None = None, coded=None) -> tuple[torch.Tensor, int]:
         """Per-Gaussian colours: the colour field's RGB for this view (degree 0), or SH — the SH
         rest R-VQ'd (straight-through) in the VQ phase when ``rvq.attributes`` has ``shN``."""
         p = self.params
+        sh0 = (coded or p)["sh0"] if "sh0" in p else None
         if self.field is not None:
             return field_colors(self.field, p["means"], view.viewmat), 0
         degree = self.current_sh_degree() if sh_degree is None else sh_degree
@@ -350,17 +369,17 @@ class Trainer:
             shn = q.reshape(shn.shape)
             if aux is not None:
                 aux.append(loss)
-        return torch.cat([p["sh0"], shn], dim=1), degree
+        return torch.cat([sh0, shn], dim=1), degree
 
     def render(self, view: View, sh_degree: int | None = None, background: torch.Tensor | None = None, aux=None):
-        p = self.params
-        quats, scales, opac, aux_loss = self.geometry()
+        coded = self.coded_params()
+        quats, scales, opac, aux_loss = self.geometry(coded)
         colour_aux: list[torch.Tensor] = []
-        colors, degree = self.colors(view, sh_degree, colour_aux)
+        colors, degree = self.colors(view, sh_degree, colour_aux, coded)
         if aux is not None:
             aux.append(aux_loss + sum(colour_aux))
         return rasterize(
-            p["means"], quats, scales, opac, colors,
+            coded["means"], quats, scales, opac, colors,
             view.viewmat, view.K, view.frame.width, view.frame.height,
             sh_degree=degree,
             background=(self.background if background is None else background).to(self.device),
