@@ -173,7 +173,7 @@ def test_full_preset_trains_masks_vq_and_grid_into_one_grid_scene(tiny_capture, 
     from splatpack.compress.grid_codec import read_grid_scene
     from splatpack.container.spk import SpkReader
 
-    cfg = full_config()
+    cfg = full_config(grid={"quantisation_aware": True})
     assert cfg.compact.enabled and cfg.grid.enabled and not cfg.compact.colour_field
     t = Trainer(tiny_capture, cfg, tmp_path / "full")
     m = t.train()
