@@ -567,16 +567,20 @@ def _palette(t: np.ndarray, cfg: GridCodecConfig):
     their first principal axis, quantised, then every row's nearest *quantised* centroid."""
     n = t.shape[0]
     k = min(cfg.palette_size, n)
-    cent = kmeans(t, k, cfg.palette_iterations, cfg.seed).astype(np.float64)
-    centred = cent - cent.mean(0)
-    axis = np.linalg.svd(centred, full_matrices=False)[2][0] if k > 1 else np.zeros(cent.shape[1])
-    cent = cent[np.argsort(centred @ axis, kind="stable")]
+    cent = _along_principal_axis(kmeans(t, k, cfg.palette_iterations, cfg.seed).astype(np.float64))
     q, lo, hi = _quantise(cent, cfg.palette_bits)
     deq = _dequantise(q, lo, hi, cfg.palette_bits)
     from splatpack.compress.kmeans import nearest_code
 
     labels = nearest_code(torch.from_numpy(t.astype(np.float32)), torch.from_numpy(deq.astype(np.float32))).numpy()
     return labels.astype(np.uint16), q, lo, hi
+
+
+def _along_principal_axis(codes: np.ndarray) -> np.ndarray:
+    """Rows [k, D] reordered along their first principal axis, so that near labels mean near codes."""
+    centred = codes - codes.mean(0)
+    axis = np.linalg.svd(centred, full_matrices=False)[2][0] if len(codes) > 1 else np.zeros(codes.shape[1])
+    return codes[np.argsort(centred @ axis, kind="stable")]
 
 
 def _label_bits(k: int) -> int:
@@ -606,10 +610,7 @@ def _residual_palette(t: np.ndarray, cfg: GridCodecConfig, codebooks=None):
     qs, los, his, labels = [], [], [], []
     r = x.clone()
     for c in books:
-        centred = c - c.mean(0)
-        axis = np.linalg.svd(centred, full_matrices=False)[2][0] if len(c) > 1 else np.zeros(c.shape[1])
-        c = c[np.argsort(centred @ axis, kind="stable")]
-        q, lo, hi = _quantise(c, cfg.palette_bits)
+        q, lo, hi = _quantise(_along_principal_axis(c), cfg.palette_bits)
         deq = torch.from_numpy(_dequantise(q, lo, hi, cfg.palette_bits).astype(np.float32))
         k = nearest_code(r, deq)
         r -= deq[k]

@@ -144,6 +144,12 @@ class GridTraining:
     quantisation_aware: bool = False  # with compact (full preset): for the last rvq.steps, render the
     # attributes as the codec will decode them (straight-through), so training absorbs the coding loss
 
+    def codec_config(self):
+        """The grid codec's settings: ``quality`` with ``codec`` over it."""
+        from splatpack.compress.grid_codec import GridCodecConfig
+
+        return GridCodecConfig.from_quality(self.quality, **self.codec)
+
 
 @dataclass
 class TrainConfig:

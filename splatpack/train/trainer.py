@@ -206,9 +206,7 @@ class Trainer:
             self.vq_shn = ResidualVQ(self.params["shN"][0].numel(), c.rvq.sh_vq).to(self.device)
         g = self.cfg.grid
         if g.enabled and g.quantisation_aware and not c.colour_field:
-            from splatpack.compress.grid_codec import GridCodecConfig
-
-            self.qat_codec = GridCodecConfig.from_quality(g.quality, **g.codec)
+            self.qat_codec = g.codec_config()
 
     def _make_optimizers(self) -> None:
         lr = self.cfg.lr
@@ -619,17 +617,14 @@ class Trainer:
         codecs at ``grid.quality`` with ``grid.codec`` over it) and evaluate the scene decoded
         from it. ``shn_codebooks``: the trained SH-rest R-VQ codebooks (``sh_mode: rvq``)."""
         from splatpack.compress.compact_codec import storage_table
-        from splatpack.compress.grid_codec import MAX_SPARE, GridCodecConfig, read_grid_scene, write_grid_scene
+        from splatpack.compress.grid_codec import MAX_SPARE, read_grid_scene, write_grid_scene
 
         path = self.out_dir / "scene.spk"
         gi = self.grid_index
         if gi is not None and (gi.numel() > 2 * len(gs) + MAX_SPARE or not self.cfg.grid.smoothness_weight):
             gi = None  # pruning emptied over half the cells, or nothing was smoothed: the codec sorts afresh
         index = None if gi is None else gi.cpu().numpy()
-        try:
-            codec = GridCodecConfig.from_quality(self.cfg.grid.quality, **self.cfg.grid.codec)
-        except TypeError as e:
-            raise SplatpackError(f"grid.codec: {e}") from None
+        codec = self.cfg.grid.codec_config()
         if codec.sh_mode != "rvq":
             shn_codebooks = None
         size = write_grid_scene(path, gs, codec, grid_index=index, shn_codebooks=shn_codebooks)
