@@ -594,3 +594,49 @@ def test_quantisation_aware_matches_the_decoder(scene, grid, tmp, quality, kw):
     (means.sum() + quats.sum() + scales.sum() + opac.sum() + sh0.sum()).backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in params)
     assert torch.equal(params[2].grad, torch.ones_like(scene.scales))  # straight through
+
+
+def test_canonical_frames(scene, grid, tmp_path):
+    """With ``canonical_frames`` the encoder stores each Gaussian in its canonical local frame
+    (:mod:`splatpack.model.frames`): the decoded covariances are the input's within the
+    quantisation, and Gaussians of one shape in random frames cost far fewer rotation and scale
+    bytes than as given."""
+    from splatpack.render.projection import covariance_3d
+
+    ref = scene.subset(raster_order(grid))
+    cov_in = covariance_3d(ref.quats.double(), ref.scales.double().exp())
+    for canonical in (False, True):
+        cfg = GridCodecConfig(quats=AttributeCoding(10), scales=AttributeCoding(10), quats_encoding="smallest-three",
+                              canonical_frames=canonical)  # fmt: skip
+        write_grid_scene(tmp_path / "c.spk", scene, cfg, grid_index=grid)
+        dec = read_grid_scene(tmp_path / "c.spk")
+        cov = covariance_3d(dec.quats.double(), dec.scales.double().exp())
+        rel = ((cov - cov_in).flatten(1).norm(dim=1) / cov_in.flatten(1).norm(dim=1)).max()
+        assert rel < 0.02, (canonical, rel)
+        s = dec.scales.double()
+        assert bool((s[:, :-1] >= s[:, 1:] - 1e-3).all()) == canonical  # decreasing, within a step
+    # one shape stored in random ones of its 24 equivalent frames (R0·P·T, scales permuted)
+    from splatpack.model import frames
+
+    rng = np.random.default_rng(3)
+    n = 400
+    which, turn = torch.from_numpy(rng.integers(0, 6, n)), torch.from_numpy(rng.integers(0, 4, n))
+    r = frames.quat_multiply(frames._PERMUTATION_QUATS[which], frames._HALF_TURNS[turn])
+    q0 = torch.nn.functional.normalize(torch.tensor([0.9, 0.2, -0.3, 0.1], dtype=torch.float64), dim=0)
+    s0 = torch.log(torch.tensor([0.05, 0.02, 0.004], dtype=torch.float64))
+    same_shape = GaussianSet(
+        means=torch.tensor(rng.normal(size=(n, 3)), dtype=torch.float32),
+        quats=frames.quat_multiply(q0.expand(n, 4), r).float(), scales=s0[frames._ORDERS[which]].float(),
+        opacities=torch.zeros(n), sh0=torch.zeros(n, 1, 3), shN=torch.zeros(n, 0, 3),
+    )  # fmt: skip
+    cov = covariance_3d(same_shape.quats.double(), same_shape.scales.double().exp())
+    assert torch.allclose(cov, cov[:1].expand(n, 3, 3), atol=1e-8)
+    sizes = {}
+    for canonical in (False, True):
+        cfg = GridCodecConfig.from_quality(6, canonical_frames=canonical)
+        sections, _ = encode_grid_scene(same_shape, cfg, grid_index=np.arange(n).reshape(20, 20))
+        sizes[canonical] = sum(len(s.payload) for s in sections if s.name in ("grid.quats", "grid.scales"))
+    assert sizes[True] < 0.5 * sizes[False], sizes
+    assert GridCodecConfig.from_quality(6).canonical_frames and not GridCodecConfig.from_quality("sog").canonical_frames
+    with pytest.raises(SplatpackError, match="canonical_frames"):
+        GridCodecConfig(canonical_frames="yes").validate()

@@ -10,7 +10,9 @@ Pipeline (``encode_grid_scene``), per attribute a with values x ∈ ℝ^{N×C}:
 1. **transform** to the coded domain t = f_a(x): positions t = sign(x)·log1p(|x|) (SOG's
    log activation, which spends the grid's precision near the scene centre); colour DC and SH
    rest as stored (SH coefficients, ``sh0`` [N, 3], ``shN`` [N, K−1, 3] → [N, 3(K−1)]); scales
-   as log-scales; rotations as unit quaternions with w ≥ 0 (q and −q are one rotation);
+   as log-scales; rotations as unit quaternions with w ≥ 0 (q and −q are one rotation), with
+   ``canonical_frames`` (every quality level) first in each Gaussian's canonical local frame
+   (:mod:`splatpack.model.frames`: axes by decreasing scale, |w| largest; same covariance);
    opacities as logits (SOG quantises the opacity *parameter*, i.e. the logit) or, with
    ``opacity_space="alpha"``, as α = σ(o).
 2. **sort** (SOG §3.2): features [N, D] = the weighted blocks w_a·(g_a(x) − μ_a)/σ_a, with
@@ -78,6 +80,7 @@ File layout: ``docs/spk-format.md``, section "Grid scenes".
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -87,6 +90,7 @@ import numpy as np
 import torch
 
 from splatpack.errors import SplatpackError
+from splatpack.model.frames import canonical_frames
 
 __all__ = [
     "ATTRIBUTES",
@@ -161,6 +165,7 @@ class GridCodecConfig:
     sort: bool = True
     sort_weights: dict[str, float] = field(default_factory=lambda: {"means": 1.0, "sh0": 1.0, "scales": 1.0})
     sort_activated: bool = True
+    canonical_frames: bool = False  # code each Gaussian in its canonical local frame (lossless)
     jxl_effort: int = 7
     seed: int = 0
 
@@ -176,6 +181,8 @@ class GridCodecConfig:
                 raise SplatpackError(f"grid codec: {name}.codec must be one of {', '.join(GRID_CODECS)}, not {c.codec!r}")
             if type(c.distance) not in (int, float) or not 0 <= c.distance <= 25 or (c.distance and c.codec != "jxl"):
                 raise SplatpackError(f"grid codec: {name}.distance must be 0 (lossless), or in (0, 25] with codec jxl")
+        if not isinstance(self.canonical_frames, bool):
+            raise SplatpackError("grid codec: canonical_frames must be true or false")
         if self.quats_encoding not in QUATS_ENCODINGS:
             raise SplatpackError(f"grid codec: quats_encoding must be one of {QUATS_ENCODINGS}, not {self.quats_encoding!r}")
         if self.quats_encoding == "smallest-three" and self.quats.bits < 2:
@@ -221,7 +228,7 @@ class GridCodecConfig:
             means=AttributeCoding(means), sh0=AttributeCoding(sh0), shN=AttributeCoding(shn or 5),
             scales=AttributeCoding(scales), quats=AttributeCoding(quats), opacities=AttributeCoding(opac),
             sh_mode="palette" if palette else "grid", palette_size=palette or 4096,
-            quats_encoding="components" if q == "sog" else "smallest-three",
+            quats_encoding="components" if q == "sog" else "smallest-three", canonical_frames=q != "sog",
         )  # fmt: skip
         for k, v in overrides.items():
             if not hasattr(cfg, k):
@@ -326,6 +333,8 @@ def quantisation_aware(means, quats, log_scales, opacity_logits, sh0, cfg: GridC
     smallest three and the recomputed largest), opacity logits (or α), colour DC — each with its
     ``cfg`` bits. Lossy JPEG XL distances are not modelled. Returns the five, shaped as given."""
     n = means.shape[0]
+    if cfg.canonical_frames:
+        quats, log_scales = canonical_frames(quats, log_scales)
     t = torch.sign(means) * torch.log1p(means.abs())
     tq = fake_quantise(t, cfg.means.bits)
     means_q = means + (torch.sign(tq) * torch.expm1(tq.abs()) - means).detach()
@@ -651,6 +660,9 @@ def encode_grid_scene(
     n = len(gs)
     if n == 0:
         raise SplatpackError("cannot encode an empty scene as a grid")
+    if cfg.canonical_frames:  # before the sort: it sorts on the (now ordered) scales
+        quats, scales = canonical_frames(gs.quats.double(), gs.scales.double())
+        gs = dataclasses.replace(gs, quats=quats.to(gs.quats.dtype), scales=scales.to(gs.scales.dtype))
     values = _coded_values(gs, cfg)
     sort_info: dict[str, Any] = {"grid_index": "given"}
     if grid_index is None:
