@@ -160,7 +160,8 @@ def render(
     """Render a trained scene: its test views, or an orbit video.
 
     Args:
-        run_dir: a training output folder (point_cloud.ply + config.json) or a .ply file.
+        run_dir: a training output folder (point_cloud.ply or scene.spk, + scene.json) or a scene
+            file (.ply, .splat, .spz, .sog, .spk).
         out: output folder (default: RUN_DIR/renders).
         orbit: render an orbit video (mp4) around the scene instead of the test views.
         frames: orbit frames.

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from splatpack.errors import SplatpackError
-from splatpack.io import atomic_write, load_ply
+from splatpack.io import atomic_write
 from splatpack.model import GaussianSet
 from splatpack.render import rasterize
 
@@ -92,15 +92,19 @@ def camera_path(c2ws: np.ndarray, n: int) -> np.ndarray:
 
 
 def _load_run(run_dir: Path):
-    """(GaussianSet, scene dict or None) from a training folder or a PLY file."""
+    """(GaussianSet, scene dict or None) from a training folder (its ``point_cloud.ply``, or the
+    ``scene.spk`` that compact and full runs write instead; a compact scene's colour field is
+    baked into SH, as ``splatpack decompress`` does) or a scene file of any format splatpack reads."""
+    from splatpack.spk_cli import load_gaussians
+
     if run_dir.is_file():
-        return load_ply(run_dir), None
-    ply = run_dir / "point_cloud.ply"
-    if not ply.is_file():
-        raise SplatpackError("no point_cloud.ply here (expected a `splatpack train` output folder)", run_dir)
-    scene_file = run_dir / "scene.json"
-    scene = json.loads(scene_file.read_text()) if scene_file.is_file() else None
-    return load_ply(ply), scene
+        return load_gaussians(run_dir), None
+    for name in ("point_cloud.ply", "scene.spk"):
+        if (run_dir / name).is_file():
+            scene_file = run_dir / "scene.json"
+            scene = json.loads(scene_file.read_text()) if scene_file.is_file() else None
+            return load_gaussians(run_dir / name), scene
+    raise SplatpackError("no point_cloud.ply or scene.spk here (expected a `splatpack train` output folder)", run_dir)
 
 
 def render_image(gs: GaussianSet, c2w: np.ndarray, K: np.ndarray, width: int, height: int, background, backend="auto"):

@@ -128,7 +128,8 @@ class GridTraining:
     SOG sorts after every densification step; a CPU sort of 100k Gaussians takes seconds, so
     ``start`` (paper iterations, scaled with ``steps``) sets the first sort — by default when
     densification stops — and the grid is re-sorted every ``resort_every`` steps after it
-    (0: never). Gaussians pruned by the mask leave empty cells until the next sort."""
+    (0: never). Gaussians pruned by the mask leave empty cells until the next sort. With
+    ``smoothness_weight`` 0 training never sorts: the codec sorts the final Gaussians once."""
 
     enabled: bool = False
     start: int = 15_000

@@ -178,6 +178,8 @@ class Trainer:
             raise SplatpackError("the capture has no training images", self.capture.root)
         self.params = initial_gaussians(self.capture, cfg).to(self.device).to_parameters()
         self.field = self.vq_scale = self.vq_rot = self.vq_shn = self.qat_codec = None
+        # the grid codec's settings, checked now rather than when training ends
+        self.grid_codec = cfg.grid.codec_config() if cfg.grid.enabled else None
         if self.compact is not None:
             self._setup_compact()
         self._make_optimizers()
@@ -206,7 +208,7 @@ class Trainer:
             self.vq_shn = ResidualVQ(self.params["shN"][0].numel(), c.rvq.sh_vq).to(self.device)
         g = self.cfg.grid
         if g.enabled and g.quantisation_aware and not c.colour_field:
-            self.qat_codec = g.codec_config()
+            self.qat_codec = self.grid_codec
 
     def _make_optimizers(self) -> None:
         lr = self.cfg.lr
@@ -397,7 +399,7 @@ class Trainer:
         if cfg.random_background and view.alpha is not None:
             bg = torch.rand(3, generator=self.rng).to(self.device)
             target = view.image + (bg - self.background.to(self.device)) * (1 - view.alpha[..., None])
-        if cfg.grid.enabled and self.step >= cfg.grid.start:
+        if cfg.grid.enabled and cfg.grid.smoothness_weight and self.step >= cfg.grid.start:  # λ = 0: the codec sorts once
             every = cfg.grid.resort_every
             if self.grid_index is None or (every > 0 and (self.step - cfg.grid.start) % every == 0):
                 self.sort_grid()
@@ -624,7 +626,7 @@ class Trainer:
         if gi is not None and (gi.numel() > 2 * len(gs) + MAX_SPARE or not self.cfg.grid.smoothness_weight):
             gi = None  # pruning emptied over half the cells, or nothing was smoothed: the codec sorts afresh
         index = None if gi is None else gi.cpu().numpy()
-        codec = self.cfg.grid.codec_config()
+        codec = self.grid_codec
         if codec.sh_mode != "rvq":
             shn_codebooks = None
         size = write_grid_scene(path, gs, codec, grid_index=index, shn_codebooks=shn_codebooks)
