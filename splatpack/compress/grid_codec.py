@@ -72,7 +72,9 @@ worth ~1 dB for ~15 kB while a 14th position bit is worth ~0.1 dB for ~40 kB, so
 gives opacity 7–8 bits and positions 12–13 where SOG uses 6 and 14, and stores rotations as
 their smallest three components (+ the index of the largest; 13 % fewer rotation bytes than
 four components on plant, with a smaller angle error): quality 6 measured 1.32 MB at 58.3 dB on
-plant where SOG's setting gives 1.32 MB at 52.6 dB (8 views; 32 views: ``benchmarks/results/``). ``opacity_space="alpha"`` cut the largest α error
+plant where SOG's setting gives 1.32 MB at 52.6 dB (8 views; 32 views: ``benchmarks/results/``).
+Canonical local frames then took quality 6 to 1.263 MB at 57.92 dB (32 views; 1.316 MB at 57.68
+dB without them). ``opacity_space="alpha"`` cut the largest α error
 from 0.033 to 0.008 at the same 6 bits (+1.6 kB).
 
 File layout: ``docs/spk-format.md``, section "Grid scenes".
