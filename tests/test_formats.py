@@ -310,8 +310,10 @@ def test_compressed_ply_hand_packed_without_chunk_colours(tmp_path):
 
 # ---- PlayCanvas SOG ------------------------------------------------------------------------------------
 def sog_reference(gs: GaussianSet) -> GaussianSet:
-    """``gs`` in the order the SOG writer stores it (Morton order)."""
-    return gs.subset(torch.from_numpy(morton_order(np_(gs.means))))
+    """``gs`` as the SOG writer stores it: in Morton order, each Gaussian in its canonical frame."""
+    from splatpack.model.frames import canonical_gaussians
+
+    return canonical_gaussians(gs).subset(torch.from_numpy(morton_order(np_(gs.means))))
 
 
 def check_sog_values(gs: GaussianSet, back: GaussianSet, meta: dict) -> None:

@@ -82,7 +82,6 @@ File layout: ``docs/spk-format.md``, section "Grid scenes".
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -92,7 +91,7 @@ import numpy as np
 import torch
 
 from splatpack.errors import SplatpackError
-from splatpack.model.frames import canonical_frames
+from splatpack.model.frames import canonical_frames, canonical_gaussians
 
 __all__ = [
     "ATTRIBUTES",
@@ -663,8 +662,7 @@ def encode_grid_scene(
     if n == 0:
         raise SplatpackError("cannot encode an empty scene as a grid")
     if cfg.canonical_frames:  # before the sort: it sorts on the (now ordered) scales
-        quats, scales = canonical_frames(gs.quats.double(), gs.scales.double())
-        gs = dataclasses.replace(gs, quats=quats.to(gs.quats.dtype), scales=scales.to(gs.scales.dtype))
+        gs = canonical_gaussians(gs)
     values = _coded_values(gs, cfg)
     sort_info: dict[str, Any] = {"grid_index": "given"}
     if grid_index is None:

@@ -27,7 +27,7 @@ import itertools
 import torch
 from torch import Tensor
 
-__all__ = ["canonical_frames", "quat_multiply"]
+__all__ = ["canonical_frames", "canonical_gaussians", "quat_multiply"]
 
 
 def quat_multiply(a: Tensor, b: Tensor) -> Tensor:
@@ -93,3 +93,12 @@ def canonical_frames(quats: Tensor, scales: Tensor) -> tuple[Tensor, Tensor]:
     k = q.detach().abs().argmax(1)  # the largest component moves to w under q ⊗ {1, i, j, k}[k]
     q = quat_multiply(q, _HALF_TURNS.to(q)[k])
     return torch.where(q[:, :1] < 0, -q, q), s
+
+
+def canonical_gaussians(gs):
+    """``gs`` (a :class:`~splatpack.model.GaussianSet`) with every Gaussian in its canonical
+    frame (:func:`canonical_frames`, in float64; unit quaternions, decreasing log-scales)."""
+    import dataclasses
+
+    quats, scales = canonical_frames(gs.quats.detach().double(), gs.scales.detach().double())
+    return dataclasses.replace(gs, quats=quats.to(gs.quats.dtype), scales=scales.to(gs.scales.dtype))
