@@ -578,6 +578,8 @@ def test_specific_errors(tmp):
 def test_quantisation_aware_matches_the_decoder(scene, grid, tmp, quality, kw):
     """Training's straight-through quantisation renders what the file will decode to."""
     cfg = GridCodecConfig.from_quality(quality, **kw)
+    if cfg.frames == "best":  # training renders one frame choice (the trainer picks "turned")
+        cfg.frames = "canonical" if quality == 6 else "turned"
     path = tmp / "qat.spk"
     write_grid_scene(path, scene, cfg, grid_index=grid)
     dec = read_grid_scene(path)
@@ -596,25 +598,30 @@ def test_quantisation_aware_matches_the_decoder(scene, grid, tmp, quality, kw):
     assert torch.equal(params[2].grad, torch.ones_like(scene.scales))  # straight through
 
 
-def test_canonical_frames(scene, grid, tmp_path):
-    """With ``canonical_frames`` the encoder stores each Gaussian in its canonical local frame
+def test_frames(scene, grid, tmp_path):
+    """``frames`` codes each Gaussian in another of its equivalent local frames
     (:mod:`splatpack.model.frames`): the decoded covariances are the input's within the
-    quantisation, and Gaussians of one shape in random frames cost far fewer rotation and scale
-    bytes than as given."""
+    quantisation whichever is chosen; Gaussians of one shape in random frames cost far fewer
+    rotation and scale bytes canonical than as given; ``best`` keeps the smaller of the two."""
     from splatpack.render.projection import covariance_3d
 
     ref = scene.subset(raster_order(grid))
     cov_in = covariance_3d(ref.quats.double(), ref.scales.double().exp())
-    for canonical in (False, True):
+    for frames in ("stored", "turned", "canonical", "best"):
         cfg = GridCodecConfig(quats=AttributeCoding(10), scales=AttributeCoding(10), quats_encoding="smallest-three",
-                              canonical_frames=canonical)  # fmt: skip
+                              frames=frames)  # fmt: skip
         write_grid_scene(tmp_path / "c.spk", scene, cfg, grid_index=grid)
         dec = read_grid_scene(tmp_path / "c.spk")
+        chosen = SpkReader(tmp_path / "c.spk").meta["frames"]
+        assert chosen == frames or (frames == "best" and chosen in ("turned", "canonical"))
         cov = covariance_3d(dec.quats.double(), dec.scales.double().exp())
         rel = ((cov - cov_in).flatten(1).norm(dim=1) / cov_in.flatten(1).norm(dim=1)).max()
-        assert rel < 0.02, (canonical, rel)
+        assert rel < 0.02, (frames, rel)
         s = dec.scales.double()
-        assert bool((s[:, :-1] >= s[:, 1:] - 1e-3).all()) == canonical  # decreasing, within a step
+        assert bool((s[:, :-1] >= s[:, 1:] - 1e-3).all()) == (chosen == "canonical")  # decreasing, within a step
+        if chosen != "stored":
+            q = torch.nn.functional.normalize(dec.quats.double(), dim=-1)
+            assert bool((q[:, 0] >= q[:, 1:].abs().max(1).values - 1e-2).all())  # |w| largest, within a step
     # one shape stored in random ones of its 24 equivalent frames (R0·P·T, scales permuted)
     from splatpack.model import frames
 
@@ -632,11 +639,17 @@ def test_canonical_frames(scene, grid, tmp_path):
     cov = covariance_3d(same_shape.quats.double(), same_shape.scales.double().exp())
     assert torch.allclose(cov, cov[:1].expand(n, 3, 3), atol=1e-8)
     sizes = {}
-    for canonical in (False, True):
-        cfg = GridCodecConfig.from_quality(6, canonical_frames=canonical)
-        sections, _ = encode_grid_scene(same_shape, cfg, grid_index=np.arange(n).reshape(20, 20))
-        sizes[canonical] = sum(len(s.payload) for s in sections if s.name in ("grid.quats", "grid.scales"))
-    assert sizes[True] < 0.5 * sizes[False], sizes
-    assert GridCodecConfig.from_quality(6).canonical_frames and not GridCodecConfig.from_quality("sog").canonical_frames
-    with pytest.raises(SplatpackError, match="canonical_frames"):
-        GridCodecConfig(canonical_frames="yes").validate()
+    for frames in ("stored", "turned", "canonical", "best"):
+        for name, gs in (("one shape", same_shape), ("scene", scene)):
+            cfg = GridCodecConfig.from_quality(6, frames=frames)
+            sections, meta = encode_grid_scene(gs, cfg, grid_index=np.arange(n).reshape(20, 20) if gs is same_shape else grid)
+            sizes[name, frames] = sum(len(s.payload) for s in sections if s.name in ("grid.quats", "grid.scales"))
+    assert sizes["one shape", "canonical"] < 0.6 * min(sizes["one shape", "stored"], sizes["one shape", "turned"]), sizes
+    for name in ("one shape", "scene"):
+        assert sizes[name, "best"] == min(sizes[name, "turned"], sizes[name, "canonical"]), sizes
+    assert GridCodecConfig.from_quality(6).frames == "best" and GridCodecConfig.from_quality("sog").frames == "stored"
+    with pytest.raises(SplatpackError, match="frames"):
+        GridCodecConfig(frames="yes").validate()
+    with pytest.raises(SplatpackError, match="quantisation-aware"):
+        G.quantisation_aware(*(getattr(scene, k) for k in ("means", "quats", "scales", "opacities", "sh0")),
+                             GridCodecConfig.from_quality(3))  # fmt: skip

@@ -11,8 +11,9 @@ Pipeline (``encode_grid_scene``), per attribute a with values x ∈ ℝ^{N×C}:
    log activation, which spends the grid's precision near the scene centre); colour DC and SH
    rest as stored (SH coefficients, ``sh0`` [N, 3], ``shN`` [N, K−1, 3] → [N, 3(K−1)]); scales
    as log-scales; rotations as unit quaternions with w ≥ 0 (q and −q are one rotation), with
-   ``canonical_frames`` (every quality level) first in each Gaussian's canonical local frame
-   (:mod:`splatpack.model.frames`: axes by decreasing scale, |w| largest; same covariance);
+   with ``frames`` first in another of each Gaussian's equivalent local frames (:data:`FRAMES`;
+   the quality levels code both |w|-largest and scale-ordered canonical frames, keeping the
+   smaller; :mod:`splatpack.model.frames`);
    opacities as logits (SOG quantises the opacity *parameter*, i.e. the logit) or, with
    ``opacity_space="alpha"``, as α = σ(o).
 2. **sort** (SOG §3.2): features [N, D] = the weighted blocks w_a·(g_a(x) − μ_a)/σ_a, with
@@ -74,7 +75,9 @@ their smallest three components (+ the index of the largest; 13 % fewer rotation
 four components on plant, with a smaller angle error): quality 6 measured 1.32 MB at 58.3 dB on
 plant where SOG's setting gives 1.32 MB at 52.6 dB (8 views; 32 views: ``benchmarks/results/``).
 Canonical local frames then took quality 6 to 1.263 MB at 57.92 dB (32 views; 1.316 MB at 57.68
-dB without them). ``opacity_space="alpha"`` cut the largest α error
+dB without them); on splats trained here, whose split Gaussians share their parent's frame, the
+|w|-largest turn alone codes smaller (lego, full preset: 476 kB against 485 kB canonical), hence
+``frames="best"``. ``opacity_space="alpha"`` cut the largest α error
 from 0.033 to 0.008 at the same 6 bits (+1.6 kB).
 
 File layout: ``docs/spk-format.md``, section "Grid scenes".
@@ -116,6 +119,11 @@ ATTRIBUTES = ("means", "sh0", "shN", "scales", "quats", "opacities")
 OPACITY_SPACES = ("logit", "alpha")
 QUATS_ENCODINGS = ("components", "smallest-three")
 SH_MODES = ("grid", "palette", "rvq")
+#: how each Gaussian's (rotation, scale) pair is coded, all with the same covariance
+#: (:mod:`splatpack.model.frames`): ``stored`` as given; ``turned`` turned by a half-turn so that
+#: |w| is the largest component; ``canonical`` with the axes also ordered by decreasing scale;
+#: ``best`` (the quality levels) codes ``turned`` and ``canonical`` and keeps the smaller.
+FRAMES = ("stored", "turned", "canonical", "best")
 MAX_RVQ_STAGES = 8
 MAX_SPARE = 16  # a grid has at most 2N + MAX_SPARE cells
 _ALPHA_EPS = 1e-6
@@ -166,7 +174,7 @@ class GridCodecConfig:
     sort: bool = True
     sort_weights: dict[str, float] = field(default_factory=lambda: {"means": 1.0, "sh0": 1.0, "scales": 1.0})
     sort_activated: bool = True
-    canonical_frames: bool = False  # code each Gaussian in its canonical local frame (lossless)
+    frames: str = "stored"  # each Gaussian's local frame as coded (same covariance): see FRAMES
     jxl_effort: int = 7
     seed: int = 0
 
@@ -182,8 +190,8 @@ class GridCodecConfig:
                 raise SplatpackError(f"grid codec: {name}.codec must be one of {', '.join(GRID_CODECS)}, not {c.codec!r}")
             if type(c.distance) not in (int, float) or not 0 <= c.distance <= 25 or (c.distance and c.codec != "jxl"):
                 raise SplatpackError(f"grid codec: {name}.distance must be 0 (lossless), or in (0, 25] with codec jxl")
-        if not isinstance(self.canonical_frames, bool):
-            raise SplatpackError("grid codec: canonical_frames must be true or false")
+        if self.frames not in FRAMES:
+            raise SplatpackError(f"grid codec: frames must be one of {', '.join(FRAMES)}, not {self.frames!r}")
         if self.quats_encoding not in QUATS_ENCODINGS:
             raise SplatpackError(f"grid codec: quats_encoding must be one of {QUATS_ENCODINGS}, not {self.quats_encoding!r}")
         if self.quats_encoding == "smallest-three" and self.quats.bits < 2:
@@ -229,7 +237,7 @@ class GridCodecConfig:
             means=AttributeCoding(means), sh0=AttributeCoding(sh0), shN=AttributeCoding(shn or 5),
             scales=AttributeCoding(scales), quats=AttributeCoding(quats), opacities=AttributeCoding(opac),
             sh_mode="palette" if palette else "grid", palette_size=palette or 4096,
-            quats_encoding="components" if q == "sog" else "smallest-three", canonical_frames=q != "sog",
+            quats_encoding="components" if q == "sog" else "smallest-three", frames="stored" if q == "sog" else "best",
         )  # fmt: skip
         for k, v in overrides.items():
             if not hasattr(cfg, k):
@@ -334,8 +342,10 @@ def quantisation_aware(means, quats, log_scales, opacity_logits, sh0, cfg: GridC
     smallest three and the recomputed largest), opacity logits (or α), colour DC — each with its
     ``cfg`` bits. Lossy JPEG XL distances are not modelled. Returns the five, shaped as given."""
     n = means.shape[0]
-    if cfg.canonical_frames:
-        quats, log_scales = canonical_frames(quats, log_scales)
+    if cfg.frames == "best":
+        raise SplatpackError("grid codec: quantisation-aware training needs frames 'stored', 'turned' or 'canonical', not 'best'")
+    if cfg.frames != "stored":
+        quats, log_scales = canonical_frames(quats, log_scales, order_scales=cfg.frames == "canonical")
     t = torch.sign(means) * torch.log1p(means.abs())
     tq = fake_quantise(t, cfg.means.bits)
     means_q = means + (torch.sign(tq) * torch.expm1(tq.abs()) - means).detach()
@@ -661,82 +671,84 @@ def encode_grid_scene(
     n = len(gs)
     if n == 0:
         raise SplatpackError("cannot encode an empty scene as a grid")
-    if cfg.canonical_frames:  # before the sort: it sorts on the (now ordered) scales
-        gs = canonical_gaussians(gs)
+    canonical = canonical_gaussians(gs) if cfg.frames != "stored" else None
+    if cfg.frames in ("turned", "best"):
+        gs = canonical_gaussians(gs, order_scales=False)
+    elif cfg.frames == "canonical":
+        gs = canonical
     values = _coded_values(gs, cfg)
     sort_info: dict[str, Any] = {"grid_index": "given"}
-    if grid_index is None:
-        grid_index, stats = sort_scene(gs, cfg)
+    if grid_index is None:  # on ordered scales unless the frames are stored as given (a better feature)
+        grid_index, stats = sort_scene(gs if canonical is None else canonical, cfg)
         sort_info = {"sorted": bool(cfg.sort and n >= 16), "passes": int(stats["passes"]),
                      "weights": dict(cfg.sort_weights), "activated": cfg.sort_activated}  # fmt: skip
     gi = _check_grid_index(grid_index, n)
     h, w = gi.shape
     src = _fill_source(gi)
     empty = np.flatnonzero(gi.reshape(-1) < 0).astype(np.uint32)
-    sections = [Section("grid.empty", "deflate", encode_array(empty, "deflate"))]
-    attrs: dict[str, Any] = {}
 
-    def add(section: str, q: np.ndarray, planes: int, channels: int, coding: AttributeCoding, bits: int) -> None:
+    def image(section: str, q: np.ndarray, planes: int, channels: int, coding: AttributeCoding, bits: int) -> Section:
         """Lay out q [N, planes*channels] on the grid as ``planes`` tiles of ``channels`` and code it."""
         cells = q[src].reshape(h, w, planes, channels).transpose(2, 0, 1, 3)
-        layout = _Layout(coding.codec, bits, coding.distance)
+        return coded_image(section, cells, coding.codec, bits, coding.distance)
+
+    def coded_image(section: str, planes: np.ndarray, codec: str, bits: int, distance: float = 0.0) -> Section:
+        layout = _Layout(codec, bits, distance)
         try:
-            payload = layout.encode(layout.to_image(cells), cfg.jxl_effort)
+            return Section(section, codec, layout.encode(layout.to_image(planes), cfg.jxl_effort))
         except CodecError as exc:
             raise SplatpackError(f"cannot code '{section}': {exc}") from None
-        sections.append(Section(section, coding.codec, payload))
 
-    for name in ATTRIBUTES:
-        if name not in values:
-            continue
+    def code(name: str, t: np.ndarray) -> tuple[list[Section], dict[str, Any]]:
+        """The sections and the meta entry of attribute ``name`` with coded values t [N, C]."""
         coding: AttributeCoding = getattr(cfg, name)
-        t = values[name]
-        if name == "shN" and cfg.sh_mode == "palette":
-            labels, cq, lo, hi = _palette(t, cfg)
-            k = cq.shape[0]
-            lbits = _label_bits(k)
-            lossless = AttributeCoding(lbits, coding.codec)  # labels and centroids: always lossless
-            add("grid.shN.labels", labels[:, None], 1, 1, lossless, lbits)
-            layout = _Layout(coding.codec, cfg.palette_bits)
-            try:
-                payload = layout.encode(layout.to_image(cq.reshape(1, k, -1, 3)), cfg.jxl_effort)
-            except CodecError as exc:
-                raise SplatpackError(f"cannot code 'grid.shN.centroids': {exc}") from None
-            sections.append(Section("grid.shN.centroids", coding.codec, payload))
-            attrs[name] = {"mode": "palette", "size": k, "label_bits": lbits, "bits": cfg.palette_bits,
-                           "codec": coding.codec, "distance": 0.0,
-                           "lo": lo.tolist(), "hi": hi.tolist()}  # fmt: skip
-            continue
-        if name == "shN" and cfg.sh_mode == "rvq":
-            labels, cq, lo, hi = _residual_palette(t, cfg, shn_codebooks)
-            stages, k = cq.shape[:2]
-            lbits = _label_bits(k)
-            add("grid.shN.labels", labels, stages, 1, AttributeCoding(lbits, coding.codec), lbits)
-            layout = _Layout(coding.codec, cfg.palette_bits)
-            try:
-                payload = layout.encode(layout.to_image(cq.reshape(1, stages * k, -1, 3)), cfg.jxl_effort)
-            except CodecError as exc:
-                raise SplatpackError(f"cannot code 'grid.shN.centroids': {exc}") from None
-            sections.append(Section("grid.shN.centroids", coding.codec, payload))
-            attrs[name] = {"mode": "rvq", "stages": stages, "size": k, "label_bits": lbits, "bits": cfg.palette_bits,
-                           "codec": coding.codec, "distance": 0.0,
-                           "lo": lo.reshape(-1).tolist(), "hi": hi.reshape(-1).tolist()}  # fmt: skip
-            continue
+        if name == "shN" and cfg.sh_mode in ("palette", "rvq"):
+            if cfg.sh_mode == "palette":
+                labels, cq, lo, hi = _palette(t, cfg)
+                stages, k = 1, cq.shape[0]
+                labels = labels[:, None]
+            else:
+                labels, cq, lo, hi = _residual_palette(t, cfg, shn_codebooks)
+                stages, k = cq.shape[:2]
+            lbits = _label_bits(k)  # labels and centroids: always lossless
+            secs = [image("grid.shN.labels", labels, stages, 1, AttributeCoding(lbits, coding.codec), lbits),
+                    coded_image("grid.shN.centroids", cq.reshape(1, stages * k, -1, 3), coding.codec, cfg.palette_bits)]  # fmt: skip
+            entry = {"mode": cfg.sh_mode, "size": k, "label_bits": lbits, "bits": cfg.palette_bits,
+                     "codec": coding.codec, "distance": 0.0}  # fmt: skip
+            if cfg.sh_mode == "rvq":
+                entry = {"mode": "rvq", "stages": stages, **{k: v for k, v in entry.items() if k != "mode"}}
+            return secs, {**entry, "lo": lo.reshape(-1).tolist(), "hi": hi.reshape(-1).tolist()}
+        entry = {"bits": coding.bits, "codec": coding.codec, "distance": float(coding.distance)}
         if name == "quats" and cfg.quats_encoding == "smallest-three":
             small, largest = smallest_three(t)
             q, lo, hi = _quantise(small, coding.bits)
-            add("grid.quats", np.concatenate([q, largest[:, None].astype(np.uint16)], 1), 1, 4, coding, coding.bits)
-            attrs[name] = {"bits": coding.bits, "codec": coding.codec, "distance": float(coding.distance),
-                           "encoding": "smallest-three", "lo": lo.tolist(), "hi": hi.tolist()}  # fmt: skip
-            continue
+            sec = image("grid.quats", np.concatenate([q, largest[:, None].astype(np.uint16)], 1), 1, 4, coding, coding.bits)
+            return [sec], {**entry, "encoding": "smallest-three", "lo": lo.tolist(), "hi": hi.tolist()}
         q, lo, hi = _quantise(t, coding.bits)
         channels = 3 if name == "shN" else t.shape[1]
-        planes = t.shape[1] // channels
-        add(f"grid.{name}", q, planes, channels, coding, coding.bits)
-        attrs[name] = {"bits": coding.bits, "codec": coding.codec, "distance": float(coding.distance),
-                       "lo": lo.tolist(), "hi": hi.tolist()}  # fmt: skip
-        if name == "shN":
-            attrs[name]["mode"] = "grid"
+        sec = image(f"grid.{name}", q, t.shape[1] // channels, channels, coding, coding.bits)
+        return [sec], {**entry, "lo": lo.tolist(), "hi": hi.tolist(), **({"mode": "grid"} if name == "shN" else {})}
+
+    coded = {name: code(name, values[name]) for name in ATTRIBUTES if name in values}
+    frames = "turned" if cfg.frames == "best" else cfg.frames
+    if cfg.frames == "best":
+        # the canonical frames (scales decreasing) code smaller where a splat's frames are random
+        # (plant.splat −4 %), the given ones where training's splits left siblings in one frame
+        # (lego's full-preset run: +1.7 % canonical); the encoder keeps the smaller pair
+        alt = _coded_values(canonical, cfg)
+        alt_coded = {name: code(name, alt[name]) for name in ("scales", "quats")}
+
+        def size(c: dict) -> int:
+            return sum(len(sec.payload) for name in ("scales", "quats") for sec in c[name][0])
+
+        if size(alt_coded) < size(coded):
+            coded.update(alt_coded)
+            frames = "canonical"
+    sections = [Section("grid.empty", "deflate", encode_array(empty, "deflate"))]
+    for name in ATTRIBUTES:
+        if name in coded:
+            sections += coded[name][0]
+    attrs = {name: entry for name, (_, entry) in coded.items()}
     meta = {
         "kind": FORMAT_KIND,
         "version": FORMAT_VERSION,
@@ -746,6 +758,7 @@ def encode_grid_scene(
         "opacity_space": cfg.opacity_space,
         "attributes": attrs,
         "sort": sort_info,
+        "frames": frames,  # informative (stored, turned or canonical): decoders use each pair as stored
     }
     return sections, meta
 

@@ -77,11 +77,16 @@ _ORDERS, _PERMUTATION_QUATS = _permutation_quats()
 _HALF_TURNS = torch.eye(4, dtype=torch.float64)
 
 
-def canonical_frames(quats: Tensor, scales: Tensor) -> tuple[Tensor, Tensor]:
+def canonical_frames(quats: Tensor, scales: Tensor, order_scales: bool = True) -> tuple[Tensor, Tensor]:
     """(quats [N, 4] unit ``wxyz`` with w ≥ |x|, |y|, |z|, scales [N, 3] in decreasing order) for
     the same covariances as ``quats`` (any norm) and ``scales`` (log or linear: only their order
-    is used). Differentiable in both (a gather and right-multiplications by constants)."""
+    is used). Differentiable in both (a gather and right-multiplications by constants).
+    ``order_scales=False`` keeps the axes as given and only turns the frame so that |w| is largest."""
     q = torch.nn.functional.normalize(quats, dim=-1)
+    if not order_scales:
+        k = q.detach().abs().argmax(1)
+        q = quat_multiply(q, _HALF_TURNS.to(q)[k])
+        return torch.where(q[:, :1] < 0, -q, q), scales
     perm = torch.argsort(scales.detach(), dim=1, descending=True, stable=True)  # [N, 3]
     # row of _ORDERS matching each Gaussian's order: order = (a, b, c) ↦ 3a + b is unique
     key = perm[:, 0] * 3 + perm[:, 1]
@@ -95,10 +100,10 @@ def canonical_frames(quats: Tensor, scales: Tensor) -> tuple[Tensor, Tensor]:
     return torch.where(q[:, :1] < 0, -q, q), s
 
 
-def canonical_gaussians(gs):
+def canonical_gaussians(gs, order_scales: bool = True):
     """``gs`` (a :class:`~splatpack.model.GaussianSet`) with every Gaussian in its canonical
     frame (:func:`canonical_frames`, in float64; unit quaternions, decreasing log-scales)."""
     import dataclasses
 
-    quats, scales = canonical_frames(gs.quats.detach().double(), gs.scales.detach().double())
+    quats, scales = canonical_frames(gs.quats.detach().double(), gs.scales.detach().double(), order_scales)
     return dataclasses.replace(gs, quats=quats.to(gs.quats.dtype), scales=scales.to(gs.scales.dtype))

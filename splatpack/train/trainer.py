@@ -180,6 +180,9 @@ class Trainer:
         self.field = self.vq_scale = self.vq_rot = self.vq_shn = self.qat_codec = None
         # the grid codec's settings, checked now rather than when training ends
         self.grid_codec = cfg.grid.codec_config() if cfg.grid.enabled else None
+        if self.grid_codec is not None and cfg.grid.quantisation_aware and self.grid_codec.frames == "best":
+            # training renders one frame choice: the |w|-largest turn (what "best" keeps on trained runs)
+            self.grid_codec = dataclasses.replace(self.grid_codec, frames="turned")
         if self.compact is not None:
             self._setup_compact()
         self._make_optimizers()
