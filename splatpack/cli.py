@@ -6,6 +6,7 @@ Errors in the user's input are printed as one line, ``error: …``, with exit st
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from pathlib import Path
@@ -373,10 +374,53 @@ COMMANDS = {
 }  # fmt: skip
 
 
+def _dry(fn):
+    """``fn``'s signature and docs for tyro, without running it (parsing only)."""
+
+    @functools.wraps(fn)
+    def parse_only(*args, **kwargs) -> None:
+        return None
+
+    return parse_only
+
+
+def parse_error(argv: list[str]) -> str | None:
+    """tyro's message for arguments it cannot parse, as one line (None when they parse): its
+    boxed, multi-line report would break the one-line error rule of every other bad input."""
+    import contextlib
+    import io
+    import re
+
+    if not argv or any(a in ("-h", "--help") for a in argv):
+        return None
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(buf), contextlib.redirect_stdout(io.StringIO()):
+            tyro.extras.subcommand_cli_from_dict({k: _dry(f) for k, f in COMMANDS.items()}, prog="splatpack", args=argv)
+    except SystemExit as e:
+        if not e.code:
+            return None
+        parts: list[list[str]] = [[]]
+        for line in buf.getvalue().splitlines()[1:]:  # after the title: sections between rules
+            text = line.strip().strip("│").strip()
+            if set(text) <= set("─-╰╯ "):  # a rule (a box's or, without a terminal, dashes)
+                parts.append([])
+            else:
+                parts[-1].append(text)
+        sections = [" ".join(p) for p in parts if p]
+        keep = [sections[0]] + [t for t in sections[1:] if t.startswith("Available subcommands")] if sections else []
+        msg = re.sub(r"\s+", " ", "; ".join(keep)).split(" Got errors:")[0].strip()
+        return msg or "cannot parse the arguments (see splatpack --help)"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
+    if not debug and (msg := parse_error(argv)) is not None:
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
     try:
         tyro.extras.subcommand_cli_from_dict(COMMANDS, prog="splatpack", args=argv, description=__doc__.splitlines()[0])
     except SplatpackError as e:

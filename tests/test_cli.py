@@ -116,3 +116,20 @@ def test_train_then_render(tmp_path, capsys):
     import imageio.v3 as iio
 
     assert iio.imread(video, index=None).shape[0] == 6
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["compress", "x.ply", "-o", "y.spk", "--quality", "best"], "--quality"),
+        (["bench", "--qualities", "a"], "--qualities"),
+        (["compres", "x"], "Unrecognized options: compres"),
+        (["info"], "info"),
+    ],
+)
+def test_unparsable_arguments_give_one_line(args, needle, capsys):
+    """Arguments tyro cannot parse get one line too, not its boxed report."""
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and needle in err, err
+    assert "│" not in err and "──" not in err
