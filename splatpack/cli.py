@@ -19,19 +19,20 @@ from splatpack.errors import SplatpackError
 Positional = tyro.conf.Positional
 
 
-def scene_config(path: str, config: Optional[Path], cli: dict, extra: Optional[dict] = None):
+def scene_config(path: str, config: Optional[str | Path], cli: dict, extra: Optional[dict] = None):
     """(scene spec, TrainConfig, Capture) for a scene: its base preset, then the method preset
     (``config``), then the scene file's overrides, then ``extra`` and the command-line values."""
     from splatpack.captures import load_capture
     from splatpack.scenes import resolve_scene
     from splatpack.train import TrainConfig, apply_overrides, load_config
+    from splatpack.train.config import resolve_preset
 
     spec = resolve_scene(path)
     cfg = TrainConfig()
     if spec.config:
         cfg = load_config(spec.config, cfg)
     if config:  # a method preset over the scene's base preset; the scene's own settings win
-        cfg = load_config(config, cfg)
+        cfg = load_config(resolve_preset(config), cfg)
     cfg = apply_overrides(cfg, spec.overrides, str(path))
     if extra:
         cfg = apply_overrides(cfg, extra, "command line")
@@ -46,7 +47,8 @@ def scene_config(path: str, config: Optional[Path], cli: dict, extra: Optional[d
 
 def train(
     path: Positional[str],
-    config: Optional[Path] = None,
+    config: Optional[str] = None,
+    compact: Annotated[bool, tyro.conf.FlagCreatePairsOff] = False,
     downscale: Optional[int] = None,
     steps: Optional[int] = None,
     out: Optional[Path] = None,
@@ -61,7 +63,8 @@ def train(
 
     Args:
         path: a capture folder (Blender, nerfstudio, LLFF, COLMAP), a scene file (scenes/*.yaml) or 'default'.
-        config: a method preset (configs/*.yaml) applied over the scene's base preset; the scene's overrides still win.
+        config: a method preset applied over the scene's base preset (the scene's overrides still win): a YAML file, or the name of a shipped one (default, compact, sog, full).
+        compact: train the default compact preset, configs/full.yaml (masking + R-VQ + sorted grids → scene.spk); the same as --config full.
         downscale: image downscale factor (uses images_N folders when present).
         steps: training iterations.
         out: output folder (default: outputs/<scene>).
@@ -78,8 +81,10 @@ def train(
     from splatpack.train.trainer import StepCallback
 
     console = Console(stderr=True)
+    if compact and config:
+        raise SplatpackError("give --compact (the full preset) or --config, not both")
     cli = {"steps": steps, "backend": backend, "threads": threads or None, "downscale": downscale}
-    spec, cfg, capture = scene_config(path, config, cli)
+    spec, cfg, capture = scene_config(path, "full" if compact else config, cli)
     out_dir = out or Path("outputs") / spec.name
     f0 = capture.train[0]
     console.print(

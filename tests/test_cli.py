@@ -133,3 +133,24 @@ def test_unparsable_arguments_give_one_line(args, needle, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and needle in err, err
     assert "│" not in err and "──" not in err
+
+
+def test_compact_flag_trains_the_full_preset(tmp_path, capsys):
+    """``--compact`` is ``--config full``; ``--config`` also takes the shipped presets by name."""
+    from splatpack.captures.synthetic import make_synthetic_scene
+    from splatpack.cli import scene_config
+    from splatpack.container.spk import SpkReader
+
+    root = make_synthetic_scene(tmp_path / "scene", width=40, height=40, n_train=8, n_test=2)
+    for name, colour_field, grid in (("full", False, True), ("compact", True, False), ("sog", None, True)):
+        _, cfg, _ = scene_config(str(root), name, {})
+        assert cfg.grid.enabled == grid and (colour_field is None or cfg.compact.colour_field == colour_field), name
+    scene = tmp_path / "tiny.yaml"
+    scene.write_text(f"name: tiny\ndata: {root}\nformat: blender\noverrides: {{init_random_points: 800, eval_lpips: false}}\n")
+    out = tmp_path / "run"
+    assert main(["train", str(scene), "--compact", "--steps", "40", "--out", str(out)]) == 0
+    with SpkReader(out / "scene.spk") as r:
+        assert r.meta["kind"] == "sog-grid" and r.meta["attributes"]["shN"]["mode"] == "rvq"
+    capsys.readouterr()
+    rc, err = run_cli(["train", str(scene), "--compact", "--config", "sog"], capsys)
+    assert_one_line_error(rc, err, "--compact", "not both")

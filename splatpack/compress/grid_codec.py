@@ -613,11 +613,15 @@ def _residual_palette(t: np.ndarray, cfg: GridCodecConfig, codebooks=None):
     k-means on the residuals (:meth:`ResidualVQ.init_kmeans`) — each stage's codes ordered along
     their first principal axis and quantised per channel with ``palette_bits``; then each row's
     labels chosen greedily stage by stage against the *quantised* codebooks, so that the decoder's
-    Σ_s Ĉ_s[k_s] is what the labels were chosen for."""
+    Σ_s Ĉ_s[k_s] is what the labels were chosen for. Given codebooks with more codes than rows
+    are replaced by fitted ones (a file holds at most N codes a stage)."""
     from splatpack.compress.kmeans import nearest_code
     from splatpack.compress.rvq import ResidualVQ, ResidualVQConfig
 
     x = torch.from_numpy(np.ascontiguousarray(t, np.float32))
+    given = None if codebooks is None else torch.as_tensor(codebooks)
+    if given is not None and given.ndim == 3 and given.shape[1] > len(t):
+        codebooks = None  # more codes than Gaussians (a tiny scene): the format holds k ≤ N, so fit afresh
     if codebooks is None:
         k = min(cfg.rvq_size, len(t))
         vq = ResidualVQ(t.shape[1], ResidualVQConfig(num_stages=cfg.rvq_stages, codebook_size=k,

@@ -260,6 +260,23 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+#: the method presets shipped in the repository's ``configs/``, by name
+PRESETS_DIR = Path(__file__).resolve().parents[2] / "configs"
+PRESET_NAMES = ("default", "compact", "sog", "full")
+
+
+def resolve_preset(config: str | Path) -> Path:
+    """A preset file: ``config`` itself when it is a file, else the shipped preset of that name
+    (``compact`` → ``configs/compact.yaml``; :data:`PRESET_NAMES`)."""
+    p = Path(config)
+    if p.is_file() or str(config) not in PRESET_NAMES:
+        return p  # a missing file is reported by read_yaml, naming it
+    preset = PRESETS_DIR / f"{config}.yaml"
+    if not preset.is_file():
+        raise SplatpackError(f"the preset '{config}' is not installed here (no {preset})")
+    return preset
+
+
 def load_config(path: str | Path | None, base: TrainConfig | None = None) -> TrainConfig:
     """Apply a YAML preset (e.g. ``configs/default.yaml``) on top of ``base``."""
     cfg = base or TrainConfig()
