@@ -154,3 +154,19 @@ def test_compact_flag_trains_the_full_preset(tmp_path, capsys):
     capsys.readouterr()
     rc, err = run_cli(["train", str(scene), "--compact", "--config", "sog"], capsys)
     assert_one_line_error(rc, err, "--compact", "not both")
+
+
+def test_training_that_prunes_everything_gives_one_line(tmp_path, capsys):
+    """30 random Gaussians on a 40×40 object: the compact masks (or the α cut) remove them all,
+    which ends in one error line naming the run folder, not a crash in the codec."""
+    from splatpack.captures.synthetic import make_synthetic_scene
+
+    root = make_synthetic_scene(tmp_path / "scene", width=40, height=40, n_train=8, n_test=2)
+    scene = tmp_path / "t.yaml"
+    scene.write_text(f"name: t\ndata: {root}\nformat: blender\noverrides: {{init_random_points: 30, eval_lpips: false}}\n")
+    for preset in ("compact", "full"):
+        capsys.readouterr()
+        rc, err = run_cli(["train", scene, "--config", preset, "--steps", "40", "--out", tmp_path / preset], capsys)
+        assert "Traceback" not in err  # the progress lines, then the error line
+        assert_one_line_error(rc, err.splitlines()[-1] + "\n", str(tmp_path / preset), "no Gaussians are left")
+        assert not (tmp_path / preset / "scene.spk").exists()

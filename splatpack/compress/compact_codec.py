@@ -37,6 +37,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from splatpack.errors import SplatpackError
+
 FORMAT_KIND = "compact-3dgs"
 
 
@@ -214,6 +216,8 @@ def quantize_compact(
         if not bool(keep.all()):
             means, opacities, scale_idx, rot_idx = means[keep], opacities[keep], scale_idx[keep], rot_idx[keep]
             sh = None if sh is None else sh[keep]
+    if len(means) == 0:
+        raise SplatpackError(f"no Gaussians to code (none has α ≥ min_opacity {cfg.min_opacity})")
     means_np = means.detach().cpu().double().numpy()
     q, lo, hi = quantize_positions(means_np, cfg.position_bits)
     codes = morton_encode(q)

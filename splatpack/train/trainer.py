@@ -580,7 +580,16 @@ class Trainer:
             "eval_split": "test" if self.test_views else "train-subset",
         }
 
+    def _require_gaussians(self, when: str) -> None:
+        """A one-line error instead of a crash in the codecs when pruning left nothing."""
+        if len(self.params["means"]) == 0:
+            raise SplatpackError(
+                f"no Gaussians are left {when} (pruning removed them all: lower compact.masking.lambda_mask "
+                "or codec.min_opacity, or train longer)", self.out_dir,
+            )  # fmt: skip
+
     def finish(self) -> dict[str, Any]:
+        self._require_gaussians("after training")
         if self.compact is not None and self.cfg.grid.enabled:
             m, extra = self.finish_full()
             n = extra.pop("num_gaussians")
@@ -662,6 +671,7 @@ class Trainer:
             self.prune_masked()
         if c.codec.min_opacity > 0:
             self.remove_gaussians(torch.sigmoid(self.params["opacities"]) < c.codec.min_opacity)
+        self._require_gaussians(f"after the final mask prune and the α < {c.codec.min_opacity} cut")
         trained = self.evaluate(write_renders=False)
         p = self.params
         gs = GaussianSet.from_parameters(p)
