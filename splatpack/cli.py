@@ -263,9 +263,10 @@ def compress(
     else:
         size = write_grid_scene(out, gs, cfg)
     from splatpack.io.formats import path_size
+    from splatpack.spk_cli import relative_size
 
     src = path_size(file)
-    print(f"wrote {out}: {len(gs):,} Gaussians, {size:,} bytes ({src / max(size, 1):.1f}× smaller than {Path(file).name}), "
+    print(f"wrote {out}: {len(gs):,} Gaussians, {size:,} bytes ({relative_size(size, src)} than {Path(file).name}), "
           f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
 
 

@@ -43,11 +43,18 @@ def spk_info(path: str | Path) -> dict[str, Any]:
     }
 
 
+def relative_size(size: int, reference: int) -> str:
+    """"3.1× smaller" or, for a file that grew (a tiny scene's headers), "1.4× larger"."""
+    if size <= reference:
+        return f"{reference / max(size, 1):.1f}× smaller"
+    return f"{size / max(reference, 1):.1f}× larger"
+
+
 def format_info(d: dict[str, Any]) -> str:
     lines = [
         f"{d['file']}: {d['kind']}, format {d['version']}, {d['num_gaussians']:,} Gaussians, "
         f"{d['total_bytes']:,} bytes ({d['bytes_per_gaussian']:.2f} B/Gaussian)",
-        f"  equivalent PLY (SH 3): {d['ply_equivalent_bytes']:,} bytes → {d['ratio']:.1f}× smaller",
+        f"  equivalent PLY (SH 3): {d['ply_equivalent_bytes']:,} bytes → {relative_size(d['total_bytes'], d['ply_equivalent_bytes'])}",
         f"  {'section':<22}{'codec':<8}{'bytes':>12}{'share':>8}",
     ]
     for s in d["sections"]:

@@ -170,3 +170,10 @@ def test_training_that_prunes_everything_gives_one_line(tmp_path, capsys):
         assert "Traceback" not in err  # the progress lines, then the error line
         assert_one_line_error(rc, err.splitlines()[-1] + "\n", str(tmp_path / preset), "no Gaussians are left")
         assert not (tmp_path / preset / "scene.spk").exists()
+
+
+def test_relative_size_says_larger_for_a_file_that_grew():
+    from splatpack.spk_cli import relative_size
+
+    assert relative_size(100, 310) == "3.1× smaller" and relative_size(140, 100) == "1.4× larger"
+    assert relative_size(5, 0) == "5.0× larger"  # an empty reference file
