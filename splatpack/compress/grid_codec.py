@@ -11,7 +11,7 @@ Pipeline (``encode_grid_scene``), per attribute a with values x ∈ ℝ^{N×C}:
    log activation, which spends the grid's precision near the scene centre); colour DC and SH
    rest as stored (SH coefficients, ``sh0`` [N, 3], ``shN`` [N, K−1, 3] → [N, 3(K−1)]); scales
    as log-scales; rotations as unit quaternions with w ≥ 0 (q and −q are one rotation), with
-   with ``frames`` first in another of each Gaussian's equivalent local frames (:data:`FRAMES`;
+   ``frames`` first in another of each Gaussian's equivalent local frames (:data:`FRAMES`;
    the quality levels code both |w|-largest and scale-ordered canonical frames, keeping the
    smaller; :mod:`splatpack.model.frames`);
    opacities as logits (SOG quantises the opacity *parameter*, i.e. the logit) or, with
