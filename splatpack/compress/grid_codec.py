@@ -619,16 +619,15 @@ def _residual_palette(t: np.ndarray, cfg: GridCodecConfig, codebooks=None):
     from splatpack.compress.rvq import ResidualVQ, ResidualVQConfig
 
     x = torch.from_numpy(np.ascontiguousarray(t, np.float32))
-    given = None if codebooks is None else torch.as_tensor(codebooks)
-    if given is not None and given.ndim == 3 and given.shape[1] > len(t):
-        codebooks = None  # more codes than Gaussians (a tiny scene): the format holds k ≤ N, so fit afresh
-    if codebooks is None:
+    books = None if codebooks is None else np.asarray(torch.as_tensor(codebooks).detach().cpu(), np.float64)
+    if books is not None and books.ndim == 3 and books.shape[1] > len(t):
+        books = None  # more codes than Gaussians (a tiny scene): the format holds k ≤ N, so fit afresh
+    if books is None:
         k = min(cfg.rvq_size, len(t))
         vq = ResidualVQ(t.shape[1], ResidualVQConfig(num_stages=cfg.rvq_stages, codebook_size=k,
                                                      kmeans_iters=cfg.palette_iterations))  # fmt: skip
         vq.init_kmeans(x, torch.Generator().manual_seed(cfg.seed))
-        codebooks = vq.codebooks()
-    books = np.asarray(torch.as_tensor(codebooks).detach().cpu(), np.float64)
+        books = np.asarray(vq.codebooks().detach().cpu(), np.float64)
     if books.ndim != 3 or books.shape[2] != t.shape[1] or not 1 <= books.shape[0] <= MAX_RVQ_STAGES:
         raise SplatpackError(f"grid codec: R-VQ codebooks must be [S ≤ {MAX_RVQ_STAGES}, K, {t.shape[1]}], not {books.shape}")
     qs, los, his, labels = [], [], [], []
@@ -717,10 +716,8 @@ def encode_grid_scene(
             lbits = _label_bits(k)  # labels and centroids: always lossless
             secs = [image("grid.shN.labels", labels, stages, 1, AttributeCoding(lbits, coding.codec), lbits),
                     coded_image("grid.shN.centroids", cq.reshape(1, stages * k, -1, 3), coding.codec, cfg.palette_bits)]  # fmt: skip
-            entry = {"mode": cfg.sh_mode, "size": k, "label_bits": lbits, "bits": cfg.palette_bits,
-                     "codec": coding.codec, "distance": 0.0}  # fmt: skip
-            if cfg.sh_mode == "rvq":
-                entry = {"mode": "rvq", "stages": stages, **{k: v for k, v in entry.items() if k != "mode"}}
+            entry = {"mode": cfg.sh_mode, **({"stages": stages} if cfg.sh_mode == "rvq" else {}), "size": k,
+                     "label_bits": lbits, "bits": cfg.palette_bits, "codec": coding.codec, "distance": 0.0}  # fmt: skip
             return secs, {**entry, "lo": lo.reshape(-1).tolist(), "hi": hi.reshape(-1).tolist()}
         entry = {"bits": coding.bits, "codec": coding.codec, "distance": float(coding.distance)}
         if name == "quats" and cfg.quats_encoding == "smallest-three":

@@ -177,7 +177,7 @@ class Trainer:
         if not self.train_views:
             raise SplatpackError("the capture has no training images", self.capture.root)
         self.params = initial_gaussians(self.capture, cfg).to(self.device).to_parameters()
-        self.field = self.vq_scale = self.vq_rot = self.vq_shn = self.qat_codec = None
+        self.field = self.vq_scale = self.vq_rot = self.vq_shn = None
         # the grid codec's settings, checked now rather than when training ends
         self.grid_codec = cfg.grid.codec_config() if cfg.grid.enabled else None
         if self.grid_codec is not None and cfg.grid.quantisation_aware and self.grid_codec.frames == "best":
@@ -209,9 +209,6 @@ class Trainer:
         self.vq_rot = ResidualVQ(4, c.rvq.vq).to(self.device)
         if "shN" in c.rvq.attributes and not c.colour_field and self.params["shN"].shape[1]:
             self.vq_shn = ResidualVQ(self.params["shN"][0].numel(), c.rvq.sh_vq).to(self.device)
-        g = self.cfg.grid
-        if g.enabled and g.quantisation_aware and not c.colour_field:
-            self.qat_codec = self.grid_codec
 
     def _make_optimizers(self) -> None:
         lr = self.cfg.lr
@@ -320,6 +317,14 @@ class Trainer:
         if self.cfg.init_from:
             return self.cfg.sh_degree
         return min(self.step // self.cfg.sh_degree_interval, self.cfg.sh_degree)
+
+    @property
+    def qat_codec(self):
+        """The grid codec whose decoded values the VQ phase renders (full preset with
+        ``grid.quantisation_aware``), else None."""
+        c = self.compact
+        quantise = self.cfg.grid.quantisation_aware and c is not None and not c.colour_field
+        return self.grid_codec if quantise else None
 
     def coded_params(self) -> dict[str, torch.Tensor]:
         """means, quats, scales, opacities (and sh0) as rendered at this step: in the VQ phase of a
