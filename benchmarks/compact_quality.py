@@ -63,7 +63,7 @@ def main() -> None:
         scene = str(ROOT / f"scenes/{name}.yaml")
         vanilla = train(scene, args.runs / name, None, reuse=True)
         ply = args.runs / name / "point_cloud.ply"
-        from splatpack.io import ply_size
+        from splatpack.formats.ply import ply_size
 
         ply_bytes = ply.stat().st_size if ply.is_file() else ply_size(vanilla["num_gaussians"])
         extra = ["--config", str(ROOT / "configs/compact.yaml")]

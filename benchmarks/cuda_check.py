@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from splatpack.model import GaussianSet
+from splatpack.core import GaussianSet
 from splatpack.render import cuda_available, rasterize
-from splatpack.render_cli import look_at
+from splatpack.render.camera import look_at
 
 
 def trained_synthetic(steps: int) -> tuple[GaussianSet, list]:
@@ -73,7 +73,7 @@ def main() -> None:
     if not cuda_available():
         raise SystemExit("no CUDA device with gsplat kernels here")
     if args.ply:
-        from splatpack.io import load_ply
+        from splatpack.formats.ply import load_ply
 
         gs = load_ply(args.ply)
         views = ring_views(gs)

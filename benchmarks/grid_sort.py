@@ -8,7 +8,7 @@ For a trained splat (default: the vanilla lego run's ``point_cloud.ply``, else
 * compares the sorted grid against a random order and a Morton (Z-curve) order of the positions
   laid out row by row: the mean distance between neighbouring cells
   (:func:`~splatpack.compress.grid_sort.neighbour_distance`) and the bytes of the attribute-grid
-  scene each order gives (:func:`splatpack.compress.grid_codec.encode_grid_scene`, same quality).
+  scene each order gives (:func:`splatpack.codecs.grid.encode_grid_scene`, same quality).
 
 Targets (issue 4): 100k ≤ 5 s, 1M ≤ 60 s on two cores. Writes
 ``benchmarks/results/grid_sort.json``. Run it on a quiet machine.
@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from splatpack.compress.grid_codec import sort_features as sog_features
+from splatpack.codecs.grid import sort_features as sog_features
 from splatpack.compress.grid_sort import grid_shape, neighbour_distance, sort_features, sort_into_grid
-from splatpack.model import GaussianSet
+from splatpack.core import GaussianSet
 
 ROOT = Path(__file__).resolve().parents[1]
 SOG_WEIGHTS = {"means": 1.0, "sh0": 1.0, "scales": 1.0}
@@ -52,14 +52,14 @@ def row_major(order: np.ndarray, n: int) -> np.ndarray:
 
 
 def morton_order(means: np.ndarray) -> np.ndarray:
-    from splatpack.compress.compact_codec import morton_encode, quantize_positions
+    from splatpack.codecs.compact import morton_encode, quantize_positions
 
     q, _, _ = quantize_positions(means.astype(np.float64), 16)
     return np.argsort(morton_encode(q), kind="stable")
 
 
 def grid_bytes(gs: GaussianSet, grid_index: np.ndarray, quality: int) -> int:
-    from splatpack.compress.grid_codec import GridCodecConfig, encode_grid_scene
+    from splatpack.codecs.grid import GridCodecConfig, encode_grid_scene
 
     sections, _meta = encode_grid_scene(gs, GridCodecConfig.from_quality(quality), grid_index=grid_index)
     return int(sum(len(s.payload) for s in sections))
@@ -81,10 +81,10 @@ def main() -> None:
     ap.add_argument("--skip-1m", action="store_true")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/grid_sort.json")
     args = ap.parse_args()
-    from splatpack.spk_cli import load_gaussians
+    from splatpack.formats import load_scene
 
     path = args.input or default_input()
-    gs = load_gaussians(path)
+    gs = load_scene(path)
     n = len(gs)
     feats = sog_features(gs, SOG_WEIGHTS)
     sort_into_grid(feats[:4096])  # compile the kernels outside the timing

@@ -26,7 +26,7 @@ def load_geometry(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     if path.suffix == ".pt":
         state = torch.load(path, map_location="cpu", weights_only=False)
         return state["params"]["scales"].float(), state["params"]["quats"].float()
-    from splatpack.io import load_ply
+    from splatpack.formats.ply import load_ply
 
     gs = load_ply(path)
     return gs.scales.float(), gs.quats.float()
@@ -60,7 +60,7 @@ def run(x: torch.Tensor, kind: str, steps: int, seed: int = 0) -> dict:
 
 
 def main() -> None:
-    from splatpack.compress.compact_codec import canonical_quats
+    from splatpack.core.frames import positive_w_quats
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("source", type=Path)
@@ -68,7 +68,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/rvq_codebooks.json")
     args = ap.parse_args()
     log_scales, quats = load_geometry(args.source)
-    data = {"scale (log)": log_scales, "rotation": canonical_quats(quats)}
+    data = {"scale (log)": log_scales, "rotation": positive_w_quats(quats)}
     results = {"source": str(args.source), "num_gaussians": len(log_scales), "steps": args.steps}
     for name, x in data.items():
         results[name] = {kind: run(x, kind, args.steps) for kind in ("ema", "simvq")}

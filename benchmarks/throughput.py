@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from splatpack.metrics import ssim
-from splatpack.model import GaussianSet
+from splatpack.core import GaussianSet
 from splatpack.render import rasterize
 
 
@@ -86,7 +86,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     if args.ply:
-        from splatpack.io import load_ply
+        from splatpack.formats.ply import load_ply
 
         gs = load_ply(args.ply)
         reps = -(-args.num // len(gs))

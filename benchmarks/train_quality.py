@@ -26,7 +26,7 @@ SHARED = ROOT.parent / "shared"
 def train(scene: str, out: Path, steps: int | None, extra: list[str] = (), reuse: bool = False) -> dict:
     """``splatpack train SCENE --backend cpu``; with ``reuse``, an existing
     run's metrics.json in ``out`` (from that same command) is read instead."""
-    from splatpack.cli import main
+    from splatpack.apps.cli import main
 
     if reuse and (out / "metrics.json").is_file():
         return json.loads((out / "metrics.json").read_text())
@@ -59,7 +59,7 @@ def main() -> None:
         results["fern"] = {**m, "targets": {"psnr": 23.5, "train_seconds": 1200},
                            "pass": m["psnr"] >= 23.5 and m["train_seconds"] <= 1200}  # fmt: skip
     if "fern-sfm" in args.only:
-        from splatpack.process import run_sfm
+        from splatpack.captures.sfm import run_sfm
 
         t = time.perf_counter()
         sfm = run_sfm(SHARED / "scenes/fern/images_8", args.runs / "fern-sfm-model")

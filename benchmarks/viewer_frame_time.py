@@ -8,12 +8,12 @@ the equivalent INRIA ``.ply`` (Spark's own PLY reader), both timed in one browse
 The scene: ``--gaussians`` jittered copies of a trained splat (default
 ``../shared/splats/plant.splat``, positions jittered by 1 % of their spread, as
 ``benchmarks/grid_sort.py`` does for its 1M sort), written once as a quality-6 grid scene with
-:func:`splatpack.compress.grid_codec.write_grid_scene` and as a PLY with
-:func:`splatpack.io.save_splats`, cached under ``--work``.
+:func:`splatpack.codecs.grid.write_grid_scene` and as a PLY with
+:func:`splatpack.io.save_scene`, cached under ``--work``.
 
 In the browser each file is loaded with ``window.splatpack.load`` (load seconds: fetch, decode
 and upload until the scene is shown), then for each pose of an orbit
-(:func:`splatpack.bench.orbit_cameras`) the camera is set and one frame is timed with
+(:func:`splatpack.render.camera.orbit_cameras`) the camera is set and one frame is timed with
 ``renderOnce({maxCycles: 1})``: Spark generating the splats for the view, reading their depths
 back, sorting them in its worker and drawing, until the pixels are read back. A separate "draw"
 time redraws the already sorted view (``renderer.render`` and a one-pixel read-back to wait for
@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from splatpack.model import GaussianSet
+from splatpack.core import GaussianSet
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the browser driver shared with the viewer tests
@@ -82,10 +82,10 @@ def jittered_scene(gs: GaussianSet, n: int, seed: int = 0) -> GaussianSet:
 def build_scene(cfg: BenchConfig) -> tuple[GaussianSet, dict[str, Path]]:
     """The benchmark scene and its .ply / .spk files, reusing cached files made with the same
     input, count, seed and quality."""
-    from splatpack.compress.grid_codec import GridCodecConfig, write_grid_scene
-    from splatpack.io import save_splats
-    from splatpack.io.atomic import atomic_write_text
-    from splatpack.spk_cli import load_gaussians
+    from splatpack.codecs.grid import GridCodecConfig, write_grid_scene
+    from splatpack.formats import save_scene
+    from splatpack.core.atomic import atomic_write_text
+    from splatpack.formats import load_scene
 
     cfg.work.mkdir(parents=True, exist_ok=True)
     stem = f"{cfg.input.stem}-{cfg.gaussians}-s{cfg.seed}"
@@ -93,13 +93,13 @@ def build_scene(cfg: BenchConfig) -> tuple[GaussianSet, dict[str, Path]]:
     stamp = cfg.work / f"{stem}-q{cfg.quality}.json"
     key = {"input": str(cfg.input.resolve()), "input_bytes": cfg.input.stat().st_size, "gaussians": cfg.gaussians,
            "seed": cfg.seed, "quality": cfg.quality}  # fmt: skip
-    gs = jittered_scene(load_gaussians(cfg.input), cfg.gaussians, cfg.seed)
+    gs = jittered_scene(load_scene(cfg.input), cfg.gaussians, cfg.seed)
     cached = stamp.is_file() and json.loads(stamp.read_text()) == key and all(p.is_file() for p in files.values())
     if cached:
         print(f"reusing {files['ply']} and {files['spk']}", flush=True)
         return gs, files
     t0 = time.perf_counter()
-    save_splats(gs, files["ply"])
+    save_scene(gs, files["ply"])
     print(f"wrote {files['ply']} ({files['ply'].stat().st_size:,} B, {time.perf_counter() - t0:.1f} s)", flush=True)
     t0 = time.perf_counter()
     write_grid_scene(files["spk"], gs, GridCodecConfig.from_quality(cfg.quality))
@@ -109,7 +109,7 @@ def build_scene(cfg: BenchConfig) -> tuple[GaussianSet, dict[str, Path]]:
 
 
 def camera_dicts(gs: GaussianSet, n: int, size: int) -> list[dict]:
-    from splatpack.bench import orbit_cameras
+    from splatpack.render.camera import orbit_cameras
 
     poses, K = orbit_cameras(gs.means, n, size, FOV_DEGREES)
     return [
@@ -294,7 +294,7 @@ def main(argv=None) -> None:
     cfg = parse_args(argv)
     from viewer_harness import missing_requirement
 
-    from splatpack.io.atomic import atomic_write_text
+    from splatpack.core.atomic import atomic_write_text
     from splatpack.view.server import STATIC_DIR
 
     why = missing_requirement()

@@ -2,7 +2,7 @@
 
 The flow is one-directional: capture readers (:mod:`splatpack.captures`) produce a
 :class:`~splatpack.captures.Capture`; the trainer (:mod:`splatpack.train`) fits a
-:class:`~splatpack.model.GaussianSet` with a rasterizer backend (:mod:`splatpack.render`);
+:class:`~splatpack.core.GaussianSet` with a rasterizer backend (:mod:`splatpack.render`);
 the result is written by :mod:`splatpack.io`.
 """
 

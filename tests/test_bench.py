@@ -6,9 +6,10 @@ import json
 
 import torch
 
-from splatpack.bench import BenchConfig, orbit_cameras, run_bench
-from splatpack.io import save_splats
-from splatpack.model import GaussianSet
+from splatpack.apps.bench import BenchConfig, run_bench
+from splatpack.render.camera import orbit_cameras
+from splatpack.formats import save_scene
+from splatpack.core import GaussianSet
 
 
 def small_splat(n: int = 600, seed: int = 0) -> GaussianSet:
@@ -34,7 +35,7 @@ def test_orbit_cameras_look_at_the_centre():
 
 def test_bench_writes_rows_and_a_plot(tmp_path):
     src = tmp_path / "small.splat"
-    save_splats(small_splat(), src)
+    save_scene(small_splat(), src)
     cfg = BenchConfig(inputs=[src], tools=("splatpack", "spz"), qualities=(2, 8),
                       views=3, size=48)  # fmt: skip
     rows = run_bench(cfg, tmp_path / "out")

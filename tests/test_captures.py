@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from PIL import Image
 from scipy.spatial.transform import Rotation
 
-from splatpack.captures import Distortion, Frame, detect_format, load_capture, load_image
+from splatpack.captures import Distortion, Frame, detect_capture_format, load_capture, load_image
 from splatpack.captures.colmap import read_cameras, read_images, read_points3D
 from splatpack.captures.images import split_frames
-from splatpack.errors import CaptureError
+from splatpack.core.errors import CaptureError
 
 MODEL_IDS = {"SIMPLE_PINHOLE": 0, "PINHOLE": 1, "SIMPLE_RADIAL": 2, "RADIAL": 3, "OPENCV": 4, "OPENCV_FISHEYE": 5}
 
@@ -123,7 +123,7 @@ def make_blender(root: Path, n_train=3, n_test=2, size=2, angle=0.8):
 @pytest.mark.parametrize("fmt", ["bin", "txt"])
 def test_colmap_model_roundtrip(tmp_path: Path, fmt: str) -> None:
     c2ws, xyz, rgb = make_colmap(tmp_path, fmt)
-    assert detect_format(tmp_path) == "colmap"
+    assert detect_capture_format(tmp_path) == "colmap"
     cap = load_capture(tmp_path, test_every=2)
     assert cap.format == "colmap" and cap.name == tmp_path.name
     assert [f.name for f in cap.test] == ["img000.png", "img002.png", "img004.png"]
@@ -141,7 +141,7 @@ def test_colmap_model_roundtrip(tmp_path: Path, fmt: str) -> None:
 def test_colmap_model_folder_and_file_paths(tmp_path: Path) -> None:
     make_colmap(tmp_path)
     for p in (tmp_path / "sparse/0", tmp_path / "sparse/0/cameras.bin"):
-        assert detect_format(p) == "colmap"
+        assert detect_capture_format(p) == "colmap"
         assert len(load_capture(p).frames) == 5
 
 
@@ -295,7 +295,7 @@ def test_missing_camera_reference(tmp_path: Path) -> None:
 
 def test_blender(tmp_path: Path) -> None:
     poses = make_blender(tmp_path)
-    assert detect_format(tmp_path) == "blender" == detect_format(tmp_path / "transforms_train.json")
+    assert detect_capture_format(tmp_path) == "blender" == detect_capture_format(tmp_path / "transforms_train.json")
     cap = load_capture(tmp_path)
     assert (len(cap.train), len(cap.test), cap.white_background, cap.points, cap.near_far) == (3, 2, True, None, None)
     f = cap.train[1]
@@ -350,7 +350,7 @@ def test_nerfstudio(tmp_path: Path) -> None:
     xyz, rgb = np.random.default_rng(0).normal(size=(7, 3)).astype(np.float32), np.full((7, 3), 9, np.uint8)
     _ply(tmp_path / "sparse_pc.ply", xyz, rgb)
     (tmp_path / "transforms.json").write_text(json.dumps({**meta, "frames": frames, "ply_file_path": "sparse_pc.ply"}))
-    assert detect_format(tmp_path) == "nerfstudio"
+    assert detect_capture_format(tmp_path) == "nerfstudio"
     cap = load_capture(tmp_path, test_every=4)
     assert [f.name for f in cap.test] == ["frame_00000.png", "frame_00004.png", "frame_00008.png"]
     f3 = next(f for f in cap.frames if f.name == "frame_00003.png")
@@ -385,12 +385,12 @@ def test_nerfstudio_bad_input(tmp_path: Path) -> None:
 
 def test_detect_format_errors(tmp_path: Path) -> None:
     with pytest.raises(CaptureError, match="path does not exist") as e:
-        detect_format(tmp_path / "nope")
+        detect_capture_format(tmp_path / "nope")
     assert str(tmp_path / "nope") in str(e.value)
     with pytest.raises(CaptureError, match="path does not exist"):
         load_capture(tmp_path / "nope")
     with pytest.raises(CaptureError, match="transforms_train.json.*poses_bounds.npy.*sparse/0/cameras.bin") as e:
-        detect_format(tmp_path)
+        detect_capture_format(tmp_path)
     assert str(tmp_path) in str(e.value)
 
 

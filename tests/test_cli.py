@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from test_captures import make_blender, make_colmap
 
-from splatpack.cli import main
+from splatpack.apps.cli import main
 
 
 def run_cli(args, capsys) -> tuple[int, str]:
@@ -138,8 +138,8 @@ def test_unparsable_arguments_give_one_line(args, needle, capsys):
 def test_compact_flag_trains_the_full_preset(tmp_path, capsys):
     """``--compact`` is ``--config full``; ``--config`` also takes the shipped presets by name."""
     from splatpack.captures.synthetic import make_synthetic_scene
-    from splatpack.cli import scene_config
-    from splatpack.container.spk import SpkReader
+    from splatpack.apps.cli import scene_config
+    from splatpack.spk.container import SpkReader
 
     root = make_synthetic_scene(tmp_path / "scene", width=40, height=40, n_train=8, n_test=2)
     for name, colour_field, grid in (("full", False, True), ("compact", True, False), ("sog", None, True)):
@@ -173,7 +173,7 @@ def test_training_that_prunes_everything_gives_one_line(tmp_path, capsys):
 
 
 def test_relative_size_says_larger_for_a_file_that_grew():
-    from splatpack.spk_cli import relative_size
+    from splatpack.apps.inspect import relative_size
 
     assert relative_size(100, 310) == "3.1× smaller" and relative_size(140, 100) == "1.4× larger"
     assert relative_size(5, 0) == "5.0× larger"  # an empty reference file

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from splatpack.compress.codecs import (
+from splatpack.spk.arrays import (
     ANS_DTYPES,
     CODECS,
     DTYPE_CODES,
@@ -30,7 +30,7 @@ from splatpack.compress.codecs import (
     decode_array,
     encode_array,
 )
-from splatpack.errors import SplatpackError
+from splatpack.core.errors import SplatpackError
 
 FUZZ = settings(deadline=2000, suppress_health_check=[HealthCheck.too_slow])
 

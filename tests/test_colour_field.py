@@ -19,7 +19,7 @@ from splatpack.compress.hash_grid import (
     hash_encode_reference,
     hash_encode_torch,
 )
-from splatpack.render.sh import eval_sh_bases
+from splatpack.core.sh import eval_sh_bases
 
 # 8 levels, base 4, ×1.6: resolutions 4, 7 | 11, 17, 27, … → two dense levels, six hashed (T = 2^10)
 SMALL = HashGridConfig(n_levels=8, n_features_per_level=2, log2_hashmap_size=10, base_resolution=4, per_level_scale=1.6)

@@ -11,7 +11,7 @@ import torch
 
 from splatpack.captures import load_capture
 from splatpack.captures.synthetic import make_synthetic_scene
-from splatpack.compress.compact_codec import (
+from splatpack.codecs.compact import (
     dequantize,
     morton_decode,
     morton_encode,
@@ -22,7 +22,7 @@ from splatpack.compress.compact_codec import (
 )
 from splatpack.compress.masking import binary_mask, mask_loss, masked_out
 from splatpack.compress.rvq import ResidualVQ, ResidualVQConfig, codebook_usage, kmeans, nearest_code
-from splatpack.io import load_ply
+from splatpack.formats.ply import load_ply
 from splatpack.train import TrainConfig, Trainer, apply_overrides, load_config
 from splatpack.train.config import CompactConfig
 
@@ -188,8 +188,8 @@ def test_evaluation_leaves_the_codebooks_alone(compact_run):
 
 
 def test_info_and_decompress(compact_run, tmp_path):
-    from splatpack.cli import main
-    from splatpack.spk_cli import decompress, spk_info
+    from splatpack.apps.cli import main
+    from splatpack.apps.inspect import decompress, spk_info
 
     _, metrics, out = compact_run
     d = spk_info(out / "scene.spk")
@@ -206,15 +206,15 @@ def test_info_and_decompress(compact_run, tmp_path):
 
 @pytest.mark.parametrize("fmt", ["ply", "splat", "spz", "sog"])
 def test_export_compact_scene_to_each_format(compact_run, tmp_path, fmt):
-    from splatpack.cli import main
-    from splatpack.io import load_splats
-    from splatpack.spk_cli import load_gaussians
+    from splatpack.apps.cli import main
+    from splatpack.formats import load_scene
+    from splatpack.formats import load_scene
 
     _, metrics, out = compact_run
-    ref = load_gaussians(out / "scene.spk")
+    ref = load_scene(out / "scene.spk")
     dst = tmp_path / f"scene.{fmt}"
     assert main(["export", str(out / "scene.spk"), "-o", str(dst)]) == 0
-    back = load_splats(dst)
+    back = load_scene(dst)
     assert len(back) == len(ref) == metrics["num_gaussians"]
     # same Gaussians within the format's quantisation (SOG reorders them: nearest neighbours)
     tol = 2e-3 * float(ref.means.abs().max()) + 1e-4
@@ -226,7 +226,7 @@ def test_export_compact_scene_to_each_format(compact_run, tmp_path, fmt):
 
 
 def test_export_refuses_bad_input(tmp_path):
-    from splatpack.cli import main
+    from splatpack.apps.cli import main
 
     bad = tmp_path / "x.spk"
     bad.write_bytes(b"\x89SPK" + b"\0" * 10)
@@ -259,7 +259,7 @@ def test_object_preset_is_picked_for_object_captures():
 
 def synthetic_code(n: int = 300, seed: int = 0):
     from splatpack.compress.colour_field import ColourField, ColourFieldConfig
-    from splatpack.compress.compact_codec import CodecConfig, pack_views, quantize_compact
+    from splatpack.codecs.compact import CodecConfig, pack_views, quantize_compact
     from splatpack.compress.hash_grid import HashGridConfig
 
     g = torch.Generator().manual_seed(seed)
@@ -278,7 +278,7 @@ def synthetic_code(n: int = 300, seed: int = 0):
 
 
 def test_synthetic_code_round_trips_bit_exactly(tmp_path):
-    from splatpack.compress.compact_codec import write_compact
+    from splatpack.codecs.compact import write_compact
 
     code = synthetic_code()
     size = write_compact(tmp_path / "s.spk", code)
@@ -299,8 +299,8 @@ def test_bad_compact_files_give_one_line_errors(tmp_path):
     from hypothesis import HealthCheck, assume, given, settings
     from hypothesis import strategies as st
 
-    from splatpack.compress.compact_codec import write_compact
-    from splatpack.errors import SplatpackError
+    from splatpack.codecs.compact import write_compact
+    from splatpack.core.errors import SplatpackError
 
     good = tmp_path / "good.spk"
     write_compact(good, synthetic_code())
@@ -333,8 +333,8 @@ def test_bad_compact_files_give_one_line_errors(tmp_path):
 
 
 def test_cli_reports_a_corrupt_spk_in_one_line(tmp_path, capsys):
-    from splatpack.cli import main
-    from splatpack.compress.compact_codec import write_compact
+    from splatpack.apps.cli import main
+    from splatpack.codecs.compact import write_compact
 
     p = tmp_path / "s.spk"
     write_compact(p, synthetic_code())

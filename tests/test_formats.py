@@ -26,14 +26,15 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from splatpack.errors import SplatpackError
-from splatpack.io import detect_format, load_splats, save_ply, save_splats
-from splatpack.io.compressed_ply import load_compressed_ply
-from splatpack.io.sog import encode_sog, kmeans_1d, load_sog, morton_order, save_sog, texture_size
-from splatpack.io.splat import SH_C0, load_splat, save_splat
-from splatpack.io.spz import SH_FLIP, flip_axes, load_spz, save_spz
-from splatpack.model import GaussianSet
-from splatpack.render.sh import eval_sh_bases
+from splatpack.core.errors import SplatpackError
+from splatpack.formats import detect_format, load_scene, save_scene
+from splatpack.formats.ply import save_ply
+from splatpack.formats.compressed_ply import load_compressed_ply
+from splatpack.formats.sog import encode_sog, kmeans_1d, load_sog, morton_order, save_sog, texture_size
+from splatpack.formats.splat import SH_C0, load_splat, save_splat
+from splatpack.formats.spz import SH_FLIP, flip_axes, load_spz, save_spz
+from splatpack.core import GaussianSet
+from splatpack.core.sh import eval_sh_bases
 
 gsply = pytest.importorskip("gsply")
 
@@ -150,7 +151,7 @@ def test_spz_round_trip(tmp_path, version, degree):
 def test_spz_default_is_v4_and_gsply_reads_it(tmp_path):
     """gsply's reader on our SPZ: it returns the stored (RUB) values, so compare with the flipped input."""
     gs = random_set(600, degree=3, seed=7)
-    path = save_splats(gs, tmp_path / "x.spz")
+    path = save_scene(gs, tmp_path / "x.spz")
     assert path.read_bytes()[:8] == b"NGSP" + struct.pack("<I", 4)
     theirs = gsply.read_spz(path)
     m, q, s = flip_axes(np_(gs.means), np_(gs.quats), np_(gs.shN))
@@ -257,8 +258,8 @@ def test_compressed_ply_matches_gsply_and_quantisation(tmp_path, degree):
     gs = random_set(600, degree=degree, seed=11)
     gsply.plywrite(tmp_path / "x.compressed.ply", gsply_data(gs), compressed=True)
     path = tmp_path / "x.compressed.ply"
-    assert detect_format(path) == "compressed-ply"
-    ours, theirs = load_splats(path), gsply.plyread(path)
+    assert detect_format(path).name == "compressed-ply"
+    ours, theirs = load_scene(path), gsply.plyread(path)
     assert len(ours) == 600 and ours.sh_degree == degree
     for name in ("means", "scales", "quats"):
         assert max_err(getattr(ours, name), getattr(theirs, name)) < 1e-5, name
@@ -311,7 +312,7 @@ def test_compressed_ply_hand_packed_without_chunk_colours(tmp_path):
 # ---- PlayCanvas SOG ------------------------------------------------------------------------------------
 def sog_reference(gs: GaussianSet) -> GaussianSet:
     """``gs`` as the SOG writer stores it: in Morton order, each Gaussian in its canonical frame."""
-    from splatpack.model.frames import canonical_gaussians
+    from splatpack.core.frames import canonical_gaussians
 
     return canonical_gaussians(gs).subset(torch.from_numpy(morton_order(np_(gs.means))))
 
@@ -335,7 +336,7 @@ def check_sog_values(gs: GaussianSet, back: GaussianSet, meta: dict) -> None:
 
 def test_sog_round_trip_degree0_and_gsply_reads_it(tmp_path):
     gs = random_set(700, seed=4, pos_scale=3.0)
-    path = save_splats(gs, tmp_path / "x.sog")
+    path = save_scene(gs, tmp_path / "x.sog")
     with zipfile.ZipFile(path) as zf:
         names = set(zf.namelist())
         meta = json.loads(zf.read("meta.json"))
@@ -344,7 +345,7 @@ def test_sog_round_trip_degree0_and_gsply_reads_it(tmp_path):
             assert data[12:16] == b"VP8L", f"{name} is not lossless WebP"
     assert names == {"meta.json", "means_l.webp", "means_u.webp", "quats.webp", "scales.webp", "sh0.webp"}
     assert meta["version"] == 2 and meta["count"] == 700 and len(meta["scales"]["codebook"]) == 256
-    back = load_splats(path)
+    back = load_scene(path)
     assert len(back) == 700 and back.sh_degree == 0
     check_sog_values(gs, back, meta)
     theirs = gsply.sogread(path)  # gsply's independent SOG reader agrees on every attribute
@@ -365,8 +366,8 @@ def test_sog_sh_palette_exact_and_folder_layout(tmp_path):
     out = save_sog(gs, tmp_path / "folder")
     meta = json.loads((out / "meta.json").read_text())
     assert meta["shN"]["bands"] == 3 and meta["shN"]["count"] == 12
-    back = load_splats(out)
-    assert detect_format(out) == "sog" and back.sh_degree == 3
+    back = load_scene(out)
+    assert detect_format(out).name == "sog" and back.sh_degree == 3
     check_sog_values(gs, back, meta)
     ref = sog_reference(gs)
     assert max_err(back.shN, ref.shN) < 1e-6
@@ -379,7 +380,7 @@ def write_sog_v1(gs: GaussianSet, folder: Path) -> GaussianSet:
     """``gs`` as a legacy SOG v1 folder, written here from the layout of splat-transform's
     ``read-sog-v1.ts`` (8-bit lerp ranges, no codebooks; means and quats as v2); returns the
     Gaussians it must decode to (Morton order; means and rotations still quantised)."""
-    from splatpack.io.sog import _texture, _webp
+    from splatpack.formats.sog import _texture, _webp
 
     files = encode_sog(gs)  # means_l/means_u and quats are laid out identically in v1
     meta2 = json.loads(files["meta.json"])
@@ -439,7 +440,7 @@ def test_sog_v1_legacy_layout(tmp_path, degree):
     quantised values; corrupt v1 metadata is a one-line error."""
     gs = random_set(500, degree=degree, seed=11 + degree, pos_scale=2.0)
     exp = write_sog_v1(gs, tmp_path / "v1")
-    back = load_splats(tmp_path / "v1")
+    back = load_scene(tmp_path / "v1")
     assert len(back) == 500 and back.sh_degree == degree
     meta2 = json.loads(encode_sog(gs)["meta.json"])
     span = np.array(meta2["means"]["maxs"]) - np.array(meta2["means"]["mins"])
@@ -457,10 +458,10 @@ def test_sog_v1_legacy_layout(tmp_path, degree):
     ] + ([("shN", {**meta["shN"], "mins": "x"}, "shN.mins")] if degree else []):
         (tmp_path / "v1" / "meta.json").write_text(json.dumps({**meta, key: bad}))
         with pytest.raises(SplatpackError, match=pattern):
-            load_splats(tmp_path / "v1")
+            load_scene(tmp_path / "v1")
     (tmp_path / "v1" / "meta.json").write_text(json.dumps({**meta, "version": 3}))
     with pytest.raises(SplatpackError, match="unsupported SOG version 3"):
-        load_splats(tmp_path / "v1")
+        load_scene(tmp_path / "v1")
 
 
 def test_sog_reads_sogpy_output(tmp_path):
@@ -470,7 +471,7 @@ def test_sog_reads_sogpy_output(tmp_path):
     save_ply(gs, tmp_path / "in.ply")
     with contextlib.redirect_stdout(io.StringIO()):
         sogpy.convert_ply_to_sog(str(tmp_path / "in.ply"), str(tmp_path / "p.sog"), iterations=3)
-    back, theirs = load_splats(tmp_path / "p.sog"), gsply.sogread(tmp_path / "p.sog")
+    back, theirs = load_scene(tmp_path / "p.sog"), gsply.sogread(tmp_path / "p.sog")
     assert len(back) == 150
     for name in ("means", "quats", "scales"):
         assert max_err(getattr(back, name), getattr(theirs, name)) < 1e-5, name
@@ -497,34 +498,34 @@ def test_kmeans_1d_is_exact_on_few_values_and_nearest_otherwise():
 @pytest.mark.parametrize("fmt,name", [("ply", "a.ply"), ("splat", "a.splat"), ("spz", "a.spz"), ("sog", "a.sog")])
 def test_save_and_load_splats_dispatch(tmp_path, fmt, name):
     gs = random_set(64, degree=1, seed=3)
-    path = save_splats(gs, tmp_path / name)
-    assert detect_format(path) == fmt and len(load_splats(path)) == 64
+    path = save_scene(gs, tmp_path / name)
+    assert detect_format(path).name == fmt and len(load_scene(path)) == 64
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # atomic: no temporary left behind
-    other = save_splats(gs, tmp_path / "other.bin", format=fmt)  # format given explicitly
+    other = save_scene(gs, tmp_path / "other.bin", format=fmt)  # format given explicitly
     if fmt != "splat":  # .splat has no magic: only its extension identifies it
-        assert detect_format(other) == fmt and len(load_splats(other)) == 64
+        assert detect_format(other).name == fmt and len(load_scene(other)) == 64
 
 
 def test_dispatch_errors(tmp_path):
     with pytest.raises(SplatpackError, match="does not exist"):
-        load_splats(tmp_path / "missing.spz")
+        load_scene(tmp_path / "missing.spz")
     (tmp_path / "x.txt").write_text("hello")
     with pytest.raises(SplatpackError, match="unrecognised"):
-        load_splats(tmp_path / "x.txt")
+        load_scene(tmp_path / "x.txt")
     with pytest.raises(SplatpackError, match="cannot write"):
-        save_splats(random_set(4), tmp_path / "x.obj")
+        save_scene(random_set(4), tmp_path / "x.obj")
     (tmp_path / "empty").mkdir()
     with pytest.raises(SplatpackError, match="meta.json"):
-        load_splats(tmp_path / "empty")
+        load_scene(tmp_path / "empty")
     for name in ("x.splat", "x.spz"):
         with pytest.raises(SplatpackError, match="empty"):
-            save_splats(random_set(0), tmp_path / name)
-    assert len(load_splats(save_splats(random_set(0), tmp_path / "e.sog"))) == 0
+            save_scene(random_set(0), tmp_path / name)
+    assert len(load_scene(save_scene(random_set(0), tmp_path / "e.sog"))) == 0
     bad = random_set(4)
     bad.means[0, 0] = float("nan")
     for name in ("x.splat", "x.spz", "x.sog"):
         with pytest.raises(SplatpackError, match="non-finite"):
-            save_splats(bad, tmp_path / name)
+            save_scene(bad, tmp_path / name)
 
 
 # ---- real samples ------------------------------------------------------------------------------------
@@ -532,7 +533,7 @@ def test_real_plant_splat(shared_dir, tmp_path):
     path = shared_dir / "splats" / "plant.splat"
     if not path.is_file():
         pytest.skip(f"{path} is absent (real-data test)")
-    gs = load_splats(path)
+    gs = load_scene(path)
     assert len(gs) == 113_648 and gs.sh_degree == 0
     assert all(torch.isfinite(t).all() for t in (gs.means, gs.scales, gs.quats, gs.opacities, gs.sh0))
     raw = np.frombuffer(path.read_bytes(), np.uint8).reshape(-1, 32)
@@ -550,7 +551,7 @@ def test_real_biker_spz(shared_dir, tmp_path):
     theirs = gsply.read_spz(path)
     assert max_err(gs.means, theirs.means) == 0 and max_err(gs.scales, theirs.scales) == 0
     assert max_err(gs.quats, theirs.quats) < 1e-6 and max_err(gs.sh0[:, 0], theirs.sh0) < 1e-6
-    rdf = load_splats(path)
+    rdf = load_scene(path)
     assert torch.equal(rdf.means, gs.means * torch.tensor([1.0, -1.0, -1.0]))
     check_spz_values(rdf, load_spz(save_spz(rdf, tmp_path / "b.spz")))  # our writer re-quantises losslessly
 
@@ -586,7 +587,7 @@ def read_or_refuse(data: bytes, suffix: str, scratch: Path) -> GaussianSet | Non
     path = scratch / f"f{suffix}"
     path.write_bytes(data)
     try:
-        gs = load_splats(path)
+        gs = load_scene(path)
     except SplatpackError as e:
         assert "\n" not in str(e) and str(path) in str(e)
         return None
@@ -734,7 +735,7 @@ def test_billion_gaussian_header_is_refused_quickly(samples, tmp_path, fmt):
     tracemalloc.start()
     t0 = time.perf_counter()
     with pytest.raises(SplatpackError) as err:
-        load_splats(path)
+        load_scene(path)
     elapsed = time.perf_counter() - t0
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()

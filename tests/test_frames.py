@@ -1,10 +1,10 @@
-"""Canonical local frames (``splatpack.model.frames``): same covariances, one representative."""
+"""Canonical local frames (``splatpack.core.frames``): same covariances, one representative."""
 
 from __future__ import annotations
 
 import torch
 
-from splatpack.model.frames import canonical_frames, quat_multiply
+from splatpack.core.frames import canonical_frames, quat_multiply
 from splatpack.render.projection import covariance_3d, quat_to_rotmat
 
 

@@ -1,4 +1,4 @@
-"""Self-Organizing Gaussians grid scenes (``splatpack.compress.grid_codec``).
+"""Self-Organizing Gaussians grid scenes (``splatpack.codecs.grid``).
 
 Small synthetic scenes (a few hundred Gaussians, SH degree 3 so that SH rest is a 15-tile
 mosaic). The quantisation bound checked: in each attribute's coded domain (log-positions,
@@ -22,9 +22,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from splatpack.compress import grid_codec as G
-from splatpack.compress.codecs import encode_array
-from splatpack.compress.grid_codec import (
+from splatpack.codecs import grid as G
+from splatpack.spk.arrays import encode_array
+from splatpack.codecs.grid import (
     QUALITY_LEVELS,
     AttributeCoding,
     GridCodecConfig,
@@ -34,9 +34,9 @@ from splatpack.compress.grid_codec import (
     sort_scene,
     write_grid_scene,
 )
-from splatpack.container.spk import Section, SpkError, SpkReader, write_spk
-from splatpack.errors import SplatpackError
-from splatpack.model import GaussianSet
+from splatpack.spk.container import Section, SpkError, SpkReader, write_spk
+from splatpack.core.errors import SplatpackError
+from splatpack.core import GaussianSet
 
 FIELDS = ("means", "quats", "scales", "opacities", "sh0", "shN")
 LOSSLESS = ("jxl", "png", "webp", "ans")
@@ -600,7 +600,7 @@ def test_quantisation_aware_matches_the_decoder(scene, grid, tmp, quality, kw):
 
 def test_frames(scene, grid, tmp_path):
     """``frames`` codes each Gaussian in another of its equivalent local frames
-    (:mod:`splatpack.model.frames`): the decoded covariances are the input's within the
+    (:mod:`splatpack.core.frames`): the decoded covariances are the input's within the
     quantisation whichever is chosen; Gaussians of one shape in random frames cost far fewer
     rotation and scale bytes canonical than as given; ``best`` keeps the smaller of the two."""
     from splatpack.render.projection import covariance_3d
@@ -623,7 +623,7 @@ def test_frames(scene, grid, tmp_path):
             q = torch.nn.functional.normalize(dec.quats.double(), dim=-1)
             assert bool((q[:, 0] >= q[:, 1:].abs().max(1).values - 1e-2).all())  # |w| largest, within a step
     # one shape stored in random ones of its 24 equivalent frames (R0·P·T, scales permuted)
-    from splatpack.model import frames
+    from splatpack.core import frames
 
     rng = np.random.default_rng(3)
     n = 400

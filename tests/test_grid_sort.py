@@ -43,7 +43,7 @@ def test_box_blur_matches_direct_sum():
 
 
 def test_sort_is_a_permutation_and_beats_random_and_morton():
-    from splatpack.compress.compact_codec import morton_encode
+    from splatpack.codecs.compact import morton_encode
 
     rng = np.random.default_rng(1)
     n = 3000  # not a square: 55 × 55 = 3025 cells, 25 empty

@@ -122,8 +122,8 @@ def test_grid_training_resumes_exactly(tiny_capture, tmp_path):
 
 def test_compress_with_finetune(tiny_capture, tmp_path):
     """`splatpack compress IN --finetune SCENE`: a short SOG fine-tune of trained splats, then the grid scene."""
-    from splatpack.cli import main
-    from splatpack.compress.grid_codec import read_grid_scene
+    from splatpack.apps.cli import main
+    from splatpack.codecs.grid import read_grid_scene
 
     base = Trainer(tiny_capture, grid_config(grid={"enabled": False}), tmp_path / "base")
     base.train()
@@ -135,10 +135,10 @@ def test_compress_with_finetune(tiny_capture, tmp_path):
     assert len(gs) == len(base.params["means"]) and gs.sh_degree == 3
     assert not list(tmp_path.glob(".finetune-*"))  # the working folder is gone
     # degree-0 splats (a .splat file) fine-tune at degree 0
-    from splatpack.io import save_splats
-    from splatpack.spk_cli import load_gaussians
+    from splatpack.formats import save_scene
+    from splatpack.formats import load_scene
 
-    splat = save_splats(load_gaussians(ply), tmp_path / "base.splat")
+    splat = save_scene(load_scene(ply), tmp_path / "base.splat")
     out0 = tmp_path / "ft0.spk"
     assert main(["compress", str(splat), "-o", str(out0), "--finetune", str(tiny_capture.root), "--finetune-steps", "10"]) == 0
     gs0 = read_grid_scene(out0)
@@ -172,8 +172,8 @@ def full_config(**kw) -> TrainConfig:
 
 
 def test_full_preset_trains_masks_vq_and_grid_into_one_grid_scene(tiny_capture, tmp_path):
-    from splatpack.compress.grid_codec import read_grid_scene
-    from splatpack.container.spk import SpkReader
+    from splatpack.codecs.grid import read_grid_scene
+    from splatpack.spk.container import SpkReader
 
     cfg = full_config(grid={"quantisation_aware": True})
     assert cfg.compact.enabled and cfg.grid.enabled and not cfg.compact.colour_field
@@ -203,15 +203,15 @@ def test_full_preset_trains_masks_vq_and_grid_into_one_grid_scene(tiny_capture, 
     assert float(torch.sigmoid(t.params["opacities"].detach()).min()) >= cfg.compact.codec.min_opacity
     assert "mask" in t.params and not bool((torch.sigmoid(t.params["mask"]) <= cfg.compact.masking.threshold).any())
     # `splatpack render` takes the run folder: it has scene.spk, not point_cloud.ply
-    from splatpack.render_cli import render_run
+    from splatpack.apps.render import render_run
 
     renders = render_run(tmp_path / "full", backend="cpu")
     assert renders and all(p.suffix == ".png" and p.stat().st_size > 0 for p in renders)
 
 
 def test_full_preset_with_smoothness_keeps_the_training_grid(tiny_capture, tmp_path):
-    from splatpack.compress.grid_codec import read_grid_scene
-    from splatpack.container.spk import SpkReader
+    from splatpack.codecs.grid import read_grid_scene
+    from splatpack.spk.container import SpkReader
 
     t = Trainer(tiny_capture, full_config(grid={"smoothness_weight": 1.0}), tmp_path / "smooth")
     m = t.train()
@@ -240,7 +240,7 @@ def test_full_preset_resumes_exactly(tiny_capture, tmp_path):
 
 
 def test_rvq_attributes_are_checked(tiny_capture, tmp_path):
-    from splatpack.errors import SplatpackError
+    from splatpack.core.errors import SplatpackError
 
     with pytest.raises(SplatpackError, match="rvq.attributes"):
         Trainer(tiny_capture, full_config(compact={"rvq": {"attributes": ["colour"]}}), tmp_path / "x")
@@ -250,7 +250,7 @@ def test_rvq_attributes_are_checked(tiny_capture, tmp_path):
 
 def test_grid_codec_settings_are_checked_before_training(tiny_capture, tmp_path):
     """A typo in ``grid.codec`` stops the run at setup, before the first step, not after training."""
-    from splatpack.errors import SplatpackError
+    from splatpack.core.errors import SplatpackError
 
     with pytest.raises(SplatpackError, match="unknown setting 'mean'"):
         Trainer(tiny_capture, grid_config(grid={"codec": {"mean": {"bits": 11}}}), tmp_path).setup()

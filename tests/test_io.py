@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from splatpack.errors import SplatpackError
-from splatpack.io import atomic_write, load_ply, save_ply
-from splatpack.model import GaussianSet
+from splatpack.core.errors import SplatpackError
+from splatpack.core.atomic import atomic_write
+from splatpack.formats.ply import load_ply, save_ply
+from splatpack.core import GaussianSet
 
 
 def random_set(n=100, degree=3, seed=0) -> GaussianSet:

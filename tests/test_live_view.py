@@ -15,9 +15,9 @@ import torch
 
 from splatpack.captures import load_capture
 from splatpack.captures.synthetic import make_synthetic_scene
-from splatpack.cli import main
-from splatpack.model import GaussianSet
-from splatpack.render.sh import sh_to_rgb
+from splatpack.apps.cli import main
+from splatpack.core import GaussianSet
+from splatpack.core.sh import sh_to_rgb
 from splatpack.train import Trainer, apply_overrides
 from splatpack.train.config import TrainConfig
 from splatpack.train.trainer import StepCallback
@@ -78,7 +78,7 @@ def test_serves_on_loopback_with_camera_frustums(live, capture):
 
 @needs_viser
 def test_refuses_non_loopback():
-    from splatpack.errors import SplatpackError
+    from splatpack.core.errors import SplatpackError
     from splatpack.view.live import LiveTrainingView, LiveViewConfig
 
     with pytest.raises(SplatpackError, match="loopback"):

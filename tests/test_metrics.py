@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter
 
-from splatpack.errors import SplatpackError
+from splatpack.core.errors import SplatpackError
 from splatpack.metrics import LPIPS, LPIPSUnavailable, lpips, psnr, ssim, ssim_map
 from splatpack.metrics.lpips import find_weights, load_weights
 

@@ -1,4 +1,4 @@
-"""Structure from motion (:func:`splatpack.process.run_sfm`): errors and a real run on fern images_8."""
+"""Structure from motion (:func:`splatpack.captures.sfm.run_sfm`): errors and a real run on fern images_8."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 from splatpack.captures import load_capture
-from splatpack.errors import CaptureError, SplatpackError
+from splatpack.core.errors import CaptureError, SplatpackError
 
 pycolmap = pytest.importorskip("pycolmap", reason="structure from motion needs pycolmap")
-from splatpack.process import run_sfm  # noqa: E402
+from splatpack.captures.sfm import run_sfm  # noqa: E402
 
 
 def test_missing_folder_and_too_few_images(tmp_path: Path) -> None:

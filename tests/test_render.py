@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from splatpack.render import project_gaussians, rasterize
-from splatpack.render.sh import eval_sh_bases, sh_to_color
+from splatpack.core.sh import eval_sh_bases, sh_to_color
 
 
 def random_scene(n=300, seed=0, width=64, height=48, sh=False):
@@ -145,7 +145,7 @@ def test_fov_focal():
 
 
 def test_backend_selection_without_cuda():
-    from splatpack.errors import SplatpackError
+    from splatpack.core.errors import SplatpackError
     from splatpack.render import cuda_available, resolve_backend
 
     if cuda_available():

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from splatpack.errors import SplatpackError
-from splatpack.scenes import resolve_scene
+from splatpack.core.errors import SplatpackError
+from splatpack.train.scenes import resolve_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 

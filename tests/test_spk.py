@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from splatpack.compress.codecs import CODECS, CodecError, encode_array
-from splatpack.container.spk import (
+from splatpack.spk.arrays import CODECS, CodecError, encode_array
+from splatpack.spk.container import (
     FORMAT_VERSION,
     HEADER_SIZE,
     MAGIC,
@@ -30,7 +30,7 @@ from splatpack.container.spk import (
     read_spk_info,
     write_spk,
 )
-from splatpack.errors import SplatpackError
+from splatpack.core.errors import SplatpackError
 
 FUZZ = settings(
     deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]

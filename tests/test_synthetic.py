@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from splatpack.captures import synthetic as syn
-from splatpack.errors import SplatpackError
+from splatpack.core.errors import SplatpackError
 
 SMALL = dict(width=32, height=24, n_train=5, n_test=3)
 

@@ -10,8 +10,8 @@ import torch
 
 from splatpack.captures import load_capture
 from splatpack.captures.synthetic import make_synthetic_scene
-from splatpack.errors import SplatpackError
-from splatpack.io import load_ply
+from splatpack.core.errors import SplatpackError
+from splatpack.formats.ply import load_ply
 from splatpack.train import TrainConfig, Trainer, apply_overrides, load_config
 
 

@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 import torch
 
-from splatpack.bench import orbit_cameras
-from splatpack.errors import SplatpackError
+from splatpack.render.camera import orbit_cameras
+from splatpack.core.errors import SplatpackError
 from splatpack.metrics import psnr
-from splatpack.model import GaussianSet
-from splatpack.render_cli import render_image
+from splatpack.core import GaussianSet
+from splatpack.render.gaussians import render_image
 
 moderngl = pytest.importorskip("moderngl", reason="moderngl is not installed (pip install moderngl glfw)")
 desktop = pytest.importorskip("splatpack.view.desktop")
@@ -145,7 +145,7 @@ def test_synthetic_matches_cpu_renderer(gl_context, scene):
 
 def test_off_centre_intrinsics_and_background(gl_context, scene):
     """Non-square image, fx ≠ fy, a principal point off the centre, a coloured background."""
-    from splatpack.render_cli import look_at
+    from splatpack.render.camera import look_at
 
     c2w = look_at(np.array([0.3, -0.8, -2.6]), np.array([0.1, 0.0, 0.0]), np.array([0.0, -1.0, 0.0]))
     K = np.array([[300.0, 0.0, 141.3], [0.0, 270.0, 112.8], [0.0, 0.0, 1.0]])
@@ -162,7 +162,7 @@ def test_off_centre_intrinsics_and_background(gl_context, scene):
 
 def test_camera_inside_the_scene_culls_behind(gl_context, scene):
     """Gaussians behind the near plane are dropped, as on the CPU."""
-    from splatpack.render_cli import look_at
+    from splatpack.render.camera import look_at
 
     c2w = look_at(np.array([0.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0]), np.array([0.0, -1.0, 0.0]))
     K = np.array([[90.0, 0.0, 64.0], [0.0, 90.0, 64.0], [0.0, 0.0, 1.0]])
@@ -172,12 +172,12 @@ def test_camera_inside_the_scene_culls_behind(gl_context, scene):
 
 
 def test_plant_matches_cpu_renderer(gl_context, shared_dir):
-    from splatpack.spk_cli import load_gaussians
+    from splatpack.formats import load_scene
 
     path = shared_dir / "splats" / "plant.splat"
     if not path.exists():
         pytest.skip(f"{path} is absent")
-    gs = load_gaussians(path)
+    gs = load_scene(path)
     poses, K = orbit_cameras(gs.means, 3, 256, 50.0)
     zoomed = K.copy()
     zoomed[:2, :2] *= 5.0  # most Gaussians off-screen: the CPU-side culling must keep every visible one
@@ -303,7 +303,7 @@ def test_no_opengl_33_is_one_line_error(x_display):
     code = (
         "import numpy as np\n"
         "from splatpack.view.desktop import DesktopViewer, SplatData\n"
-        "from splatpack.errors import SplatpackError\n"
+        "from splatpack.core.errors import SplatpackError\n"
         "d = SplatData(np.zeros((0, 3), 'f4'), np.zeros(0, 'f4'), np.zeros((0, 6), 'f4'), np.zeros((0, 1, 3), 'f4'), 0)\n"
         "try:\n    DesktopViewer(d, 'x').open()\n    print('OPENED')\n"
         "except SplatpackError as e:\n    print('ERROR', e)\n"

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from splatpack.cli import main
-from splatpack.errors import SplatpackError
-from splatpack.io import save_splats
-from splatpack.model import GaussianSet
+from splatpack.apps.cli import main
+from splatpack.core.errors import SplatpackError
+from splatpack.formats import save_scene
+from splatpack.core import GaussianSet
 from splatpack.view.server import ViewServer, parse_range
 
 SECRET = b"top secret, outside the static folder\n"
@@ -57,7 +57,7 @@ def site(tmp_path_factory):
     (root / "secret.txt").write_bytes(SECRET)
     os.symlink(root / "secret.txt", static / "leak.txt")
     gs = GaussianSet.random_in_box(500, np.full(3, -1.0), np.full(3, 1.0), sh_degree=0, seed=1)
-    scene = save_splats(gs, root / "scenes" / "plant.splat")
+    scene = save_scene(gs, root / "scenes" / "plant.splat")
     return static, Path(scene)
 
 
@@ -213,7 +213,7 @@ def test_constructor_errors(site, tmp_path):
 
 def test_cli_serves_until_ctrl_c(site):
     _, scene = site
-    cmd = [sys.executable, "-c", "import sys; from splatpack.cli import main; sys.exit(main())",
+    cmd = [sys.executable, "-c", "import sys; from splatpack.apps.cli import main; sys.exit(main())",
            "view", str(scene), "--no-browser"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -11,7 +11,7 @@ CPU reference renderer from the same OpenCV cameras.
   reader) and as ``.spk`` (the app's SH packing), which must also beat the same view rendered
   without the SH bands by a clear margin.
 
-Each screenshot must be within 25 dB PSNR of ``render_image(load_gaussians(file), ...)``; the
+Each screenshot must be within 25 dB PSNR of ``render_image(load_scene(file), ...)``; the
 values are printed (``pytest -s``) and recorded as test properties.
 """
 
@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 import torch
 
-from splatpack.io.ply import save_ply
-from splatpack.spk_cli import load_gaussians
+from splatpack.formats.ply import save_ply
+from splatpack.formats import load_scene
 from viewer_harness import missing_requirement, viewer_browser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,7 @@ SH_MARGIN_DB = 3.0  # the viewer's SH colours must beat ignoring SH by this much
 
 def splatpack_cli(*args: str) -> None:
     """``splatpack ARGS`` in this process (no interpreter start-up per call)."""
-    from splatpack.cli import main
+    from splatpack.apps.cli import main
 
     assert main(list(args)) in (0, None), f"splatpack {' '.join(args)} failed"
 
@@ -62,7 +62,7 @@ def scenes(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
         files[fmt] = out / f"plant.{fmt}"
         splatpack_cli("export", str(src), "-o", str(files[fmt]), "--format", fmt)
     files["ply_sh3"] = out / "plant_sh3.ply"
-    save_ply(with_sh3(load_gaussians(src), SH_SUBSET), files["ply_sh3"])
+    save_ply(with_sh3(load_scene(src), SH_SUBSET), files["ply_sh3"])
     files["spk_sh3"] = out / "plant_sh3.spk"
     splatpack_cli("compress", str(files["ply_sh3"]), "-o", str(files["spk_sh3"]))
     return files
@@ -71,7 +71,7 @@ def scenes(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
 def with_sh3(gs, n: int):
     """``n`` of the Gaussians with SH degree 3 added: seeded, strong enough that view-dependent
     colour changes the image clearly (so a wrong band order or sign shows)."""
-    from splatpack.model.gaussian_set import GaussianSet
+    from splatpack.core.gaussians import GaussianSet
 
     g = torch.Generator().manual_seed(0)
     idx = torch.randperm(len(gs), generator=g)[:n]
@@ -93,11 +93,11 @@ def viewer(scenes: dict[str, Path]):
 
 
 def compare(page, path: Path, views: tuple[int, ...], record_property) -> list[float]:
-    from splatpack.bench import orbit_cameras
+    from splatpack.render.camera import orbit_cameras
     from splatpack.metrics import psnr
-    from splatpack.render_cli import render_image
+    from splatpack.render.gaussians import render_image
 
-    gs = load_gaussians(path)
+    gs = load_scene(path)
     poses, K = orbit_cameras(gs.means, 2, SIZE, FOV)
     values = []
     for v in views:
@@ -149,16 +149,16 @@ def test_format_by_drop(viewer, scenes, fmt, record_property):
 def test_view_dependent_colour(viewer, scenes, key, record_property):
     """SH degree 3 through Spark's PLY reader and through the app's .spk packing: the screenshot
     matches the reference, and clearly better than the same scene without its SH bands."""
-    from splatpack.bench import orbit_cameras
+    from splatpack.render.camera import orbit_cameras
     from splatpack.metrics import psnr
-    from splatpack.model.gaussian_set import GaussianSet
-    from splatpack.render_cli import render_image
+    from splatpack.core.gaussians import GaussianSet
+    from splatpack.render.gaussians import render_image
 
     path = scenes[key]
     stats = drop(viewer, path)
     assert stats["shDegree"] == 3 and stats["numGaussians"] == SH_SUBSET
     (value,) = compare(viewer, path, VIEWS[key], record_property)
-    gs = load_gaussians(path)
+    gs = load_scene(path)
     flat = GaussianSet(gs.means, gs.quats, gs.scales, gs.opacities, gs.sh0, gs.shN[:, :0])
     poses, K = orbit_cameras(gs.means, 2, SIZE, FOV)
     c2w = poses[VIEWS[key][0]]

@@ -45,7 +45,7 @@ def synthetic_compact_code(n: int, seed: int = 0):
     """A compact scene from synthetic streams: Gaussians in an ellipsoidal cloud and a colour
     field (dense and hashed levels) randomised strongly enough that colours depend on the view."""
     from splatpack.compress.colour_field import ColourField, ColourFieldConfig
-    from splatpack.compress.compact_codec import CodecConfig, quantize_compact
+    from splatpack.codecs.compact import CodecConfig, quantize_compact
     from splatpack.compress.hash_grid import HashGridConfig
 
     g = torch.Generator().manual_seed(seed)
@@ -69,8 +69,8 @@ def synthetic_compact_code(n: int, seed: int = 0):
 
 def synthetic_grid_scene(path: Path, n: int, seed: int = 0) -> None:
     """A grid scene (SH degree 1, unsorted grid: no PLAS) of Gaussians on a noisy sphere."""
-    from splatpack.compress.grid_codec import GridCodecConfig, write_grid_scene
-    from splatpack.model.gaussian_set import GaussianSet
+    from splatpack.codecs.grid import GridCodecConfig, write_grid_scene
+    from splatpack.core.gaussians import GaussianSet
 
     rng = np.random.default_rng(seed)
     v = rng.normal(size=(n, 3))
@@ -85,7 +85,7 @@ def synthetic_grid_scene(path: Path, n: int, seed: int = 0) -> None:
 
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from splatpack.compress.compact_codec import write_compact
+    from splatpack.codecs.compact import write_compact
 
     out = tmp_path_factory.mktemp("viewer_compact")
     files = {"compact": out / "field.spk", "grid": out / "grid_sh1.spk"}
@@ -117,8 +117,8 @@ def viewer(scenes: dict[str, Path], scene: Path):
 
 def cameras(scene_path: Path) -> tuple[list[np.ndarray], np.ndarray]:
     """Two orbit views (±15° elevation, a quarter turn apart) of the decoded scene, and K."""
-    from splatpack.bench import orbit_cameras
-    from splatpack.compress.compact_codec import dequantize, read_compact
+    from splatpack.render.camera import orbit_cameras
+    from splatpack.codecs.compact import dequantize, read_compact
 
     means = dequantize(read_compact(scene_path)).means
     poses, K = orbit_cameras(means, 4, SIZE, FOV)
@@ -129,7 +129,7 @@ def reference(scene_path: Path, c2w: np.ndarray, K: np.ndarray, colours_from: np
     """splatpack's CPU render of the decoded compact scene from ``c2w`` (``render_compact``: the
     field's colours for this camera); with ``colours_from``, the colours of that other camera
     instead (what a viewer that did not recolour would show)."""
-    from splatpack.compress.compact_codec import dequantize, field_colors, read_compact, render_compact
+    from splatpack.codecs.compact import dequantize, field_colors, read_compact, render_compact
     from splatpack.render import rasterize
 
     decoded = dequantize(read_compact(scene_path))

@@ -8,7 +8,7 @@ every array. Checked:
 
 * every section equals ``SpkReader.read_array`` exactly (lossy JPEG XL: within one level, since
   the browser's JPEG XL decoder is jxl-oxide, not libjxl);
-* the assembled scene equals ``load_gaussians`` (means, linear scales, unit quaternions, α, SH)
+* the assembled scene equals ``load_scene`` (means, linear scales, unit quaternions, α, SH)
   within float32 rounding;
 * a compact scene's field colours equal ``field_colors`` (then max(0, ½ + C₀·f)) within 1e-4;
 * corrupt files (truncated, a flipped byte in the table or a payload, forged counts and shapes
@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 import torch
 
-from splatpack.compress.compact_codec import (
+from splatpack.codecs.compact import (
     CodecConfig,
     camera_center,
     dequantize,
@@ -39,13 +39,13 @@ from splatpack.compress.compact_codec import (
     read_compact,
     write_compact,
 )
-from splatpack.compress.grid_codec import AttributeCoding, GridCodecConfig, write_grid_scene
+from splatpack.codecs.grid import AttributeCoding, GridCodecConfig, write_grid_scene
 from splatpack.compress.grid_sort import grid_shape
-from splatpack.container.spk import HEADER_SIZE, SpkReader
-from splatpack.errors import SplatpackError
-from splatpack.model import GaussianSet
-from splatpack.render.sh import SH_C0
-from splatpack.spk_cli import load_gaussians
+from splatpack.spk.container import HEADER_SIZE, SpkReader
+from splatpack.core.errors import SplatpackError
+from splatpack.core import GaussianSet
+from splatpack.core.sh import SH_C0
+from splatpack.formats import load_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 VIEWER = ROOT / "viewer"
@@ -200,7 +200,7 @@ def compact_code(n: int, sh: bool = False, seed: int = 0):
 
 
 def compact_geometry(scene) -> GaussianSet:
-    """A decoded compact scene's Gaussians as ``load_gaussians`` gives them, without baking the
+    """A decoded compact scene's Gaussians as ``load_scene`` gives them, without baking the
     colour field into SH (``compact_to_gaussians`` minus ``bake_sh``)."""
     alpha = scene.opacities.clamp(1e-6, 1 - 1e-6)
     n = len(scene)
@@ -242,7 +242,7 @@ def test_grid_scene_matches_python(tmp, case):
     index = run_js(path, tmp / f"out-grid-{case}")
     assert index["scene"]["kind"] == "grid" and not index["scene"]["hasColourField"]
     check_sections(path, tmp / f"out-grid-{case}", index)
-    ref = load_gaussians(path)
+    ref = load_scene(path)
     atol = {}
     if case == "jxl-lossy":  # one level of the lossy attributes
         meta = SpkReader(path).meta["attributes"]
@@ -253,19 +253,19 @@ def test_grid_scene_matches_python(tmp, case):
 
 
 def test_plant_subset_matches_python(tmp, shared_dir):
-    from splatpack.io import load_splats
+    from splatpack.formats import load_scene
 
     src = shared_dir / "splats" / "plant.splat"
     if not src.is_file():
         pytest.skip(f"{src} is absent")
-    full = load_splats(src)
+    full = load_scene(src)
     keep = torch.from_numpy(np.random.default_rng(0).choice(len(full), 3000, replace=False))
     gs = GaussianSet(**{f: getattr(full, f)[keep] for f in ("means", "quats", "scales", "opacities", "sh0", "shN")})
     path = tmp / "plant.spk"
     write_grid_scene(path, gs, GridCodecConfig.from_quality(6, sort=False))
     index = run_js(path, tmp / "out-plant")
     check_sections(path, tmp / "out-plant", index)
-    check_geometry(tmp / "out-plant", index, load_gaussians(path))
+    check_geometry(tmp / "out-plant", index, load_scene(path))
 
 
 def test_compact_field_scene_matches_python(tmp):
@@ -278,7 +278,7 @@ def test_compact_field_scene_matches_python(tmp):
     assert "sh0" not in scene["arrays"]
     check_sections(path, out, index)
     decoded = dequantize(read_compact(path))
-    check_geometry(out, index, compact_geometry(decoded))  # load_gaussians would bake the field
+    check_geometry(out, index, compact_geometry(decoded))  # load_scene would bake the field
     np.testing.assert_array_equal(load(out, scene["arrays"]["means"]), decoded.means.numpy())
     np.testing.assert_array_equal(load(out, scene["arrays"]["opacities"]), decoded.opacities.numpy())
     assert len(index["colours"]) == len(CAMERAS)
@@ -301,7 +301,7 @@ def test_compact_sh_scene_matches_python(tmp):
     index = run_js(path, out, CAMERAS)
     assert index["scene"]["shDegree"] == 2 and not index["scene"]["hasColourField"] and not index["colours"]
     check_sections(path, out, index)
-    check_geometry(out, index, load_gaussians(path))
+    check_geometry(out, index, load_scene(path))
 
 
 def test_javascript_unit_tests():
@@ -401,7 +401,7 @@ def test_corrupt_files_give_one_line_spk_errors(tmp, kind):
     assert p.returncode == 0, p.stderr
     results = [json.loads(line) for line in p.stdout.splitlines()]
     assert len(results) == len(files), p.stderr
-    read = (lambda f: dequantize(read_compact(f)).means) if kind == "compact" else (lambda f: load_gaussians(f).means)
+    read = (lambda f: dequantize(read_compact(f)).means) if kind == "compact" else (lambda f: load_scene(f).means)
     for (label, f), res in zip(files, results):
         python_refuses = True
         try:

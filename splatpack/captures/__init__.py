@@ -1,6 +1,6 @@
 """Capture readers: posed images (+ SfM points) from Blender, nerfstudio, LLFF and COLMAP data.
 
-``load_capture(path)`` detects the format (:func:`detect_format`) and returns a
+``load_capture(path)`` detects the format (:func:`detect_capture_format`) and returns a
 :class:`Capture` whose frames use OpenCV camera-to-world poses and pinhole ``K`` at the loaded
 resolution (see :mod:`splatpack.captures.types`); pixels are read with :func:`load_image`.
 """
@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import CaptureError
-from .blender import load_blender
-from .colmap import load_colmap
-from .images import load_image
-from .llff import load_llff
-from .nerfstudio import load_nerfstudio
-from .types import Capture, Distortion, Frame
+from splatpack.core.errors import CaptureError
+from splatpack.captures.blender import load_blender
+from splatpack.captures.colmap import load_colmap
+from splatpack.captures.images import load_image
+from splatpack.captures.llff import load_llff
+from splatpack.captures.nerfstudio import load_nerfstudio
+from splatpack.captures.types import Capture, Distortion, Frame
 
-__all__ = ["Capture", "Distortion", "Frame", "FORMATS", "detect_format", "load_capture", "load_image"]
+__all__ = ["Capture", "Distortion", "Frame", "FORMATS", "detect_capture_format", "load_capture", "load_image"]
 
 FORMATS = ("blender", "nerfstudio", "llff", "colmap")
 # what marks each format in a capture folder, in order of precedence
@@ -29,7 +29,7 @@ _MARKERS = {
 }
 
 
-def detect_format(path: str | Path) -> str:
+def detect_capture_format(path: str | Path) -> str:
     """The format of a capture folder (or of one of its marker files, e.g. ``transforms.json``)."""
     path = Path(path)
     if not path.exists():
@@ -64,7 +64,7 @@ def load_capture(
     own test json. ``images_dir``: where the images are (COLMAP only; default: searched).
     """
     path = Path(path)
-    fmt = format or detect_format(path)
+    fmt = format or detect_capture_format(path)
     if fmt not in FORMATS:
         raise CaptureError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})", path)
     if not path.exists():

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CaptureError
-from .images import intrinsics_matrix, scaled_size
-from .types import Capture, Frame
+from splatpack.core.errors import CaptureError
+from splatpack.captures.images import intrinsics_matrix, scaled_size
+from splatpack.captures.types import Capture, Frame
 
 OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])
 

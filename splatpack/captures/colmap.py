@@ -12,7 +12,7 @@ ones give a :class:`Distortion` and are undistorted to the same ``K`` on load.
 
 Image folder (first that exists and holds the model's first image name, preferring images that
 already have the camera size ÷ ``downscale``): the ``images_dir`` argument, else the folder named
-in ``<root>/splatpack_sfm.json`` (written by :func:`splatpack.process.run_sfm`), else
+in ``<root>/splatpack_sfm.json`` (written by :func:`splatpack.captures.sfm.run_sfm`), else
 ``<root>/images_{downscale}``, ``<root>/images``, ``<root>/images_N``, and the same names in the
 root's parent (e.g. ``fern/colmap_images_8`` → ``fern/images_8``). ``root`` is the capture folder
 holding ``sparse/0/`` (or ``sparse/``), or the model folder itself.
@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CaptureError
-from .images import image_dirs, intrinsics_matrix, pick_image_dir, scaled_size, split_frames
-from .types import Capture, Distortion, Frame
+from splatpack.core.errors import CaptureError
+from splatpack.captures.images import image_dirs, intrinsics_matrix, pick_image_dir, scaled_size, split_frames
+from splatpack.captures.types import Capture, Distortion, Frame
 
 # id -> (name, number of params); all COLMAP models, so that errors can name unsupported ones
 CAMERA_MODELS = {
@@ -320,7 +320,7 @@ def find_model(root: Path) -> tuple[Path, Path]:
 
 
 def _hinted_images_dir(root: Path) -> list[Path]:
-    """The images folder recorded by :func:`splatpack.process.run_sfm` in ``splatpack_sfm.json``."""
+    """The images folder recorded by :func:`splatpack.captures.sfm.run_sfm` in ``splatpack_sfm.json``."""
     hint = root / "splatpack_sfm.json"
     if not hint.is_file():
         return []

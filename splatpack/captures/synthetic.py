@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from splatpack.errors import SplatpackError
+from splatpack.core.errors import SplatpackError
 
 __all__ = [
     "DEFAULT_SCENE_NAME",

@@ -21,7 +21,7 @@ import math
 import torch
 from torch import Tensor
 
-from splatpack.render.sh import SH_C0, eval_sh_bases
+from splatpack.core.sh import SH_C0, eval_sh_bases
 
 
 def fibonacci_sphere(n: int) -> Tensor:

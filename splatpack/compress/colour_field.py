@@ -12,7 +12,7 @@ camera ``c`` is queried from a grid-based neural field::
   ``contract_to_unisphere``);
 * ``HashGrid`` is the Instant-NGP multiresolution hash encoding
   (:class:`~splatpack.compress.hash_grid.HashGridEncoding`, tiny-cuda-nn layout);
-* ``SH(d)`` is the degree-3 real SH basis (16 values, :func:`splatpack.render.sh.eval_sh_bases`);
+* ``SH(d)`` is the degree-3 real SH basis (16 values, :func:`splatpack.core.sh.eval_sh_bases`);
 * the MLP has ``hidden_layers`` ReLU layers of ``hidden`` units and a linear 3-channel output.
 
 The output is the SH DC coefficient (what Compact-3DGS feeds to the rasteriser as ``shs`` with
@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from splatpack.compress.hash_grid import HashGridBackend, HashGridConfig, HashGridEncoding
-from splatpack.render.sh import eval_sh_bases, num_sh_bases
+from splatpack.core.sh import eval_sh_bases, num_sh_bases
 
 __all__ = ["ColourField", "ColourFieldConfig", "contract_to_unisphere"]
 

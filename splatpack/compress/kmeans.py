@@ -1,6 +1,6 @@
 """Nearest-codeword search and Lloyd's k-means, shared by the residual VQ of geometry
 (:mod:`splatpack.compress.rvq`), the SH palettes of grid scenes
-(:mod:`splatpack.compress.grid_codec`) and the SOG writer (:mod:`splatpack.io.sog`).
+(:mod:`splatpack.codecs.grid`) and the SOG writer (:mod:`splatpack.formats.sog`).
 
 Why not a library (faiss, torchpq, scikit-learn): the CPU path needs only these two functions,
 and for Gaussian geometry (d ≤ 8, K ≤ 256) a numba loop over the codes beats the [N, K] distance

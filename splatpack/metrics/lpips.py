@@ -42,7 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from splatpack.errors import SplatpackError
+from splatpack.core.errors import SplatpackError
 from splatpack.metrics.image import to_bchw
 
 __all__ = ["LPIPS", "LPIPSUnavailable", "lpips", "find_weights", "load_weights"]

@@ -2,7 +2,8 @@
 
 from splatpack.render.projection import Projection, project_gaussians, quat_to_rotmat
 from splatpack.render.rasterize import cuda_available, rasterize, resolve_backend
-from splatpack.render.sh import eval_sh_bases, rgb_to_sh, sh_to_color, sh_to_rgb
+from splatpack.core.sh import eval_sh_bases, rgb_to_sh, sh_to_color, sh_to_rgb
+from splatpack.render.gaussians import render_gaussians, render_image
 
 __all__ = [
     "Projection",
@@ -11,6 +12,8 @@ __all__ = [
     "project_gaussians",
     "quat_to_rotmat",
     "rasterize",
+    "render_gaussians",
+    "render_image",
     "resolve_backend",
     "rgb_to_sh",
     "sh_to_color",

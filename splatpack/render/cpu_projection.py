@@ -23,7 +23,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from splatpack.render.sh import SH_C0, SH_C1, SH_C2, SH_C3
+from splatpack.core.sh import SH_C0, SH_C1, SH_C2, SH_C3
 
 _opts = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 ALPHA_MIN = 1.0 / 255.0

@@ -2,7 +2,7 @@
 
 ``rasterize(...)`` renders Gaussians from one camera. ``backend="cuda"`` calls
 ``gsplat.rasterization`` (CUDA kernels); ``backend="cpu"`` runs splatpack's own path —
-projection and SH in torch (:mod:`~splatpack.render.projection`, :mod:`~splatpack.render.sh`)
+projection and SH in torch (:mod:`~splatpack.render.projection`, :mod:`~splatpack.core.sh`)
 and the compiled compositing kernel (:mod:`~splatpack.render.cpu_backend`).
 ``backend="auto"`` picks CUDA when the tensors live on a CUDA device and gsplat's kernels
 load, the CPU otherwise. Both return the ``info`` keys gsplat's densification strategies
@@ -20,7 +20,7 @@ from torch import Tensor
 from splatpack.render.cpu_backend import composite_cpu, project_cpu, sh_color_cpu
 from splatpack.render.projection import project_gaussians
 from splatpack.render.reference import composite_dense, composite_torch_tiled
-from splatpack.render.sh import sh_to_color
+from splatpack.core.sh import sh_to_color
 
 Backend = Literal["auto", "cpu", "cuda"]
 CpuImpl = Literal["kernel", "torch_tiled", "dense"]
@@ -44,7 +44,7 @@ def resolve_backend(backend: Backend) -> str:
     if backend == "auto":
         return "cuda" if cuda_available() else "cpu"
     if backend == "cuda" and not cuda_available():
-        from splatpack.errors import SplatpackError
+        from splatpack.core.errors import SplatpackError
 
         raise SplatpackError("backend 'cuda' requested but no CUDA device with gsplat kernels is available")
     return backend

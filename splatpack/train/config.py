@@ -15,11 +15,11 @@ from typing import Any, Literal
 
 import yaml
 
-from splatpack.compress.compact_codec import CodecConfig
+from splatpack.codecs.compact import CodecConfig
 from splatpack.compress.colour_field import ColourFieldConfig
 from splatpack.compress.masking import MaskingConfig
 from splatpack.compress.rvq import ResidualVQConfig
-from splatpack.errors import SplatpackError
+from splatpack.core.errors import SplatpackError
 
 
 @dataclass
@@ -139,7 +139,7 @@ class GridTraining:
     smoothness_weight: float = 1.0  # scales every λ
     kernel_size: int = 5
     sigma: float = 3.0
-    quality: int | str = 6  # of the grid scene written at the end (splatpack.compress.grid_codec: 0..10 or "sog")
+    quality: int | str = 6  # of the grid scene written at the end (splatpack.codecs.grid: 0..10 or "sog")
     codec: dict[str, Any] = field(default_factory=dict)  # GridCodecConfig fields over the quality's,
     # e.g. {sh_mode: rvq} (the SH rest as the trained residual codebooks)
     quantisation_aware: bool = False  # with compact (full preset): for the last rvq.steps, render the
@@ -147,7 +147,7 @@ class GridTraining:
 
     def codec_config(self):
         """The grid codec's settings: ``quality`` with ``codec`` over it."""
-        from splatpack.compress.grid_codec import GridCodecConfig
+        from splatpack.codecs.grid import GridCodecConfig
 
         return GridCodecConfig.from_quality(self.quality, **self.codec)
 

@@ -32,8 +32,7 @@ import numpy as np
 import torch
 
 from splatpack.captures import Capture, Frame, load_image
-from splatpack.compress.compact_codec import (
-    canonical_quats,
+from splatpack.codecs.compact import (
     dequantize,
     field_colors,
     pack_views,
@@ -45,10 +44,12 @@ from splatpack.compress.compact_codec import (
 )
 from splatpack.compress.masking import binary_mask, mask_loss, masked_out
 from splatpack.compress.rvq import codebook_usage
-from splatpack.errors import SplatpackError
-from splatpack.io import atomic_write, atomic_write_text, ply_size, save_ply
+from splatpack.core.errors import SplatpackError
+from splatpack.core.frames import positive_w_quats
+from splatpack.core.atomic import atomic_write, atomic_write_text
+from splatpack.formats.ply import ply_size, save_ply
 from splatpack.metrics import LPIPSUnavailable, psnr, ssim
-from splatpack.model import GaussianSet
+from splatpack.core import GaussianSet
 from splatpack.render import rasterize, resolve_backend
 from splatpack.train.config import TrainConfig, config_to_dict
 from splatpack.train.strategy import make_densifier
@@ -109,9 +110,9 @@ def initial_gaussians(capture: Capture, cfg: TrainConfig) -> GaussianSet:
     """From ``cfg.init_from`` (trained splats), the capture's SfM points, or random in the scene
     bounds when there are none."""
     if cfg.init_from:
-        from splatpack.spk_cli import load_gaussians
+        from splatpack.formats import load_scene
 
-        gs = load_gaussians(cfg.init_from)
+        gs = load_scene(cfg.init_from)
         if gs.sh_degree != cfg.sh_degree:
             raise SplatpackError(f"the splats have SH degree {gs.sh_degree}, the config {cfg.sh_degree}", cfg.init_from)
         return gs
@@ -329,11 +330,11 @@ class Trainer:
     def coded_params(self) -> dict[str, torch.Tensor]:
         """means, quats, scales, opacities (and sh0) as rendered at this step: in the VQ phase of a
         full-preset run with ``grid.quantisation_aware``, as the grid codec will decode them
-        (straight-through, :func:`~splatpack.compress.grid_codec.quantisation_aware`)."""
+        (straight-through, :func:`~splatpack.codecs.grid.quantisation_aware`)."""
         p = self.params
         names = ("means", "quats", "scales", "opacities", "sh0")
         if self.qat_codec is not None and self.in_vq_phase():
-            from splatpack.compress.grid_codec import quantisation_aware
+            from splatpack.codecs.grid import quantisation_aware
 
             return dict(zip(names, quantisation_aware(*(p[k] for k in names), self.qat_codec)))
         return {k: p[k] for k in names if k in p}
@@ -355,7 +356,7 @@ class Trainer:
             scales = torch.exp(sq) if log_space else sq
             aux = aux + l1
         if self.in_vq_phase() and "quats" in c.rvq.attributes:
-            quats, _, l2 = self.vq_rot(canonical_quats(quats))
+            quats, _, l2 = self.vq_rot(positive_w_quats(quats))
             aux = aux + l2
         if "mask" in p:
             m = binary_mask(p["mask"], c.masking.threshold)
@@ -515,7 +516,7 @@ class Trainer:
         """The per-Gaussian attribute groups the grid is sorted on and smoothed over."""
         p = self.params
         out = {"means": p["means"], "scales": p["scales"], "opacities": torch.sigmoid(p["opacities"])[:, None],
-               "quats": canonical_quats(torch.nn.functional.normalize(p["quats"], dim=-1))}  # fmt: skip
+               "quats": positive_w_quats(torch.nn.functional.normalize(p["quats"], dim=-1))}  # fmt: skip
         for k in ("sh0", "shN"):
             if k in p and p[k].numel():
                 out[k] = p[k]
@@ -635,8 +636,8 @@ class Trainer:
         """Write ``scene.spk`` as a grid scene (the training grid's arrangement, SOG's image
         codecs at ``grid.quality`` with ``grid.codec`` over it) and evaluate the scene decoded
         from it. ``shn_codebooks``: the trained SH-rest R-VQ codebooks (``sh_mode: rvq``)."""
-        from splatpack.compress.compact_codec import storage_table
-        from splatpack.compress.grid_codec import MAX_SPARE, read_grid_scene, write_grid_scene
+        from splatpack.codecs.compact import storage_table
+        from splatpack.codecs.grid import MAX_SPARE, read_grid_scene, write_grid_scene
 
         path = self.out_dir / "scene.spk"
         gi = self.grid_index
@@ -685,7 +686,7 @@ class Trainer:
             sq = self.vq_scale.quantize(p["scales"] if log_space else torch.exp(p["scales"]))[0]
             gs.scales = sq if log_space else torch.log(sq.clamp_min(1e-12))
         if "quats" in c.rvq.attributes and bool(self.vq_rot.initialized):
-            gs.quats = self.vq_rot.quantize(canonical_quats(p["quats"]))[0]
+            gs.quats = self.vq_rot.quantize(positive_w_quats(p["quats"]))[0]
         books, usage = None, {}
         if self.vq_shn is not None and bool(self.vq_shn.initialized):
             books = self.vq_shn.codebooks().detach().cpu()
@@ -706,7 +707,7 @@ class Trainer:
         p = self.params
         log_space = c.rvq.scale_space == "log"
         s_in = p["scales"] if log_space else torch.exp(p["scales"])
-        q_in = canonical_quats(p["quats"])
+        q_in = positive_w_quats(p["quats"])
         for vq, x in ((self.vq_scale, s_in), (self.vq_rot, q_in)):
             if not bool(vq.initialized):  # training ended before the VQ phase
                 vq.init_kmeans(x)

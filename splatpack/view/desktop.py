@@ -8,7 +8,7 @@ renderer step for step, so the two agree up to float rounding:
 * per Gaussian (``shaders/project.vert.glsl``): EWA projection with the Jacobian's frustum
   clamp, the 0.3 px low-pass, the opacity-aware extent √(2 ln 255·o), near-plane culling at
   z = 0.01, SH colour up to degree 3 from the view direction —
-  :mod:`splatpack.render.cpu_projection`, :mod:`splatpack.render.sh`;
+  :mod:`splatpack.render.cpu_projection`, :mod:`splatpack.core.sh`;
 * per pixel (``shaders/splat.frag.glsl``): the compositor's Mahalanobis test,
   α = min(0.999, o·e^{−σ}) (gsplat's clamp, as :mod:`splatpack.render.cpu_kernels`), α < 1/255
   skipped;
@@ -48,12 +48,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from splatpack.errors import SplatpackError
+from splatpack.core.errors import SplatpackError
 
 if TYPE_CHECKING:
     import moderngl
 
-    from splatpack.model import GaussianSet
+    from splatpack.core import GaussianSet
 
 SHADER_DIR = Path(__file__).with_name("shaders")
 GL_VERSION = 330
@@ -309,7 +309,7 @@ def render_offscreen(gs: GaussianSet, c2w: np.ndarray, K: np.ndarray, width: int
     """Render ``gs`` from the OpenCV camera ``c2w`` with intrinsics ``K`` without a window.
 
     Returns float32 [H, W, 3] in 0..1 — the OpenGL counterpart of
-    :func:`splatpack.render_cli.render_image`. For many views of one scene keep a
+    :func:`splatpack.render.gaussians.render_image`. For many views of one scene keep a
     :class:`SplatRenderer` instead (the data upload is done once)."""
     renderer = SplatRenderer(standalone_context(), gs)
     try:
@@ -341,8 +341,8 @@ class OrbitCamera:
     @classmethod
     def framing(cls, means: np.ndarray, fov_degrees: float = 60.0, up: np.ndarray | None = None) -> "OrbitCamera":
         """Looks at the median of the Gaussians from far enough to see the central 80 % of
-        them (the framing of :func:`splatpack.bench.orbit_cameras`)."""
-        from splatpack.render_cli import frame_gaussians
+        them (the framing of :func:`splatpack.render.camera.orbit_cameras`)."""
+        from splatpack.render.camera import frame_gaussians
 
         if len(means) == 0:
             return cls(np.zeros(3), 1.0, fov_degrees=fov_degrees)
@@ -367,7 +367,7 @@ class OrbitCamera:
 
     def c2w(self) -> np.ndarray:
         """OpenCV camera-to-world: z towards the target, y (screen down) along −up."""
-        from splatpack.render_cli import look_at
+        from splatpack.render.camera import look_at
 
         return look_at(self.eye, self.target, self.up)  # |pitch| ≤ 89°: never parallel
 
@@ -654,8 +654,8 @@ class DesktopViewer:
 
 
 def run_desktop_viewer(path: str | Path, width: int = 1024, height: int = 768) -> None:
-    """Open ``path`` (any scene :func:`splatpack.spk_cli.load_gaussians` reads) in a window."""
-    from splatpack.spk_cli import load_gaussians
+    """Open ``path`` (any scene :func:`splatpack.formats.load_scene` reads) in a window."""
+    from splatpack.formats import load_scene
 
     path = Path(path)
     if not path.exists():
@@ -663,6 +663,6 @@ def run_desktop_viewer(path: str | Path, width: int = 1024, height: int = 768) -
     _import_moderngl()
     _import_glfw()
     _require_display()  # before a possibly long load
-    gs = load_gaussians(path)
+    gs = load_scene(path)
     with DesktopViewer(gs, path.name, ViewerConfig(width=width, height=height)) as viewer:
         viewer.run()

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from splatpack.captures.types import Frame
-from splatpack.errors import SplatpackError
+from splatpack.core.errors import SplatpackError
 from splatpack.view.server import check_port, is_loopback_host
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def import_viser():
 
 
 def snapshot(gaussians: Any) -> dict[str, torch.Tensor]:
-    """CPU float32 copies of the tensors the view shows, from a :class:`~splatpack.model.GaussianSet`
+    """CPU float32 copies of the tensors the view shows, from a :class:`~splatpack.core.GaussianSet`
     or the trainer's ``ParameterDict`` (any mapping with gsplat's keys)."""
     is_mapping = isinstance(gaussians, (Mapping, torch.nn.ParameterDict))
     out = {}
@@ -81,7 +81,7 @@ def splat_arrays(snap: Mapping[str, torch.Tensor], mask_threshold: float = 0.01)
     """viser's ``add_gaussian_splats`` arrays: centers [N,3], covariances [N,3,3], rgbs [N,3]
     in 0..1 and opacities [N,1]."""
     from splatpack.render.projection import covariance_3d
-    from splatpack.render.sh import sh_to_rgb
+    from splatpack.core.sh import sh_to_rgb
 
     means = snap["means"]
     n = len(means)

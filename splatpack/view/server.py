@@ -33,7 +33,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-from splatpack.errors import SplatpackError
+from splatpack.codecs import scene_codec
+from splatpack.core.errors import SplatpackError
+from splatpack.formats import detect_format
+from splatpack.spk import SpkReader
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 BUILD_HINT = "cd viewer && npm ci && npm run build"
@@ -409,18 +412,14 @@ def _html(s: str) -> str:
 def viewable_format(path: str | Path) -> str:
     """The format of a scene file the viewer can open (``spk`` or a splat format), or a
     :class:`SplatpackError` naming the file: missing, a folder, or not a format splatpack reads."""
-    from splatpack.io.formats import detect_format
-    from splatpack.spk_cli import is_spk, spk_kind
-
     p = Path(path)
     if not p.exists():
         raise SplatpackError("file does not exist", p)
     if p.is_dir():
         raise SplatpackError("is a folder; the viewer opens single files (a SOG folder: "
                              "`splatpack export FOLDER -o scene.sog` first)", p)  # fmt: skip
-    if is_spk(p):
-        kind = spk_kind(p)
-        if kind not in ("compact-3dgs", "sog-grid"):
-            raise SplatpackError(f"unknown .spk scene kind {kind!r}", p)
-        return "spk"
-    return detect_format(p)
+    fmt = detect_format(p)
+    if fmt.name == "spk":
+        with SpkReader(p) as reader:
+            scene_codec(reader.meta.get("kind"), p)  # a kind no codec here reads is refused now
+    return fmt.name

@@ -9,7 +9,7 @@
  * 2^16-bucket index of the cumulative table (bucket = q >> 8) and a binary search inside the
  * bucket, so a column of any alphabet size decodes at tens of millions of symbols per second.
  *
- * Validation follows `splatpack.compress.codecs._decode_ans`: model checks before any
+ * Validation follows `splatpack.spk.arrays._decode_ans`: model checks before any
  * allocation sized by the payload, the last word nonzero, and at the end the state is 0, no
  * words remain and every column's symbol histogram equals its counts.
  */

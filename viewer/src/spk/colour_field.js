@@ -12,7 +12,7 @@
  *   `exp2f(l·log2f(b))·N_min − 1` in float32, position `fl32(x·s + ½)`, coherent-prime hash
  *   (1, 2654435761, 805459861) or dense indexing, corners summed in order cx + 2cy + 4cz with
  *   fused multiply-adds — so the per-Gaussian features equal Python's bit for bit;
- * * `SH₃` — the real SH basis of 3DGS (`splatpack.render.sh.eval_sh_bases`), float32 ops;
+ * * `SH₃` — the real SH basis of 3DGS (`splatpack.core.sh.eval_sh_bases`), float32 ops;
  * * MLP — ReLU between layers, none after the last (sums in float64, rounded per layer: within
  *   ~1e-6 of torch's float32 matrix products).
  *

@@ -2,7 +2,7 @@
  * Compact scenes (`meta.kind = "compact-3dgs"`, docs/spk-format.md §5): Morton-coded positions,
  * quantised opacities, R-VQ scales and rotations and a hash-grid colour field (or per-Gaussian SH).
  *
- * A port of `splatpack.compress.compact_codec.read_compact` (the checks) and `dequantize` (the
+ * A port of `splatpack.codecs.compact.read_compact` (the checks) and `dequantize` (the
  * arithmetic, float32 like the Python decoder):
  *
  * * position — u64 prefix sum of the byte-plane differences, de-interleaved (x in bit 0), then

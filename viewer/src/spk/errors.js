@@ -2,7 +2,7 @@
  * Errors of the `.spk` decoder.
  *
  * Every problem a file can cause (corrupt, truncated, forged, unsupported) is an {@link SpkError}
- * with a one-line message `"<file>: <problem>"`, like Python's `splatpack.container.spk.SpkError`
+ * with a one-line message `"<file>: <problem>"`, like Python's `splatpack.spk.container.SpkError`
  * (docs/spk-format.md §2: "one clear message naming the file and the problem").
  * Anything else thrown by this package is a bug.
  */

@@ -2,7 +2,7 @@
  * Grid scenes (`meta.kind = "sog-grid"`, docs/spk-format.md §6; Self-Organizing Gaussians): every
  * attribute is an image of the H×W grid the Gaussians were sorted into.
  *
- * A port of `splatpack.compress.grid_codec.read_grid_scene`, with the same checks (meta, codecs,
+ * A port of `splatpack.codecs.grid.read_grid_scene`, with the same checks (meta, codecs,
  * shapes and dtypes from the headers before decoding, `grid.empty` strictly increasing, samples
  * within their bits, labels within the palette, finite values). Layout (`_Layout` in Python):
  * P planes of c channels are tiled row-major into a mosaic of ⌈√P′⌉ columns; `webp` with more than

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from splatpack.errors import SplatpackError
+from splatpack.core.errors import SplatpackError
 
 BUILTIN = "builtin:"
 

@@ -16,7 +16,7 @@ of the PlayCanvas engine and SuperSplat. A binary little-endian PLY with up to t
   INRIA PLY, ``sh = (q/256 − 0.5)·8`` with ``q + 0.5`` for interior codes (0 → −4, 255 → +4).
 
 Properties are located by name, so their order may differ. Every element count is checked
-against the file size before anything is read; errors are :class:`~splatpack.errors.SplatpackError`.
+against the file size before anything is read; errors are :class:`~splatpack.core.errors.SplatpackError`.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from splatpack.errors import SplatpackError
-from splatpack.io.splat import OPACITY_EPS, SH_C0, unit_quats
-from splatpack.model import GaussianSet
+from splatpack.core.errors import SplatpackError
+from splatpack.formats.splat import OPACITY_EPS, SH_C0, unit_quats
+from splatpack.core import GaussianSet
+from splatpack.formats.base import SceneFormat
 
 CHUNK_SIZE = 256
 MAX_HEADER = 1 << 16
@@ -194,3 +195,16 @@ def load_compressed_ply(path: str | Path) -> GaussianSet:
     if not path.is_file():
         raise SplatpackError("file does not exist", path)
     return decode_compressed_ply(path.read_bytes(), path)
+
+
+def _sniff(head: bytes, path: Path) -> bool:
+    if not head.startswith(b"ply"):
+        return False
+    try:
+        _, elements = parse_ply_header(head, path)
+    except SplatpackError:
+        return False  # the INRIA reader reports what is wrong
+    return is_compressed_ply(elements)
+
+
+FORMAT = SceneFormat(name="compressed-ply", extensions=(".compressed.ply",), sniff=_sniff, read=load_compressed_ply)

@@ -37,7 +37,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from splatpack.errors import SplatpackError
+from splatpack.codecs.base import EncodedScene
+from splatpack.core import GaussianSet
+from splatpack.core.errors import SplatpackError
 
 FORMAT_KIND = "compact-3dgs"
 
@@ -141,7 +143,7 @@ class CompactScene:
 
     @property
     def sh_degree(self) -> int:
-        from splatpack.render.sh import sh_degree_from_bases
+        from splatpack.core.sh import sh_degree_from_bases
 
         return 0 if self.sh is None else sh_degree_from_bases(self.sh.shape[1])
 
@@ -173,12 +175,6 @@ def render_compact(scene: CompactScene, viewmat, K, width, height, background=No
 
 
 # ---- quantise (once, after training) ---------------------------------------------------------------
-
-
-def canonical_quats(q: Tensor) -> Tensor:
-    """Unit quaternions with w ≥ 0 (q and −q are the same rotation)."""
-    q = torch.nn.functional.normalize(q, dim=-1)
-    return torch.where(q[:, :1] < 0, -q, q)
 
 
 def quantize_positions(means: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -341,8 +337,8 @@ def dequantize(code: CompactCode) -> CompactScene:
 
 def compact_sections(code: CompactCode) -> list:
     """The ``.spk`` sections of a :class:`CompactCode` (see the module docstring)."""
-    from splatpack.compress.codecs import encode_array
-    from splatpack.container.spk import Section
+    from splatpack.spk.arrays import encode_array
+    from splatpack.spk.container import Section
 
     nbytes = (3 * int(code.meta["position"]["bits"]) + 7) // 8
     out = [
@@ -413,69 +409,76 @@ def unpack_views(views: np.ndarray) -> list[tuple[Tensor, Tensor, int, int]]:
 
 def write_compact(path: str | Path, code: CompactCode) -> int:
     """Write ``path`` (atomically); returns its size in bytes."""
-    from splatpack.container.spk import write_spk
-
-    return write_spk(path, compact_sections(code), meta=code.meta, num_gaussians=code.num_gaussians)
+    return COMPACT_SCENE_CODEC.encode(code).write(path)
 
 
 def read_compact(path: str | Path) -> CompactCode:
-    """Read a compact ``.spk`` back into its streams; every problem is one clear error."""
-    from splatpack.compress.codecs import CODECS
-    from splatpack.container.spk import SpkError, SpkReader
+    """Read a compact ``.spk`` back into its streams (:func:`decode_compact`)."""
+    from splatpack.spk.arrays import CODECS
+    from splatpack.spk.container import SpkReader
 
     with SpkReader(path, known_codecs=set(CODECS)) as r:
-        m = r.meta
-        n = r.num_gaussians
-        if m.get("kind") != FORMAT_KIND:
-            raise SpkError(f"not a compact scene (kind {m.get('kind')!r})", path)
+        return decode_compact(r)
 
-        def arr(name: str, shape_check=None, per_gaussian: bool = True) -> np.ndarray:
-            if not r.has(name):
-                raise SpkError(f"section '{name}' is missing", path)
-            a = r.read_array(name, max_elements=max(n, 1) * 64 if per_gaussian else None)
-            if shape_check is not None and not shape_check(a):
-                raise SpkError(f"section '{name}' has shape {a.shape}, which does not fit {n} Gaussians", path)
-            return a
 
-        try:
-            bits = int(m["position"]["bits"])
-            if not 1 <= bits <= 21:
-                raise ValueError("position bits")
-            nb = (3 * bits + 7) // 8
-            planes = arr("positions", lambda a: a.ndim == 2 and a.shape == (n, nb) and a.dtype == np.uint8)
-            opac = arr("opacities", lambda a: a.ndim == 1 and a.shape[0] == n)
-            sidx = arr("scales.indices", lambda a: a.ndim == 2 and a.shape[0] == n)
-            ridx = arr("rotations.indices", lambda a: a.ndim == 2 and a.shape[0] == n)
-            sb = arr("scales.codebooks", lambda a: a.ndim == 3 and a.shape[2] == 3 and a.shape[0] == sidx.shape[1], False)
-            rb = arr("rotations.codebooks", lambda a: a.ndim == 3 and a.shape[2] == 4 and a.shape[0] == ridx.shape[1], False)
-            if sidx.size and int(sidx.max()) >= sb.shape[1] or ridx.size and int(ridx.max()) >= rb.shape[1]:
-                raise SpkError("an R-VQ index is out of its codebook", path)
-            colour = m["colour"]
-            hash_q = mlp = sh = None
-            if colour["kind"] == "hash-grid-field":
-                f = _features(colour)
-                parts = []
-                for lvl, (a0, b0) in enumerate(hash_level_slices(colour)):
-                    parts.append(arr(f"colour.hash.{lvl:02d}", lambda a: a.shape == ((b0 - a0) // f, f), False))
-                hash_q = np.concatenate([p.reshape(-1) for p in parts])
-                flat = arr("colour.mlp", lambda a: a.ndim == 1 and a.dtype == np.float16, False)
-                shapes = [tuple(int(d) for d in s) for s in colour["mlp_shapes"]]
-                sizes = [int(np.prod(s)) for s in shapes]
-                if sum(sizes) != flat.size:
-                    raise SpkError("section 'colour.mlp' does not match the MLP shapes in the header", path)
-                mlp, o = [], 0
-                for s, k in zip(shapes, sizes):
-                    mlp.append(flat[o : o + k].reshape(s))
-                    o += k
-            elif colour["kind"] == "sh":
-                sh = arr("colour.sh", lambda a: a.ndim == 3 and a.shape[0] == n and a.shape[2] == 3)
-            else:
-                raise SpkError(f"unknown colour kind {colour['kind']!r}", path)
-            views = None
-            if r.has("views"):
-                views = arr("views", lambda a: a.ndim == 2 and a.shape[1] == 27 and a.dtype == np.float32, False)
-        except (KeyError, TypeError, ValueError) as e:
-            raise SpkError(f"malformed compact-scene header ({type(e).__name__}: {e})", path) from None
+def decode_compact(r) -> CompactCode:
+    """Read a compact ``.spk`` back into its streams; every problem is one clear error."""
+    from splatpack.spk.container import SpkError
+
+    path = r.path
+
+    m = r.meta
+    n = r.num_gaussians
+    if m.get("kind") != FORMAT_KIND:
+        raise SpkError(f"not a compact scene (kind {m.get('kind')!r})", path)
+
+    def arr(name: str, shape_check=None, per_gaussian: bool = True) -> np.ndarray:
+        if not r.has(name):
+            raise SpkError(f"section '{name}' is missing", path)
+        a = r.read_array(name, max_elements=max(n, 1) * 64 if per_gaussian else None)
+        if shape_check is not None and not shape_check(a):
+            raise SpkError(f"section '{name}' has shape {a.shape}, which does not fit {n} Gaussians", path)
+        return a
+
+    try:
+        bits = int(m["position"]["bits"])
+        if not 1 <= bits <= 21:
+            raise ValueError("position bits")
+        nb = (3 * bits + 7) // 8
+        planes = arr("positions", lambda a: a.ndim == 2 and a.shape == (n, nb) and a.dtype == np.uint8)
+        opac = arr("opacities", lambda a: a.ndim == 1 and a.shape[0] == n)
+        sidx = arr("scales.indices", lambda a: a.ndim == 2 and a.shape[0] == n)
+        ridx = arr("rotations.indices", lambda a: a.ndim == 2 and a.shape[0] == n)
+        sb = arr("scales.codebooks", lambda a: a.ndim == 3 and a.shape[2] == 3 and a.shape[0] == sidx.shape[1], False)
+        rb = arr("rotations.codebooks", lambda a: a.ndim == 3 and a.shape[2] == 4 and a.shape[0] == ridx.shape[1], False)
+        if sidx.size and int(sidx.max()) >= sb.shape[1] or ridx.size and int(ridx.max()) >= rb.shape[1]:
+            raise SpkError("an R-VQ index is out of its codebook", path)
+        colour = m["colour"]
+        hash_q = mlp = sh = None
+        if colour["kind"] == "hash-grid-field":
+            f = _features(colour)
+            parts = []
+            for lvl, (a0, b0) in enumerate(hash_level_slices(colour)):
+                parts.append(arr(f"colour.hash.{lvl:02d}", lambda a: a.shape == ((b0 - a0) // f, f), False))
+            hash_q = np.concatenate([p.reshape(-1) for p in parts])
+            flat = arr("colour.mlp", lambda a: a.ndim == 1 and a.dtype == np.float16, False)
+            shapes = [tuple(int(d) for d in s) for s in colour["mlp_shapes"]]
+            sizes = [int(np.prod(s)) for s in shapes]
+            if sum(sizes) != flat.size:
+                raise SpkError("section 'colour.mlp' does not match the MLP shapes in the header", path)
+            mlp, o = [], 0
+            for s, k in zip(shapes, sizes):
+                mlp.append(flat[o : o + k].reshape(s))
+                o += k
+        elif colour["kind"] == "sh":
+            sh = arr("colour.sh", lambda a: a.ndim == 3 and a.shape[0] == n and a.shape[2] == 3)
+        else:
+            raise SpkError(f"unknown colour kind {colour['kind']!r}", path)
+        views = None
+        if r.has("views"):
+            views = arr("views", lambda a: a.ndim == 2 and a.shape[1] == 27 and a.dtype == np.float32, False)
+    except (KeyError, TypeError, ValueError) as e:
+        raise SpkError(f"malformed compact-scene header ({type(e).__name__}: {e})", path) from None
     return CompactCode(
         morton=undelta_bytes(planes), opacity_q=opac, scale_idx=sidx, rot_idx=ridx, scale_books=sb, rot_books=rb,
         hash_q=hash_q, mlp=mlp, sh=sh, meta=m, views=views,
@@ -484,9 +487,50 @@ def read_compact(path: str | Path) -> CompactCode:
 
 def storage_table(path: str | Path) -> dict[str, int]:
     """Bytes per attribute (position, opacity, scale, rotation, colour, other) of a compact file."""
-    from splatpack.container.spk import SpkReader
+    from splatpack.spk.container import SpkReader
 
     with SpkReader(path) as r:
         sizes = {s.name: s.length for s in r.sections}
         total = r.file_size
     return attribute_bytes(sizes, total)
+
+
+def compact_to_gaussians(scene) -> GaussianSet:
+    """A decoded compact scene as a plain :class:`GaussianSet`: the colour field baked into
+    degree-3 SH over the stored training-camera directions (:func:`~splatpack.compress.bake.bake_sh`)."""
+    from splatpack.compress.bake import bake_sh
+
+    views = unpack_views(scene.views) if scene.views is not None else []
+    if scene.field is not None:
+        centres = torch.stack([camera_center(vm) for vm, _, _, _ in views]) if views else None
+        sh = bake_sh(scene.field, scene.means, centres)
+    else:
+        sh = scene.sh
+    alpha = scene.opacities.clamp(1e-6, 1 - 1e-6)
+    return GaussianSet(
+        means=scene.means,
+        quats=torch.nn.functional.normalize(scene.quats, dim=-1),
+        scales=torch.log(scene.scales.abs().clamp_min(1e-12)),
+        opacities=torch.log(alpha / (1 - alpha)),
+        sh0=sh[:, :1].contiguous(),
+        shN=sh[:, 1:].contiguous(),
+    )
+
+
+class CompactSceneCodec:
+    """Compact-3DGS scenes as a :class:`~splatpack.codecs.base.SceneCodec` (``kind: compact-3dgs``)."""
+
+    kind = FORMAT_KIND
+
+    def encode(self, code: CompactCode, config=None) -> EncodedScene:
+        """The sections of post-processed streams (:func:`quantize_compact` makes them)."""
+        return EncodedScene(compact_sections(code), code.meta, code.num_gaussians)
+
+    def decode(self, reader) -> CompactScene:
+        return dequantize(decode_compact(reader))
+
+    def gaussians(self, decoded: CompactScene):
+        return compact_to_gaussians(decoded)
+
+
+COMPACT_SCENE_CODEC = CompactSceneCodec()

@@ -85,7 +85,7 @@ import zlib
 
 import numpy as np
 
-from splatpack.errors import SplatpackError
+from splatpack.core.errors import SplatpackError
 
 __all__ = [
     "ANS_DTYPES",

@@ -28,7 +28,13 @@ import itertools
 import torch
 from torch import Tensor
 
-__all__ = ["canonical_frames", "canonical_gaussians", "quat_multiply"]
+__all__ = ["canonical_frames", "canonical_gaussians", "positive_w_quats", "quat_multiply"]
+
+
+def positive_w_quats(q: Tensor) -> Tensor:
+    """Unit quaternions with w ≥ 0 (q and −q are the same rotation)."""
+    q = torch.nn.functional.normalize(q, dim=-1)
+    return torch.where(q[:, :1] < 0, -q, q)
 
 
 def quat_multiply(a: Tensor, b: Tensor) -> Tensor:
@@ -97,7 +103,7 @@ def canonical_frames(quats: Tensor, scales: Tensor, order_scales: bool = True) -
 
 
 def canonical_gaussians(gs, order_scales: bool = True):
-    """``gs`` (a :class:`~splatpack.model.GaussianSet`) with every Gaussian in its canonical
+    """``gs`` (a :class:`~splatpack.core.GaussianSet`) with every Gaussian in its canonical
     frame (:func:`canonical_frames`, in float64; unit quaternions, decreasing log-scales)."""
     quats, scales = canonical_frames(gs.quats.detach().double(), gs.scales.detach().double(), order_scales)
     return dataclasses.replace(gs, quats=quats.to(gs.quats.dtype), scales=scales.to(gs.scales.dtype))

@@ -16,7 +16,7 @@ written in the input order (antimatter15 sorts by size·opacity for progressive 
 viewers sort per frame, so order carries no meaning).
 
 Reading checks the size is a whole number of records and rejects non-finite positions and
-non-positive or non-finite scales with :class:`~splatpack.errors.SplatpackError`.
+non-positive or non-finite scales with :class:`~splatpack.core.errors.SplatpackError`.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from splatpack.errors import SplatpackError
-from splatpack.io.atomic import atomic_write_bytes
-from splatpack.model import GaussianSet
+from splatpack.core.errors import SplatpackError
+from splatpack.core.atomic import atomic_write_bytes
+from splatpack.core import GaussianSet
+from splatpack.formats.base import SceneFormat
 
 SH_C0 = 0.28209479177387814
 RECORD = np.dtype([("pos", "<f4", (3,)), ("scale", "<f4", (3,)), ("rgba", "u1", (4,)), ("rot", "u1", (4,))])
@@ -125,3 +126,9 @@ def save_splat(gs: GaussianSet, path: str | Path) -> Path:
         raise SplatpackError("cannot write an empty scene as .splat (readers refuse empty files)", path)
     atomic_write_bytes(path, encode_splat(gs))
     return path
+
+
+FORMAT = SceneFormat(
+    name="splat", extensions=(".splat",), sniff=lambda head, path: path.suffix.lower() == ".splat",
+    read=load_splat, write=save_splat,
+)  # fmt: skip

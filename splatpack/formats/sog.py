@@ -31,7 +31,7 @@ returns the Gaussians in file order.
 Reading checks ``meta.json`` (types, lengths, finite numbers, plain file names), refuses a
 count that no WebP image can hold (16384² pixels) before reading any image, reads each image
 with a byte limit and checks its size from the WebP header against the count *before*
-decoding it. Errors are :class:`~splatpack.errors.SplatpackError`.
+decoding it. Errors are :class:`~splatpack.core.errors.SplatpackError`.
 """
 
 from __future__ import annotations
@@ -45,12 +45,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from splatpack.compress.grid_codec import signed_expm1, signed_log1p
-from splatpack.errors import SplatpackError
-from splatpack.io.atomic import atomic_write_bytes
-from splatpack.io.splat import logit_u8, quantize_u8, require_finite, unit_quats
-from splatpack.model import GaussianSet
-from splatpack.model.frames import canonical_gaussians
+from splatpack.codecs.grid import signed_expm1, signed_log1p
+from splatpack.core.errors import SplatpackError
+from splatpack.core.atomic import atomic_write_bytes
+from splatpack.formats.splat import logit_u8, quantize_u8, require_finite, unit_quats
+from splatpack.core import GaussianSet
+from splatpack.core.frames import canonical_gaussians
+from splatpack.formats.base import SceneFormat
 
 MAX_SIDE = 16384  # largest WebP width/height
 MAX_PIXELS = MAX_SIDE * MAX_SIDE
@@ -157,7 +158,7 @@ def encode_sog(gs: GaussianSet, *, iterations: int = 10, seed: int = 0, canonica
     """File name → bytes of a SOG v2 encoding of ``gs`` (``meta.json`` and the WebP images).
 
     ``canonical_frames``: store each Gaussian in its canonical local frame (scales decreasing,
-    |w| largest; the same covariance, :mod:`splatpack.model.frames`), which any SOG reader decodes
+    |w| largest; the same covariance, :mod:`splatpack.core.frames`), which any SOG reader decodes
     as usual: 2.8 % smaller on plant.splat (scales −9.8 %, rotations −2.8 %), 2.0 % on biker.spz."""
     g = canonical_gaussians(gs.detach()) if canonical_frames else gs.detach()
     n = len(g)
@@ -524,3 +525,11 @@ def load_sog(path: str | Path) -> GaussianSet:
     finally:
         files.close()
 
+
+def _sniff(head: bytes, path: Path) -> bool:
+    if path.is_dir():
+        return (path / "meta.json").is_file()
+    return head[:4] == b"PK\x03\x04" or path.suffix.lower() == ".json"
+
+
+FORMAT = SceneFormat(name="sog", extensions=(".sog", ".json"), sniff=_sniff, read=load_sog, write=save_sog)

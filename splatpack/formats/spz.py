@@ -24,7 +24,7 @@ sh          3·D·N           ``D = 0, 3, 8, 15`` coefficients × RGB, ``sh·128
   stream per non-empty section.
 
 **Axes.** SPZ stores right-up-back (RUB, OpenGL/three.js) coordinates, while the INRIA PLY
-that :class:`~splatpack.model.GaussianSet` follows is right-down-front (RDF); Niantic's
+that :class:`~splatpack.core.GaussianSet` follows is right-down-front (RDF); Niantic's
 ``ply_to_spz``/``spz_to_ply`` convert between them. By default (``convert_axes=True``) reading
 and writing do the same: ``y`` and ``z`` change sign, rotations become ``(w, x, −y, −z)``
 and the SH coefficients take Niantic's ``flipSh`` signs. ``convert_axes=False`` keeps the
@@ -39,7 +39,7 @@ every count is checked before anything is allocated: the payload that a header a
 fit the compressed bytes at the format's largest possible expansion (deflate ≤ 1032:1, zstd
 ≤ 32768:1, one 128 KiB block per 4-byte RLE block), decompression output is capped at what
 the header allows, and a stream that produces more or less is refused. Errors are
-:class:`~splatpack.errors.SplatpackError`. Needs ``zstandard`` for v4 (as ``gsply[spz]``).
+:class:`~splatpack.core.errors.SplatpackError`. Needs ``zstandard`` for v4 (as ``gsply[spz]``).
 """
 
 from __future__ import annotations
@@ -52,10 +52,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from splatpack.errors import SplatpackError
-from splatpack.io.atomic import atomic_write_bytes
-from splatpack.io.splat import logit_u8, require_finite, unit_quats
-from splatpack.model import GaussianSet
+from splatpack.core.errors import SplatpackError
+from splatpack.core.atomic import atomic_write_bytes
+from splatpack.formats.splat import logit_u8, require_finite, unit_quats
+from splatpack.core import GaussianSet
+from splatpack.formats.base import SceneFormat
 
 MAGIC = 0x5053474E  # "NGSP" little-endian
 LEGACY_HEADER = struct.Struct("<IIIBBBB")  # 16 bytes, inside the gzip stream (v1–v3)
@@ -345,3 +346,9 @@ def save_spz(
         blob = out.read_bytes()
     atomic_write_bytes(path, blob)
     return path
+
+
+FORMAT = SceneFormat(
+    name="spz", extensions=(".spz",), sniff=lambda head, path: head[:4] == b"NGSP" or head[:2] == b"\x1f\x8b",
+    read=load_spz, write=save_spz,
+)  # fmt: skip

@@ -9,9 +9,9 @@ with splatpack's CPU rasteriser) and records
 
 (PSNR/SSIM of the decoded renders against the original's renders). Tools:
 
-* ``splatpack`` — the self-organising attribute-grid scene (:mod:`splatpack.compress.grid_codec`)
+* ``splatpack`` — the self-organising attribute-grid scene (:mod:`splatpack.codecs.grid`)
   at several ``--quality`` levels;
-* ``spz`` — Niantic SPZ written by gsply (:func:`splatpack.io.spz.save_spz`);
+* ``spz`` — Niantic SPZ written by gsply (:func:`splatpack.formats.spz.save_spz`);
 * ``sogpy`` — PlayCanvas SOG written by sogpy (PyPI, a Python port of splat-transform);
 * ``splat-transform`` — PlayCanvas SOG written by ``@playcanvas/splat-transform`` (npm; installed
   on first use into ``~/.cache/splatpack/npm`` when ``npm`` is available);
@@ -38,10 +38,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from splatpack.errors import SplatpackError
-from splatpack.io import atomic_write, atomic_write_text
-from splatpack.io.formats import path_size
-from splatpack.model import GaussianSet
+from splatpack.core.errors import SplatpackError
+from splatpack.core.atomic import atomic_write, atomic_write_text
+from splatpack.formats import path_size
+from splatpack.core import GaussianSet
 
 SHARED_SPLATS = Path(__file__).resolve().parents[1].parent / "shared" / "splats"
 TOOLS = ("splatpack", "spz", "sogpy", "splat-transform", "gsplat-png")
@@ -63,26 +63,9 @@ class BenchConfig:
 # ---- cameras and renders ------------------------------------------------------------------------
 
 
-def orbit_cameras(means: torch.Tensor, n: int, size: int, fov_degrees: float) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` camera-to-world matrices (OpenCV) on a ring around the median of ``means``, at ±15°
-    elevation alternately, far enough to see the central 80 % of the Gaussians; and ``K``."""
-    from splatpack.render_cli import frame_gaussians, look_at
-
-    centre, dist = frame_gaussians(means.double().cpu().numpy(), fov_degrees)
-    f = 0.5 * size / math.tan(math.radians(fov_degrees) / 2)
-    up = np.array([0.0, -1.0, 0.0])  # INRIA / COLMAP scenes: y points down
-    poses = []
-    for i, t in enumerate(np.linspace(0, 2 * np.pi, n, endpoint=False)):
-        el = math.radians(15.0 if i % 2 == 0 else -15.0)
-        d = np.array([math.cos(el) * math.cos(t), -math.sin(el), math.cos(el) * math.sin(t)])
-        poses.append(look_at(centre + dist * d, centre, up))
-    K = np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1]])
-    return np.stack(poses), K
-
-
 @torch.no_grad()
 def render_views(gs: GaussianSet, poses: np.ndarray, K: np.ndarray, size: int) -> list[torch.Tensor]:
-    from splatpack.render_cli import render_image
+    from splatpack.render.gaussians import render_image
 
     return [render_image(gs, c2w, K, size, size, background=(0.0, 0.0, 0.0), backend="cpu") for c2w in poses]
 
@@ -100,7 +83,7 @@ def quality_of(decoded: list[torch.Tensor], reference: list[torch.Tensor]) -> tu
 
 
 def _splatpack(quality: int):
-    from splatpack.compress.grid_codec import GridCodecConfig, read_grid_scene, write_grid_scene
+    from splatpack.codecs.grid import GridCodecConfig, read_grid_scene, write_grid_scene
 
     cfg = GridCodecConfig.from_quality(quality)
 
@@ -113,7 +96,7 @@ def _splatpack(quality: int):
 
 
 def _spz():
-    from splatpack.io.spz import load_spz, save_spz
+    from splatpack.formats.spz import load_spz, save_spz
 
     def enc(gs: GaussianSet, work: Path) -> Path:
         save_spz(gs, work / "scene.spz")
@@ -125,8 +108,8 @@ def _spz():
 def _sogpy():
     import SogPython  # noqa: F401  (sogpy's module name)
 
-    from splatpack.io import save_ply
-    from splatpack.io.sog import load_sog
+    from splatpack.formats.ply import save_ply
+    from splatpack.formats.sog import load_sog
 
     def enc(gs: GaussianSet, work: Path) -> Path:
         import SogPython
@@ -153,8 +136,8 @@ def splat_transform_bin() -> Path:
 
 
 def _splat_transform():
-    from splatpack.io import save_ply
-    from splatpack.io.sog import load_sog
+    from splatpack.formats.ply import save_ply
+    from splatpack.formats.sog import load_sog
 
     exe = splat_transform_bin()
 
@@ -219,7 +202,7 @@ def run_bench(cfg: BenchConfig, out_dir: Path, console=None) -> list[dict[str, A
     """Run every tool × rate on every input; write ``results.json`` and ``rd.png``."""
     from rich.console import Console
 
-    from splatpack.spk_cli import load_gaussians
+    from splatpack.formats import load_scene
 
     console = console or Console(stderr=True)
     out_dir = Path(out_dir)
@@ -229,7 +212,7 @@ def run_bench(cfg: BenchConfig, out_dir: Path, console=None) -> list[dict[str, A
         inp = Path(inp)
         if not inp.exists():
             raise SplatpackError("input splat does not exist", inp)
-        gs = load_gaussians(inp)
+        gs = load_scene(inp)
         if cfg.max_gaussians and len(gs) > cfg.max_gaussians:
             keep = torch.randperm(len(gs), generator=torch.Generator().manual_seed(0))[: cfg.max_gaussians]
             gs = gs.subset(keep.sort().values)

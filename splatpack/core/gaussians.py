@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from splatpack.render.sh import num_sh_bases, rgb_to_sh, sh_degree_from_bases
+from splatpack.core.sh import num_sh_bases, rgb_to_sh, sh_degree_from_bases
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Annotated, Literal, Optional, Union
 
 import tyro
 
-from splatpack.errors import SplatpackError
+from splatpack.core.errors import SplatpackError
 
 Positional = tyro.conf.Positional
 
@@ -23,7 +23,7 @@ def scene_config(path: str, config: Optional[str | Path], cli: dict, extra: Opti
     """(scene spec, TrainConfig, Capture) for a scene: its base preset, then the method preset
     (``config``), then the scene file's overrides, then ``extra`` and the command-line values."""
     from splatpack.captures import load_capture
-    from splatpack.scenes import resolve_scene
+    from splatpack.train.scenes import resolve_scene
     from splatpack.train import TrainConfig, apply_overrides, load_config
     from splatpack.train.config import resolve_preset
 
@@ -149,7 +149,7 @@ def process(
         out: output folder; `splatpack train OUT` reads it.
         matching: exhaustive (small sets) or sequential (video frames).
     """
-    from splatpack.process import run_sfm
+    from splatpack.captures.sfm import run_sfm
 
     stats = run_sfm(images_dir, out, matching=matching)
     print(", ".join(f"{k}: {v}" for k, v in stats.items()))
@@ -174,7 +174,7 @@ def render(
         fps: orbit video frame rate.
         backend: rasterizer backend.
     """
-    from splatpack.render_cli import render_run
+    from splatpack.apps.render import render_run
 
     for p in render_run(run_dir, out, orbit=orbit, frames=frames, fps=fps, backend=backend):
         print(p)
@@ -189,7 +189,7 @@ def info(file: Positional[Path], json: bool = False) -> None:
     """
     import json as _json
 
-    from splatpack.spk_cli import format_info, spk_info
+    from splatpack.apps.inspect import format_info, spk_info
 
     d = spk_info(file)
     print(_json.dumps(d, indent=2) if json else format_info(d))
@@ -202,7 +202,7 @@ def decompress(file: Positional[Path], out: Annotated[Path, tyro.conf.arg(aliase
         file: a .spk file written by `splatpack train --config configs/compact.yaml`.
         out: the PLY to write.
     """
-    from splatpack.spk_cli import decompress as run
+    from splatpack.apps.inspect import decompress as run
 
     report_export(run(file, out))
 
@@ -220,7 +220,7 @@ def export(
         out: the file to write (a .sog zip, or a folder for SOG without the extension).
         format: ply | splat | spz | sog (default: from the extension of OUT).
     """
-    from splatpack.spk_cli import export as run
+    from splatpack.apps.inspect import export as run
 
     report_export(run(file, out, format))
 
@@ -247,23 +247,23 @@ def compress(
     Args:
         file: INRIA .ply (SH 0-3), PlayCanvas .compressed.ply, .splat, .spz (v1-4), SOG (.sog or folder), or a .spk.
         out: the .spk to write.
-        quality: 0 (smallest) … 10 (near lossless), default 6; "sog" is Self-Organizing Gaussians' own quantisation (see splatpack.compress.grid_codec).
+        quality: 0 (smallest) … 10 (near lossless), default 6; "sog" is Self-Organizing Gaussians' own quantisation (see splatpack.codecs.grid).
         finetune: a capture folder or scene file (as for `splatpack train`) the splats were trained on.
         finetune_steps: fine-tuning iterations.
         backend: rasterizer for the fine-tune.
     """
-    from splatpack.compress.grid_codec import GridCodecConfig, write_grid_scene
-    from splatpack.spk_cli import load_gaussians
+    from splatpack.codecs.grid import GridCodecConfig, write_grid_scene
+    from splatpack.formats import load_scene
 
     t0 = time.perf_counter()
     cfg = GridCodecConfig.from_quality(quality)
-    gs = load_gaussians(file)
+    gs = load_scene(file)
     if finetune:
         size = finetune_and_compress(file, gs, out, finetune, finetune_steps, quality, backend)
     else:
         size = write_grid_scene(out, gs, cfg)
-    from splatpack.io.formats import path_size
-    from splatpack.spk_cli import relative_size
+    from splatpack.formats import path_size
+    from splatpack.apps.inspect import relative_size
 
     src = path_size(file)
     print(f"wrote {out}: {len(gs):,} Gaussians, {size:,} bytes ({relative_size(size, src)} than {Path(file).name}), "
@@ -315,7 +315,7 @@ def bench(
         views: orbit views per input.
         size: render size (square, pixels).
     """
-    from splatpack.bench import BenchConfig, run_bench
+    from splatpack.apps.bench import BenchConfig, run_bench
 
     cfg = BenchConfig(views=views, size=size)
     if inputs:

@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from .captures.colmap import SUPPORTED_MODELS
-from .captures.images import list_images
-from .errors import CaptureError, SplatpackError
+from splatpack.captures.colmap import SUPPORTED_MODELS
+from splatpack.captures.images import list_images
+from splatpack.core.errors import CaptureError, SplatpackError
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ One binary-little-endian ``vertex`` element with float32 properties, in this ord
 ``x y z nx ny nz f_dc_0..2 f_rest_0..(3(K−1)−1) opacity scale_0..2 rot_0..3``.
 ``f_rest`` is channel-major (all red coefficients, then green, then blue), ``opacity`` is
 the logit, ``scale_*`` the log-scales and ``rot_*`` the ``wxyz`` quaternion — exactly the
-unconstrained values of :class:`~splatpack.model.GaussianSet`. Every 3DGS viewer opens it.
+unconstrained values of :class:`~splatpack.core.GaussianSet`. Every 3DGS viewer opens it.
 Read and written with plyfile; writes are atomic.
 """
 
@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from splatpack.errors import SplatpackError
-from splatpack.io.atomic import atomic_write
-from splatpack.model import GaussianSet
+from splatpack.core.errors import SplatpackError
+from splatpack.core.atomic import atomic_write
+from splatpack.core import GaussianSet
+from splatpack.formats.base import SceneFormat
 
 
 def ply_properties(sh_degree: int) -> list[str]:
@@ -110,3 +111,10 @@ def ply_size(num_gaussians: int, sh_degree: int = 3) -> int:
         f"element vertex {num_gaussians}\n" + "".join(f"property float {p}\n" for p in props) + "end_header\n"
     )
     return len(header.encode()) + 4 * len(props) * num_gaussians
+
+
+def _sniff(head: bytes, path: Path) -> bool:
+    return head.startswith(b"ply")  # after compressed-ply in the registry
+
+
+FORMAT = SceneFormat(name="ply", extensions=(".ply",), sniff=_sniff, read=load_ply, write=save_ply)

@@ -44,8 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from splatpack.errors import SplatpackError
-from splatpack.io import atomic_write
+from splatpack.core.errors import SplatpackError
+from splatpack.core.atomic import atomic_write
 
 __all__ = [
     "FORMAT_VERSION",
@@ -385,8 +385,8 @@ class SpkReader:
         return data
 
     def read_array(self, name: str, max_elements: int | None = None):
-        """Read a section and decode it with :func:`splatpack.compress.codecs.decode_array`."""
-        from splatpack.compress.codecs import CodecError, decode_array
+        """Read a section and decode it with :func:`splatpack.spk.arrays.decode_array`."""
+        from splatpack.spk.arrays import CodecError, decode_array
 
         e = self.info(name)
         payload = self.read(name)

@@ -13,7 +13,7 @@ Pipeline (``encode_grid_scene``), per attribute a with values x ∈ ℝ^{N×C}:
    as log-scales; rotations as unit quaternions with w ≥ 0 (q and −q are one rotation), with
    ``frames`` first in another of each Gaussian's equivalent local frames (:data:`FRAMES`;
    the quality levels code both |w|-largest and scale-ordered canonical frames, keeping the
-   smaller; :mod:`splatpack.model.frames`);
+   smaller; :mod:`splatpack.core.frames`);
    opacities as logits (SOG quantises the opacity *parameter*, i.e. the logit) or, with
    ``opacity_space="alpha"``, as α = σ(o).
 2. **sort** (SOG §3.2): features [N, D] = the weighted blocks w_a·(g_a(x) − μ_a)/σ_a, with
@@ -93,8 +93,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from splatpack.errors import SplatpackError
-from splatpack.model.frames import canonical_frames, canonical_gaussians
+from splatpack.codecs.base import EncodedScene
+from splatpack.core.errors import SplatpackError
+from splatpack.core.frames import canonical_frames, canonical_gaussians
 
 __all__ = [
     "ATTRIBUTES",
@@ -120,7 +121,7 @@ OPACITY_SPACES = ("logit", "alpha")
 QUATS_ENCODINGS = ("components", "smallest-three")
 SH_MODES = ("grid", "palette", "rvq")
 #: how each Gaussian's (rotation, scale) pair is coded, all with the same covariance
-#: (:mod:`splatpack.model.frames`): ``stored`` as given; ``turned`` turned by a half-turn so that
+#: (:mod:`splatpack.core.frames`): ``stored`` as given; ``turned`` turned by a half-turn so that
 #: |w| is the largest component; ``canonical`` with the axes also ordered by decreasing scale;
 #: ``best`` (the quality levels) codes ``turned`` and ``canonical`` and keeps the smaller.
 FRAMES = ("stored", "turned", "canonical", "best")
@@ -562,7 +563,7 @@ class _Layout:
         return planes
 
     def encode(self, img: np.ndarray, effort: int) -> bytes:
-        from splatpack.compress.codecs import encode_array
+        from splatpack.spk.arrays import encode_array
 
         if self.codec == "ans":
             return encode_array(img.reshape(img.shape[0] * img.shape[1], -1), "ans")
@@ -660,15 +661,15 @@ def _check_grid_index(grid_index, n: int) -> np.ndarray:
 def encode_grid_scene(
     gs, cfg: GridCodecConfig | None = None, grid_index=None, shn_codebooks=None
 ) -> tuple[list, dict[str, Any]]:
-    """A :class:`~splatpack.model.GaussianSet` → (``.spk`` sections, meta) of a grid scene.
+    """A :class:`~splatpack.core.GaussianSet` → (``.spk`` sections, meta) of a grid scene.
 
     ``grid_index`` [H, W] (each Gaussian once, −1 = empty) skips the sort; otherwise
     :func:`sort_scene` computes it. ``shn_codebooks`` [S, K, 3(K_sh−1)] (``sh_mode="rvq"``):
     the residual codebooks training learned, instead of fitting new ones. See the module
     docstring for the steps.
     """
-    from splatpack.compress.codecs import CodecError, encode_array
-    from splatpack.container.spk import Section
+    from splatpack.spk.arrays import CodecError, encode_array
+    from splatpack.spk.container import Section
 
     cfg = (cfg or GridCodecConfig()).validate()
     n = len(gs)
@@ -766,10 +767,7 @@ def encode_grid_scene(
 
 def write_grid_scene(path: str | Path, gs, cfg: GridCodecConfig | None = None, grid_index=None, shn_codebooks=None) -> int:
     """Encode ``gs`` and write it to ``path`` atomically; returns the file size in bytes."""
-    from splatpack.container.spk import write_spk
-
-    sections, meta = encode_grid_scene(gs, cfg, grid_index, shn_codebooks)
-    return write_spk(path, sections, meta=meta, num_gaussians=len(gs))
+    return GRID_SCENE_CODEC.encode(gs, cfg, grid_index, shn_codebooks).write(path)
 
 
 def grid_attribute_bytes(sections) -> dict[str, int]:
@@ -804,129 +802,139 @@ def _range(entry: dict, c: int, what: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read_grid_scene(path: str | Path):
-    """Read a grid ``.spk`` back into a :class:`~splatpack.model.GaussianSet` (Gaussians in the
-    grid's raster order). Every problem (corrupt or truncated file, a section whose shape or
-    dtype disagrees with the header, malformed meta) raises one :class:`SpkError`."""
-    from splatpack.compress.codecs import CODECS, CodecError, decode_array
-    from splatpack.container.spk import SpkError, SpkReader
-    from splatpack.model import GaussianSet
+    """Read a grid ``.spk`` back into a :class:`~splatpack.core.GaussianSet` (:func:`decode_grid_scene`)."""
+    from splatpack.spk.arrays import CODECS
+    from splatpack.spk.container import SpkReader
 
     with SpkReader(path, known_codecs=set(CODECS)) as r:
-        m, n = r.meta, r.num_gaussians
-        if m.get("kind") != FORMAT_KIND:
-            raise SpkError(f"not a grid scene (kind {m.get('kind')!r}, expected {FORMAT_KIND!r})", path)
+        return decode_grid_scene(r)
 
-        def grid(name: str, layout: _Layout, p: int, gh: int, gw: int, c: int) -> np.ndarray:
-            """Section ``name`` as [P, gh, gw, c] planes (see :class:`_Layout`)."""
-            img = section(name, layout.codec, layout.image_shape(p, gh, gw, c), layout.dtype)
-            return layout.from_image(img, p, gh, gw, c)
 
-        def section(name: str, codec: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-            if not r.has(name):
-                raise SpkError(f"section '{name}' is missing", path)
-            if r.info(name).codec != codec:
-                raise SpkError(f"section '{name}' uses codec '{r.info(name).codec}', the header says '{codec}'", path)
-            payload = r.read(name)
-            try:
-                if codec == "ans":
-                    flat = (shape[0] * shape[1], math.prod(shape[2:]))
-                    return decode_array(payload, "ans", name, math.prod(shape), shape=flat, dtype=dtype).reshape(shape)
-                return decode_array(payload, codec, name, math.prod(shape), shape=shape, dtype=dtype)
-            except CodecError as exc:
-                raise SpkError(str(exc), path) from None
+def decode_grid_scene(r):
+    """Read a grid ``.spk`` back into a :class:`~splatpack.core.GaussianSet` (Gaussians in the
+    grid's raster order). Every problem (corrupt or truncated file, a section whose shape or
+    dtype disagrees with the header, malformed meta) raises one :class:`SpkError`."""
+    from splatpack.spk.arrays import CodecError, decode_array
+    from splatpack.spk.container import SpkError
+    from splatpack.core import GaussianSet
 
+    path = r.path
+
+    m, n = r.meta, r.num_gaussians
+    if m.get("kind") != FORMAT_KIND:
+        raise SpkError(f"not a grid scene (kind {m.get('kind')!r}, expected {FORMAT_KIND!r})", path)
+
+    def grid(name: str, layout: _Layout, p: int, gh: int, gw: int, c: int) -> np.ndarray:
+        """Section ``name`` as [P, gh, gw, c] planes (see :class:`_Layout`)."""
+        img = section(name, layout.codec, layout.image_shape(p, gh, gw, c), layout.dtype)
+        return layout.from_image(img, p, gh, gw, c)
+
+    def section(name: str, codec: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        if not r.has(name):
+            raise SpkError(f"section '{name}' is missing", path)
+        if r.info(name).codec != codec:
+            raise SpkError(f"section '{name}' uses codec '{r.info(name).codec}', the header says '{codec}'", path)
+        payload = r.read(name)
         try:
-            if _int(m.get("version"), 1, 1, "version") != FORMAT_VERSION:
-                raise ValueError("version")
-            h = _int(m["grid"]["height"], 1, 2 * n + MAX_SPARE, "grid height")
-            w = _int(m["grid"]["width"], 1, 2 * n + MAX_SPARE, "grid width")
-            if not n <= h * w <= 2 * n + MAX_SPARE or n == 0:
-                raise ValueError(f"a {h}x{w} grid does not fit {n} Gaussians")
-            degree = _int(m["sh_degree"], 0, 10, "sh_degree")
-            if m["means_transform"] != "signed-log1p" or m["opacity_space"] not in OPACITY_SPACES:
-                raise ValueError("unknown transform")
-            attrs = m["attributes"]
-            if not isinstance(attrs, dict):
-                raise ValueError("attributes is not an object")
-            n_empty = h * w - n
-            empty = section("grid.empty", "deflate", (n_empty,), np.dtype(np.uint32)).astype(np.int64)
-            if n_empty and (empty[0] < 0 or empty[-1] >= h * w or (np.diff(empty) <= 0).any()):
-                raise SpkError("section 'grid.empty' is not a strictly increasing list of cells", path)
-            occ = np.ones(h * w, bool)
-            occ[empty] = False
-            k_rest = (degree + 1) ** 2 - 1
-            out: dict[str, np.ndarray] = {}
-            for name in ATTRIBUTES:
-                channels = {"means": 3, "sh0": 3, "shN": 3 * k_rest, "scales": 3, "quats": 4, "opacities": 1}[name]
-                if channels == 0:
-                    if name in attrs:
-                        raise ValueError("shN present for SH degree 0")
-                    continue
-                e = attrs[name]
-                codec, distance = e["codec"], e["distance"]
-                if codec not in GRID_CODECS:
-                    raise ValueError(f"{name} codec {codec!r}")
-                if type(distance) not in (int, float) or not 0 <= distance <= 25 or (distance and codec != "jxl"):
-                    raise ValueError(f"{name} distance {distance!r}")
-                if name == "shN" and e.get("mode") == "palette":
-                    k = _int(e["size"], 1, min(n, 1 << 16), "palette size")
-                    lbits = _int(e["label_bits"], _label_bits(k), _label_bits(k), "label bits")
-                    bits = _int(e["bits"], 1, 16, "palette bits")
-                    lo, hi = _range(e, channels, name)
-                    labels = grid("grid.shN.labels", _Layout(codec, lbits, distance), 1, h, w, 1).reshape(h * w)[occ]
-                    if labels.size and int(labels.max()) >= k:
-                        raise SpkError("section 'grid.shN.labels' has a label outside the palette", path)
-                    cq = grid("grid.shN.centroids", _Layout(codec, bits, distance), 1, k, k_rest, 3).reshape(k, channels)
-                    if int(cq.max()) >> bits:
-                        raise SpkError(f"section 'grid.shN.centroids' has values over {bits} bits", path)
-                    out[name] = _dequantise(cq, lo, hi, bits)[labels.astype(np.int64)]
-                    continue
-                if name == "shN" and e.get("mode") == "rvq":
-                    stages = _int(e["stages"], 1, MAX_RVQ_STAGES, "R-VQ stages")
-                    k = _int(e["size"], 1, min(n, 1 << 16), "R-VQ codebook size")
-                    lbits = _int(e["label_bits"], _label_bits(k), _label_bits(k), "label bits")
-                    bits = _int(e["bits"], 1, 16, "R-VQ codebook bits")
-                    lo, hi = _range(e, stages * channels, name)
-                    planes = grid("grid.shN.labels", _Layout(codec, lbits, distance), stages, h, w, 1)
-                    labels = planes.transpose(1, 2, 0, 3).reshape(h * w, stages)[occ].astype(np.int64)
-                    if labels.size and int(labels.max()) >= k:
-                        raise SpkError("section 'grid.shN.labels' has a label outside the codebook", path)
-                    cq = grid("grid.shN.centroids", _Layout(codec, bits, distance), 1, stages * k, k_rest, 3)
-                    cq = cq.reshape(stages, k, channels)
-                    if int(cq.max()) >> bits:
-                        raise SpkError(f"section 'grid.shN.centroids' has values over {bits} bits", path)
-                    lo, hi = lo.reshape(stages, channels), hi.reshape(stages, channels)
-                    v = np.zeros((labels.shape[0], channels), np.float32)
-                    for s_ in range(stages):  # Σ_s Ĉ_s[k_s], summed in float32 in stage order
-                        v += _dequantise(cq[s_], lo[s_], hi[s_], bits)[labels[:, s_]]
-                    out[name] = v
-                    continue
-                if name == "shN" and e.get("mode") != "grid":
-                    raise ValueError("unknown shN mode")
-                if name == "quats" and e.get("encoding", "components") == "smallest-three":
-                    bits = _int(e["bits"], 2, 16, "quats bits")
-                    lo, hi = _range(e, 3, name)
-                    planes = grid("grid.quats", _Layout(codec, bits, distance), 1, h, w, 4)
-                    q = planes.reshape(h * w, 4)[occ]
-                    if int(q.max()) >> bits or (q[:, 3] > 3).any():
-                        raise SpkError("section 'grid.quats' has values over its bits or an index over 3 (corrupt)", path)
-                    small = _dequantise(q[:, :3], lo, hi, bits)
-                    out[name] = from_smallest_three(small, q[:, 3].astype(np.int64))
-                    continue
-                if name == "quats" and e.get("encoding", "components") != "components":
-                    raise ValueError("unknown quats encoding")
-                bits = _int(e["bits"], 1, 16, f"{name} bits")
+            if codec == "ans":
+                flat = (shape[0] * shape[1], math.prod(shape[2:]))
+                return decode_array(payload, "ans", name, math.prod(shape), shape=flat, dtype=dtype).reshape(shape)
+            return decode_array(payload, codec, name, math.prod(shape), shape=shape, dtype=dtype)
+        except CodecError as exc:
+            raise SpkError(str(exc), path) from None
+
+    try:
+        if _int(m.get("version"), 1, 1, "version") != FORMAT_VERSION:
+            raise ValueError("version")
+        h = _int(m["grid"]["height"], 1, 2 * n + MAX_SPARE, "grid height")
+        w = _int(m["grid"]["width"], 1, 2 * n + MAX_SPARE, "grid width")
+        if not n <= h * w <= 2 * n + MAX_SPARE or n == 0:
+            raise ValueError(f"a {h}x{w} grid does not fit {n} Gaussians")
+        degree = _int(m["sh_degree"], 0, 10, "sh_degree")
+        if m["means_transform"] != "signed-log1p" or m["opacity_space"] not in OPACITY_SPACES:
+            raise ValueError("unknown transform")
+        attrs = m["attributes"]
+        if not isinstance(attrs, dict):
+            raise ValueError("attributes is not an object")
+        n_empty = h * w - n
+        empty = section("grid.empty", "deflate", (n_empty,), np.dtype(np.uint32)).astype(np.int64)
+        if n_empty and (empty[0] < 0 or empty[-1] >= h * w or (np.diff(empty) <= 0).any()):
+            raise SpkError("section 'grid.empty' is not a strictly increasing list of cells", path)
+        occ = np.ones(h * w, bool)
+        occ[empty] = False
+        k_rest = (degree + 1) ** 2 - 1
+        out: dict[str, np.ndarray] = {}
+        for name in ATTRIBUTES:
+            channels = {"means": 3, "sh0": 3, "shN": 3 * k_rest, "scales": 3, "quats": 4, "opacities": 1}[name]
+            if channels == 0:
+                if name in attrs:
+                    raise ValueError("shN present for SH degree 0")
+                continue
+            e = attrs[name]
+            codec, distance = e["codec"], e["distance"]
+            if codec not in GRID_CODECS:
+                raise ValueError(f"{name} codec {codec!r}")
+            if type(distance) not in (int, float) or not 0 <= distance <= 25 or (distance and codec != "jxl"):
+                raise ValueError(f"{name} distance {distance!r}")
+            if name == "shN" and e.get("mode") == "palette":
+                k = _int(e["size"], 1, min(n, 1 << 16), "palette size")
+                lbits = _int(e["label_bits"], _label_bits(k), _label_bits(k), "label bits")
+                bits = _int(e["bits"], 1, 16, "palette bits")
                 lo, hi = _range(e, channels, name)
-                c = 3 if name == "shN" else channels
-                p = channels // c
-                planes = grid(f"grid.{name}", _Layout(codec, bits, distance), p, h, w, c)  # [P, H, W, c]
-                q = planes.transpose(1, 2, 0, 3).reshape(h * w, channels)[occ]
-                if int(q.max()) >> bits:
-                    raise SpkError(f"section 'grid.{name}' has values over {bits} bits (corrupt)", path)
-                out[name] = _dequantise(q, lo, hi, bits)
-            opacity_space = m["opacity_space"]
-        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
-            raise SpkError(f"malformed grid-scene header ({type(exc).__name__}: {exc})", path) from None
+                labels = grid("grid.shN.labels", _Layout(codec, lbits, distance), 1, h, w, 1).reshape(h * w)[occ]
+                if labels.size and int(labels.max()) >= k:
+                    raise SpkError("section 'grid.shN.labels' has a label outside the palette", path)
+                cq = grid("grid.shN.centroids", _Layout(codec, bits, distance), 1, k, k_rest, 3).reshape(k, channels)
+                if int(cq.max()) >> bits:
+                    raise SpkError(f"section 'grid.shN.centroids' has values over {bits} bits", path)
+                out[name] = _dequantise(cq, lo, hi, bits)[labels.astype(np.int64)]
+                continue
+            if name == "shN" and e.get("mode") == "rvq":
+                stages = _int(e["stages"], 1, MAX_RVQ_STAGES, "R-VQ stages")
+                k = _int(e["size"], 1, min(n, 1 << 16), "R-VQ codebook size")
+                lbits = _int(e["label_bits"], _label_bits(k), _label_bits(k), "label bits")
+                bits = _int(e["bits"], 1, 16, "R-VQ codebook bits")
+                lo, hi = _range(e, stages * channels, name)
+                planes = grid("grid.shN.labels", _Layout(codec, lbits, distance), stages, h, w, 1)
+                labels = planes.transpose(1, 2, 0, 3).reshape(h * w, stages)[occ].astype(np.int64)
+                if labels.size and int(labels.max()) >= k:
+                    raise SpkError("section 'grid.shN.labels' has a label outside the codebook", path)
+                cq = grid("grid.shN.centroids", _Layout(codec, bits, distance), 1, stages * k, k_rest, 3)
+                cq = cq.reshape(stages, k, channels)
+                if int(cq.max()) >> bits:
+                    raise SpkError(f"section 'grid.shN.centroids' has values over {bits} bits", path)
+                lo, hi = lo.reshape(stages, channels), hi.reshape(stages, channels)
+                v = np.zeros((labels.shape[0], channels), np.float32)
+                for s_ in range(stages):  # Σ_s Ĉ_s[k_s], summed in float32 in stage order
+                    v += _dequantise(cq[s_], lo[s_], hi[s_], bits)[labels[:, s_]]
+                out[name] = v
+                continue
+            if name == "shN" and e.get("mode") != "grid":
+                raise ValueError("unknown shN mode")
+            if name == "quats" and e.get("encoding", "components") == "smallest-three":
+                bits = _int(e["bits"], 2, 16, "quats bits")
+                lo, hi = _range(e, 3, name)
+                planes = grid("grid.quats", _Layout(codec, bits, distance), 1, h, w, 4)
+                q = planes.reshape(h * w, 4)[occ]
+                if int(q.max()) >> bits or (q[:, 3] > 3).any():
+                    raise SpkError("section 'grid.quats' has values over its bits or an index over 3 (corrupt)", path)
+                small = _dequantise(q[:, :3], lo, hi, bits)
+                out[name] = from_smallest_three(small, q[:, 3].astype(np.int64))
+                continue
+            if name == "quats" and e.get("encoding", "components") != "components":
+                raise ValueError("unknown quats encoding")
+            bits = _int(e["bits"], 1, 16, f"{name} bits")
+            lo, hi = _range(e, channels, name)
+            c = 3 if name == "shN" else channels
+            p = channels // c
+            planes = grid(f"grid.{name}", _Layout(codec, bits, distance), p, h, w, c)  # [P, H, W, c]
+            q = planes.transpose(1, 2, 0, 3).reshape(h * w, channels)[occ]
+            if int(q.max()) >> bits:
+                raise SpkError(f"section 'grid.{name}' has values over {bits} bits (corrupt)", path)
+            out[name] = _dequantise(q, lo, hi, bits)
+        opacity_space = m["opacity_space"]
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        raise SpkError(f"malformed grid-scene header ({type(exc).__name__}: {exc})", path) from None
 
     with np.errstate(over="ignore", invalid="ignore"):
         out["means"] = signed_expm1(out["means"]).astype(np.float32)
@@ -947,3 +955,23 @@ def read_grid_scene(path: str | Path):
         shN=torch.from_numpy(np.ascontiguousarray(shn, np.float32)),
     )
 
+
+class GridSceneCodec:
+    """Grid scenes as a :class:`~splatpack.codecs.base.SceneCodec` (``kind: sog-grid``)."""
+
+    kind = FORMAT_KIND
+
+    def encode(self, gs, config: GridCodecConfig | None = None, grid_index=None, shn_codebooks=None) -> EncodedScene:
+        """:func:`encode_grid_scene` of ``gs`` (a given PLAS ``grid_index`` and trained SH-rest
+        R-VQ ``shn_codebooks`` are optional)."""
+        sections, meta = encode_grid_scene(gs, config, grid_index, shn_codebooks)
+        return EncodedScene(sections, meta, len(gs))
+
+    def decode(self, reader):
+        return decode_grid_scene(reader)
+
+    def gaussians(self, decoded):
+        return decoded
+
+
+GRID_SCENE_CODEC = GridSceneCodec()
