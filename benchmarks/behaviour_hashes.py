@@ -8,7 +8,8 @@ module layout) on ``../shared/splats/plant.splat`` and ``biker.spz``:
 * ``train default --steps 300`` (``point_cloud.ply``; the default seed 0, one thread so the
   kernels' sums run in one order), and the compact and full presets on the same scene.
 
-Usage: ``python benchmarks/behaviour_hashes.py [--out FILE] [--skip-train]``; the hashes go to
+Usage: ``python benchmarks/behaviour_hashes.py [--out FILE] [--skip-train | --only-train]
+[--entry MODULE:FUNCTION]``; the hashes go to
 ``benchmarks/results/behaviour_hashes.json`` (or ``--out``) as ``{label: sha256}``. Compare two
 such files with ``--compare A B``.
 """
@@ -23,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,9 +36,14 @@ TRAIN_RUNS = {"default": [], "compact": ["--config", "compact"], "full": ["--con
 
 
 def digest(path: Path) -> str:
-    """SHA-256 of a file, or of a folder's files (relative names and contents, sorted)."""
+    """SHA-256 of a file, of a folder's files (relative names and contents, sorted), or of a zip's
+    members (names and contents: a zip stores the time it was written)."""
     h = hashlib.sha256()
-    if path.is_dir():
+    if path.is_file() and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            for name in sorted(z.namelist()):
+                h.update(name.encode() + b"\0" + z.read(name))
+    elif path.is_dir():
         for f in sorted(p for p in path.rglob("*") if p.is_file()):
             h.update(str(f.relative_to(path)).encode() + b"\0" + f.read_bytes())
     else:
@@ -44,14 +51,18 @@ def digest(path: Path) -> str:
     return h.hexdigest()
 
 
+ENTRY = "splatpack.apps.cli:entrypoint"  # --entry names another (an older layout's) CLI
+
+
 def splatpack(*args: str, cwd: Path) -> None:
-    exe = Path(sys.executable).with_name("splatpack")
-    subprocess.run([str(exe), *args], cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+    module, function = ENTRY.split(":")
+    code = f"import sys; from {module} import {function} as main; sys.argv[0] = 'splatpack'; main()"
+    subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, check=True, stdout=subprocess.DEVNULL)
 
 
-def run(tmp: Path, skip_train: bool) -> dict[str, str]:
+def run(tmp: Path, skip_train: bool, only_train: bool = False) -> dict[str, str]:
     out: dict[str, str] = {}
-    for name, src in INPUTS.items():
+    for name, src in INPUTS.items() if not only_train else ():
         for q in QUALITIES:
             spk = tmp / f"{name}_q{q}.spk"
             splatpack("compress", str(src), "-o", str(spk), "--quality", q, cwd=tmp)
@@ -87,11 +98,15 @@ def compare(a: Path, b: Path) -> int:
 
 
 def main() -> int:
+    global ENTRY
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "behaviour_hashes.json")
     p.add_argument("--skip-train", action="store_true")
+    p.add_argument("--only-train", action="store_true")
+    p.add_argument("--entry", default=ENTRY, help="module:function of the CLI to run")
     p.add_argument("--compare", nargs=2, type=Path)
     args = p.parse_args()
+    ENTRY = args.entry
     if args.compare:
         return compare(*args.compare)
     missing = [str(p) for p in INPUTS.values() if not p.is_file()]
@@ -100,7 +115,7 @@ def main() -> int:
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="splatpack-hashes-"))
     try:
-        hashes = run(tmp, args.skip_train)
+        hashes = run(tmp, args.skip_train, args.only_train)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,40 @@
 """splatpack: train, compress, export and view compact 3D Gaussian Splatting scenes.
 
-The flow is one-directional: capture readers (:mod:`splatpack.captures`) produce a
-:class:`~splatpack.captures.Capture`; the trainer (:mod:`splatpack.train`) fits a
-:class:`~splatpack.core.GaussianSet` with a rasterizer backend (:mod:`splatpack.render`);
-the result is written by :mod:`splatpack.io`.
+The public API (:mod:`splatpack.api`): :func:`load_scene`, :func:`save_scene`, :func:`compress`,
+:func:`train`, :func:`render`, and the :class:`GaussianSet` they pass around. Layers, each
+importing only those below it: ``core`` ← ``render`` / ``captures`` / ``metrics`` ← ``compress``
+← ``spk`` ← ``codecs`` ← ``formats`` ← ``train`` ← ``api`` / ``view`` ← ``apps`` (the CLI).
+
+The API's names are bound on first use (PEP 562), so that importing one layer
+(``splatpack.core``, say) does not import every layer above it.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+__all__ = ["GaussianSet", "SplatpackError", "__version__", "compress", "load_scene", "render", "save_scene", "train"]
+
+_PUBLIC = {
+    "compress": "splatpack.api",
+    "load_scene": "splatpack.api",
+    "render": "splatpack.api",
+    "save_scene": "splatpack.api",
+    "train": "splatpack.api",
+    "GaussianSet": "splatpack.core",
+    "SplatpackError": "splatpack.core",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'splatpack' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -25,7 +25,6 @@ go to ``OUT/results.json`` and the RD plot to ``OUT/rd.png``.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import subprocess
 import tempfile
@@ -37,13 +36,20 @@ from typing import Any
 
 import numpy as np
 import torch
+from rich.console import Console
 
-from splatpack.core.errors import SplatpackError
+from splatpack.codecs.grid import GridCodecConfig, read_grid_scene, write_grid_scene
+from splatpack.core import GaussianSet, SplatpackError
 from splatpack.core.atomic import atomic_write, atomic_write_text
-from splatpack.formats import path_size
-from splatpack.core import GaussianSet
+from splatpack.formats import load_scene, path_size
+from splatpack.formats.ply import save_ply
+from splatpack.formats.sog import load_sog
+from splatpack.formats.spz import load_spz, save_spz
+from splatpack.metrics import psnr, ssim
+from splatpack.render import render_image
+from splatpack.render.camera import orbit_cameras
 
-SHARED_SPLATS = Path(__file__).resolve().parents[1].parent / "shared" / "splats"
+SHARED_SPLATS = Path(__file__).resolve().parents[3] / "shared" / "splats"  # ../shared beside the project root
 TOOLS = ("splatpack", "spz", "sogpy", "splat-transform", "gsplat-png")
 NPM_CACHE = Path.home() / ".cache" / "splatpack" / "npm"
 PSNR_CAP = 100.0  # dB, reported for identical renders (a lossless round trip) instead of infinity
@@ -65,14 +71,10 @@ class BenchConfig:
 
 @torch.no_grad()
 def render_views(gs: GaussianSet, poses: np.ndarray, K: np.ndarray, size: int) -> list[torch.Tensor]:
-    from splatpack.render.gaussians import render_image
-
     return [render_image(gs, c2w, K, size, size, background=(0.0, 0.0, 0.0), backend="cpu") for c2w in poses]
 
 
 def quality_of(decoded: list[torch.Tensor], reference: list[torch.Tensor]) -> tuple[float, float]:
-    from splatpack.metrics import psnr, ssim
-
     ps = [min(psnr(a, b), PSNR_CAP) for a, b in zip(decoded, reference)]  # identical renders: the cap
     ss = [float(ssim(a, b)) for a, b in zip(decoded, reference)]
     return float(np.mean(ps)), float(np.mean(ss))
@@ -83,8 +85,6 @@ def quality_of(decoded: list[torch.Tensor], reference: list[torch.Tensor]) -> tu
 
 
 def _splatpack(quality: int):
-    from splatpack.codecs.grid import GridCodecConfig, read_grid_scene, write_grid_scene
-
     cfg = GridCodecConfig.from_quality(quality)
 
     def enc(gs: GaussianSet, work: Path) -> Path:
@@ -96,8 +96,6 @@ def _splatpack(quality: int):
 
 
 def _spz():
-    from splatpack.formats.spz import load_spz, save_spz
-
     def enc(gs: GaussianSet, work: Path) -> Path:
         save_spz(gs, work / "scene.spz")
         return work / "scene.spz"
@@ -106,14 +104,9 @@ def _spz():
 
 
 def _sogpy():
-    import SogPython  # noqa: F401  (sogpy's module name)
-
-    from splatpack.formats.ply import save_ply
-    from splatpack.formats.sog import load_sog
+    import SogPython  # sogpy's module name; optional
 
     def enc(gs: GaussianSet, work: Path) -> Path:
-        import SogPython
-
         save_ply(gs, work / "in.ply")
         SogPython.convert_ply_to_sog(str(work / "in.ply"), str(work / "sogpy.sog"))
         return work / "sogpy.sog"
@@ -136,16 +129,15 @@ def splat_transform_bin() -> Path:
 
 
 def _splat_transform():
-    from splatpack.formats.ply import save_ply
-    from splatpack.formats.sog import load_sog
-
     exe = splat_transform_bin()
 
     def enc(gs: GaussianSet, work: Path) -> Path:
         save_ply(gs, work / "in.ply")
         out = work / "splat-transform.sog"
         # -w: overwrite; -g cpu: k-means on the CPU (the default asks WebGPU for a GPU)
-        r = subprocess.run([str(exe), "-w", "-g", "cpu", str(work / "in.ply"), str(out)], capture_output=True, text=True)
+        r = subprocess.run(
+            [str(exe), "-w", "-g", "cpu", str(work / "in.ply"), str(out)], capture_output=True, text=True
+        )
         if r.returncode != 0 or not out.exists():
             raise SplatpackError(f"splat-transform failed: {(r.stderr or r.stdout).strip()[-300:]}")
         return out
@@ -154,7 +146,7 @@ def _splat_transform():
 
 
 def _gsplat_png():
-    from gsplat.compression import PngCompression
+    from gsplat.compression import PngCompression  # optional
 
     codec = PngCompression(use_sort=False, verbose=False)
 
@@ -171,25 +163,22 @@ def _gsplat_png():
         s = codec.decompress(str(path))
         n = len(s["means"])
         shN = s.get("shN", torch.zeros(n, 0, 3))
-        return GaussianSet(s["means"], s["quats"], s["scales"], s["opacities"].reshape(n), s["sh0"].reshape(n, 1, 3), shN)
+        return GaussianSet(
+            s["means"], s["quats"], s["scales"], s["opacities"].reshape(n), s["sh0"].reshape(n, 1, 3), shN
+        )
 
     return enc, dec
 
 
 def tool_runs(cfg: BenchConfig) -> list[tuple[str, str, Callable[[], tuple[Callable, Callable]]]]:
     """(tool, rate label, factory) for every configured tool × rate."""
+    single_rate = {"spz": _spz, "sogpy": _sogpy, "splat-transform": _splat_transform, "gsplat-png": _gsplat_png}
     runs = []
     for tool in cfg.tools:
         if tool == "splatpack":
             runs += [("splatpack", f"q{q}", (lambda q=q: _splatpack(q))) for q in cfg.qualities]
-        elif tool == "spz":
-            runs.append(("spz", "default", _spz))
-        elif tool == "sogpy":
-            runs.append(("sogpy", "default", _sogpy))
-        elif tool == "splat-transform":
-            runs.append(("splat-transform", "default", _splat_transform))
-        elif tool == "gsplat-png":
-            runs.append(("gsplat-png", "default", _gsplat_png))
+        elif tool in single_rate:
+            runs.append((tool, "default", single_rate[tool]))
         else:
             raise SplatpackError(f"unknown tool {tool!r} (known: {', '.join(TOOLS)})")
     return runs
@@ -200,10 +189,6 @@ def tool_runs(cfg: BenchConfig) -> list[tuple[str, str, Callable[[], tuple[Calla
 
 def run_bench(cfg: BenchConfig, out_dir: Path, console=None) -> list[dict[str, Any]]:
     """Run every tool × rate on every input; write ``results.json`` and ``rd.png``."""
-    from rich.console import Console
-
-    from splatpack.formats import load_scene
-
     console = console or Console(stderr=True)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -235,7 +220,9 @@ def run_bench(cfg: BenchConfig, out_dir: Path, console=None) -> list[dict[str, A
                     console.print(f"  {tool:<16}{rate:<8}{row['bytes']:>12,} B  {psnr_v:6.2f} dB  SSIM {ssim_v:.4f}  "
                                   f"enc {t1 - t0:6.2f} s  dec {t2 - t1:6.2f} s")  # fmt: skip
                 except Exception as e:  # a tool that cannot run here is reported, not fatal
-                    row["error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}"
+                    row["error"] = (
+                        f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}"
+                    )
                     console.print(f"  {tool:<16}{rate:<8}[yellow]skipped: {row['error']}")
             rows.append(row)
     atomic_write_text(out_dir / "results.json", json.dumps(rows, indent=2) + "\n")

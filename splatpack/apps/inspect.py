@@ -12,17 +12,17 @@ import torch
 
 from splatpack.codecs import read_scene
 from splatpack.codecs.compact import CompactScene, render_compact, unpack_views
+from splatpack.codecs.storage import attribute_bytes
 from splatpack.core import GaussianSet, SplatpackError
 from splatpack.formats import detect_format, load_scene, path_size, save_scene
 from splatpack.formats.ply import ply_size
+from splatpack.metrics import psnr
 from splatpack.render import render_gaussians
+from splatpack.spk import read_spk_info
 
 
 def spk_info(path: str | Path) -> dict[str, Any]:
     """Sections, sizes and the ratio to the equivalent PLY (SH degree 3, 248 B per Gaussian)."""
-    from splatpack.codecs.compact import attribute_bytes
-    from splatpack.spk.container import read_spk_info
-
     path = Path(path)
     if not path.is_file():
         raise SplatpackError("file does not exist", path)
@@ -47,21 +47,25 @@ def spk_info(path: str | Path) -> dict[str, Any]:
 
 
 def relative_size(size: int, reference: int) -> str:
-    """"3.1× smaller" or, for a file that grew (a tiny scene's headers), "1.4× larger"."""
+    """ "3.1× smaller" or, for a file that grew (a tiny scene's headers), "1.4× larger"."""
     if size <= reference:
         return f"{reference / max(size, 1):.1f}× smaller"
     return f"{size / max(reference, 1):.1f}× larger"
 
 
 def format_info(d: dict[str, Any]) -> str:
+    """The text ``splatpack info`` prints for :func:`spk_info`'s dict."""
+    ply = d["ply_equivalent_bytes"]
     lines = [
         f"{d['file']}: {d['kind']}, format {d['version']}, {d['num_gaussians']:,} Gaussians, "
         f"{d['total_bytes']:,} bytes ({d['bytes_per_gaussian']:.2f} B/Gaussian)",
-        f"  equivalent PLY (SH 3): {d['ply_equivalent_bytes']:,} bytes → {relative_size(d['total_bytes'], d['ply_equivalent_bytes'])}",
+        f"  equivalent PLY (SH 3): {ply:,} bytes → {relative_size(d['total_bytes'], ply)}",
         f"  {'section':<22}{'codec':<8}{'bytes':>12}{'share':>8}",
     ]
     for s in d["sections"]:
-        lines.append(f"  {s['name']:<22}{s['codec']:<8}{s['bytes']:>12,}{100 * s['bytes'] / max(d['total_bytes'], 1):>7.1f}%")
+        lines.append(
+            f"  {s['name']:<22}{s['codec']:<8}{s['bytes']:>12,}{100 * s['bytes'] / max(d['total_bytes'], 1):>7.1f}%"
+        )
     lines.append("  by attribute: " + ", ".join(f"{k} {v:,}" for k, v in d["attributes"].items()))
     return "\n".join(lines)
 
@@ -88,8 +92,6 @@ def export(path: str | Path, out: str | Path, format: str | None = None, max_vie
 
 def baked_vs_field(scene, gs: GaussianSet, max_views: int = 8) -> dict[str, Any]:
     """PSNR of the baked-SH render against the colour-field render over stored cameras."""
-    from splatpack.metrics import psnr
-
     views = unpack_views(scene.views)
     bg = torch.tensor(scene.meta.get("background", [0.0, 0.0, 0.0]), dtype=torch.float32)
     ps = []
@@ -106,3 +108,11 @@ def decompress(path: str | Path, out: str | Path, max_views: int = 8) -> dict[st
     r = export(path, out, "ply", max_views)
     r["ply"] = r.pop("out")
     return r
+
+
+def format_export(r: dict[str, Any]) -> str:
+    """One line for the result of :func:`export` or :func:`decompress`."""
+    msg = f"wrote {r.get('out', r.get('ply'))}: {r['num_gaussians']:,} Gaussians, {r['bytes']:,} bytes"
+    if "baked_vs_field_psnr" in r:
+        msg += f"; baked SH vs colour field: {r['baked_vs_field_psnr']:.2f} dB PSNR over {r['views']} views"
+    return msg

@@ -8,25 +8,26 @@ around the point the cameras look at; for forward-facing captures (LLFF) NeRF's 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 import torch
+from rich.progress import track
 
-from splatpack.core.errors import SplatpackError
-from splatpack.render.camera import camera_path, look_at
+from splatpack.captures import Capture, load_capture
+from splatpack.core import GaussianSet, SplatpackError
 from splatpack.core.atomic import atomic_write
-from splatpack.core import GaussianSet
-from splatpack.render.gaussians import render_image
+from splatpack.core.images import save_png, to_uint8
+from splatpack.formats import load_scene
+from splatpack.render import render_image
+from splatpack.render.camera import camera_path, look_at
 
 
-def _load_run(run_dir: Path):
+def _load_run(run_dir: Path) -> tuple[GaussianSet, dict | None]:
     """(GaussianSet, scene dict or None) from a training folder (its ``point_cloud.ply``, or the
     ``scene.spk`` that compact and full runs write instead; a compact scene's colour field is
     baked into SH, as ``splatpack decompress`` does) or a scene file of any format splatpack reads."""
-    from splatpack.formats import load_scene
-
     if run_dir.is_file():
         return load_scene(run_dir), None
     for name in ("point_cloud.ply", "scene.spk"):
@@ -41,11 +42,6 @@ def _load_run(run_dir: Path):
 def render_run(run_dir: Path, out: Path | None = None, orbit: bool = False, frames: int = 120, fps: int = 30,
                backend: str = "auto", width: int | None = None, height: int | None = None) -> list[Path]:  # fmt: skip
     """Render a run's test views (PNG) or an orbit video (MP4); returns the written paths."""
-    import imageio.v3 as iio
-
-    from splatpack.captures import load_capture
-    from splatpack.train.trainer import save_png
-
     run_dir = Path(run_dir)
     if not run_dir.exists():
         raise SplatpackError("path does not exist", run_dir)
@@ -53,39 +49,45 @@ def render_run(run_dir: Path, out: Path | None = None, orbit: bool = False, fram
     out = Path(out) if out else (run_dir.parent if run_dir.is_file() else run_dir) / "renders"
     capture = None
     if scene is not None:
-        capture = load_capture(scene["data"], scene["format"], downscale=scene["downscale"], test_every=scene["test_every"])
+        capture = load_capture(scene["data"], scene["format"], downscale=scene["downscale"],
+                               test_every=scene["test_every"])  # fmt: skip
     bg = [1.0, 1.0, 1.0] if (scene or {}).get("white_background") else [0.0, 0.0, 0.0]
     if not orbit:
         if capture is None:
-            raise SplatpackError("test views need the capture: render a training output folder, or use --orbit", run_dir)
+            msg = "test views need the capture: render a training output folder, or use --orbit"
+            raise SplatpackError(msg, run_dir)
         paths = []
         for i, fr in enumerate(capture.test or capture.train):
             p = out / f"{i:04d}_{Path(fr.name).stem}.png"
             save_png(p, render_image(gs, fr.camtoworld, fr.K, fr.width, fr.height, bg, backend))
             paths.append(p)
         return paths
-    if capture is not None:
-        f0 = capture.frames[0]
-        K, w, h = f0.K.copy(), width or f0.width, height or f0.height
-        K[0] *= w / f0.width
-        K[1] *= h / f0.height
-        poses = camera_path(np.stack([f.camtoworld for f in capture.frames]), frames)
-    else:  # a bare PLY (z up assumed): orbit the Gaussians' bulk from 2.5× its radius
-        pts = gs.means.numpy()
-        centre = np.median(pts, 0)
-        r = 2.5 * np.percentile(np.linalg.norm(pts - centre, axis=1), 90)
-        w, h = width or 512, height or 512
-        K = np.array([[0.9 * w, 0, w / 2], [0, 0.9 * w, h / 2], [0, 0, 1.0]])
-        ts = np.linspace(0, 2 * np.pi, frames, endpoint=False)
-        up = np.array([0.0, 0.0, 1.0])
-        poses = np.stack([look_at(centre + r * np.array([np.cos(t), np.sin(t), 0.4]) / np.sqrt(1.16), centre, up) for t in ts])
-    from rich.progress import track
-
+    poses, K, w, h = orbit_path(gs, capture, frames, width, height)
     imgs = [
-        (render_image(gs, p, K, w, h, bg, backend).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-        for p in track(poses, description="orbit", transient=True)
+        to_uint8(render_image(gs, p, K, w, h, bg, backend)) for p in track(poses, description="orbit", transient=True)
     ]
     path = out / "orbit.mp4"
     with atomic_write(path, "wb") as f:
         f.write(iio.imwrite("<bytes>", np.stack(imgs), extension=".mp4", fps=fps, codec="libx264", macro_block_size=1))
     return [path]
+
+
+def orbit_path(gs: GaussianSet, capture: Capture | None, frames: int, width: int | None, height: int | None):
+    """(poses [frames, 4, 4], K, width, height) of the video: the capture's camera path
+    (:func:`~splatpack.render.camera.camera_path`) at its first frame's intrinsics, or for a bare
+    scene file (z up assumed) an orbit of the Gaussians' bulk from 2.5× its radius."""
+    if capture is not None:
+        f0 = capture.frames[0]
+        K, w, h = f0.K.copy(), width or f0.width, height or f0.height
+        K[0] *= w / f0.width
+        K[1] *= h / f0.height
+        return camera_path(np.stack([f.camtoworld for f in capture.frames]), frames), K, w, h
+    pts = gs.means.numpy()
+    centre = np.median(pts, 0)
+    r = 2.5 * np.percentile(np.linalg.norm(pts - centre, axis=1), 90)
+    w, h = width or 512, height or 512
+    K = np.array([[0.9 * w, 0, w / 2], [0, 0.9 * w, h / 2], [0, 0, 1.0]])
+    up = np.array([0.0, 0.0, 1.0])
+    eyes = [centre + r * np.array([np.cos(t), np.sin(t), 0.4]) / np.sqrt(1.16)
+            for t in np.linspace(0, 2 * np.pi, frames, endpoint=False)]  # fmt: skip
+    return np.stack([look_at(eye, centre, up) for eye in eyes]), K, w, h

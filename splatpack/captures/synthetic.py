@@ -50,7 +50,7 @@ __all__ = [
     "default_scene_dir",
     "ensure_default_scene",
     "render_view",
-    "look_at",
+    "opengl_look_at",
 ]
 
 DEFAULT_SCENE_NAME = "default"
@@ -182,9 +182,10 @@ def _shade(o: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ------------------------------------------------------------------------------------ cameras
-def look_at(eye: np.ndarray, target: np.ndarray | None = None) -> np.ndarray:
-    """Camera-to-world 4×4 in OpenGL axes for a camera at ``eye`` looking at ``target`` (default:
-    the origin), with world +z up on screen."""
+def opengl_look_at(eye: np.ndarray, target: np.ndarray | None = None) -> np.ndarray:
+    """Camera-to-world 4×4 in OpenGL axes (Blender's transforms.json) for a camera at ``eye``
+    looking at ``target`` (default: the origin), with world +z up on screen: the OpenCV pose of
+    :func:`splatpack.render.camera.look_at` with its y and z axes negated."""
     eye = np.asarray(eye, dtype=np.float64)
     f = (np.zeros(3) if target is None else np.asarray(target)) - eye
     f /= np.linalg.norm(f)
@@ -262,7 +263,7 @@ def _write_split(root: Path, split: str, cams: np.ndarray, width: int, height: i
     (root / split).mkdir()
     frames = []
     for k, eye in enumerate(cams):
-        c2w = look_at(eye)
+        c2w = opengl_look_at(eye)
         Image.fromarray(render_view(c2w, width, height), "RGBA").save(root / split / f"r_{k}.png")
         frames.append({"file_path": f"{split}/r_{k}", "transform_matrix": c2w.round(12).tolist()})
     meta = {"camera_angle_x": CAMERA_ANGLE_X, "frames": frames}

@@ -12,7 +12,7 @@ from splatpack.codecs.base import SceneCodec
 from splatpack.codecs.compact import COMPACT_SCENE_CODEC
 from splatpack.codecs.grid import GRID_SCENE_CODEC
 from splatpack.core import GaussianSet
-from splatpack.spk.arrays import CODECS as ARRAY_CODECS
+from splatpack.spk.arrays import ARRAY_CODECS
 from splatpack.spk.container import SpkError, SpkReader
 
 __all__ = ["SCENE_CODECS", "read_gaussians", "read_scene", "scene_codec"]

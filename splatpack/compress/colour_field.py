@@ -90,8 +90,8 @@ class _FusedMLP(torch.autograd.Function):
 
     Same maths as ``nn.Sequential(Linear, ReLU, …, Linear)`` on ``cat([enc, extra])`` but
     evaluated in blocks of ``_MLP_CHUNK`` rows, so each block's pre-activations and gradients
-    stay in cache (the unblocked autograd version moves ~750 MB at 100k rows, ~150 MB here, and
-    is ~1.4× slower on a 2-core CPU); ReLUs in place, no gradient for the ``extra`` (SH)
+    stay in cache (the unblocked autograd version moves several times the memory and is slower
+    on a CPU); ReLUs in place, no gradient for the ``extra`` (SH)
     columns. ``params`` = ``W_0, b_0, W_1, b_1, …`` (``Linear`` layout). Saves the inputs and
     the hidden activations ``[N, hidden]`` for the backward."""
 

@@ -41,11 +41,8 @@ PERMUTATIONS = np.array(list(itertools.permutations(range(4))), dtype=np.int64) 
 @dataclass
 class GridSortConfig:
     """PLAS settings. The reference's (GPU) are radius decay 0.95, improvement break 1e-5 and
-    passes until no gain; on two CPU cores those take ~34k passes (minutes) for 110k Gaussians.
-    The defaults here trade a little order for speed — measured on the vanilla lego splat (110,590
-    Gaussians, SOG features; random order 3.92 mean neighbour distance): 0.9 / 3e-3 / 1 / 6 →
-    404 passes, 4.1 s, 0.717; 0.9 / 1e-3 / 1 / 8 → 899 passes, 7.4 s, 0.650; 0.95 / 1e-4 / 2 / 32
-    → 7113 passes, 45 s, 0.589."""
+    passes until no gain, which take minutes on two CPU cores; the defaults here trade a little
+    order for speed (``benchmarks/grid_sort.py`` measures the trade)."""
 
     min_block_size: int = 16
     min_radius: float = 1.0

@@ -37,10 +37,10 @@ Backends (``HashGridEncoding(backend=...)``):
 * ``"numba"`` — CPU kernels below. tinycudann is CUDA-only and not on PyPI (it is built from
   source against a CUDA toolkit), so a CPU-first toolkit needs its own kernel; the vectorised
   torch version materialises ``[N, 8, F]`` gathers per level and an autograd scatter-add, and
-  is >10× slower on CPU (≈0.7–0.9 s vs ≈50–80 ms forward+backward at 100k points, 2 threads).
+  is much slower on CPU (``benchmarks/colour_field_speed.py``).
   Like tcnn's kernels, each worker processes one level at a time (tasks are levels, dealt so
   that cheap coarse and cache-missing fine levels balance over the threads): a level's table
-  stays in cache while it is read, which matters once the tables together (44 MB at 2^19)
+  stays in cache while it is read, which matters once the tables together (tens of MB at 2^19)
   exceed the last-level cache. Gathers of hashed levels are software-prefetched a few points
   ahead. The backward scatters into the table with the same level split — levels own disjoint
   slices of ``params``, so there are no write races and no atomics, and it is deterministic.
@@ -372,7 +372,7 @@ def _grid_kernels(n_feat: int):
 
         Like tcnn, one level at a time per worker (tasks = levels × ``n_blocks`` blocks of
         points, level-major): a level's table stays in cache while it is gathered from, which
-        matters once all tables together (44 MB at 2^19) exceed the last-level cache."""
+        matters once all tables together (tens of MB at 2^19) exceed the last-level cache."""
         n = x.shape[0]
         block = (n + n_blocks - 1) // n_blocks
         one = np.float32(1.0)

@@ -1,10 +1,15 @@
-"""Nearest-codeword search and Lloyd's k-means, shared by the residual VQ of geometry
-(:mod:`splatpack.compress.rvq`), the SH palettes of grid scenes
+"""k-means and nearest-codeword search: the one place for them, shared by the residual VQ of
+geometry (:mod:`splatpack.compress.rvq`), the SH palettes of grid scenes
 (:mod:`splatpack.codecs.grid`) and the SOG writer (:mod:`splatpack.formats.sog`).
 
-Why not a library (faiss, torchpq, scikit-learn): the CPU path needs only these two functions,
-and for Gaussian geometry (d ≤ 8, K ≤ 256) a numba loop over the codes beats the [N, K] distance
-matrix of the matmul form by about 5×; larger d use the chunked matmul form.
+* :func:`nearest_code`: the nearest codeword of each row (squared Euclidean);
+* :func:`kmeans`: Lloyd's algorithm on the rows of a tensor, from k distinct random samples;
+  :func:`kmeans_centroids` and :func:`vector_quantise` run it seeded on a numpy array;
+* :func:`kmeans_1d`: scalar k-means from a companding start (SOG's 256-entry codebooks).
+
+Why not a library (faiss, torchpq, scikit-learn): the CPU path needs only these functions, and
+for Gaussian geometry (d ≤ 8, K ≤ 256) a numba loop over the codes beats the [N, K] distance
+matrix of the matmul form; larger d use the chunked matmul form.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import numba
 import numpy as np
 import torch
 from torch import Tensor
+
+__all__ = ["kmeans", "kmeans_1d", "kmeans_centroids", "nearest_code", "vector_quantise"]
 
 
 @numba.njit(cache=True, parallel=True, fastmath=False)
@@ -34,7 +41,7 @@ def nearest_code(x: Tensor, codebook: Tensor, chunk: int | None = None) -> Tenso
     """Index of the nearest codeword (squared Euclidean) for each row of x. [N] int64.
 
     On the CPU with small vectors (Gaussian geometry: d ≤ 8) a numba loop over the codes, which
-    skips the [N, K] distance matrix the matmul form materialises (about 5× faster at K = 64)."""
+    skips the [N, K] distance matrix the matmul form materialises."""
     c2 = (codebook * codebook).sum(-1)
     if x.device.type == "cpu" and x.shape[1] <= 8 and x.dtype == codebook.dtype == torch.float32:
         out_np = np.empty(x.shape[0], dtype=np.int64)
@@ -70,3 +77,52 @@ def kmeans(x: Tensor, k: int, iters: int, generator: torch.Generator | None = No
         filled = counts > 0
         centres[filled] = sums[filled] / counts[filled, None]
     return centres
+
+
+def kmeans_centroids(x: np.ndarray, k: int, iterations: int, seed: int = 0) -> np.ndarray:
+    """:func:`kmeans` of the rows of x [N, D] (as float32), seeded: centroids [k, D] float32."""
+    xt = torch.from_numpy(np.ascontiguousarray(x, np.float32))
+    return kmeans(xt, k, iterations, torch.Generator().manual_seed(seed)).numpy()
+
+
+def vector_quantise(data: np.ndarray, k: int, iterations: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(centroids [k', d], labels [n])`` by :func:`kmeans` on the rows of ``data`` (seeded), each
+    label the nearest centroid; exact when ``data`` has at most ``k`` distinct rows (then ``k'`` is
+    that number, the distinct rows in sorted order)."""
+    uniq = np.unique(np.asarray(data, dtype=np.float32), axis=0)
+    x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
+    if len(uniq) <= k:
+        return uniq, nearest_code(x, torch.from_numpy(uniq)).numpy()
+    c = kmeans(x, k, iterations, torch.Generator().manual_seed(seed))
+    return c.numpy(), nearest_code(x, c).numpy()
+
+
+def kmeans_1d(values: np.ndarray, k: int = 256, iterations: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """``(codebook [k ≤ 256] float32 ascending, uint8 labels shaped like values)``, each label the nearest entry.
+
+    Exact when there are at most k distinct values; otherwise Lloyd's iterations in 1-D (the cells
+    are the intervals between the midpoints) from a companding start."""
+    x = np.asarray(values, dtype=np.float64).ravel()
+    uniq = np.unique(x)
+    if len(uniq) <= k:
+        centres = uniq
+    else:
+        # companding start (code density ∝ p^(1/3), the high-resolution optimum for squared error),
+        # min and max included so the tails keep a code; then Lloyd iterations
+        hist, edges = np.histogram(x, bins=4096, range=(uniq[0], uniq[-1]))
+        cdf = np.concatenate([[0.0], np.cumsum(hist ** (1.0 / 3.0) + 1e-9)])
+        centres = np.interp(np.linspace(0.0, 1.0, k), cdf / cdf[-1], edges)
+        for _ in range(iterations):
+            mid = 0.5 * (centres[1:] + centres[:-1])
+            lab = np.searchsorted(mid, x)
+            cnt = np.bincount(lab, minlength=len(centres))
+            sums = np.bincount(lab, weights=x, minlength=len(centres))
+            centres = np.sort(np.where(cnt > 0, sums / np.maximum(cnt, 1), centres))
+    book = np.sort(centres.astype(np.float32))
+    if len(book) == 0:
+        book = np.zeros(1, np.float32)
+    book = np.concatenate([book, np.full(k - len(book), book[-1], np.float32)])
+    b64 = book.astype(np.float64)
+    mid = 0.5 * (b64[1:] + b64[:-1])
+    lab = np.searchsorted(mid, x)  # the nearest entry of the float32 codebook
+    return book, lab.astype(np.uint8).reshape(np.shape(values))

@@ -25,7 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from splatpack.core import GaussianSet, SplatpackError
-from splatpack.formats import compressed_ply, ply, sog, splat, spk, spz
+from splatpack.formats import compressed_ply, npz, ply, sog, splat, spk, spz
 from splatpack.formats.base import SceneFormat
 
 __all__ = ["FORMATS", "WRITE_FORMATS", "detect_format", "load_scene", "path_size", "save_scene", "scene_format"]
@@ -33,6 +33,7 @@ __all__ = ["FORMATS", "WRITE_FORMATS", "detect_format", "load_scene", "path_size
 #: every format, in the order :func:`detect_format` asks them
 FORMATS: tuple[SceneFormat, ...] = (
     spk.FORMAT,
+    npz.FORMAT,
     compressed_ply.FORMAT,
     ply.FORMAT,
     spz.FORMAT,

@@ -45,7 +45,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from splatpack.codecs.grid import signed_expm1, signed_log1p
+from splatpack.compress.kmeans import kmeans_1d, vector_quantise
+from splatpack.compress.quantise import signed_expm1, signed_log1p
 from splatpack.core.errors import SplatpackError
 from splatpack.core.atomic import atomic_write_bytes
 from splatpack.formats.splat import logit_u8, quantize_u8, require_finite, unit_quats
@@ -92,50 +93,6 @@ def morton_order(means: np.ndarray) -> np.ndarray:
     q = np.clip(np.floor((m - lo) / span * 1023.0), 0, 1023)
     code = _part1by2(q[:, 0]) | (_part1by2(q[:, 1]) << np.uint64(1)) | (_part1by2(q[:, 2]) << np.uint64(2))
     return np.argsort(code, kind="stable")
-
-
-# ---- k-means -----------------------------------------------------------------------------------
-def kmeans_1d(values: np.ndarray, k: int = 256, iterations: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """``(codebook [k ≤ 256] float32 ascending, uint8 labels shaped like values)``, each label the nearest entry."""
-    x = np.asarray(values, dtype=np.float64).ravel()
-    uniq = np.unique(x)
-    if len(uniq) <= k:
-        centres = uniq
-    else:
-        # companding start (code density ∝ p^(1/3), the high-resolution optimum for squared error),
-        # min and max included so the tails keep a code; then Lloyd iterations
-        hist, edges = np.histogram(x, bins=4096, range=(uniq[0], uniq[-1]))
-        cdf = np.concatenate([[0.0], np.cumsum(hist ** (1.0 / 3.0) + 1e-9)])
-        centres = np.interp(np.linspace(0.0, 1.0, k), cdf / cdf[-1], edges)
-        for _ in range(iterations):
-            mid = 0.5 * (centres[1:] + centres[:-1])
-            lab = np.searchsorted(mid, x)
-            cnt = np.bincount(lab, minlength=len(centres))
-            sums = np.bincount(lab, weights=x, minlength=len(centres))
-            centres = np.sort(np.where(cnt > 0, sums / np.maximum(cnt, 1), centres))
-    book = np.sort(centres.astype(np.float32))
-    if len(book) == 0:
-        book = np.zeros(1, np.float32)
-    book = np.concatenate([book, np.full(k - len(book), book[-1], np.float32)])
-    b64 = book.astype(np.float64)
-    mid = 0.5 * (b64[1:] + b64[:-1])
-    lab = np.searchsorted(mid, x)  # the nearest entry of the float32 codebook
-    return book, lab.astype(np.uint8).reshape(np.shape(values))
-
-
-def kmeans(data: np.ndarray, k: int, iterations: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``(centroids [k', d], labels [n])`` by Lloyd's algorithm (:mod:`splatpack.compress.kmeans`)
-    on rows of ``data``; exact when ``data`` has at most ``k`` distinct rows (then ``k'`` is that
-    number)."""
-    from splatpack.compress.kmeans import kmeans as lloyd
-    from splatpack.compress.kmeans import nearest_code
-
-    uniq = np.unique(np.asarray(data, dtype=np.float32), axis=0)
-    x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
-    if len(uniq) <= k:
-        return uniq, nearest_code(x, torch.from_numpy(uniq)).numpy()
-    c = lloyd(x, k, iterations, torch.Generator().manual_seed(seed))
-    return c.numpy(), nearest_code(x, c).numpy()
 
 
 # ---- writing -----------------------------------------------------------------------------------
@@ -204,7 +161,7 @@ def encode_sog(gs: GaussianSet, *, iterations: int = 10, seed: int = 0, canonica
         d = SH_COEFFS[bands]
         # palette vectors are channel-major, as splat-transform's f_rest columns: R_0..R_{D-1}, G_.., B_..
         vec = g.shN.float().cpu().numpy().transpose(0, 2, 1).reshape(n, 3 * d)
-        centroids, labels = kmeans(vec, sh_palette_size(n), iterations, seed)
+        centroids, labels = vector_quantise(vec, sh_palette_size(n), iterations, seed)
         book, clab = kmeans_1d(centroids, 256, iterations)  # clab [P, 3D]
         p = len(centroids)
         rows = math.ceil(p / 64)

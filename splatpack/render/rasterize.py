@@ -15,6 +15,8 @@ import functools
 from typing import Literal
 
 import torch
+
+from splatpack.core.errors import SplatpackError
 from torch import Tensor
 
 from splatpack.render.cpu_backend import composite_cpu, project_cpu, sh_color_cpu
@@ -44,8 +46,6 @@ def resolve_backend(backend: Backend) -> str:
     if backend == "auto":
         return "cuda" if cuda_available() else "cpu"
     if backend == "cuda" and not cuda_available():
-        from splatpack.core.errors import SplatpackError
-
         raise SplatpackError("backend 'cuda' requested but no CUDA device with gsplat kernels is available")
     return backend
 

@@ -1,5 +1,5 @@
-"""The ``.spk`` container (:mod:`~splatpack.spk.container`) and the array codecs its sections are
-coded with (:mod:`~splatpack.spk.arrays`)."""
+"""The ``.spk`` container (:mod:`~splatpack.spk.container`, byte layout in :mod:`~splatpack.spk.layout`)
+and the array codecs its sections are coded with (:mod:`~splatpack.spk.arrays`)."""
 
 from splatpack.spk.container import (
     FORMAT_VERSION,

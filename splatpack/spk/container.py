@@ -1,34 +1,8 @@
 """The ``.spk`` container: a versioned, checksummed file of named sections, read lazily.
 
-Byte layout (all integers little-endian; the full specification, written for other
-implementations, is ``docs/spk-format.md``)::
-
-    offset size  field
-    0      4     magic b"\\x89SPK"
-    4      2     u16 major version (1)  -- a reader refuses another major version
-    6      2     u16 minor version (0)  -- a newer minor version stays readable
-    8      4     u32 flags (none defined in 1.0; writers write 0, readers ignore)
-    12     4     u32 meta_length   (bytes of the meta JSON)
-    16     8     u64 num_gaussians (<= 8 * file size: every Gaussian costs at least 1 bit)
-    24     4     u32 num_sections
-    28     4     u32 table_length  (bytes of the section table)
-    32     4     u32 header_crc32 = crc32(bytes 0..31 ++ meta ++ table)
-    36     meta_length   meta: UTF-8 JSON object (scene name, config, aabb, ...)
-    ..     table_length  section table, num_sections entries, each:
-                           u8 name_len (1..64), name (ASCII [A-Za-z0-9_.:/-]),
-                           u8 codec_len (1..32), codec (ASCII [a-z0-9_.-]),
-                           u8 flags (bit 0 = required; other bits reserved),
-                           u64 offset, u64 length, u32 crc32 (of the payload)
-    ..     payloads, in table order, each at an offset that is a multiple of 8; the bytes
-           between the table and the first payload, between payloads and after the last
-           payload are zero (writers add only the padding needed for alignment)
-
-So every byte of a file is checked: the header, meta and table by ``header_crc32`` when the
-file is opened, a payload (and the zero padding after it) when that section is read.
-
-Sections are read lazily: :class:`SpkReader` reads the header, meta and table only and
-reads a payload when :meth:`SpkReader.read` asks for it. Every problem is an
-:class:`SpkError` naming the file and the problem in one line.
+The byte layout is in :mod:`splatpack.spk.layout`. Sections are read lazily: :class:`SpkReader`
+reads the header, meta and table only and reads a payload when :meth:`SpkReader.read` asks for
+it. Every problem is an :class:`SpkError` naming the file and the problem in one line.
 """
 
 from __future__ import annotations
@@ -36,19 +10,38 @@ from __future__ import annotations
 import json
 import operator
 import os
-import re
 import stat
 import struct
 import zlib
-from dataclasses import dataclass
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from splatpack.core.errors import SplatpackError
 from splatpack.core.atomic import atomic_write
+from splatpack.spk.arrays import CodecError, decode_array
+from splatpack.spk.layout import (
+    ALIGN,
+    CODEC_RE,
+    ENTRY_TAIL,
+    FLAG_REQUIRED,
+    FORMAT_VERSION,
+    GAUSSIANS_PER_BYTE,
+    HEADER,
+    HEADER_SIZE,
+    MAGIC,
+    MAX_CODEC,
+    MAX_NAME,
+    MIN_ENTRY_SIZE,
+    NAME_RE,
+    Section,
+    SectionInfo,
+    SpkError,
+    align,
+)
 
 __all__ = [
     "FORMAT_VERSION",
+    "HEADER_SIZE",
     "MAGIC",
     "Section",
     "SectionInfo",
@@ -58,52 +51,7 @@ __all__ = [
     "write_spk",
 ]
 
-
-class SpkError(SplatpackError):
-    """A ``.spk`` file cannot be written or read (corrupt, truncated, unsupported, ...)."""
-
-
-MAGIC = b"\x89SPK"
-FORMAT_VERSION = (1, 0)
-
-_HEADER = struct.Struct("<4sHHIIQII")  # magic .. table_length (32 bytes), then u32 crc
-HEADER_SIZE = _HEADER.size + 4  # 36
-_ENTRY_TAIL = struct.Struct("<BQQI")  # flags, offset, length, crc32
-MIN_ENTRY_SIZE = 1 + 1 + 1 + 1 + _ENTRY_TAIL.size  # one-character name and codec: 25
-MAX_NAME = 64
-MAX_CODEC = 32
-ALIGN = 8
-GAUSSIANS_PER_BYTE = 8
-FLAG_REQUIRED = 1
-_NAME_RE = re.compile(r"[A-Za-z0-9_.:/-]{1,64}")
-_CODEC_RE = re.compile(r"[a-z0-9_.-]{1,32}")
-_CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class SectionInfo:
-    """A section table entry: where a payload lies and how it is coded."""
-
-    name: str
-    codec: str
-    offset: int
-    length: int
-    crc32: int
-    required: bool
-
-
-@dataclass
-class Section:
-    """A section to write: its payload is stored as given (already coded with ``codec``)."""
-
-    name: str
-    codec: str
-    payload: bytes
-    required: bool = True
-
-
-def _align(n: int) -> int:
-    return -(-n // ALIGN) * ALIGN
+_CHUNK = 1 << 20  # bytes read at a time when checking zero padding
 
 
 # --------------------------------------------------------------------------- writing
@@ -131,7 +79,7 @@ def write_spk(path: str | Path, sections: list[Section], meta: dict, num_gaussia
     table = bytearray()
     payloads: list[memoryview] = []
     for s in sections:
-        if not isinstance(s.name, str) or not _NAME_RE.fullmatch(s.name):
+        if not isinstance(s.name, str) or not NAME_RE.fullmatch(s.name):
             raise SpkError(
                 f"invalid section name {s.name!r} (1-{MAX_NAME} characters of A-Z a-z 0-9 _ . : / -)",
                 path,
@@ -139,7 +87,7 @@ def write_spk(path: str | Path, sections: list[Section], meta: dict, num_gaussia
         if s.name in seen:
             raise SpkError(f"duplicate section name '{s.name}'", path)
         seen.add(s.name)
-        if not isinstance(s.codec, str) or not _CODEC_RE.fullmatch(s.codec):
+        if not isinstance(s.codec, str) or not CODEC_RE.fullmatch(s.codec):
             raise SpkError(
                 f"invalid codec {s.codec!r} for section '{s.name}' (1-{MAX_CODEC} characters of a-z 0-9 _ . -)",
                 path,
@@ -148,17 +96,17 @@ def write_spk(path: str | Path, sections: list[Section], meta: dict, num_gaussia
             payloads.append(memoryview(s.payload).cast("B"))
         except TypeError:
             raise SpkError(f"payload of section '{s.name}' is not bytes", path) from None
-    table_len = sum(3 + len(s.name) + len(s.codec) + _ENTRY_TAIL.size for s in sections)
+    table_len = sum(3 + len(s.name) + len(s.codec) + ENTRY_TAIL.size for s in sections)
     if len(meta_bytes) >= 1 << 32 or table_len >= 1 << 32 or len(sections) >= 1 << 32:
         raise SpkError("meta or section table too large", path)
-    offset = _align(HEADER_SIZE + len(meta_bytes) + table_len)
+    offset = align(HEADER_SIZE + len(meta_bytes) + table_len)
     layout: list[int] = []
     for s, p in zip(sections, payloads):
-        offset = _align(offset)
+        offset = align(offset)
         layout.append(offset)
         name, codec = s.name.encode("ascii"), s.codec.encode("ascii")
         table += bytes([len(name)]) + name + bytes([len(codec)]) + codec
-        table += _ENTRY_TAIL.pack(FLAG_REQUIRED if s.required else 0, offset, len(p), zlib.crc32(p))
+        table += ENTRY_TAIL.pack(FLAG_REQUIRED if s.required else 0, offset, len(p), zlib.crc32(p))
         offset += len(p)
     file_size = offset if sections else HEADER_SIZE + len(meta_bytes) + table_len
     if num_gaussians > GAUSSIANS_PER_BYTE * file_size:
@@ -167,9 +115,7 @@ def write_spk(path: str | Path, sections: list[Section], meta: dict, num_gaussia
             f"(at most {GAUSSIANS_PER_BYTE} per byte)",
             path,
         )
-    head = _HEADER.pack(
-        MAGIC, *FORMAT_VERSION, 0, len(meta_bytes), num_gaussians, len(sections), len(table)
-    )
+    head = HEADER.pack(MAGIC, *FORMAT_VERSION, 0, len(meta_bytes), num_gaussians, len(sections), len(table))
     crc = zlib.crc32(table, zlib.crc32(meta_bytes, zlib.crc32(head)))
     try:
         with atomic_write(path, "wb") as f:
@@ -191,12 +137,13 @@ class SpkReader:
     """An open ``.spk`` file: header, meta and section table are read and validated on open;
     payloads are read (and checksum-verified) only when :meth:`read` asks for them.
 
-    ``known_codecs``: codecs this reader can decode. An optional section with another codec
-    is listed in :attr:`skipped` (not in :attr:`sections`); a required one is refused.
-    ``None`` accepts every codec.
+    ``known_codecs``: codecs this reader can decode, e.g. the array-codec registry
+    :data:`~splatpack.spk.arrays.ARRAY_CODECS` (a codec registered there later is known too).
+    An optional section with another codec is listed in :attr:`skipped` (not in
+    :attr:`sections`); a required one is refused. ``None`` accepts every codec.
     """
 
-    def __init__(self, path: str | Path, known_codecs: set[str] | frozenset[str] | None = None):
+    def __init__(self, path: str | Path, known_codecs: Collection[str] | None = None):
         self.path = Path(path)
         self._f: BinaryIO | None = None
         try:
@@ -241,7 +188,7 @@ class SpkReader:
                 raise self._fail(f"{what} is not zero (corrupt)")
             pos += n
 
-    def _open(self, known_codecs) -> None:
+    def _open(self, known_codecs: Collection[str] | None) -> None:
         size = self.file_size
         head = self._read_at(0, min(size, HEADER_SIZE), "header")
         if len(head) < len(MAGIC) or head[: len(MAGIC)] != MAGIC:
@@ -256,8 +203,8 @@ class SpkReader:
                 )
         if len(head) < HEADER_SIZE:
             raise self._fail(f"truncated header ({size} bytes, a .spk header has {HEADER_SIZE})")
-        (_, major, minor, flags, meta_len, num_g, num_sec, table_len) = _HEADER.unpack_from(head)
-        (header_crc,) = struct.unpack_from("<I", head, _HEADER.size)
+        (_, major, minor, flags, meta_len, num_g, num_sec, table_len) = HEADER.unpack_from(head)
+        (header_crc,) = struct.unpack_from("<I", head, HEADER.size)
         self.version = (major, minor)
         self.flags = flags
         table_start = HEADER_SIZE + meta_len
@@ -270,13 +217,12 @@ class SpkReader:
         if num_sec * MIN_ENTRY_SIZE > table_len:
             raise self._fail(f"{num_sec} sections cannot fit in a {table_len}-byte section table")
         body = self._read_at(HEADER_SIZE, meta_len + table_len, "header")
-        crc = zlib.crc32(body, zlib.crc32(head[: _HEADER.size]))
+        crc = zlib.crc32(body, zlib.crc32(head[: HEADER.size]))
         if crc != header_crc:
             raise self._fail("header is corrupt (checksum mismatch)")
         if num_g > GAUSSIANS_PER_BYTE * size:
             raise self._fail(
-                f"num_gaussians {num_g} is implausible for a {size}-byte file "
-                f"(at most {GAUSSIANS_PER_BYTE} per byte)"
+                f"num_gaussians {num_g} is implausible for a {size}-byte file (at most {GAUSSIANS_PER_BYTE} per byte)"
             )
         self.num_gaussians = num_g
         try:
@@ -326,17 +272,17 @@ class SpkReader:
                 codec_len = table[pos]
                 codec_b = table[pos + 1 : pos + 1 + codec_len]
                 pos += 1 + codec_len
-                flags, offset, length, crc = _ENTRY_TAIL.unpack_from(table, pos)
-                pos += _ENTRY_TAIL.size
+                flags, offset, length, crc = ENTRY_TAIL.unpack_from(table, pos)
+                pos += ENTRY_TAIL.size
             except (IndexError, struct.error):
                 raise self._fail(f"section table truncated in entry {i}") from None
             if len(name_b) != name_len or len(codec_b) != codec_len:
                 raise self._fail(f"section table truncated in entry {i}")
             name = name_b.decode("latin-1")
             codec = codec_b.decode("latin-1")
-            if not _NAME_RE.fullmatch(name):
+            if not NAME_RE.fullmatch(name):
                 raise self._fail(f"section table entry {i} has an invalid name {name!r}")
-            if not _CODEC_RE.fullmatch(codec):
+            if not CODEC_RE.fullmatch(codec):
                 raise self._fail(f"section '{name}' has an invalid codec name {codec!r}")
             if name in names:
                 raise self._fail(f"duplicate section '{name}'")
@@ -364,9 +310,7 @@ class SpkReader:
             return e
         s = self._skipped_by_name.get(name)
         if s is not None:
-            raise self._fail(
-                f"section '{name}' uses codec '{s.codec}' unknown to this splatpack (skipped)"
-            )
+            raise self._fail(f"section '{name}' uses codec '{s.codec}' unknown to this splatpack (skipped)")
         have = ", ".join(e.name for e in self.sections) or "none"
         raise self._fail(f"no section '{name}' (sections: {have})")
 
@@ -385,9 +329,8 @@ class SpkReader:
         return data
 
     def read_array(self, name: str, max_elements: int | None = None):
-        """Read a section and decode it with :func:`splatpack.spk.arrays.decode_array`."""
-        from splatpack.spk.arrays import CodecError, decode_array
-
+        """Read a section and decode it with the array codec its table entry names
+        (:func:`splatpack.spk.arrays.decode_array`); a :class:`CodecError` becomes an :class:`SpkError`."""
         e = self.info(name)
         payload = self.read(name)
         try:
@@ -427,8 +370,7 @@ def read_spk_info(path: str | Path) -> dict[str, Any]:
             "num_gaussians": r.num_gaussians,
             "meta": r.meta,
             "sections": [
-                {"name": e.name, "codec": e.codec, "bytes": e.length, "required": e.required}
-                for e in r.sections
+                {"name": e.name, "codec": e.codec, "bytes": e.length, "required": e.required} for e in r.sections
             ],
             "total_bytes": r.file_size,
         }

@@ -15,11 +15,12 @@ from typing import Any, Literal
 
 import yaml
 
-from splatpack.codecs.compact import CodecConfig
+from splatpack.codecs.compact import CompactCodecConfig
 from splatpack.compress.colour_field import ColourFieldConfig
 from splatpack.compress.masking import MaskingConfig
 from splatpack.compress.rvq import ResidualVQConfig
 from splatpack.core.errors import SplatpackError
+from splatpack.codecs.grid import GridCodecConfig
 
 
 @dataclass
@@ -100,7 +101,7 @@ class CompactConfig:
     colour_field: bool = True  # False: keep per-Gaussian SH (masking/R-VQ only)
     colour: ColourTraining = field(default_factory=ColourTraining)
     rvq: GeometryVQ = field(default_factory=GeometryVQ)
-    codec: CodecConfig = field(default_factory=CodecConfig)
+    codec: CompactCodecConfig = field(default_factory=CompactCodecConfig)
     max_gaussians: int = 0  # > 0: the densification cap while training compact (replaces
     # densify.max_gaussians, which scene files set for the vanilla budget)
     object: dict[str, Any] = field(default_factory=dict)
@@ -147,8 +148,6 @@ class GridTraining:
 
     def codec_config(self):
         """The grid codec's settings: ``quality`` with ``codec`` over it."""
-        from splatpack.codecs.grid import GridCodecConfig
-
         return GridCodecConfig.from_quality(self.quality, **self.codec)
 
 

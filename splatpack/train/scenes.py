@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from splatpack.core.errors import SplatpackError
+from splatpack.captures.synthetic import DEFAULT_SCENE_NAME, ensure_default_scene
+from splatpack.captures import Capture, load_capture
+from splatpack.train.config import TrainConfig, apply_overrides, load_config, read_yaml, resolve_preset
 
 BUILTIN = "builtin:"
 
@@ -38,8 +41,6 @@ class SceneSpec:
 
 
 def _builtin(name: str) -> Path:
-    from splatpack.captures.synthetic import DEFAULT_SCENE_NAME, ensure_default_scene
-
     if name != DEFAULT_SCENE_NAME:
         raise SplatpackError(f"unknown built-in scene {name!r} (available: {DEFAULT_SCENE_NAME})")
     return ensure_default_scene()
@@ -58,8 +59,6 @@ def resolve_scene(path: str | Path) -> SceneSpec:
         if not p.exists():
             raise SplatpackError("path does not exist (expected a capture folder, a scene .yaml or 'default')", p)
         return SceneSpec(name=p.resolve().name, data=p)
-    from splatpack.train.config import read_yaml
-
     d = read_yaml(p)
     unknown = set(d) - {"name", "data", "format", "downscale", "config", "overrides", "description"}
     if unknown:
@@ -85,3 +84,29 @@ def resolve_scene(path: str | Path) -> SceneSpec:
         config=(p.parent / cfg).resolve() if cfg else None,
         overrides=overrides,
     )
+
+
+def scene_config(
+    path: str | Path, preset: str | Path | None = None, settings: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> tuple[SceneSpec, TrainConfig, Capture]:  # fmt: skip
+    """(scene spec, TrainConfig, Capture) of what ``splatpack train PATH`` trains: the scene's base
+    preset, then the method ``preset`` (a YAML file or a shipped preset's name), then the scene
+    file's overrides, then ``extra`` (nested settings) and ``settings`` (flat settings such as
+    ``steps`` and ``downscale``; None values are ignored)."""
+    spec = resolve_scene(path)
+    cfg = TrainConfig()
+    if spec.config:
+        cfg = load_config(spec.config, cfg)
+    if preset:  # a method preset over the scene's base preset; the scene's own settings win
+        cfg = load_config(resolve_preset(preset), cfg)
+    cfg = apply_overrides(cfg, spec.overrides, str(path))
+    if extra:
+        cfg = apply_overrides(cfg, extra, "command line")
+    settings = dict(settings or {})
+    if settings.get("downscale") is None:
+        settings["downscale"] = spec.downscale or None
+    cfg = apply_overrides(cfg, {k: v for k, v in settings.items() if v is not None}, "command line")
+    capture = load_capture(spec.data, spec.format, downscale=cfg.downscale, test_every=cfg.test_every)
+    capture.name = spec.name
+    return spec, cfg, capture

@@ -39,13 +39,14 @@ from splatpack.codecs.compact import (
     quantize_compact,
     read_compact,
     render_compact,
-    storage_table,
     write_compact,
 )
+from splatpack.codecs.storage import storage_table
 from splatpack.compress.masking import binary_mask, mask_loss, masked_out
 from splatpack.compress.rvq import codebook_usage
 from splatpack.core.errors import SplatpackError
 from splatpack.core.frames import positive_w_quats
+from splatpack.core.images import save_png
 from splatpack.core.atomic import atomic_write, atomic_write_text
 from splatpack.formats.ply import ply_size, save_ply
 from splatpack.metrics import LPIPSUnavailable, psnr, ssim
@@ -134,7 +135,7 @@ def initial_gaussians(capture: Capture, cfg: TrainConfig) -> GaussianSet:
 class Trainer:
     def __init__(
         self, capture: Capture, cfg: TrainConfig, out_dir: str | Path, console=None,
-        callbacks: Sequence[StepCallback] = (),
+        callbacks: Sequence[StepCallback] = (), initial: GaussianSet | None = None,
     ):  # fmt: skip
         from rich.console import Console
 
@@ -168,6 +169,7 @@ class Trainer:
         self.step = 0
         self.train_seconds = 0.0
         self.callbacks = list(callbacks)
+        self.initial = initial  # the splats of cfg.init_from, when the caller has read them already
 
     # ---- setup ---------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -177,7 +179,8 @@ class Trainer:
         self.test_views = load_views(self.capture.test, self.background, self.device)
         if not self.train_views:
             raise SplatpackError("the capture has no training images", self.capture.root)
-        self.params = initial_gaussians(self.capture, cfg).to(self.device).to_parameters()
+        initial = self.initial if self.initial is not None else initial_gaussians(self.capture, cfg)
+        self.params = initial.to(self.device).to_parameters()
         self.field = self.vq_scale = self.vq_rot = self.vq_shn = None
         # the grid codec's settings, checked now rather than when training ends
         self.grid_codec = cfg.grid.codec_config() if cfg.grid.enabled else None
@@ -636,7 +639,6 @@ class Trainer:
         """Write ``scene.spk`` as a grid scene (the training grid's arrangement, SOG's image
         codecs at ``grid.quality`` with ``grid.codec`` over it) and evaluate the scene decoded
         from it. ``shn_codebooks``: the trained SH-rest R-VQ codebooks (``sh_mode: rvq``)."""
-        from splatpack.codecs.compact import storage_table
         from splatpack.codecs.grid import MAX_SPARE, read_grid_scene, write_grid_scene
 
         path = self.out_dir / "scene.spk"
@@ -760,11 +762,3 @@ def field_aabb(means: torch.Tensor, lo_q: float = 0.01, hi_q: float = 0.99, pad:
     lo, hi = q[0], q[1]
     ext = (hi - lo).clamp_min(1e-6) * pad
     return lo - ext, hi + ext
-
-
-def save_png(path: Path, img: torch.Tensor) -> None:
-    import imageio.v3 as iio
-
-    arr = (img.detach().clamp(0, 1).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
-    with atomic_write(path, "wb") as f:
-        f.write(iio.imwrite("<bytes>", arr, extension=".png"))

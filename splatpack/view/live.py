@@ -36,7 +36,9 @@ import torch
 
 from splatpack.captures.types import Frame
 from splatpack.core.errors import SplatpackError
-from splatpack.view.server import check_port, is_loopback_host
+from splatpack.core.sh import sh_to_rgb
+from splatpack.render.projection import covariance_3d
+from splatpack.view.request import check_port, http_url, is_loopback_host
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,7 @@ def snapshot(gaussians: Any) -> dict[str, torch.Tensor]:
     out = {}
     with torch.no_grad():
         for k in SNAPSHOT_KEYS:
-            t = (gaussians[k] if k in gaussians else None) if is_mapping else getattr(gaussians, k, None)
+            t = gaussians.get(k) if is_mapping else getattr(gaussians, k, None)
             if t is not None:
                 out[k] = t.detach().to("cpu", torch.float32, copy=True)
     missing = {"means", "quats", "scales", "opacities"} - out.keys()
@@ -80,9 +82,6 @@ def snapshot(gaussians: Any) -> dict[str, torch.Tensor]:
 def splat_arrays(snap: Mapping[str, torch.Tensor], mask_threshold: float = 0.01) -> dict[str, np.ndarray]:
     """viser's ``add_gaussian_splats`` arrays: centers [N,3], covariances [N,3,3], rgbs [N,3]
     in 0..1 and opacities [N,1]."""
-    from splatpack.render.projection import covariance_3d
-    from splatpack.core.sh import sh_to_rgb
-
     means = snap["means"]
     n = len(means)
     with torch.no_grad():
@@ -141,8 +140,7 @@ class LiveTrainingView:
 
     @property
     def url(self) -> str:
-        host = self.server.get_host()
-        return f"http://[{host}]:{self.port}/" if ":" in host else f"http://{host}:{self.port}/"
+        return http_url(self.server.get_host(), self.port)
 
     # ---- updates ---------------------------------------------------------------------------------
     def update(self, gaussians: Any, step: int, wait: bool = False) -> None:
@@ -240,9 +238,8 @@ class LiveTrainingView:
         with contextlib.redirect_stdout(io.StringIO()):  # viser prints "Server stopped" on stdout
             self.server.stop()
 
-    def __enter__(self) -> "LiveTrainingView":
+    def __enter__(self) -> LiveTrainingView:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
-

@@ -19,7 +19,7 @@ through a hostname it controls).
 
 from __future__ import annotations
 
-import ipaddress
+import html
 import json
 import logging
 import mimetypes
@@ -31,17 +31,26 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from splatpack.codecs import scene_codec
 from splatpack.core.errors import SplatpackError
 from splatpack.formats import detect_format
 from splatpack.spk import SpkReader
+from splatpack.view.request import (
+    BadRequest,
+    check_port,
+    host_name,
+    http_url,
+    is_loopback_host,
+    parse_range,
+    static_file,
+    url_path,
+)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 BUILD_HINT = "cd viewer && npm ci && npm run build"
 CHUNK = 1 << 20
-LOOPBACK_NAMES = ("localhost", "localhost.")
 
 log = logging.getLogger(__name__)
 
@@ -83,50 +92,6 @@ From the splatpack source folder run</p>
 def mime_type(path: Path) -> str:
     ext = path.suffix.lower()
     return MIME_TYPES.get(ext) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for ``localhost`` and for literal loopback addresses (127.0.0.0/8, ::1)."""
-    host = host.strip("[]").lower()
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_port(port: int) -> None:
-    if not 0 <= port <= 65535:
-        raise SplatpackError(f"port {port} is not in 0..65535 (0 = any free port)")
-
-
-def parse_range(header: str, size: int) -> tuple[int, int] | None:
-    """The inclusive byte range ``(first, last)`` of a single-range ``Range`` header.
-
-    Returns None when the header is not one ``bytes=`` range (the whole file is sent, as RFC
-    9110 allows); raises ValueError when the range is unsatisfiable (416)."""
-    unit, _, spec = header.partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
-        return None
-    first_s, dash, last_s = spec.strip().partition("-")
-    if not dash:
-        return None
-    try:
-        if first_s == "":  # suffix: the last N bytes
-            n = int(last_s)
-            if n <= 0:
-                raise ValueError("empty suffix range")
-            return max(0, size - n), size - 1
-        first = int(first_s)
-        last = size - 1 if last_s == "" else min(int(last_s), size - 1)
-    except ValueError:
-        if first_s.isdigit() or (first_s == "" and last_s.isdigit()):
-            raise
-        return None  # not a well-formed range: ignore it
-    if first < 0 or first >= size or last < first:
-        raise ValueError("range not satisfiable")
-    return first, last
 
 
 @dataclass(frozen=True)
@@ -180,8 +145,7 @@ class ViewServer:
 
     @property
     def url(self) -> str:
-        host, port = self.address
-        return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+        return http_url(*self.address)
 
     @property
     def has_app(self) -> bool:
@@ -192,7 +156,7 @@ class ViewServer:
         return {"files": [{"name": f.name, "url": f.url, "bytes": f.path.stat().st_size} for f in self.files.values()]}
 
     # ---- life cycle ---------------------------------------------------------------------------------
-    def start(self) -> "ViewServer":
+    def start(self) -> ViewServer:
         if self._thread is None:
             self._thread = threading.Thread(target=self.httpd.serve_forever, name="splatpack-view", daemon=True)
             self._thread.start()
@@ -205,7 +169,7 @@ class ViewServer:
             self._thread = None
         self.httpd.server_close()
 
-    def __enter__(self) -> "ViewServer":
+    def __enter__(self) -> ViewServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -227,12 +191,6 @@ class _IPv4Server(ThreadingHTTPServer):
 
 class _IPv6Server(_IPv4Server):
     address_family = socket.AF_INET6
-
-
-class _BadRequest(Exception):
-    def __init__(self, status: HTTPStatus, message: str):
-        super().__init__(message)
-        self.status = status
 
 
 def _make_handler(server: ViewServer) -> type[BaseHTTPRequestHandler]:
@@ -274,65 +232,38 @@ class _Handler(BaseHTTPRequestHandler):
             log.debug("connection dropped: %s", e)
             self.close_connection = True
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the stdlib's name)
+    def log_message(self, format: str, *args) -> None:
         log.debug("%s %s", self.address_string(), format % args)
 
     # ---- routing ------------------------------------------------------------------------------------
     def serve(self, head: bool) -> None:
         try:
-            host = _host_name(self.headers.get("Host", ""))
+            host = host_name(self.headers.get("Host", ""))
             if host and not is_loopback_host(host):
-                raise _BadRequest(HTTPStatus.BAD_REQUEST, "Host header is not a loopback name")
-            path = self.url_path()
+                raise BadRequest(HTTPStatus.BAD_REQUEST, "Host header is not a loopback name")
+            path = url_path(self.path)
             if path == "/config.json":
                 body = json.dumps(self.view.config()).encode()
                 return self.reply_bytes(body, "application/json", head, cache="no-cache")
             if path.startswith("/files/"):
                 f = self.view.files.get(path[len("/files/") :])
                 if f is None:
-                    raise _BadRequest(HTTPStatus.NOT_FOUND, "no such file")
+                    raise BadRequest(HTTPStatus.NOT_FOUND, "no such file")
                 return self.reply_file(f.path, head, cache="no-cache")
             if path == "/" and not self.view.has_app:
-                files = ", ".join(f'<a href="{f.url}">{_html(f.name)}</a>' for f in self.view.files.values()) or "none"
-                body = MISSING_PAGE.format(hint=BUILD_HINT, static=_html(str(self.view.static_dir)), files=files)
+                files = (
+                    ", ".join(f'<a href="{f.url}">{html.escape(f.name)}</a>' for f in self.view.files.values())
+                    or "none"
+                )
+                body = MISSING_PAGE.format(hint=BUILD_HINT, static=html.escape(str(self.view.static_dir)), files=files)
                 return self.reply_bytes(body.encode(), MIME_TYPES[".html"], head, HTTPStatus.SERVICE_UNAVAILABLE)
-            target = self.static_file(path)
+            target = static_file(self.view.static_dir, path)
             cache = "public, max-age=31536000, immutable" if path.startswith("/assets/") else "no-cache"
             self.reply_file(target, head, cache=cache)
-        except _BadRequest as e:
+        except BadRequest as e:
             self.reply_error(e.status, str(e))
         except FileNotFoundError:  # a served file vanished
             self.reply_error(HTTPStatus.NOT_FOUND, "not found")
-
-    def url_path(self) -> str:
-        """The decoded request path; 400 for NUL bytes or undecodable escapes, 404 for anything
-        that is not a plain absolute path of plain segments."""
-        raw = self.path.split("?", 1)[0].split("#", 1)[0]  # origin-form only: "/path?query"
-        if "\x00" in raw or "%00" in raw.lower():
-            raise _BadRequest(HTTPStatus.BAD_REQUEST, "NUL in path")
-        try:
-            path = unquote(raw, errors="strict")
-        except UnicodeDecodeError:
-            raise _BadRequest(HTTPStatus.BAD_REQUEST, "path is not UTF-8") from None
-        if not path.startswith("/") or "\\" in path or "\x00" in path:
-            raise _BadRequest(HTTPStatus.NOT_FOUND, "not found")
-        segments = path[1:].split("/")
-        if any(s in (".", "..") for s in segments) or "" in segments[:-1]:
-            raise _BadRequest(HTTPStatus.NOT_FOUND, "not found")
-        return path
-
-    def static_file(self, path: str) -> Path:
-        """The file under the static folder for ``path``; 404 for folders, missing files and
-        anything (a symlink included) that resolves outside the folder."""
-        root = self.view.static_dir
-        rel = "index.html" if path == "/" else path[1:]
-        try:
-            target = (root / rel).resolve()
-        except (OSError, RuntimeError):
-            raise _BadRequest(HTTPStatus.NOT_FOUND, "not found") from None
-        if not target.is_relative_to(root) or not target.is_file():
-            raise _BadRequest(HTTPStatus.NOT_FOUND, "not found")
-        return target
 
     # ---- responses ----------------------------------------------------------------------------------
     def common_headers(self, content_type: str, length: int, cache: str) -> None:
@@ -360,9 +291,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def reply_file(self, path: Path, head: bool, cache: str) -> None:
         try:
-            f = open(path, "rb")
+            f = open(path, "rb")  # noqa: SIM115 (the with below closes it; a failed open is a 404)
         except OSError:
-            raise _BadRequest(HTTPStatus.NOT_FOUND, "not found") from None
+            raise BadRequest(HTTPStatus.NOT_FOUND, "not found") from None
         with f:
             size = os.fstat(f.fileno()).st_size
             first, last, status = 0, size - 1, HTTPStatus.OK
@@ -393,20 +324,6 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 self.wfile.write(chunk)
                 left -= len(chunk)
-
-
-def _host_name(host_header: str) -> str:
-    """The host part of a ``Host`` header (``[::1]:8080`` → ``::1``, ``localhost:80`` → ``localhost``)."""
-    h = host_header.strip()
-    if h.startswith("["):
-        return h[1 : h.find("]")] if "]" in h else h
-    return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
-
-
-def _html(s: str) -> str:
-    import html
-
-    return html.escape(s, quote=True)
 
 
 def viewable_format(path: str | Path) -> str:

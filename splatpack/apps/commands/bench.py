@@ -1,0 +1,40 @@
+"""Rate-distortion benchmark of splat compressors (splatpack, SPZ, SOG via sogpy and
+splat-transform, gsplat's PNG codec) on trained splats: bytes, PSNR/SSIM against renders of the
+original from orbit views, encode/decode time. Writes OUT/results.json and OUT/rd.png."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from splatpack.apps.bench import BenchConfig, run_bench
+from splatpack.apps.parser import int_in
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=Path("outputs/bench/rd"), metavar="DIR", help="output folder.")
+    p.add_argument(
+        "--inputs",
+        type=Path,
+        nargs="*",
+        metavar="FILE",
+        help="splat files (default: ../shared/splats/plant.splat and biker.spz).",
+    )
+    p.add_argument(
+        "--tools", nargs="*", metavar="TOOL", help="subset of splatpack, spz, sogpy, splat-transform, gsplat-png."
+    )
+    p.add_argument("--qualities", type=int_in(0, 10), nargs="*", metavar="Q", help="splatpack --quality levels.")
+    p.add_argument("--views", type=int_in(1), default=32, metavar="N", help="orbit views per input.")
+    p.add_argument("--size", type=int_in(1), default=384, metavar="N", help="render size (square, pixels).")
+
+
+def run(args: argparse.Namespace) -> None:
+    cfg = BenchConfig(views=args.views, size=args.size)
+    if args.inputs:
+        cfg.inputs = list(args.inputs)
+    if args.tools:
+        cfg.tools = tuple(args.tools)
+    if args.qualities:
+        cfg.qualities = tuple(args.qualities)
+    run_bench(cfg, args.out)
+    print(args.out / "results.json")

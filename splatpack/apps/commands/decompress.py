@@ -1,0 +1,22 @@
+"""Decode a compact .spk into a standard INRIA PLY (colour field baked into degree-3 SH)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from splatpack.apps.inspect import decompress, format_export
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "file",
+        metavar="FILE",
+        type=Path,
+        help="a .spk file written by `splatpack train --config configs/compact.yaml`.",
+    )
+    p.add_argument("-o", "--out", type=Path, required=True, metavar="OUT", help="the PLY to write.")
+
+
+def run(args: argparse.Namespace) -> None:
+    print(format_export(decompress(args.file, args.out)))

@@ -1,0 +1,54 @@
+"""Look at a scene: serve the web viewer and FILE on 127.0.0.1 and open the browser (Ctrl-C
+stops), or with --desktop open a native window."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import webbrowser
+from pathlib import Path
+
+from splatpack.apps.parser import int_in
+from splatpack.apps.terminal import wait_for_ctrl_c
+from splatpack.core import SplatpackError
+from splatpack.view.desktop import run_desktop_viewer
+from splatpack.view.server import BUILD_HINT, ViewServer, viewable_format
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "file",
+        metavar="FILE",
+        type=Path,
+        help="a .spk scene or a splat file (PLY, compressed PLY, .splat, .spz, .sog).",
+    )
+    p.add_argument(
+        "--port", type=int_in(0, 65535), default=0, metavar="N", help="the port to listen on (0 = a free one)."
+    )
+    p.add_argument("--no-browser", action="store_true", help="print the address without opening a browser.")
+    p.add_argument("--desktop", action="store_true", help="a native window instead of the browser.")
+    p.add_argument("--width", type=int_in(1), default=1024, metavar="N", help="desktop window width (pixels).")
+    p.add_argument("--height", type=int_in(1), default=768, metavar="N", help="desktop window height (pixels).")
+
+
+def run(args: argparse.Namespace) -> None:
+    viewable_format(args.file)
+    if args.desktop:
+        try:
+            run_desktop_viewer(args.file, width=args.width, height=args.height)
+        except ModuleNotFoundError as e:
+            raise SplatpackError(f"the desktop viewer cannot start: the module {e.name!r} is not installed") from None
+        return
+    with ViewServer([args.file], port=args.port) as server:
+        if not server.has_app:
+            print(
+                f"warning: the web viewer is not built ({server.static_dir} has no index.html): run `{BUILD_HINT}`",
+                file=sys.stderr,
+            )
+        print(f"serving {args.file.name} at {server.url} (Ctrl-C to stop)", flush=True)
+        try:
+            if not args.no_browser and not webbrowser.open(server.url):
+                print(f"could not start a browser: open {server.url}", file=sys.stderr)
+        except KeyboardInterrupt:
+            return
+        wait_for_ctrl_c()

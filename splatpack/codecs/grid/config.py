@@ -1,0 +1,222 @@
+"""Settings of a grid scene: how each attribute grid is coded (:class:`AttributeCoding`), the
+whole scene's :class:`GridCodecConfig`, and the quality ladder :data:`QUALITY_LEVELS`.
+
+SOG's own settings (Morgenstern et al., ECCV 2024; ``config/compression/umbrella_sh.yaml``,
+experiment ``jxl_quant_sh``, all JPEG XL through imagecodecs): xyz 14 bits after sign·log1p,
+f_rest 5, scaling 6, rotation 6 (the raw, unnormalised quaternion), opacity 6 (the logit), and
+f_dc with no bit quantisation at JPEG XL ``level=100``. In imagecodecs ``level ≤ 100`` is a
+*quality* (lossless needs > 100): quality 100 is Butteraugli distance 0 in lossy (VarDCT) mode
+on the float32 image normalised from [−2, 4], so SOG's "lossless" f_dc is in fact near-lossless.
+Here :data:`SOG_LEVEL` (``quality="sog"``, the dataclass defaults) codes f_dc with 8 bits per
+channel over its own range, losslessly (max error Δ/2). SOG quantises with 2^b (not 2^b − 1)
+steps over the attribute's global min..max; here ranges are per channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from splatpack.core.errors import SplatpackError
+
+__all__ = [
+    "ATTRIBUTES",
+    "FORMAT_KIND",
+    "FORMAT_VERSION",
+    "FRAMES",
+    "GRID_CODECS",
+    "MAX_RVQ_STAGES",
+    "MAX_SPARE",
+    "OPACITY_SPACES",
+    "QUALITY_LEVELS",
+    "QUALITY_NAMES",
+    "QUATS_ENCODINGS",
+    "SH_MODES",
+    "SOG_LEVEL",
+    "AttributeCoding",
+    "GridCodecConfig",
+]
+
+FORMAT_KIND = "sog-grid"
+FORMAT_VERSION = 1
+#: codecs an attribute grid may use: the image codecs, and ``ans`` (no spatial prediction)
+GRID_CODECS = ("jxl", "png", "webp", "ans")
+ATTRIBUTES = ("means", "sh0", "shN", "scales", "quats", "opacities")
+OPACITY_SPACES = ("logit", "alpha")
+QUATS_ENCODINGS = ("components", "smallest-three")
+SH_MODES = ("grid", "palette", "rvq")
+#: how each Gaussian's (rotation, scale) pair is coded, all with the same covariance
+#: (:mod:`splatpack.core.frames`): ``stored`` as given; ``turned`` turned by a half-turn so that
+#: |w| is the largest component; ``canonical`` with the axes also ordered by decreasing scale;
+#: ``best`` (the quality levels) codes ``turned`` and ``canonical`` and keeps the smaller.
+FRAMES = ("stored", "turned", "canonical", "best")
+MAX_RVQ_STAGES = 8
+MAX_SPARE = 16  # a grid has at most 2N + MAX_SPARE cells
+#: α is clipped to [ε, 1 − ε] before its logit (``opacity_space="alpha"``)
+ALPHA_EPS = 1e-6
+
+#: quality → (bits of means, sh0, shN (0 = palette), scales, quats, opacities, palette size or 0).
+#: All grids are lossless JPEG XL; the quality trades bits (and SH rest as a palette below 5).
+#: Bits go where renders measure them: an opacity bit buys more render quality per byte than a
+#: position bit, so the ladder gives opacity 7–8 bits and positions 12–13 where SOG uses 6 and
+#: 14, and stores rotations as their smallest three components (+ the index of the largest).
+QUALITY_LEVELS: dict[int, tuple[int, int, int, int, int, int, int]] = {
+    0: (11, 6, 0, 5, 5, 6, 1024),
+    1: (12, 6, 0, 5, 5, 6, 2048),
+    2: (12, 6, 0, 5, 5, 7, 4096),
+    3: (12, 6, 0, 6, 6, 7, 4096),
+    4: (12, 7, 0, 6, 6, 7, 8192),
+    5: (13, 7, 4, 6, 6, 8, 0),
+    6: (13, 7, 5, 7, 7, 8, 0),
+    7: (14, 8, 5, 7, 7, 8, 0),
+    8: (14, 8, 6, 8, 8, 9, 0),
+    9: (16, 10, 7, 10, 10, 10, 0),
+    10: (16, 16, 8, 12, 12, 12, 0),
+}
+#: SOG (jxl_quant_sh): its bits, with f_dc as 8-bit lossless; ``quality="sog"``, the dataclass defaults
+SOG_LEVEL = (14, 8, 5, 6, 6, 6, 0)
+QUALITY_NAMES = {"smallest": 0, "small": 2, "palette": 4, "default": 6, "high": 8, "max": 10}
+
+
+@dataclass
+class AttributeCoding:
+    """How one attribute grid is coded: ``bits`` per channel (1..16), the image ``codec`` and,
+    for ``jxl``, a Butteraugli ``distance`` (0 = lossless; > 0 lossy, ~1 visually lossless)."""
+
+    bits: int
+    codec: str = "jxl"
+    distance: float = 0.0
+
+
+@dataclass
+class GridCodecConfig:
+    """Settings of a grid scene; the defaults are SOG's (``quality="sog"``, see :data:`QUALITY_LEVELS`).
+
+    ``sort_weights`` weight the normalised, activated attribute blocks PLAS sorts by (SOG: 1 for
+    ``means``, ``sh0`` and ``scales``; any of :data:`ATTRIBUTES` may be given); ``sort=False``
+    keeps the input order (raster), the baseline SOG improves on. ``palette_*`` apply to
+    ``sh_mode="palette"`` (``shN.codec`` codes both the label grid and the centroids there,
+    always losslessly); ``rvq_*`` and ``palette_bits``/``palette_iterations`` to ``sh_mode="rvq"``.
+    ``opacity_space="alpha"`` codes α = σ(o) instead of the logit, for a smaller largest α error.
+    """
+
+    means: AttributeCoding = field(default_factory=lambda: AttributeCoding(14))
+    sh0: AttributeCoding = field(default_factory=lambda: AttributeCoding(8))
+    shN: AttributeCoding = field(default_factory=lambda: AttributeCoding(5))
+    scales: AttributeCoding = field(default_factory=lambda: AttributeCoding(6))
+    quats: AttributeCoding = field(default_factory=lambda: AttributeCoding(6))
+    opacities: AttributeCoding = field(default_factory=lambda: AttributeCoding(6))
+    opacity_space: str = "logit"
+    quats_encoding: str = "components"
+    sh_mode: str = "grid"
+    palette_size: int = 4096
+    palette_bits: int = 8
+    palette_iterations: int = 10
+    rvq_stages: int = 2
+    rvq_size: int = 256
+    sort: bool = True
+    sort_weights: dict[str, float] = field(default_factory=lambda: {"means": 1.0, "sh0": 1.0, "scales": 1.0})
+    sort_activated: bool = True
+    frames: str = "stored"  # each Gaussian's local frame as coded (same covariance): see FRAMES
+    jxl_effort: int = 7
+    seed: int = 0
+
+    def validate(self) -> GridCodecConfig:
+        """Raise :class:`SplatpackError` for an invalid setting; returns ``self``."""
+        for name in ATTRIBUTES:
+            _validate_coding(name, getattr(self, name))
+        if self.frames not in FRAMES:
+            raise SplatpackError(f"grid codec: frames must be one of {', '.join(FRAMES)}, not {self.frames!r}")
+        if self.quats_encoding not in QUATS_ENCODINGS:
+            raise SplatpackError(
+                f"grid codec: quats_encoding must be one of {QUATS_ENCODINGS}, not {self.quats_encoding!r}"
+            )
+        if self.quats_encoding == "smallest-three" and self.quats.bits < 2:
+            raise SplatpackError("grid codec: smallest-three quaternions need quats.bits >= 2 (the index channel)")
+        if self.opacity_space not in OPACITY_SPACES:
+            raise SplatpackError(
+                f"grid codec: opacity_space must be one of {OPACITY_SPACES}, not {self.opacity_space!r}"
+            )
+        if self.sh_mode not in SH_MODES:
+            raise SplatpackError(f"grid codec: sh_mode must be one of {SH_MODES}, not {self.sh_mode!r}")
+        self._validate_sizes()
+        weights = self.sort_weights if isinstance(self.sort_weights, dict) else {None: None}
+        if set(weights) - set(ATTRIBUTES) or any(type(w) not in (int, float) or w < 0 for w in weights.values()):
+            raise SplatpackError(f"grid codec: sort_weights takes non-negative weights of {', '.join(ATTRIBUTES)}")
+        return self
+
+    def _validate_sizes(self) -> None:
+        ints = (self.palette_size, self.palette_bits, self.palette_iterations, self.jxl_effort, self.seed)
+        if any(type(v) is not int for v in ints):
+            raise SplatpackError(
+                "grid codec: palette_size, palette_bits, palette_iterations, jxl_effort and seed must be integers"
+            )
+        if not 1 <= self.palette_size <= 1 << 16 or not 1 <= self.palette_bits <= 16 or self.palette_iterations < 0:
+            raise SplatpackError(
+                "grid codec: palette_size must be in 1..65536, palette_bits in 1..16, palette_iterations >= 0"
+            )
+        if type(self.rvq_stages) is not int or type(self.rvq_size) is not int:
+            raise SplatpackError("grid codec: rvq_stages and rvq_size must be integers")
+        if not 1 <= self.rvq_stages <= MAX_RVQ_STAGES or not 1 <= self.rvq_size <= 1 << 16:
+            raise SplatpackError(f"grid codec: rvq_stages must be in 1..{MAX_RVQ_STAGES}, rvq_size in 1..65536")
+        if not 1 <= self.jxl_effort <= 10:
+            raise SplatpackError("grid codec: jxl_effort must be in 1..10")
+
+    @classmethod
+    def from_quality(cls, quality: int | str, **overrides) -> GridCodecConfig:
+        """The preset for ``quality`` 0 (smallest) .. 10 (near-lossless), a name of
+        :data:`QUALITY_NAMES`, or ``"sog"`` (Self-Organizing Gaussians' own quantisation, the
+        dataclass defaults); ``overrides`` replace fields afterwards.
+
+        The override ``image_codec`` (one of :data:`GRID_CODECS`) codes every grid with that
+        codec instead of JPEG XL: ``png`` (16-bit) and ``webp`` (high and low bytes as two 8-bit
+        planes above 8 bits) are the browser-friendly choices, which every browser decodes."""
+        image_codec = overrides.pop("image_codec", None)
+        q = QUALITY_NAMES.get(quality, quality) if isinstance(quality, str) else quality
+        if q != "sog" and (type(q) is not int or q not in QUALITY_LEVELS):
+            names = ", ".join([*QUALITY_NAMES, "sog"])
+            raise SplatpackError(f"grid codec: quality must be 0..10 or one of {names}, not {quality!r}")
+        means, sh0, shn, scales, quats, opac, palette = SOG_LEVEL if q == "sog" else QUALITY_LEVELS[q]
+        cfg = cls(
+            means=AttributeCoding(means), sh0=AttributeCoding(sh0), shN=AttributeCoding(shn or 5),
+            scales=AttributeCoding(scales), quats=AttributeCoding(quats), opacities=AttributeCoding(opac),
+            sh_mode="palette" if palette else "grid", palette_size=palette or 4096,
+            quats_encoding="components" if q == "sog" else "smallest-three", frames="stored" if q == "sog" else "best",
+        )  # fmt: skip
+        for k, v in overrides.items():
+            if not hasattr(cfg, k):
+                raise SplatpackError(f"grid codec: unknown setting '{k}'")
+            if k in ATTRIBUTES and isinstance(v, dict):  # from YAML: {bits: 11} over the level's coding
+                try:
+                    v = AttributeCoding(**{**asdict(getattr(cfg, k)), **v})
+                except TypeError:
+                    raise SplatpackError(f"grid codec: '{k}' takes bits, codec and distance, not {sorted(v)}") from None
+            setattr(cfg, k, v)
+        if image_codec is not None:
+            if image_codec not in GRID_CODECS:
+                raise SplatpackError(
+                    f"grid codec: image_codec must be one of {', '.join(GRID_CODECS)}, not {image_codec!r}"
+                )
+            for name in ATTRIBUTES:
+                getattr(cfg, name).codec = image_codec
+        return cfg.validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _validate_coding(name: str, c: Any) -> None:
+    """Raise :class:`SplatpackError` unless ``c`` is a valid :class:`AttributeCoding` of ``name``."""
+    if not isinstance(c, AttributeCoding):
+        raise SplatpackError(f"grid codec: '{name}' must be an AttributeCoding, not {type(c).__name__}")
+    if type(c.bits) is not int or not 1 <= c.bits <= 16:
+        raise SplatpackError(f"grid codec: {name}.bits must be an integer in 1..16, not {c.bits!r}")
+    if c.codec not in GRID_CODECS:
+        raise SplatpackError(f"grid codec: {name}.codec must be one of {', '.join(GRID_CODECS)}, not {c.codec!r}")
+    if not valid_distance(c.codec, c.distance):
+        raise SplatpackError(f"grid codec: {name}.distance must be 0 (lossless), or in (0, 25] with codec jxl")
+
+
+def valid_distance(codec: str, distance: Any) -> bool:
+    """Whether ``distance`` is 0 (lossless), or in (0, 25] with ``jxl`` (the encoder's and reader's rule)."""
+    return type(distance) in (int, float) and 0 <= distance <= 25 and not (distance and codec != "jxl")

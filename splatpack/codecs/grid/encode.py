@@ -1,0 +1,183 @@
+"""The grid-scene encoder: a :class:`~splatpack.core.GaussianSet` → ``.spk`` sections and meta
+(steps 1–5 of :mod:`splatpack.codecs.grid`).
+
+Each attribute is quantised per channel (:func:`~splatpack.compress.quantise.quantise_channels`),
+laid out on the sorted grid (:mod:`~splatpack.codecs.grid.layout`) and coded as one image
+section; the SH rest may instead be a palette or a residual VQ
+(:mod:`~splatpack.codecs.grid.palette`). Which cells are empty is stored explicitly
+(``grid.empty``, the sorted raster indices).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from splatpack.codecs.grid.config import (
+    ATTRIBUTES,
+    FORMAT_KIND,
+    FORMAT_VERSION,
+    MAX_SPARE,
+    AttributeCoding,
+    GridCodecConfig,
+)
+from splatpack.codecs.grid.layout import GridCells, ImageLayout
+from splatpack.codecs.grid.palette import fit_palette, fit_residual_palette, label_bits
+from splatpack.codecs.grid.sort import sort_scene
+from splatpack.codecs.grid.values import coded_values
+from splatpack.compress.quantise import quantise_channels, smallest_three
+from splatpack.core.errors import SplatpackError
+from splatpack.core.frames import canonical_gaussians
+from splatpack.spk.arrays import CodecError, encode_array
+from splatpack.spk.container import Section
+
+__all__ = ["check_grid_index", "code_attribute", "encode_grid_scene", "grid_attribute_bytes"]
+
+#: what a coded attribute is: its sections and its meta entry
+Coded = tuple[list[Section], dict[str, Any]]
+
+
+def check_grid_index(grid_index, n: int) -> np.ndarray:
+    """``grid_index`` as int64 [H, W], checked to hold each of the n Gaussians once (−1 = empty)."""
+    gi = np.asarray(grid_index)
+    if gi.ndim != 2 or gi.size == 0 or gi.dtype.kind not in "iu":
+        raise SplatpackError(f"grid_index must be a non-empty 2-D integer array, not {gi.dtype} {gi.shape}")
+    gi = gi.astype(np.int64)
+    if gi.size > 2 * n + MAX_SPARE:
+        raise SplatpackError(
+            f"a {gi.shape[0]}x{gi.shape[1]} grid is too large for {n} Gaussians (at most 2N + {MAX_SPARE} cells)"
+        )
+    occ = gi[gi >= 0]
+    if (gi < -1).any() or occ.size != n or not np.array_equal(np.sort(occ), np.arange(n)):
+        raise SplatpackError(f"grid_index must hold each of the {n} Gaussians exactly once (−1 for an empty cell)")
+    return gi
+
+
+def image_section(name: str, planes: np.ndarray, layout: ImageLayout, effort: int) -> Section:
+    """Section ``name``: [P, H, W, c] integer planes as one image coded by ``layout``."""
+    try:
+        return Section(name, layout.codec, layout.encode(layout.to_image(planes), effort))
+    except CodecError as exc:
+        raise SplatpackError(f"cannot code '{name}': {exc}") from None
+
+
+def grid_section(
+    name: str, q: np.ndarray, cells: GridCells, planes: int, channels: int, layout: ImageLayout, effort: int
+) -> Section:
+    """Section ``name``: q [N, planes*channels] on the grid as ``planes`` tiles of ``channels``."""
+    return image_section(name, cells.planes(q, planes, channels), layout, effort)
+
+
+def code_attribute(name: str, t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, shn_codebooks=None) -> Coded:
+    """The sections and the meta entry of attribute ``name`` with coded values t [N, C]."""
+    coding: AttributeCoding = getattr(cfg, name)
+    if name == "shN" and cfg.sh_mode in ("palette", "rvq"):
+        return _code_sh_codes(t, cells, cfg, shn_codebooks)
+    entry = {"bits": coding.bits, "codec": coding.codec, "distance": float(coding.distance)}
+    layout = ImageLayout(coding.codec, coding.bits, coding.distance)
+    if name == "quats" and cfg.quats_encoding == "smallest-three":
+        small, largest = smallest_three(t)
+        q, lo, hi = quantise_channels(small, coding.bits)
+        q = np.concatenate([q, largest[:, None].astype(np.uint16)], 1)
+        sec = grid_section("grid.quats", q, cells, 1, 4, layout, cfg.jxl_effort)
+        return [sec], {**entry, "encoding": "smallest-three", "lo": lo.tolist(), "hi": hi.tolist()}
+    q, lo, hi = quantise_channels(t, coding.bits)
+    channels = 3 if name == "shN" else t.shape[1]
+    sec = grid_section(f"grid.{name}", q, cells, t.shape[1] // channels, channels, layout, cfg.jxl_effort)
+    return [sec], {**entry, "lo": lo.tolist(), "hi": hi.tolist(), **({"mode": "grid"} if name == "shN" else {})}
+
+
+def _code_sh_codes(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, shn_codebooks=None) -> Coded:
+    """The SH rest as a palette or a residual VQ: label planes and codebooks, always lossless."""
+    codec = cfg.shN.codec
+    if cfg.sh_mode == "palette":
+        labels, cq, lo, hi = fit_palette(t, cfg)
+        stages, k = 1, cq.shape[0]
+        labels = labels[:, None]
+    else:
+        labels, cq, lo, hi = fit_residual_palette(t, cfg, shn_codebooks)
+        stages, k = cq.shape[:2]
+    lbits = label_bits(k)
+    labels_section = grid_section(
+        "grid.shN.labels", labels, cells, stages, 1, ImageLayout(codec, lbits), cfg.jxl_effort
+    )
+    centroids = cq.reshape(1, stages * k, -1, 3)
+    centroids_section = image_section(
+        "grid.shN.centroids", centroids, ImageLayout(codec, cfg.palette_bits), cfg.jxl_effort
+    )
+    secs = [labels_section, centroids_section]
+    entry = {"mode": cfg.sh_mode, **({"stages": stages} if cfg.sh_mode == "rvq" else {}), "size": k,
+             "label_bits": lbits, "bits": cfg.palette_bits, "codec": codec, "distance": 0.0}  # fmt: skip
+    return secs, {**entry, "lo": lo.reshape(-1).tolist(), "hi": hi.reshape(-1).tolist()}
+
+
+def _frame_bytes(coded: dict[str, Coded]) -> int:
+    return sum(len(sec.payload) for name in ("scales", "quats") for sec in coded[name][0])
+
+
+def encode_grid_scene(
+    gs, cfg: GridCodecConfig | None = None, grid_index=None, shn_codebooks=None
+) -> tuple[list, dict[str, Any]]:
+    """A :class:`~splatpack.core.GaussianSet` → (``.spk`` sections, meta) of a grid scene.
+
+    ``grid_index`` [H, W] (each Gaussian once, −1 = empty) skips the sort; otherwise
+    :func:`sort_scene` computes it. ``shn_codebooks`` [S, K, 3(K_sh−1)] (``sh_mode="rvq"``):
+    the residual codebooks training learned, instead of fitting new ones. See
+    :mod:`splatpack.codecs.grid` for the steps.
+    """
+    cfg = (cfg or GridCodecConfig()).validate()
+    n = len(gs)
+    if n == 0:
+        raise SplatpackError("cannot encode an empty scene as a grid")
+    canonical = canonical_gaussians(gs) if cfg.frames != "stored" else None
+    if cfg.frames in ("turned", "best"):
+        gs = canonical_gaussians(gs, order_scales=False)
+    elif cfg.frames == "canonical":
+        gs = canonical
+    values = coded_values(gs, cfg)
+    sort_info: dict[str, Any] = {"grid_index": "given"}
+    if grid_index is None:  # on ordered scales unless the frames are stored as given (a better feature)
+        grid_index, stats = sort_scene(gs if canonical is None else canonical, cfg)
+        sort_info = {"sorted": bool(cfg.sort and n >= 16), "passes": int(stats["passes"]),
+                     "weights": dict(cfg.sort_weights), "activated": cfg.sort_activated}  # fmt: skip
+    gi = check_grid_index(grid_index, n)
+    cells = GridCells.of(gi)
+    coded = {
+        name: code_attribute(name, values[name], cells, cfg, shn_codebooks) for name in ATTRIBUTES if name in values
+    }
+    frames = "turned" if cfg.frames == "best" else cfg.frames
+    if cfg.frames == "best":
+        # the canonical frames (scales decreasing) code smaller where a splat's frames are random,
+        # the given ones where training's splits left siblings in one frame; keep the smaller pair
+        alt = coded_values(canonical, cfg)
+        alt_coded = {name: code_attribute(name, alt[name], cells, cfg) for name in ("scales", "quats")}
+        if _frame_bytes(alt_coded) < _frame_bytes(coded):
+            coded.update(alt_coded)
+            frames = "canonical"
+    empty = np.flatnonzero(gi.reshape(-1) < 0).astype(np.uint32)
+    sections = [Section("grid.empty", "deflate", encode_array(empty, "deflate"))]
+    for name in ATTRIBUTES:
+        if name in coded:
+            sections += coded[name][0]
+    meta = {
+        "kind": FORMAT_KIND,
+        "version": FORMAT_VERSION,
+        "grid": {"height": cells.height, "width": cells.width},
+        "sh_degree": int(gs.sh_degree),
+        "means_transform": "signed-log1p",
+        "opacity_space": cfg.opacity_space,
+        "attributes": {name: entry for name, (_, entry) in coded.items()},
+        "sort": sort_info,
+        "frames": frames,  # informative (stored, turned or canonical): decoders use each pair as stored
+    }
+    return sections, meta
+
+
+def grid_attribute_bytes(sections) -> dict[str, int]:
+    """Payload bytes per attribute (``shN`` includes labels and centroids; ``empty`` the mask)."""
+    out: dict[str, int] = {}
+    for s in sections:
+        key = s.name.split(".")[1]
+        out[key] = out.get(key, 0) + len(s.payload)
+    return out

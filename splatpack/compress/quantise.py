@@ -1,0 +1,102 @@
+"""Per-channel uniform quantisation and the transforms that precede it, as numpy (the encoders)
+and torch straight-through (quantisation-aware training).
+
+* :func:`signed_log1p` / :func:`signed_expm1`: t = sign(x)·log1p(|x|), Self-Organizing
+  Gaussians' log activation of positions (Morgenstern et al., ECCV 2024), which spends a
+  quantiser's precision near the scene centre; shared by the grid codec and the SOG writer.
+* :func:`quantise_channels`: per channel c over its range [lo_c, hi_c] with b bits,
+  Δ_c = (hi_c − lo_c)/(2^b − 1), q = round((t − lo_c)/Δ_c) ∈ [0, 2^b − 1], decoded by
+  :func:`dequantise_channels` as t̂ = lo_c + q·Δ_c in float32, so |t̂ − t| ≤ Δ_c/2 (plus float32
+  rounding); :func:`fake_quantise` is the same quantiser straight-through (Bengio et al. 2013).
+* :func:`smallest_three`: a unit quaternion as its three smallest components and the index of
+  the largest, which is recovered as √(1 − Σ small²) (:func:`from_smallest_three`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = [
+    "OTHER_COMPONENTS",
+    "channel_step",
+    "dequantise_channels",
+    "fake_quantise",
+    "from_smallest_three",
+    "quantise_channels",
+    "signed_expm1",
+    "signed_log1p",
+    "smallest_three",
+    "unit_quats_w_positive",
+]
+
+#: for the index k of a quaternion's largest component, the indices of the other three, ascending
+OTHER_COMPONENTS = np.array([[j for j in range(4) if j != k] for k in range(4)])
+
+
+def signed_log1p(x):
+    """sign(x)·log1p(|x|) (SOG's log activation of positions)."""
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def signed_expm1(t):
+    """Inverse of :func:`signed_log1p`: sign(t)·expm1(|t|)."""
+    return np.sign(t) * np.expm1(np.abs(t))
+
+
+def unit_quats_w_positive(q: np.ndarray) -> np.ndarray:
+    """Unit quaternions (w, x, y, z) with w ≥ 0; a zero quaternion becomes the identity."""
+    norm = np.linalg.norm(q, axis=1, keepdims=True)
+    q = np.where(norm > 0, q / np.where(norm > 0, norm, 1), np.array([1.0, 0, 0, 0]))
+    return np.where(q[:, :1] < 0, -q, q)
+
+
+def smallest_three(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit quaternions [N, 4] → (the three components other than the largest |q_k|, with the
+    sign that makes the largest positive, [N, 3] in [−1/√2, 1/√2]; k [N] in 0..3)."""
+    k = np.abs(q).argmax(1)
+    rows = np.arange(len(q))
+    q = q * np.where(q[rows, k] < 0, -1.0, 1.0)[:, None]
+    return q[rows[:, None], OTHER_COMPONENTS[k]], k
+
+
+def from_smallest_three(small: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`smallest_three`: the largest component is √(1 − Σ small²)."""
+    q = np.zeros((len(k), 4), small.dtype)
+    rows = np.arange(len(k))
+    q[rows[:, None], OTHER_COMPONENTS[k]] = small
+    q[rows, k] = np.sqrt(np.maximum(0, 1 - (small.astype(np.float64) ** 2).sum(1))).astype(small.dtype)
+    return q
+
+
+def quantise_channels(t: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(q [N, C] uint16, lo [C] float32, hi [C] float32), with the decoder's float32 step."""
+    lo = t.min(axis=0).astype(np.float32)
+    hi = t.max(axis=0).astype(np.float32)
+    levels = (1 << bits) - 1
+    step = channel_step(lo, hi, bits).astype(np.float64)
+    safe = np.where(step > 0, step, 1.0)
+    q = np.where(step > 0, np.rint((t - lo.astype(np.float64)) / safe), 0.0)
+    return np.clip(q, 0, levels).astype(np.uint16), lo, hi
+
+
+def channel_step(lo: np.ndarray, hi: np.ndarray, bits: int) -> np.ndarray:
+    """Δ = (hi − lo)/(2^b − 1) in float32 (the decoder's arithmetic)."""
+    return (hi - lo) / np.float32((1 << bits) - 1)
+
+
+def dequantise_channels(q: np.ndarray, lo: np.ndarray, hi: np.ndarray, bits: int) -> np.ndarray:
+    """t̂ = lo + q·Δ, float32 (a forged range may overflow: the reader checks the result)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return lo + q.astype(np.float32) * channel_step(lo, hi, bits)
+
+
+def fake_quantise(t: torch.Tensor, bits: int) -> torch.Tensor:
+    """Straight-through quantisation of t [N, C] as :func:`quantise_channels` does it (per channel
+    over the current min..max, 2^b − 1 steps): the forward value is the decoded t̂, the gradient
+    is the identity (Bengio et al. 2013)."""
+    lo = t.detach().amin(0, keepdim=True)
+    step = (t.detach().amax(0, keepdim=True) - lo) / ((1 << bits) - 1)
+    safe = torch.where(step > 0, step, torch.ones_like(step))
+    q = torch.where(step > 0, lo + torch.round((t.detach() - lo) / safe) * safe, t.detach())
+    return t + (q - t.detach())
