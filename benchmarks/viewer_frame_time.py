@@ -9,7 +9,7 @@ The scene: ``--gaussians`` jittered copies of a trained splat (default
 ``../shared/splats/plant.splat``, positions jittered by 1 % of their spread, as
 ``benchmarks/grid_sort.py`` does for its 1M sort), written once as a quality-6 grid scene with
 :func:`splatpack.codecs.grid.write_grid_scene` and as a PLY with
-:func:`splatpack.io.save_scene`, cached under ``--work``.
+:func:`splatpack.save_scene`, cached under ``--work``.
 
 In the browser each file is loaded with ``window.splatpack.load`` (load seconds: fetch, decode
 and upload until the scene is shown), then for each pose of an orbit

@@ -47,7 +47,7 @@ def spk_info(path: str | Path) -> dict[str, Any]:
 
 
 def relative_size(size: int, reference: int) -> str:
-    """ "3.1× smaller" or, for a file that grew (a tiny scene's headers), "1.4× larger"."""
+    """``3.1× smaller`` or, for a file that grew (a tiny scene's headers), ``1.4× larger``."""
     if size <= reference:
         return f"{reference / max(size, 1):.1f}× smaller"
     return f"{size / max(reference, 1):.1f}× larger"

@@ -4,7 +4,8 @@
   (``kind: sog-grid``; ``splatpack compress``, the full preset);
 * :mod:`~splatpack.codecs.compact` — Compact-3DGS's streams (``kind: compact-3dgs``).
 
-:func:`read_scene` opens any ``.spk`` and decodes it with the codec its meta names.
+:func:`read_scene` opens any ``.spk`` and decodes it with the codec its meta names;
+:mod:`~splatpack.codecs.storage` tells the bytes per attribute of any scene kind.
 """
 
 from splatpack.codecs.base import EncodedScene, SceneCodec

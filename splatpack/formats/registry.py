@@ -4,6 +4,7 @@
 format              read   write  detected by
 ==================  =====  =====  ==========================================================
 ``spk``             yes    yes    ``\\x89SPK`` magic (any scene codec; :mod:`~splatpack.formats.spk`)
+``npz``             yes    yes    zip magic and the ``.npz`` extension (:mod:`~splatpack.formats.npz`)
 ``compressed-ply``  yes    no     ``ply`` magic with PlayCanvas's ``chunk`` + packed vertices
                                   (:mod:`~splatpack.formats.compressed_ply`)
 ``ply`` (INRIA)     yes    yes    ``ply`` magic without a ``chunk`` element (:mod:`~splatpack.formats.ply`)

@@ -11,7 +11,6 @@ from pathlib import Path
 from splatpack.apps.parser import int_in
 from splatpack.apps.terminal import wait_for_ctrl_c
 from splatpack.core import SplatpackError
-from splatpack.view.desktop import run_desktop_viewer
 from splatpack.view.server import BUILD_HINT, ViewServer, viewable_format
 
 
@@ -34,7 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     viewable_format(args.file)
     if args.desktop:
-        try:
+        try:  # the desktop viewer's package holds the optional dependencies (moderngl, glfw)
+            from splatpack.view.desktop import run_desktop_viewer
+
             run_desktop_viewer(args.file, width=args.width, height=args.height)
         except ModuleNotFoundError as e:
             raise SplatpackError(f"the desktop viewer cannot start: the module {e.name!r} is not installed") from None

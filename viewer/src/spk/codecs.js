@@ -1,6 +1,6 @@
 /**
  * Array codecs of `.spk` section payloads (docs/spk-format.md §3): `raw`, `deflate`, `ans` and
- * the image codecs `jxl`, `png`, `webp`. A port of `splatpack/compress/codecs.py`'s decoder.
+ * the image codecs `jxl`, `png`, `webp`. A port of the decoders in `splatpack/spk/arrays/`.
  *
  * Every payload starts with the array header of §3 (dtype, ndim, shape). The element count is
  * bounded (`maxElements`, default 2^28) before anything sized by the payload is allocated, and an

@@ -2,7 +2,7 @@
  * The `.spk` container: header, meta and section table parsed and validated on open; payloads
  * checked (CRC-32 and the zero padding after them) only when a section is read.
  *
- * A JavaScript port of `splatpack/container/spk.py` (`SpkReader`), written from
+ * A JavaScript port of `splatpack/spk/container.py` (`SpkReader`), written from
  * docs/spk-format.md §1 (layout) and §2 (reading and validation): every check listed in §2 is
  * made, in the same order, with the same messages, so a file Python refuses is refused here.
  * All sizes are bounded by the file size before anything is allocated from them (a forged

@@ -1,6 +1,6 @@
 /**
  * A `.spk` scene as the arrays a renderer needs: {@link decodeSpk} detects the scene kind from
- * `meta.kind` (like `splatpack.apps.inspect.load_gaussians`) and decodes a compact scene (§5,
+ * `meta.kind` (like `splatpack.codecs.read_scene`) and decodes a compact scene (§5,
  * compact.js) or a grid scene (§6, grid.js); {@link decodeSections} decodes every section as a
  * plain array (test vectors, debugging).
  */
