@@ -1,7 +1,8 @@
 """splatpack: train, compress, export and view compact 3D Gaussian Splatting scenes.
 
-The public API (:mod:`splatpack.api`): :func:`load_scene`, :func:`save_scene`, :func:`compress`,
-:func:`train`, :func:`render`, and the :class:`GaussianSet` they pass around. Layers, each
+The public API (:mod:`splatpack.api`): :func:`load_scene`, :func:`save_scene`,
+:func:`compress_scene`, :func:`train_scene`, :func:`render_scene`, and the :class:`GaussianSet` they
+pass around. Layers, each
 importing only those below it: ``core`` ← ``render`` / ``captures`` / ``metrics`` ← ``compress``
 ← ``spk`` ← ``codecs`` ← ``formats`` ← ``train`` ← ``api`` / ``view`` ← ``apps`` (the CLI).
 
@@ -15,14 +16,16 @@ import importlib
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["GaussianSet", "SplatpackError", "__version__", "compress", "load_scene", "render", "save_scene", "train"]
+__all__ = [
+    "GaussianSet", "SplatpackError", "__version__", "compress_scene", "load_scene", "render_scene", "save_scene", "train_scene",
+]
 
 _PUBLIC = {
-    "compress": "splatpack.api",
+    "compress_scene": "splatpack.api",
     "load_scene": "splatpack.api",
-    "render": "splatpack.api",
+    "render_scene": "splatpack.api",
     "save_scene": "splatpack.api",
-    "train": "splatpack.api",
+    "train_scene": "splatpack.api",
     "GaussianSet": "splatpack.core",
     "SplatpackError": "splatpack.core",
 }

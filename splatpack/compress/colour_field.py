@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from splatpack.compress.hash_grid import HashGridBackend, HashGridConfig, HashGridEncoding
 from splatpack.core.sh import eval_sh_bases, num_sh_bases
 
-__all__ = ["ColourField", "ColourFieldConfig", "contract_to_unisphere"]
+__all__ = ["ColourField", "ColourFieldConfig", "contract_to_unisphere", "contraction_box"]
 
 
 @dataclass
@@ -80,6 +80,17 @@ def contract_to_unisphere(x: Tensor, aabb_min: Tensor, aabb_max: Tensor) -> Tens
     safe = mag.clamp_min(1.0)  # only used where mag > 1
     x = torch.where(mag > 1.0, (2.0 - 1.0 / safe) * (x / safe), x)
     return x * 0.25 + 0.5
+
+
+def contraction_box(means: Tensor, lo_q: float = 0.01, hi_q: float = 0.99, pad: float = 0.1) -> tuple[Tensor, Tensor]:
+    """The box (lo [3], hi [3]) that :func:`contract_to_unisphere` maps to ``[−1, 1]³``, from the
+    initial Gaussians ``means`` [N, 3]: their ``lo_q``–``hi_q`` percentile box (on at most about
+    100k of them), widened by ``pad`` × its size on each side. Compact-3DGS fixes ``[−1, 1]³``; a
+    data-driven box puts the capture's content, not its outliers, in the uncontracted region."""
+    q = torch.quantile(means.float().cpu()[:: max(1, len(means) // 100_000)], torch.tensor([lo_q, hi_q]), dim=0)
+    lo, hi = q[0], q[1]
+    ext = (hi - lo).clamp_min(1e-6) * pad
+    return lo - ext, hi + ext
 
 
 _MLP_CHUNK = 8192  # rows per block: a block's activations stay in cache between layers

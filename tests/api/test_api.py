@@ -28,8 +28,17 @@ def small_scene(n: int = 200, seed: int = 0) -> GaussianSet:
     return GaussianSet.random_in_box(n, np.full(3, -0.5), np.full(3, 0.5), 1, seed)
 
 
+def test_public_names_do_not_shadow_the_packages() -> None:
+    import splatpack.compress
+    import splatpack.render
+    import splatpack.train
+
+    assert callable(splatpack.compress_scene) and callable(splatpack.train_scene) and callable(splatpack.render_scene)
+    assert splatpack.compress.__name__ == "splatpack.compress" and splatpack.render.__name__ == "splatpack.render"
+
+
 def test_public_names_are_bound_lazily() -> None:
-    assert set(splatpack.__all__) >= {"load_scene", "save_scene", "compress", "train", "render", "GaussianSet"}
+    assert set(splatpack.__all__) >= {"load_scene", "save_scene", "compress_scene", "train_scene", "render_scene", "GaussianSet"}
     assert splatpack.load_scene is splatpack.api.load_scene
     with pytest.raises(AttributeError):
         splatpack.no_such_name  # noqa: B018
@@ -37,7 +46,7 @@ def test_public_names_are_bound_lazily() -> None:
 
 def test_compress_then_load_gives_the_same_count(tmp_path: Path) -> None:
     gs = small_scene()
-    out = splatpack.compress(gs, tmp_path / "s.spk", quality=6)
+    out = splatpack.compress_scene(gs, tmp_path / "s.spk", quality=6)
     back = splatpack.load_scene(out)
     assert out == tmp_path / "s.spk" and len(back) == len(gs) and back.sh_degree == gs.sh_degree
 
@@ -54,7 +63,7 @@ def test_render_is_an_image_in_unit_range() -> None:
 
     gs = small_scene()
     poses, K = orbit_cameras(gs.means, 2, 32, 50.0)
-    img = splatpack.render(gs, poses[0], K, 32, 32, backend="cpu")
+    img = splatpack.render_scene(gs, poses[0], K, 32, 32, backend="cpu")
     assert img.shape == (32, 32, 3) and torch.all((img >= 0) & (img <= 1)) and img.sum() > 0
 
 

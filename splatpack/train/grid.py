@@ -1,0 +1,125 @@
+"""Self-Organizing Gaussians (Morgenstern et al., ECCV 2024) in the training loop.
+
+The Gaussians are PLAS-sorted into a 2D grid (SOG §3.2; from ``grid.start``, again every
+``grid.resort_every`` steps and whenever densification renumbers them) and a smoothness loss
+pulls every attribute grid towards its blurred copy (§3.3), so the final planes compress as
+images. With ``grid.quantisation_aware`` the VQ phase of a full-preset run renders the
+attributes as the grid codec will decode them (straight-through).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import torch
+
+from splatpack.codecs.grid import MAX_SPARE, GridCodecConfig, quantisation_aware
+from splatpack.compress.grid_smoothness import grid_smoothness_loss
+from splatpack.compress.grid_sort import GridSortConfig, sort_features, sort_into_grid
+from splatpack.core.errors import SplatpackError
+from splatpack.core.frames import positive_w_quats
+from splatpack.train.config import GridTraining
+from splatpack.train.hooks import MethodHooks
+
+__all__ = ["RENDERED", "GridHooks"]
+
+#: the parameters quantisation-aware rendering replaces, in :func:`quantisation_aware`'s order
+RENDERED = ("means", "quats", "scales", "opacities", "sh0")
+
+
+class GridHooks(MethodHooks):
+    """The sorted grid of ``cfg`` (sorts seeded with ``seed`` + step). ``qat_start``: the first
+    step rendered quantisation-aware, or None (only the full preset with per-Gaussian SH has a
+    VQ phase whose attributes the grid codec writes)."""
+
+    name = "grid"
+
+    def __init__(self, cfg: GridTraining, seed: int, qat_start: int | None = None):
+        self.cfg, self.seed = cfg, seed
+        grid_config = cfg.codec_config()  # the grid codec's settings, checked now rather than when training ends
+        if cfg.quantisation_aware and grid_config.frames == "best":
+            # training renders one frame choice: the |w|-largest turn (what "best" keeps on trained runs)
+            grid_config = dataclasses.replace(grid_config, frames="turned")
+        self.grid_config: GridCodecConfig = grid_config
+        self.qat_config = grid_config if cfg.quantisation_aware and qat_start is not None else None
+        self.qat_start = qat_start
+        self.index: torch.Tensor | None = None  # [H, W] PLAS arrangement, −1 = empty cell
+        self.sorts, self.sort_seconds = 0, 0.0
+
+    def setup(self, params: torch.nn.ParameterDict) -> None:
+        self.index = None
+        self.sorts, self.sort_seconds = 0, 0.0
+
+    def attributes(self, params: torch.nn.ParameterDict) -> dict[str, torch.Tensor]:
+        """The per-Gaussian attribute groups the grid is sorted on and smoothed over."""
+        p = params
+        out = {"means": p["means"], "scales": p["scales"], "opacities": torch.sigmoid(p["opacities"])[:, None],
+               "quats": positive_w_quats(torch.nn.functional.normalize(p["quats"], dim=-1))}  # fmt: skip
+        for k in ("sh0", "shN"):
+            if k in p and p[k].numel():
+                out[k] = p[k]
+        return out
+
+    @torch.no_grad()
+    def sort(self, params: torch.nn.ParameterDict, step: int) -> None:
+        """PLAS-sort the Gaussians on the SOG attributes (each group standardised, then
+        weighted) into :attr:`index`."""
+        try:
+            feats = sort_features(self.attributes(params), self.cfg.sort_weights)
+        except ValueError as e:
+            raise SplatpackError(f"grid.sort_weights: {e}", None) from None
+        idx, stats = sort_into_grid(feats, cfg=GridSortConfig(seed=self.seed + step))
+        self.index = torch.from_numpy(idx).to(params["means"].device)
+        self.sorts += 1
+        self.sort_seconds += stats["seconds"]
+
+    def smoothness_loss(self, params: torch.nn.ParameterDict) -> torch.Tensor:
+        g = self.cfg
+        weights = {k: g.smoothness_weight * v for k, v in g.smoothness.items()}
+        return grid_smoothness_loss(self.attributes(params), self.index, weights, g.kernel_size, g.sigma)
+
+    def before_step(self, params: torch.nn.ParameterDict, step: int) -> None:
+        g = self.cfg
+        if g.smoothness_weight and step >= g.start:  # λ = 0: the codec sorts once
+            if self.index is None or (g.resort_every > 0 and (step - g.start) % g.resort_every == 0):
+                self.sort(params, step)
+
+    def render_params(self, params: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        """In the VQ phase of a quantisation-aware run, as the grid codec will decode them
+        (straight-through, :func:`~splatpack.codecs.grid.quantisation_aware`)."""
+        if self.qat_config is None or step < self.qat_start:
+            return params
+        return dict(zip(RENDERED, quantisation_aware(*(params[k] for k in RENDERED), self.qat_config)))
+
+    def aux_loss(self, params: torch.nn.ParameterDict) -> torch.Tensor | None:
+        return None if self.index is None else self.smoothness_loss(params)
+
+    def renumbered(self) -> None:
+        self.index = None  # sort again
+
+    def removed(self, gone: torch.Tensor) -> None:
+        """The removed Gaussians leave empty cells and the rest renumber."""
+        if self.index is not None:
+            gi, new_id = self.index, torch.cumsum((~gone).long(), 0) - 1
+            occupied = gi >= 0
+            alive = torch.zeros_like(occupied)
+            alive[occupied] = ~gone[gi[occupied]]
+            self.index = torch.where(alive, new_id[gi.clamp_min(0)], torch.full_like(gi, -1))
+
+    def output_index(self, n: int) -> np.ndarray | None:
+        """The training grid for the grid scene of ``n`` Gaussians, or None (the codec sorts
+        afresh) when pruning emptied over half its cells or nothing was smoothed."""
+        gi = self.index
+        if gi is None or gi.numel() > 2 * n + MAX_SPARE or not self.cfg.smoothness_weight:
+            return None
+        return gi.cpu().numpy()
+
+    def state_dict(self) -> dict[str, Any]:
+        index = None if self.index is None else self.index.cpu()
+        return {"index": index, "sorts": self.sorts, "sort_seconds": self.sort_seconds}
+
+    def load_state_dict(self, state: dict[str, Any], device: str) -> None:
+        self.index = None if state["index"] is None else state["index"].to(device)
+        self.sorts, self.sort_seconds = int(state["sorts"]), float(state["sort_seconds"])
