@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from splatpack.core.errors import SplatpackError
-from splatpack.formats.splat import OPACITY_EPS, SH_C0, unit_quats
+from splatpack.core.sh import SH_C0
+from splatpack.formats.splat import OPACITY_EPS, unit_quats
 from splatpack.core import GaussianSet
 from splatpack.formats.base import SceneFormat
 

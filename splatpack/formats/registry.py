@@ -88,9 +88,8 @@ def save_scene(gs: GaussianSet, path: str | Path, format: str | None = None, **o
     else:
         fmt = next((f for f in FORMATS if f.write is not None and f.name == format), None)
     if fmt is None:
-        raise SplatpackError(
-            f"cannot write format {format or path.suffix or 'none'!r} (one of {', '.join(WRITE_FORMATS)})", path
-        )
+        writable = ", ".join(f.name for f in FORMATS if f.write is not None)
+        raise SplatpackError(f"cannot write format {format or path.suffix or 'none'!r} (one of {writable})", path)
     return fmt.write(gs, path, **options)
 
 

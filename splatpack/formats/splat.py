@@ -27,11 +27,11 @@ import numpy as np
 import torch
 
 from splatpack.core.errors import SplatpackError
+from splatpack.core.sh import SH_C0
 from splatpack.core.atomic import atomic_write_bytes
 from splatpack.core import GaussianSet
 from splatpack.formats.base import SceneFormat
 
-SH_C0 = 0.28209479177387814
 RECORD = np.dtype([("pos", "<f4", (3,)), ("scale", "<f4", (3,)), ("rgba", "u1", (4,)), ("rot", "u1", (4,))])
 assert RECORD.itemsize == 32
 OPACITY_EPS = 1e-6  # 8-bit alpha 0 and 255 decode to logit(1e-6) and logit(1 - 1e-6), not ±inf

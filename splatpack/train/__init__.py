@@ -1,4 +1,6 @@
-"""Training: :class:`Trainer` (3DGS recipe), :class:`TrainConfig` and the densifier."""
+"""Training: :class:`Trainer` (the 3DGS loop, :mod:`.trainer`) with the methods' hooks
+(:mod:`.compact`, :mod:`.grid`), checkpoints, evaluation and the output of each preset
+(:mod:`.outputs`); :class:`TrainConfig` and the densifier."""
 
 from splatpack.train.config import DensifyConfig, LearningRates, TrainConfig, apply_overrides, load_config
 from splatpack.train.trainer import StepCallback, Trainer, photometric_loss

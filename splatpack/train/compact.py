@@ -10,7 +10,8 @@ the commitment losses added (§3.3).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -39,7 +40,9 @@ class CompactHooks(MethodHooks):
     def __init__(self, cfg: CompactConfig, densify: DensifyConfig, steps: int, grid_enabled: bool):
         targets = set(cfg.rvq.attributes)
         if targets - set(RVQ_ATTRIBUTES):
-            raise SplatpackError(f"compact.rvq.attributes: unknown {sorted(targets - set(RVQ_ATTRIBUTES))} (scales, quats, shN)")
+            raise SplatpackError(
+                f"compact.rvq.attributes: unknown {sorted(targets - set(RVQ_ATTRIBUTES))} (scales, quats, shN)"
+            )
         if not grid_enabled and not {"scales", "quats"} <= targets:
             raise SplatpackError("compact.rvq.attributes must hold scales and quats without grid.enabled "
                                  "(the compact .spk stores them as R-VQ indices)")  # fmt: skip

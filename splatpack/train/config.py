@@ -16,11 +16,11 @@ from typing import Any, Literal
 import yaml
 
 from splatpack.codecs.compact import CompactCodecConfig
+from splatpack.codecs.grid import GridCodecConfig
 from splatpack.compress.colour_field import ColourFieldConfig
 from splatpack.compress.masking import MaskingConfig
 from splatpack.compress.rvq import ResidualVQConfig
 from splatpack.core.errors import SplatpackError
-from splatpack.codecs.grid import GridCodecConfig
 
 
 @dataclass
@@ -106,7 +106,7 @@ class CompactConfig:
     # densify.max_gaussians, which scene files set for the vanilla budget)
     object: dict[str, Any] = field(default_factory=dict)
 
-    def resolved(self, object_capture: bool) -> "CompactConfig":
+    def resolved(self, object_capture: bool) -> CompactConfig:
         """This config with ``object`` applied when the capture is (or is set to be) an object."""
         is_object = self.kind == "object" or (self.kind == "auto" and object_capture)
         return _merge(CompactConfig, self, self.object, "compact.object") if is_object and self.object else self
@@ -126,11 +126,16 @@ class GridTraining:
     into a 2D grid by PLAS and a smoothness loss pulls every attribute grid towards its blurred
     copy, so the final planes compress as images.
 
-    SOG sorts after every densification step; a CPU sort of 100k Gaussians takes seconds, so
-    ``start`` (paper iterations, scaled with ``steps``) sets the first sort — by default when
-    densification stops — and the grid is re-sorted every ``resort_every`` steps after it
-    (0: never). Gaussians pruned by the mask leave empty cells until the next sort. With
-    ``smoothness_weight`` 0 training never sorts: the codec sorts the final Gaussians once."""
+    SOG sorts after every densification step; a sort on CPU is slow, so ``start`` (paper
+    iterations, scaled with ``steps``) sets the first sort — by default when densification
+    stops — and the grid is re-sorted every ``resort_every`` steps after it (0: never).
+    Gaussians pruned by the mask leave empty cells until the next sort. With
+    ``smoothness_weight`` 0 training never sorts: the codec sorts the final Gaussians once.
+
+    ``quality`` and ``codec`` set the grid codec of the scene written at the end: ``codec`` is
+    a mapping of :class:`~splatpack.codecs.grid.GridCodecConfig` fields (YAML) applied over the
+    quality level's, e.g. ``{sh_mode: rvq}`` (the SH rest as the trained residual codebooks);
+    :meth:`codec_config` combines them."""
 
     enabled: bool = False
     start: int = 15_000
@@ -140,14 +145,13 @@ class GridTraining:
     smoothness_weight: float = 1.0  # scales every λ
     kernel_size: int = 5
     sigma: float = 3.0
-    quality: int | str = 6  # of the grid scene written at the end (splatpack.codecs.grid: 0..10 or "sog")
-    codec: dict[str, Any] = field(default_factory=dict)  # GridCodecConfig fields over the quality's,
-    # e.g. {sh_mode: rvq} (the SH rest as the trained residual codebooks)
+    quality: int | str = 6  # the grid codec's quality level (splatpack.codecs.grid: 0..10 or "sog")
+    codec: dict[str, Any] = field(default_factory=dict)  # grid codec overrides: GridCodecConfig fields
     quantisation_aware: bool = False  # with compact (full preset): for the last rvq.steps, render the
     # attributes as the codec will decode them (straight-through), so training absorbs the coding loss
 
-    def codec_config(self):
-        """The grid codec's settings: ``quality`` with ``codec`` over it."""
+    def codec_config(self) -> GridCodecConfig:
+        """The grid codec's settings: ``quality`` with the ``codec`` overrides over it."""
         return GridCodecConfig.from_quality(self.quality, **self.codec)
 
 
@@ -178,7 +182,7 @@ class TrainConfig:
     compact: CompactConfig = field(default_factory=CompactConfig)
     grid: GridTraining = field(default_factory=GridTraining)
 
-    def scaled_schedule(self) -> "TrainConfig":
+    def scaled_schedule(self) -> TrainConfig:
         """Copy with iteration schedules rescaled from the paper's 30k steps to ``steps``."""
         if not self.scale_schedule or self.steps == 30_000:
             return self

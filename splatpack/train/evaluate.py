@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,7 +14,7 @@ from splatpack.core.images import save_png
 from splatpack.metrics import LPIPS, LPIPSUnavailable, psnr, ssim
 from splatpack.train.views import View
 
-__all__ = ["evaluate_views", "evaluation_views", "eval_mode", "lpips_model"]
+__all__ = ["eval_mode", "evaluate_views", "evaluation_views", "lpips_model"]
 
 RENDERS_DIR = "test_renders"
 

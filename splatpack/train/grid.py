@@ -21,12 +21,9 @@ from splatpack.compress.grid_sort import GridSortConfig, sort_features, sort_int
 from splatpack.core.errors import SplatpackError
 from splatpack.core.frames import positive_w_quats
 from splatpack.train.config import GridTraining
-from splatpack.train.hooks import MethodHooks
+from splatpack.train.hooks import RENDERED, MethodHooks
 
-__all__ = ["RENDERED", "GridHooks"]
-
-#: the parameters quantisation-aware rendering replaces, in :func:`quantisation_aware`'s order
-RENDERED = ("means", "quats", "scales", "opacities", "sh0")
+__all__ = ["GridHooks"]
 
 
 class GridHooks(MethodHooks):
@@ -82,9 +79,9 @@ class GridHooks(MethodHooks):
 
     def before_step(self, params: torch.nn.ParameterDict, step: int) -> None:
         g = self.cfg
-        if g.smoothness_weight and step >= g.start:  # λ = 0: the codec sorts once
-            if self.index is None or (g.resort_every > 0 and (step - g.start) % g.resort_every == 0):
-                self.sort(params, step)
+        due = self.index is None or (g.resort_every > 0 and (step - g.start) % g.resort_every == 0)
+        if g.smoothness_weight and step >= g.start and due:  # λ = 0: the codec sorts once
+            self.sort(params, step)
 
     def render_params(self, params: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         """In the VQ phase of a quantisation-aware run, as the grid codec will decode them

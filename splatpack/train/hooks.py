@@ -13,14 +13,18 @@ the count; :meth:`~MethodHooks.after_step`. :meth:`~MethodHooks.removed` follows
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from splatpack.train.views import View
 
-__all__ = ["MethodHooks", "RenderInputs"]
+__all__ = ["RENDERED", "MethodHooks", "RenderInputs"]
+
+#: the parameters a render reads before any activation (:meth:`MethodHooks.render_params`)
+RENDERED = ("means", "quats", "scales", "opacities", "sh0")
 
 
 @dataclass

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from splatpack.core.errors import SplatpackError
-from splatpack.captures.synthetic import DEFAULT_SCENE_NAME, ensure_default_scene
 from splatpack.captures import Capture, load_capture
+from splatpack.captures.synthetic import DEFAULT_SCENE_NAME, ensure_default_scene
+from splatpack.core.errors import SplatpackError
 from splatpack.train.config import TrainConfig, apply_overrides, load_config, read_yaml, resolve_preset
 
 BUILTIN = "builtin:"

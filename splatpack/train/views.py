@@ -68,5 +68,11 @@ def initial_gaussians(capture: Capture, cfg: TrainConfig) -> GaussianSet:
         r = capture.scene_scale() * cfg.init_extent / 1.1
         lo, hi = c - r, c + r
     return GaussianSet.random_in_box(
-        cfg.init_random_points, lo, hi, cfg.sh_degree, cfg.seed, init_opacity=cfg.init_opacity, init_scale=cfg.init_scale
+        cfg.init_random_points,
+        lo,
+        hi,
+        cfg.sh_degree,
+        cfg.seed,
+        init_opacity=cfg.init_opacity,
+        init_scale=cfg.init_scale,
     )

@@ -1,6 +1,5 @@
 """Compact-3DGS training with ``configs/compact.yaml`` and its ``.spk`` file: post-processing,
-determinism of the decoded file, resume, the info/decompress/export commands (SH baking) and the
-object/scene presets."""
+determinism of the decoded file, resume, the info/decompress/export commands (SH baking)."""
 
 from __future__ import annotations
 
@@ -11,23 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from splatpack.captures import load_capture
-from splatpack.captures.synthetic import make_synthetic_scene
-from splatpack.codecs.compact import CompactCodecConfig, dequantize, read_compact, render_compact
+from splatpack.apps.cli import main
+from splatpack.apps.inspect import decompress, spk_info
+from splatpack.codecs.compact import dequantize, read_compact, render_compact
+from splatpack.formats import load_scene
 from splatpack.formats.ply import load_ply
+from splatpack.metrics import psnr
 from splatpack.train import TrainConfig, Trainer, apply_overrides, load_config
-from splatpack.train.config import CompactConfig
+from splatpack.train.outputs import compact_code
 
 CONFIGS = Path(__file__).parents[2] / "configs"
-
-
-# ---- end to end ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tiny_capture(tmp_path_factory):
-    root = make_synthetic_scene(tmp_path_factory.mktemp("syn") / "scene", width=48, height=48, n_train=10, n_test=3)
-    return load_capture(root)
 
 
 def compact_config(**kw) -> TrainConfig:
@@ -66,8 +58,6 @@ def test_compact_training_writes_a_small_spk(compact_run):
     assert set(metrics["storage_bytes"]) >= {"position", "opacity", "scale", "rotation", "colour", "other", "total"}
     assert len(metrics["codebook_usage"]["scale"]) == 3
     assert "sh0" not in trainer.params  # the colour field replaced SH
-    from splatpack.metrics import psnr
-
     bg = sum(psnr(torch.ones_like(v.image), v.image) for v in trainer.test_views) / len(trainer.test_views)
     assert metrics["psnr"] > bg + 2.0, (metrics["psnr"], bg)
     # the decoded file is what was evaluated: within a small margin of the pre-post-processing model
@@ -84,7 +74,7 @@ def test_decoding_is_deterministic_and_matches_the_model_in_memory(compact_run):
     for f in ("means", "quats", "scales", "opacities"):
         assert torch.equal(getattr(sa, f), getattr(sb, f)), f
     # the post-processed model built in memory (no file) renders exactly like the decoded file
-    code, _ = trainer.compact_code()
+    code, _ = compact_code(trainer)
     mem = dequantize(code)
     v = trainer.test_views[0]
     img_mem = render_compact(mem, v.viewmat, v.K, v.frame.width, v.frame.height, trainer.background, "cpu")[0]
@@ -94,16 +84,14 @@ def test_decoding_is_deterministic_and_matches_the_model_in_memory(compact_run):
 
 def test_evaluation_leaves_the_codebooks_alone(compact_run):
     trainer, _, _ = compact_run
-    before = [trainer.vq_scale.codebooks().clone(), trainer.vq_rot.codebooks().clone()]
+    c = trainer.compact
+    before = [c.vq_scale.codebooks().clone(), c.vq_rot.codebooks().clone()]
     trainer.evaluate(write_renders=False)
-    assert torch.equal(before[0], trainer.vq_scale.codebooks()) and torch.equal(before[1], trainer.vq_rot.codebooks())
-    assert trainer.vq_scale.training  # back in training mode
+    assert torch.equal(before[0], c.vq_scale.codebooks()) and torch.equal(before[1], c.vq_rot.codebooks())
+    assert c.vq_scale.training  # back in training mode
 
 
 def test_info_and_decompress(compact_run, tmp_path):
-    from splatpack.apps.cli import main
-    from splatpack.apps.inspect import decompress, spk_info
-
     _, metrics, out = compact_run
     d = spk_info(out / "scene.spk")
     assert d["num_gaussians"] == metrics["num_gaussians"] and d["total_bytes"] == metrics["size_bytes"]
@@ -125,9 +113,6 @@ def test_info_and_decompress(compact_run, tmp_path):
 
 @pytest.mark.parametrize("fmt", ["ply", "splat", "spz", "sog"])
 def test_export_compact_scene_to_each_format(compact_run, tmp_path, fmt):
-    from splatpack.apps.cli import main
-    from splatpack.formats import load_scene
-
     _, metrics, out = compact_run
     ref = load_scene(out / "scene.spk")
     dst = tmp_path / f"scene.{fmt}"
@@ -143,34 +128,7 @@ def test_export_compact_scene_to_each_format(compact_run, tmp_path, fmt):
     assert abs(float(rgb.mean()) - float(rgb_ref.mean())) < 0.02
 
 
-def test_compact_resume_is_exact(tiny_capture, tmp_path):
+def test_compact_resume_is_exact(straight_and_resumed, tmp_path):
     cfg = compact_config(steps=40, compact={"rvq": {"steps": 15}}, densify={"refine_stop": 20})
-    straight = Trainer(tiny_capture, cfg, tmp_path / "a")
-    straight.train()
-    paused = Trainer(tiny_capture, cfg, tmp_path / "b")
-    assert paused.train(stop_at=30) is None  # inside the VQ phase
-    resumed = Trainer(tiny_capture, cfg, tmp_path / "b")
-    resumed.train(resume=True)
+    straight_and_resumed(cfg, stop_at=30)  # paused inside the VQ phase
     assert (tmp_path / "a" / "scene.spk").read_bytes() == (tmp_path / "b" / "scene.spk").read_bytes()
-
-
-def test_object_preset_is_picked_for_object_captures():
-    cfg = load_config(CONFIGS / "compact.yaml").compact
-    obj, scene = cfg.resolved(True), cfg.resolved(False)
-    assert obj.masking.lambda_mask == 4e-3 and scene.masking.lambda_mask == 5e-4
-    assert obj.colour.lr == 1e-3 and scene.colour.lr == 1e-2
-    assert CompactConfig().enabled is False
-
-
-def test_scene_overrides_merge_into_the_object_block():
-    cfg = load_config(CONFIGS / "compact.yaml")
-    cfg = apply_overrides(cfg, {"compact": {"object": {"masking": {"lr": 4e-3}}}})
-    obj = cfg.compact.resolved(True)
-    assert obj.masking.lr == 4e-3 and obj.masking.lambda_mask == 4e-3  # merged, not replaced
-    assert obj.colour.model.grid.log2_hashmap_size == 16
-
-
-def test_the_codec_block_loads_as_compact_codec_settings():
-    codec = load_config(CONFIGS / "compact.yaml").compact.codec
-    assert isinstance(codec, CompactCodecConfig) and codec.hash_prune == 0.02 and codec.min_opacity == 0.02
-    assert CompactConfig().codec == CompactCodecConfig()

@@ -9,7 +9,7 @@ import pytest
 from splatpack.core.errors import SplatpackError
 from splatpack.train.scenes import resolve_scene
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("name", ["lego", "fern", "fern-colmap"])

@@ -3,21 +3,23 @@ with a grid, resume."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
-from splatpack.captures import load_capture
-from splatpack.captures.synthetic import make_synthetic_scene
+from splatpack.apps.cli import main
+from splatpack.apps.render import render_run
+from splatpack.codecs.grid import read_grid_scene
 from splatpack.compress.grid_smoothness import blur_grid, grid_smoothness_loss
 from splatpack.compress.grid_sort import neighbour_distance
-from splatpack.train import TrainConfig, Trainer, apply_overrides
+from splatpack.core.errors import SplatpackError
+from splatpack.formats import load_scene, save_scene
+from splatpack.spk.container import SpkReader
+from splatpack.train import TrainConfig, Trainer, apply_overrides, load_config
 
-
-@pytest.fixture(scope="module")
-def tiny_capture(tmp_path_factory):
-    root = make_synthetic_scene(tmp_path_factory.mktemp("syn") / "scene", width=40, height=40, n_train=8, n_test=2)
-    return load_capture(root)
+TINY_CAPTURE = (40, 8, 2)  # size, training and test views
 
 
 def grid_config(**kw) -> TrainConfig:
@@ -60,7 +62,7 @@ def test_smoothness_loss_prefers_smooth_grids_and_ignores_empty_cells():
 
 
 def _grid_is_a_permutation(trainer: Trainer) -> None:
-    gi = trainer.grid_index
+    gi = trainer.grid.index
     assert gi is not None
     ids = gi[gi >= 0]
     n = len(trainer.params["means"])
@@ -77,13 +79,13 @@ def test_training_keeps_a_sorted_grid_and_the_loss_smooths_it(tiny_capture, tmp_
         assert m["num_gaussians"] == len(t.params["means"]) and m["grid_sorts"] == (1 if lam else 0)
         assert abs(m["psnr"] - m["psnr_before_postprocess"]) < 1.0, m
         if not lam:  # nothing to smooth: training never sorted (the codec sorted the final Gaussians)
-            assert t.grid_index is None
-            t.sort_grid()  # the arrangement to compare with
+            assert t.grid.index is None
+            t.grid.sort(t.params, t.step)  # the arrangement to compare with
         _grid_is_a_permutation(t)
-        attrs = t.grid_attributes()
+        attrs = t.grid.attributes(t.params)
         x = torch.cat([attrs[k].reshape(len(t.params["means"]), -1) for k in ("means", "sh0", "scales")], 1)
         x = (x - x.mean(0)) / x.std(0)
-        runs[lam] = neighbour_distance(x.detach().numpy(), t.grid_index.numpy())
+        runs[lam] = neighbour_distance(x.detach().numpy(), t.grid.index.numpy())
     assert runs[2.0] < 0.9 * runs[0.0], runs
 
 
@@ -98,33 +100,24 @@ def test_resorting_and_mask_pruning_keep_the_grid_consistent(tiny_capture, tmp_p
     while t.step < 55:
         t.train_step()
         t.step += 1
-        if t.grid_index is not None and t.step > 30:
-            gi = t.grid_index
+        if t.grid.index is not None and t.step > 30:
+            gi = t.grid.index
             ids = gi[gi >= 0]
             assert len(ids.unique()) == len(ids) and int(ids.max()) < len(t.params["means"])
-    assert t.strategy_state.get("mask_pruned", 0) > 0
-    assert t.strategy_state["grid_sorts"] >= 2
+    assert t.compact.pruned > 0
+    assert t.grid.sorts >= 2
 
 
-def test_grid_training_resumes_exactly(tiny_capture, tmp_path):
-    cfg = grid_config()
-    straight = Trainer(tiny_capture, cfg, tmp_path / "a")
-    straight.train()
-    paused = Trainer(tiny_capture, cfg, tmp_path / "b")
-    assert paused.train(stop_at=40) is None
-    resumed = Trainer(tiny_capture, cfg, tmp_path / "b")
-    resumed.train(resume=True)
-    assert torch.equal(straight.grid_index, resumed.grid_index)
+def test_grid_training_resumes_exactly(straight_and_resumed):
+    straight, resumed = straight_and_resumed(grid_config(), stop_at=40)
+    assert torch.equal(straight.grid.index, resumed.grid.index)
     for k in straight.params:
         assert torch.equal(straight.params[k], resumed.params[k]), k
-    assert np.isfinite(resumed.smoothness_loss().item())
+    assert np.isfinite(resumed.grid.smoothness_loss(resumed.params).item())
 
 
 def test_compress_with_finetune(tiny_capture, tmp_path):
     """`splatpack compress IN --finetune SCENE`: a short SOG fine-tune of trained splats, then the grid scene."""
-    from splatpack.apps.cli import main
-    from splatpack.codecs.grid import read_grid_scene
-
     base = Trainer(tiny_capture, grid_config(grid={"enabled": False}), tmp_path / "base")
     base.train()
     ply = tmp_path / "base" / "point_cloud.ply"
@@ -135,12 +128,13 @@ def test_compress_with_finetune(tiny_capture, tmp_path):
     assert len(gs) == len(base.params["means"]) and gs.sh_degree == 3
     assert not list(tmp_path.glob(".finetune-*"))  # the working folder is gone
     # degree-0 splats (a .splat file) fine-tune at degree 0
-    from splatpack.formats import save_scene
-    from splatpack.formats import load_scene
 
     splat = save_scene(load_scene(ply), tmp_path / "base.splat")
     out0 = tmp_path / "ft0.spk"
-    assert main(["compress", str(splat), "-o", str(out0), "--finetune", str(tiny_capture.root), "--finetune-steps", "10"]) == 0
+    assert (
+        main(["compress", str(splat), "-o", str(out0), "--finetune", str(tiny_capture.root), "--finetune-steps", "10"])
+        == 0
+    )
     gs0 = read_grid_scene(out0)
     assert len(gs0) == len(base.params["means"]) and gs0.sh_degree == 0
     assert main(["compress", str(ply), "-o", str(tmp_path / "x.spk"), "--finetune", str(tmp_path / "nope")]) == 2
@@ -161,20 +155,14 @@ def test_training_from_trained_splats_uses_every_sh_band_from_step_0(tiny_captur
 
 def full_config(**kw) -> TrainConfig:
     """configs/full.yaml at a toy scale: masking + SH-rest R-VQ + sorted grids."""
-    from pathlib import Path
 
-    from splatpack.train import load_config
-
-    cfg = load_config(Path(__file__).parents[1] / "configs" / "full.yaml", grid_config())
+    cfg = load_config(Path(__file__).parents[2] / "configs" / "full.yaml", grid_config())
     over = {"grid": {"start": 30, "resort_every": 0}, "compact": {"rvq": {"steps": 15, "sh_vq": {"codebook_size": 16}},
             "masking": {"prune_every": 20}}, "sh_degree_interval": 5}  # fmt: skip
     return apply_overrides(apply_overrides(cfg, over), kw)
 
 
 def test_full_preset_trains_masks_vq_and_grid_into_one_grid_scene(tiny_capture, tmp_path):
-    from splatpack.codecs.grid import read_grid_scene
-    from splatpack.spk.container import SpkReader
-
     cfg = full_config(grid={"quantisation_aware": True})
     assert cfg.compact.enabled and cfg.grid.enabled and not cfg.compact.colour_field
     t = Trainer(tiny_capture, cfg, tmp_path / "full")
@@ -191,7 +179,7 @@ def test_full_preset_trains_masks_vq_and_grid_into_one_grid_scene(tiny_capture, 
     assert r.meta["sort"].get("sorted") is True
     decoded = read_grid_scene(path)
     assert len(decoded) == m["num_gaussians"] == len(t.params["means"])
-    vq_out = t.vq_shn.quantize(t.params["shN"].detach().reshape(len(decoded), -1))[0]
+    vq_out = t.compact.vq_shn.quantize(t.params["shN"].detach().reshape(len(decoded), -1))[0]
     err = torch.cdist(decoded.shN.reshape(len(decoded), -1), vq_out).min(1).values
     span = float(vq_out.abs().max()) + 1e-6
     close = float((err < 0.02 * span).float().mean())  # a near tie may pick another code here and there
@@ -203,23 +191,19 @@ def test_full_preset_trains_masks_vq_and_grid_into_one_grid_scene(tiny_capture, 
     assert float(torch.sigmoid(t.params["opacities"].detach()).min()) >= cfg.compact.codec.min_opacity
     assert "mask" in t.params and not bool((torch.sigmoid(t.params["mask"]) <= cfg.compact.masking.threshold).any())
     # `splatpack render` takes the run folder: it has scene.spk, not point_cloud.ply
-    from splatpack.apps.render import render_run
 
     renders = render_run(tmp_path / "full", backend="cpu")
     assert renders and all(p.suffix == ".png" and p.stat().st_size > 0 for p in renders)
 
 
 def test_full_preset_with_smoothness_keeps_the_training_grid(tiny_capture, tmp_path):
-    from splatpack.codecs.grid import read_grid_scene
-    from splatpack.spk.container import SpkReader
-
     t = Trainer(tiny_capture, full_config(grid={"smoothness_weight": 1.0}), tmp_path / "smooth")
     m = t.train()
     path = tmp_path / "smooth" / "scene.spk"
     with SpkReader(path) as r:
         assert r.meta["sort"]["grid_index"] == "given"
     decoded = read_grid_scene(path)  # Gaussian for Gaussian in the training grid's raster order
-    gi = t.grid_index
+    gi = t.grid.index
     order = gi[gi >= 0].cpu()
     assert len(order) == len(decoded) == m["num_gaussians"]
     sh0 = t.params["sh0"].detach()[order]
@@ -236,22 +220,18 @@ def test_full_preset_resumes_exactly(tiny_capture, tmp_path):
     c = Trainer(tiny_capture, cfg, tmp_path / "c")
     mc = c.train()
     assert mb["size_bytes"] == mc["size_bytes"] and mb["psnr"] == mc["psnr"]
-    assert torch.equal(b.vq_shn.codebooks(), c.vq_shn.codebooks())
+    assert torch.equal(b.compact.vq_shn.codebooks(), c.compact.vq_shn.codebooks())
 
 
 def test_rvq_attributes_are_checked(tiny_capture, tmp_path):
-    from splatpack.core.errors import SplatpackError
-
-    with pytest.raises(SplatpackError, match="rvq.attributes"):
+    with pytest.raises(SplatpackError, match=r"rvq\.attributes"):
         Trainer(tiny_capture, full_config(compact={"rvq": {"attributes": ["colour"]}}), tmp_path / "x")
-    with pytest.raises(SplatpackError, match="rvq.attributes"):  # the compact .spk stores scale/rotation indices
+    with pytest.raises(SplatpackError, match=r"rvq\.attributes"):  # the compact .spk stores scale/rotation indices
         Trainer(tiny_capture, full_config(grid={"enabled": False}), tmp_path / "y")
 
 
 def test_grid_codec_settings_are_checked_before_training(tiny_capture, tmp_path):
     """A typo in ``grid.codec`` stops the run at setup, before the first step, not after training."""
-    from splatpack.core.errors import SplatpackError
-
     with pytest.raises(SplatpackError, match="unknown setting 'mean'"):
         Trainer(tiny_capture, grid_config(grid={"codec": {"mean": {"bits": 11}}}), tmp_path).setup()
     with pytest.raises(SplatpackError, match="quality"):

@@ -1,0 +1,82 @@
+"""Checkpoints of a training run, written atomically, from which ``resume`` continues bit for bit.
+
+A checkpoint holds the step, the parameters, every optimiser and the scheduler, the densifier's
+state, both RNG states (the view order's generator and torch's), the view order left in this
+epoch, the config, and per method its modules, their optimisers and its
+:meth:`~splatpack.train.hooks.MethodHooks.state_dict`. Everything in it is a tensor, number,
+string, list or dict, so it is read with ``torch.load(weights_only=True)``: no pickled code runs
+from a checkpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from splatpack.core.atomic import atomic_write
+from splatpack.core.errors import SplatpackError
+from splatpack.train.config import config_to_dict
+
+if TYPE_CHECKING:
+    from splatpack.train.trainer import Trainer
+
+__all__ = ["CHECKPOINT_NAME", "load_checkpoint", "save_checkpoint"]
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def _on(device: str, state: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in state.items()}
+
+
+def save_checkpoint(trainer: Trainer, path: Path) -> None:
+    """Write ``trainer``'s state to ``path`` (atomically)."""
+    t = trainer
+    state = {
+        "step": t.step,
+        "train_seconds": t.train_seconds,
+        "params": {k: v.detach().cpu() for k, v in t.params.items()},
+        "optimizers": {k: o.state_dict() for k, o in t.optimizers.items()},
+        "scheduler": t.scheduler.state_dict(),
+        "strategy_state": _on("cpu", t.strategy_state),
+        "rng": t.rng.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "order": t.order,
+        "config": config_to_dict(t.cfg),
+        "net_optimizers": {k: o.state_dict() for k, o in t.net_optimizers.items()},
+        "modules": {k: m.state_dict() for k, m in t.modules().items()},
+        "methods": {h.name: h.state_dict() for h in t.hooks},
+    }
+    with atomic_write(path, "wb") as f:
+        torch.save(state, f)
+
+
+def load_checkpoint(trainer: Trainer, path: Path) -> bool:
+    """Restore ``trainer`` (set up) from ``path``; False when there is no checkpoint there."""
+    t = trainer
+    if not path.is_file():
+        return False
+    try:
+        state = torch.load(path, map_location=t.device, weights_only=True)
+        t.params = torch.nn.ParameterDict({k: torch.nn.Parameter(v.to(t.device)) for k, v in state["params"].items()})
+        t.make_optimizers()
+        for k, o in t.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        t.scheduler.load_state_dict(state["scheduler"])
+        for k, m in t.modules().items():
+            m.load_state_dict(state["modules"][k])
+        for k, o in t.net_optimizers.items():
+            o.load_state_dict(state["net_optimizers"][k])
+        for h in t.hooks:
+            h.load_state_dict(state["methods"][h.name], t.device)
+    except Exception as e:
+        raise SplatpackError(f"cannot resume from checkpoint: {type(e).__name__}: {e}", path) from None
+    t.strategy_state = _on(t.device, state["strategy_state"])
+    t.rng.set_state(state["rng"])
+    torch.set_rng_state(state["torch_rng"])
+    t.order = list(state["order"])
+    t.step = int(state["step"])
+    t.train_seconds = float(state["train_seconds"])
+    return True
