@@ -74,8 +74,8 @@ def load_checkpoint(trainer: Trainer, path: Path) -> bool:
     except Exception as e:
         raise SplatpackError(f"cannot resume from checkpoint: {type(e).__name__}: {e}", path) from None
     t.strategy_state = _on(t.device, state["strategy_state"])
-    t.rng.set_state(state["rng"])
-    torch.set_rng_state(state["torch_rng"])
+    t.rng.set_state(state["rng"].cpu())  # RNG states live on the CPU whatever map_location did
+    torch.set_rng_state(state["torch_rng"].cpu())
     t.order = list(state["order"])
     t.step = int(state["step"])
     t.train_seconds = float(state["train_seconds"])

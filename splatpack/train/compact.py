@@ -1,11 +1,12 @@
 """Compact-3DGS (Lee et al., CVPR 2024) in the training loop.
 
 A learnable mask logit per Gaussian, binarised straight-through and multiplied into scale and
-opacity, with the loss λ_m·mean σ(m) (§3.1, eq. 2–3); masked Gaussians are pruned at each
-refinement step and every ``masking.prune_every`` steps after. A hash-grid colour field replaces
-SH (§3.2). For the last ``rvq.steps`` steps (the VQ phase) scale and rotation — and, with
-per-Gaussian SH, the SH rest — are rendered residual-vector-quantised, straight-through, with
-the commitment losses added (§3.3).
+opacity, with the loss λ_m·mean σ(m) (§3.1, :mod:`splatpack.compress.masking`); masked
+Gaussians are pruned at each refinement step and every ``masking.prune_every`` steps after. A
+hash-grid colour field replaces SH (§3.2, :mod:`splatpack.compress.colour_field`). For the last
+``rvq.steps`` steps (the VQ phase) scale and rotation — and, with per-Gaussian SH, the SH rest —
+are rendered residual-vector-quantised, straight-through, with the commitment losses added
+(§3.3, :mod:`splatpack.compress.rvq`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Self-Organizing Gaussians (Morgenstern et al., ECCV 2024) in the training loop.
 
-The Gaussians are PLAS-sorted into a 2D grid (SOG §3.2; from ``grid.start``, again every
-``grid.resort_every`` steps and whenever densification renumbers them) and a smoothness loss
-pulls every attribute grid towards its blurred copy (§3.3), so the final planes compress as
-images. With ``grid.quantisation_aware`` the VQ phase of a full-preset run renders the
+The Gaussians are PLAS-sorted into a 2D grid (:mod:`splatpack.compress.grid_sort`; from
+``grid.start``, again every ``grid.resort_every`` steps and whenever densification renumbers
+them) and a smoothness loss pulls every attribute grid towards its blurred copy
+(:mod:`splatpack.compress.grid_smoothness`), so the final planes compress as images. With ``grid.quantisation_aware`` the VQ phase of a full-preset run renders the
 attributes as the grid codec will decode them (straight-through).
 """
 
