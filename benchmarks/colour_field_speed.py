@@ -121,7 +121,9 @@ def main() -> None:
             runs.append(bench_field(args.num, log2, "torch", max(3, args.iters // 3), 1))
 
     cols = ["grid_fwd", "grid_bwd", "field_fwd", "field_bwd", "field_fwd_bwd", "adam", "step_total"]
-    print(f"N = {args.num}, {args.threads} threads (torch {torch.__version__}, numba {numba.__version__}); median / min ms")
+    print(
+        f"N = {args.num}, {args.threads} threads (torch {torch.__version__}, numba {numba.__version__}); median / min ms"
+    )
     print(f"{'log2_T':>6} {'backend':>7} " + " ".join(f"{c:>15}" for c in cols))
     for r in runs:
         cells = " ".join(f"{r[c]['median_ms']:>7.1f}/{r[c]['min_ms']:<7.1f}" for c in cols)
@@ -132,7 +134,11 @@ def main() -> None:
         "num_points": args.num,
         "threads": args.threads,
         "iters": args.iters,
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count()},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+        },
         "torch": torch.__version__,
         "numba": numba.__version__,
         "runs": runs,

@@ -35,8 +35,19 @@ def row(name: str, vanilla: dict, compact: dict, ply_bytes: int) -> dict:
         | {"ply_bytes": ply_bytes},
         "compact": {
             k: compact.get(k)
-            for k in ("psnr", "ssim", "lpips", "num_gaussians", "train_seconds", "steps", "size_bytes",
-                      "psnr_before_postprocess", "mask_pruned", "codebook_usage", "codebook_kind")  # fmt: skip
+            for k in (
+                "psnr",
+                "ssim",
+                "lpips",
+                "num_gaussians",
+                "train_seconds",
+                "steps",
+                "size_bytes",
+                "psnr_before_postprocess",
+                "mask_pruned",
+                "codebook_usage",
+                "codebook_kind",
+            )
         },
         "storage_mb": mb,
         "size_ratio": round(ratio, 2),
@@ -52,7 +63,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", default=["lego", "fern"])
     ap.add_argument("--reuse", action="store_true", help="read finished runs' metrics.json instead of retraining")
-    ap.add_argument("--simvq", action="store_true", help="SimVQ codebooks instead of EMA (runs in <name>-compact-simvq)")
+    ap.add_argument(
+        "--simvq", action="store_true", help="SimVQ codebooks instead of EMA (runs in <name>-compact-simvq)"
+    )
     ap.add_argument("--runs", type=Path, default=ROOT / "outputs/bench")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/compact_quality.json")
     args = ap.parse_args()

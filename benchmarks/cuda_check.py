@@ -46,8 +46,10 @@ def ring_views(gs: GaussianSet, n: int = 4, size: int = 256):
     c = gs.means.median(0).values.numpy()
     r = 2.5 * np.percentile(np.linalg.norm(gs.means.numpy() - c, axis=1), 90)
     K = np.array([[0.9 * size, 0, size / 2], [0, 0.9 * size, size / 2], [0, 0, 1.0]])
-    return [(look_at(c + r * np.array([math.cos(t), math.sin(t), 0.4]), c, np.array([0, 0, 1.0])), K, size, size)
-            for t in np.linspace(0, 2 * math.pi, n, endpoint=False)]  # fmt: skip
+    return [
+        (look_at(c + r * np.array([math.cos(t), math.sin(t), 0.4]), c, np.array([0, 0, 1.0])), K, size, size)
+        for t in np.linspace(0, 2 * math.pi, n, endpoint=False)
+    ]
 
 
 def render_with_grads(gs: GaussianSet, view, backend: str, weights: torch.Tensor):
@@ -55,11 +57,19 @@ def render_with_grads(gs: GaussianSet, view, backend: str, weights: torch.Tensor
     params = {k: v.to(dev) for k, v in gs.to_parameters().items()}
     c2w, K, w, h = view
     img, _, _ = rasterize(
-        params["means"], params["quats"], torch.exp(params["scales"]), torch.sigmoid(params["opacities"]),
-        torch.cat([params["sh0"], params["shN"]], 1), torch.from_numpy(np.linalg.inv(c2w)).float().to(dev),
-        torch.from_numpy(K).float().to(dev), w, h, sh_degree=gs.sh_degree, background=torch.zeros(3, device=dev),
+        params["means"],
+        params["quats"],
+        torch.exp(params["scales"]),
+        torch.sigmoid(params["opacities"]),
+        torch.cat([params["sh0"], params["shN"]], 1),
+        torch.from_numpy(np.linalg.inv(c2w)).float().to(dev),
+        torch.from_numpy(K).float().to(dev),
+        w,
+        h,
+        sh_degree=gs.sh_degree,
+        background=torch.zeros(3, device=dev),
         backend=backend,
-    )  # fmt: skip
+    )
     (img * weights.to(dev)).sum().backward()
     return img.detach().cpu(), {k: v.grad.detach().cpu() for k, v in params.items()}
 

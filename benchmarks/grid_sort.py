@@ -126,7 +126,9 @@ def main() -> None:
             "seconds": round(t_big, 3),
             "passes": big_stats["passes"],
             "neighbour_distance": round(neighbour_distance(big, big_idx), 5),
-            "neighbour_distance_random": round(neighbour_distance(big, row_major(rng.permutation(len(big)), len(big))), 5),
+            "neighbour_distance_random": round(
+                neighbour_distance(big, row_major(rng.permutation(len(big)), len(big))), 5
+            ),
         }
         print(f"sort 1,000,000: {t_big:.2f} s", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import torch
 
-from splatpack.metrics import ssim
 from splatpack.core import GaussianSet
+from splatpack.metrics import ssim
 from splatpack.render import rasterize
 
 
@@ -60,10 +60,20 @@ def iterations_per_second(gs: GaussianSet, impl: str, width: int, height: int, i
     for i in range(warmup + iters):
         t0 = time.perf_counter()
         img, _, info = rasterize(
-            params["means"], params["quats"], torch.exp(params["scales"]), torch.sigmoid(params["opacities"]),
-            torch.cat([params["sh0"], params["shN"]], 1), viewmat, K, width, height, sh_degree=3,
-            background=torch.ones(3), backend="cpu", cpu_impl=impl,
-        )  # fmt: skip
+            params["means"],
+            params["quats"],
+            torch.exp(params["scales"]),
+            torch.sigmoid(params["opacities"]),
+            torch.cat([params["sh0"], params["shN"]], 1),
+            viewmat,
+            K,
+            width,
+            height,
+            sh_degree=3,
+            background=torch.ones(3),
+            backend="cpu",
+            cpu_impl=impl,
+        )
         loss = 0.8 * (img - target).abs().mean() + 0.2 * (1 - ssim(img, target))
         loss.backward()
         opts.step()
@@ -71,8 +81,13 @@ def iterations_per_second(gs: GaussianSet, impl: str, width: int, height: int, i
         if i >= warmup:
             times.append(time.perf_counter() - t0)
     visible = int((info["radii"] > 0).all(-1).sum())
-    return {"impl": impl, "iters": iters, "seconds_per_iter": sum(times) / len(times), "it_per_s": len(times) / sum(times),
-            "visible_gaussians": visible}  # fmt: skip
+    return {
+        "impl": impl,
+        "iters": iters,
+        "seconds_per_iter": sum(times) / len(times),
+        "it_per_s": len(times) / sum(times),
+        "visible_gaussians": visible,
+    }
 
 
 def main() -> None:
@@ -90,8 +105,12 @@ def main() -> None:
 
         gs = load_ply(args.ply)
         reps = -(-args.num // len(gs))
-        gs = GaussianSet(**{k: getattr(gs, k).repeat(reps, *[1] * (getattr(gs, k).dim() - 1))[: args.num]
-                            for k in ("means", "quats", "scales", "opacities", "sh0", "shN")})  # fmt: skip
+        gs = GaussianSet(
+            **{
+                k: getattr(gs, k).repeat(reps, *[1] * (getattr(gs, k).dim() - 1))[: args.num]
+                for k in ("means", "quats", "scales", "opacities", "sh0", "shN")
+            }
+        )
         scene = str(args.ply)
     else:
         gs = random_scene(args.num)

@@ -52,12 +52,18 @@ def main() -> None:
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     if "lego" in args.only:
         m = train(str(ROOT / "scenes/lego.yaml"), args.runs / "lego", args.steps, reuse=args.reuse)
-        results["lego"] = {**m, "targets": {"psnr": 31.0, "ssim": 0.95, "train_seconds": 1200},
-                           "pass": m["psnr"] >= 31.0 and m["ssim"] >= 0.95 and m["train_seconds"] <= 1200}  # fmt: skip
+        results["lego"] = {
+            **m,
+            "targets": {"psnr": 31.0, "ssim": 0.95, "train_seconds": 1200},
+            "pass": m["psnr"] >= 31.0 and m["ssim"] >= 0.95 and m["train_seconds"] <= 1200,
+        }
     if "fern" in args.only:
         m = train(str(ROOT / "scenes/fern.yaml"), args.runs / "fern", args.steps, reuse=args.reuse)
-        results["fern"] = {**m, "targets": {"psnr": 23.5, "train_seconds": 1200},
-                           "pass": m["psnr"] >= 23.5 and m["train_seconds"] <= 1200}  # fmt: skip
+        results["fern"] = {
+            **m,
+            "targets": {"psnr": 23.5, "train_seconds": 1200},
+            "pass": m["psnr"] >= 23.5 and m["train_seconds"] <= 1200,
+        }
     if "fern-sfm" in args.only:
         from splatpack.captures.sfm import run_sfm
 
@@ -67,19 +73,35 @@ def main() -> None:
         import yaml
 
         scene = yaml.safe_load((ROOT / "scenes/fern.yaml").read_text())  # same budget as the LLFF run
-        scene.update(name="fern-sfm", data=str(args.runs / "fern-sfm-model"), format="colmap", downscale=1,
-                     config=str(ROOT / "configs/default.yaml"))  # fmt: skip
+        scene.update(
+            name="fern-sfm",
+            data=str(args.runs / "fern-sfm-model"),
+            format="colmap",
+            downscale=1,
+            config=str(ROOT / "configs/default.yaml"),
+        )
         scene_file = args.runs / "fern-sfm.yaml"
         scene_file.write_text(yaml.safe_dump(scene))
         m = train(str(scene_file), args.runs / "fern-sfm", args.steps)
         ref = results.get("fern", {}).get("psnr")
-        results["fern-sfm"] = {**m, "sfm": {k: v for k, v in sfm.items() if k != "sparse_dir"}, "sfm_seconds": sfm_seconds,
-                               "psnr_gap_to_llff_poses": None if ref is None else ref - m["psnr"],
-                               "pass": sfm["registered"] == 20 and ref is not None and abs(ref - m["psnr"]) <= 1.0}  # fmt: skip
+        results["fern-sfm"] = {
+            **m,
+            "sfm": {k: v for k, v in sfm.items() if k != "sparse_dir"},
+            "sfm_seconds": sfm_seconds,
+            "psnr_gap_to_llff_poses": None if ref is None else ref - m["psnr"],
+            "pass": sfm["registered"] == 20 and ref is not None and abs(ref - m["psnr"]) <= 1.0,
+        }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(json.dumps({k: {kk: v.get(kk) for kk in ("psnr", "ssim", "lpips", "num_gaussians", "train_seconds", "pass")}
-                      for k, v in results.items()}, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                k: {kk: v.get(kk) for kk in ("psnr", "ssim", "lpips", "num_gaussians", "train_seconds", "pass")}
+                for k, v in results.items()
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

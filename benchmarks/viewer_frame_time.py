@@ -83,16 +83,20 @@ def build_scene(cfg: BenchConfig) -> tuple[GaussianSet, dict[str, Path]]:
     """The benchmark scene and its .ply / .spk files, reusing cached files made with the same
     input, count, seed and quality."""
     from splatpack.codecs.grid import GridCodecConfig, write_grid_scene
-    from splatpack.formats import save_scene
     from splatpack.core.atomic import atomic_write_text
-    from splatpack.formats import load_scene
+    from splatpack.formats import load_scene, save_scene
 
     cfg.work.mkdir(parents=True, exist_ok=True)
     stem = f"{cfg.input.stem}-{cfg.gaussians}-s{cfg.seed}"
     files = {"ply": cfg.work / f"{stem}.ply", "spk": cfg.work / f"{stem}-q{cfg.quality}.spk"}
     stamp = cfg.work / f"{stem}-q{cfg.quality}.json"
-    key = {"input": str(cfg.input.resolve()), "input_bytes": cfg.input.stat().st_size, "gaussians": cfg.gaussians,
-           "seed": cfg.seed, "quality": cfg.quality}  # fmt: skip
+    key = {
+        "input": str(cfg.input.resolve()),
+        "input_bytes": cfg.input.stat().st_size,
+        "gaussians": cfg.gaussians,
+        "seed": cfg.seed,
+        "quality": cfg.quality,
+    }
     gs = jittered_scene(load_scene(cfg.input), cfg.gaussians, cfg.seed)
     cached = stamp.is_file() and json.loads(stamp.read_text()) == key and all(p.is_file() for p in files.values())
     if cached:
@@ -113,10 +117,17 @@ def camera_dicts(gs: GaussianSet, n: int, size: int) -> list[dict]:
 
     poses, K = orbit_cameras(gs.means, n, size, FOV_DEGREES)
     return [
-        {"c2w": [float(v) for v in c2w.reshape(16)], "fx": float(K[0, 0]), "fy": float(K[1, 1]),
-         "cx": float(K[0, 2]), "cy": float(K[1, 2]), "width": size, "height": size}
+        {
+            "c2w": [float(v) for v in c2w.reshape(16)],
+            "fx": float(K[0, 0]),
+            "fy": float(K[1, 1]),
+            "cx": float(K[0, 2]),
+            "cy": float(K[1, 2]),
+            "width": size,
+            "height": size,
+        }
         for c2w in poses
-    ]  # fmt: skip
+    ]
 
 
 LOAD_JS = """async (url) => {
@@ -150,8 +161,13 @@ DRAW_JS = """async (n) => {
 
 def summary(ms: list[float]) -> dict:
     a = np.asarray(ms, dtype=np.float64)
-    return {"median_ms": round(float(np.median(a)), 2), "p90_ms": round(float(np.percentile(a, 90)), 2),
-            "mean_ms": round(float(a.mean()), 2), "min_ms": round(float(a.min()), 2), "n": int(a.size)}  # fmt: skip
+    return {
+        "median_ms": round(float(np.median(a)), 2),
+        "p90_ms": round(float(np.percentile(a, 90)), 2),
+        "mean_ms": round(float(a.mean()), 2),
+        "min_ms": round(float(a.min()), 2),
+        "n": int(a.size),
+    }
 
 
 def snapshot_app(work: Path) -> Path:
@@ -175,20 +191,26 @@ def snapshot_app(work: Path) -> Path:
 
 def measure(cfg: BenchConfig, files: dict[str, Path], cams: list[dict]) -> list[dict]:
     """One browser session: each file of ``cfg.order`` loaded and timed over the orbit."""
-    from splatpack.view.server import ViewServer
     from viewer_harness import viewer_browser
+
+    from splatpack.view.server import ViewServer
 
     rounds = []
     static = snapshot_app(cfg.work)
-    with ViewServer(files=list(files.values()), static_dir=static) as server, viewer_browser(server.url, int(cfg.timeout_s * 1000)) as vp:
+    with (
+        ViewServer(files=list(files.values()), static_dir=static) as server,
+        viewer_browser(server.url, int(cfg.timeout_s * 1000)) as vp,
+    ):
         vp.open()
         for i, kind in enumerate(cfg.order):
             url = f"/files/{files[kind].name}"
             loaded = vp.page.evaluate(LOAD_JS, url)
             st = loaded["stats"]
             if st.get("error") or st.get("numGaussians") != cfg.gaussians:
-                raise SystemExit(f"{files[kind]}: the viewer loaded {st.get('numGaussians')} Gaussians "
-                                 f"(error: {st.get('error')}); console: {vp.console[-5:]}")  # fmt: skip
+                raise SystemExit(
+                    f"{files[kind]}: the viewer loaded {st.get('numGaussians')} Gaussians "
+                    f"(error: {st.get('error')}); console: {vp.console[-5:]}"
+                )
             print(f"[{i + 1}/{len(cfg.order)}] {kind}: loaded in {loaded['ms'] / 1000:.2f} s", flush=True)
             for cam in cams[: cfg.warmup]:
                 vp.page.evaluate(FRAME_JS, cam)
@@ -197,9 +219,19 @@ def measure(cfg: BenchConfig, files: dict[str, Path], cams: list[dict]) -> list[
                 frames.append(vp.page.evaluate(FRAME_JS, cam)["ms"])
                 print(f"    frame {j + 1}/{len(cams)}: {frames[-1]:.0f} ms", flush=True)
             draws = vp.page.evaluate(DRAW_JS, cfg.draws)
-            print(f"    {kind}: frame median {np.median(frames):.0f} ms, draw median {np.median(draws):.0f} ms", flush=True)
-            rounds.append({"format": kind, "load_s": round(loaded["ms"] / 1000, 3), "viewer_timings_ms": st.get("timings", {}),
-                           "frame_ms": [round(v, 2) for v in frames], "draw_ms": [round(v, 2) for v in draws]})  # fmt: skip
+            print(
+                f"    {kind}: frame median {np.median(frames):.0f} ms, draw median {np.median(draws):.0f} ms",
+                flush=True,
+            )
+            rounds.append(
+                {
+                    "format": kind,
+                    "load_s": round(loaded["ms"] / 1000, 3),
+                    "viewer_timings_ms": st.get("timings", {}),
+                    "frame_ms": [round(v, 2) for v in frames],
+                    "draw_ms": [round(v, 2) for v in draws],
+                }
+            )
         errors = [m for m in vp.console if m.startswith(("error", "pageerror"))]
         if errors:
             print("browser console errors:", *errors[:5], sep="\n  ", flush=True)
@@ -229,12 +261,12 @@ def report(cfg: BenchConfig, files: dict[str, Path], rounds: list[dict], load_be
             "frame": summary([v for r in rs for v in r["frame_ms"]]),
             "draw": summary([v for r in rs for v in r["draw_ms"]]),
         }
-    ratio = lambda what, stat: round(per["spk"][what][stat] / per["ply"][what][stat], 3)  # noqa: E731
+    ratio = lambda what, stat: round(per["spk"][what][stat] / per["ply"][what][stat], 3)
     return {
         "what": "web viewer frame time, headless Chromium with SwiftShader (software WebGL): "
-                ".spk grid scene vs the same Gaussians as an INRIA PLY read by Spark, one browser session",
+        ".spk grid scene vs the same Gaussians as an INRIA PLY read by Spark, one browser session",
         "frame_definition": "setCamera to the next orbit pose, then renderOnce({maxCycles: 1}): Spark's splat "
-                            "generation, depth read-back, worker sort and one draw, until the pixels are read back",
+        "generation, depth read-back, worker sort and one draw, until the pixels are read back",
         "draw_definition": "redraw of the already sorted view (renderer.render + 1-pixel readPixels)",
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
         "ratio_spk_over_ply": {
@@ -255,7 +287,7 @@ def report(cfg: BenchConfig, files: dict[str, Path], rounds: list[dict], load_be
             "loadavg_after": [round(v, 2) for v in os.getloadavg()],
             "niceness": os.nice(0),
             "browser": "Debian chromium (headless, --use-angle=swiftshader); Chromium sets its GPU "
-                       "process (SwiftShader) to niceness -8 itself",
+            "process (SwiftShader) to niceness -8 itself",
         },
         "seconds": round(seconds, 1),
     }
@@ -287,7 +319,9 @@ def parse_args(argv=None) -> BenchConfig:
         ap.error("--gaussians and --frames must be positive and --size at least 16")
     if not a.input.is_file():
         ap.error(f"{a.input}: no such file (pass --input)")
-    return BenchConfig(a.input, a.gaussians, a.size, a.frames, a.warmup, a.draws, a.quality, a.seed, a.work, a.out, a.timeout, order)
+    return BenchConfig(
+        a.input, a.gaussians, a.size, a.frames, a.warmup, a.draws, a.quality, a.seed, a.work, a.out, a.timeout, order
+    )
 
 
 def main(argv=None) -> None:
@@ -310,8 +344,11 @@ def main(argv=None) -> None:
     rounds = measure(cfg, files, cams)
     result = report(cfg, files, rounds, load_before, time.perf_counter() - t_start)
     for kind, p in result["formats"].items():
-        print(f"{kind}: {p['bytes']:,} B, load {p['load_s']} s, frame median {p['frame']['median_ms']} ms "
-              f"p90 {p['frame']['p90_ms']} ms, draw median {p['draw']['median_ms']} ms", flush=True)  # fmt: skip
+        print(
+            f"{kind}: {p['bytes']:,} B, load {p['load_s']} s, frame median {p['frame']['median_ms']} ms "
+            f"p90 {p['frame']['p90_ms']} ms, draw median {p['draw']['median_ms']} ms",
+            flush=True,
+        )
     print("spk / ply:", result["ratio_spk_over_ply"], flush=True)
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(cfg.out, json.dumps(result, indent=2) + "\n")

@@ -17,7 +17,14 @@ from typing import Any
 
 __version__ = "0.1.0"
 __all__ = [
-    "GaussianSet", "SplatpackError", "__version__", "compress_scene", "load_scene", "render_scene", "save_scene", "train_scene",
+    "GaussianSet",
+    "SplatpackError",
+    "__version__",
+    "compress_scene",
+    "load_scene",
+    "render_scene",
+    "save_scene",
+    "train_scene",
 ]
 
 _PUBLIC = {

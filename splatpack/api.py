@@ -38,8 +38,14 @@ def compress_scene(scene: GaussianSet | str | Path, out: str | Path, quality: in
     return save_scene(gs, out, "spk", quality=quality, **overrides)
 
 
-def train_scene(scene: str | Path = "default", out: str | Path | None = None, preset: str | Path | None = None,
-          *, resume: bool = False, **settings: Any) -> dict[str, Any]:  # fmt: skip
+def train_scene(
+    scene: str | Path = "default",
+    out: str | Path | None = None,
+    preset: str | Path | None = None,
+    *,
+    resume: bool = False,
+    **settings: Any,
+) -> dict[str, Any]:
     """Train on ``scene`` (``"default"``, a capture folder or a scene ``.yaml``) into ``out``
     (default ``outputs/<scene>``) with a method ``preset`` (``default``, ``compact``, ``sog``,
     ``full`` or a YAML file) and :class:`~splatpack.train.TrainConfig` ``settings`` (e.g.
@@ -49,8 +55,15 @@ def train_scene(scene: str | Path = "default", out: str | Path | None = None, pr
     return Trainer(capture, cfg, out_dir).train(resume=resume)
 
 
-def render_scene(scene: GaussianSet | str | Path, c2w: np.ndarray, K: np.ndarray, width: int, height: int,
-           background=(0.0, 0.0, 0.0), backend: str = "auto") -> torch.Tensor:  # fmt: skip
+def render_scene(
+    scene: GaussianSet | str | Path,
+    c2w: np.ndarray,
+    K: np.ndarray,
+    width: int,
+    height: int,
+    background=(0.0, 0.0, 0.0),
+    backend: str = "auto",
+) -> torch.Tensor:
     """The image [H, W, 3] in [0, 1] of ``scene`` from an OpenCV camera-to-world pose ``c2w`` [4, 4]
     with intrinsics ``K`` [3, 3] (:mod:`splatpack.render.camera` makes poses: ``look_at``,
     ``orbit_cameras``)."""

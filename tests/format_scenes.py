@@ -13,9 +13,11 @@ from hypothesis import HealthCheck, settings
 from splatpack.core import GaussianSet
 
 FUZZ = settings(
-    max_examples=40, deadline=3000, derandomize=True,
+    max_examples=40,
+    deadline=3000,
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)  # fmt: skip
+)
 
 
 def random_set(
@@ -26,10 +28,13 @@ def random_set(
     g = torch.Generator().manual_seed(seed)
     k = (degree + 1) ** 2
     return GaussianSet(
-        means=torch.randn(n, 3, generator=g) * pos_scale, quats=torch.randn(n, 4, generator=g),
-        scales=torch.randn(n, 3, generator=g) * 0.7 - 4, opacities=torch.randn(n, generator=g) * 2,
-        sh0=torch.randn(n, 1, 3, generator=g) * 0.8, shN=torch.randn(n, k - 1, 3, generator=g) * sh_scale,
-    )  # fmt: skip
+        means=torch.randn(n, 3, generator=g) * pos_scale,
+        quats=torch.randn(n, 4, generator=g),
+        scales=torch.randn(n, 3, generator=g) * 0.7 - 4,
+        opacities=torch.randn(n, generator=g) * 2,
+        sh0=torch.randn(n, 1, 3, generator=g) * 0.8,
+        shN=torch.randn(n, k - 1, 3, generator=g) * sh_scale,
+    )
 
 
 def unit(q: torch.Tensor) -> torch.Tensor:
@@ -54,7 +59,11 @@ def gsply_data(gs: GaussianSet):
     """``gs`` as gsply's ``GSData`` (to have gsply write a file of it); skips without gsply."""
     gsply = pytest.importorskip("gsply")
     return gsply.GSData.from_arrays(
-        np_(gs.means).astype("f4"), np_(gs.scales).astype("f4"), np_(gs.quats).astype("f4"),
-        np_(gs.opacities).astype("f4"), np_(gs.sh0[:, 0]).astype("f4"),
-        np_(gs.shN).astype("f4") if gs.shN.shape[1] else None, format="ply",
-    )  # fmt: skip
+        np_(gs.means).astype("f4"),
+        np_(gs.scales).astype("f4"),
+        np_(gs.quats).astype("f4"),
+        np_(gs.opacities).astype("f4"),
+        np_(gs.sh0[:, 0]).astype("f4"),
+        np_(gs.shN).astype("f4") if gs.shN.shape[1] else None,
+        format="ply",
+    )

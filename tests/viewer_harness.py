@@ -89,9 +89,13 @@ class ViewerPage:
         """Render the loaded scene from an OpenCV camera; returns float RGB [H, W, 3] in 0..1."""
         cam = {
             "c2w": [float(v) for v in np.asarray(c2w, dtype=np.float64).reshape(16)],
-            "fx": float(K[0, 0]), "fy": float(K[1, 1]), "cx": float(K[0, 2]), "cy": float(K[1, 2]),
-            "width": int(width), "height": int(height),
-        }  # fmt: skip
+            "fx": float(K[0, 0]),
+            "fy": float(K[1, 1]),
+            "cx": float(K[0, 2]),
+            "cy": float(K[1, 2]),
+            "width": int(width),
+            "height": int(height),
+        }
         url = self.page.evaluate(
             """async (cam) => {
                 window.splatpack.setCamera(cam);

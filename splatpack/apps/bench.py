@@ -121,8 +121,11 @@ def splat_transform_bin() -> Path:
         if shutil.which("npm") is None:
             raise SplatpackError("npm is not installed (needed for @playcanvas/splat-transform)")
         NPM_CACHE.mkdir(parents=True, exist_ok=True)
-        r = subprocess.run(["npm", "install", "--prefix", str(NPM_CACHE), "--no-audit", "--no-fund",
-                            "@playcanvas/splat-transform"], capture_output=True, text=True)  # fmt: skip
+        r = subprocess.run(
+            ["npm", "install", "--prefix", str(NPM_CACHE), "--no-audit", "--no-fund", "@playcanvas/splat-transform"],
+            capture_output=True,
+            text=True,
+        )
         if r.returncode != 0 or not exe.exists():
             raise SplatpackError(f"npm install @playcanvas/splat-transform failed: {r.stderr.strip()[-300:]}")
     return exe
@@ -215,10 +218,18 @@ def run_bench(cfg: BenchConfig, out_dir: Path, console=None) -> list[dict[str, A
                     back = dec(path)
                     t2 = time.perf_counter()
                     psnr_v, ssim_v = quality_of(render_views(back, poses, K, cfg.size), reference)
-                    row.update(bytes=path_size(path), psnr=psnr_v, ssim=ssim_v, encode_seconds=t1 - t0,
-                               decode_seconds=t2 - t1, decoded_gaussians=len(back))  # fmt: skip
-                    console.print(f"  {tool:<16}{rate:<8}{row['bytes']:>12,} B  {psnr_v:6.2f} dB  SSIM {ssim_v:.4f}  "
-                                  f"enc {t1 - t0:6.2f} s  dec {t2 - t1:6.2f} s")  # fmt: skip
+                    row.update(
+                        bytes=path_size(path),
+                        psnr=psnr_v,
+                        ssim=ssim_v,
+                        encode_seconds=t1 - t0,
+                        decode_seconds=t2 - t1,
+                        decoded_gaussians=len(back),
+                    )
+                    console.print(
+                        f"  {tool:<16}{rate:<8}{row['bytes']:>12,} B  {psnr_v:6.2f} dB  SSIM {ssim_v:.4f}  "
+                        f"enc {t1 - t0:6.2f} s  dec {t2 - t1:6.2f} s"
+                    )
                 except Exception as e:  # a tool that cannot run here is reported, not fatal
                     row["error"] = (
                         f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}"

@@ -39,8 +39,16 @@ def _load_run(run_dir: Path) -> tuple[GaussianSet, dict | None]:
 
 
 @torch.no_grad()
-def render_run(run_dir: Path, out: Path | None = None, orbit: bool = False, frames: int = 120, fps: int = 30,
-               backend: str = "auto", width: int | None = None, height: int | None = None) -> list[Path]:  # fmt: skip
+def render_run(
+    run_dir: Path,
+    out: Path | None = None,
+    orbit: bool = False,
+    frames: int = 120,
+    fps: int = 30,
+    backend: str = "auto",
+    width: int | None = None,
+    height: int | None = None,
+) -> list[Path]:
     """Render a run's test views (PNG) or an orbit video (MP4); returns the written paths."""
     run_dir = Path(run_dir)
     if not run_dir.exists():
@@ -49,8 +57,9 @@ def render_run(run_dir: Path, out: Path | None = None, orbit: bool = False, fram
     out = Path(out) if out else (run_dir.parent if run_dir.is_file() else run_dir) / "renders"
     capture = None
     if scene is not None:
-        capture = load_capture(scene["data"], scene["format"], downscale=scene["downscale"],
-                               test_every=scene["test_every"])  # fmt: skip
+        capture = load_capture(
+            scene["data"], scene["format"], downscale=scene["downscale"], test_every=scene["test_every"]
+        )
     bg = [1.0, 1.0, 1.0] if (scene or {}).get("white_background") else [0.0, 0.0, 0.0]
     if not orbit:
         if capture is None:
@@ -88,6 +97,8 @@ def orbit_path(gs: GaussianSet, capture: Capture | None, frames: int, width: int
     w, h = width or 512, height or 512
     K = np.array([[0.9 * w, 0, w / 2], [0, 0.9 * w, h / 2], [0, 0, 1.0]])
     up = np.array([0.0, 0.0, 1.0])
-    eyes = [centre + r * np.array([np.cos(t), np.sin(t), 0.4]) / np.sqrt(1.16)
-            for t in np.linspace(0, 2 * np.pi, frames, endpoint=False)]  # fmt: skip
+    eyes = [
+        centre + r * np.array([np.cos(t), np.sin(t), 0.4]) / np.sqrt(1.16)
+        for t in np.linspace(0, 2 * np.pi, frames, endpoint=False)
+    ]
     return np.stack([look_at(eye, centre, up) for eye in eyes]), K, w, h

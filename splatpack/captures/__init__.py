@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from splatpack.core.errors import CaptureError
 from splatpack.captures.blender import load_blender
 from splatpack.captures.colmap import load_colmap
 from splatpack.captures.images import load_image
 from splatpack.captures.llff import load_llff
 from splatpack.captures.nerfstudio import load_nerfstudio
 from splatpack.captures.types import Capture, Distortion, Frame
+from splatpack.core.errors import CaptureError
 
-__all__ = ["Capture", "Distortion", "Frame", "FORMATS", "detect_capture_format", "load_capture", "load_image"]
+__all__ = ["FORMATS", "Capture", "Distortion", "Frame", "detect_capture_format", "load_capture", "load_image"]
 
 FORMATS = ("blender", "nerfstudio", "llff", "colmap")
 # what marks each format in a capture folder, in order of precedence

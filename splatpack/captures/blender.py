@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from splatpack.core.errors import CaptureError
 from splatpack.captures.images import intrinsics_matrix, scaled_size
 from splatpack.captures.types import Capture, Frame
+from splatpack.core.errors import CaptureError
 
 OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])
 
@@ -65,9 +65,7 @@ def _frames(json_path: Path, downscale: int) -> list[Frame]:
         if not isinstance(fr, dict) or not isinstance(fr.get("file_path"), str):
             raise CaptureError(f"frame without file_path: {str(fr)[:80]}", json_path)
         path = json_path.parent / fr["file_path"]
-        if not path.is_file() and path.with_name(path.name + ".png").is_file():
-            path = path.with_name(path.name + ".png")
-        elif not path.suffix:
+        if (not path.is_file() and path.with_name(path.name + ".png").is_file()) or not path.suffix:
             path = path.with_name(path.name + ".png")
         w, h = scaled_size(path, None, downscale)
         fx = 0.5 * w / math.tan(0.5 * ax)

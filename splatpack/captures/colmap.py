@@ -27,17 +27,25 @@ from pathlib import Path
 
 import numpy as np
 
-from splatpack.core.errors import CaptureError
 from splatpack.captures.images import image_dirs, intrinsics_matrix, pick_image_dir, scaled_size, split_frames
 from splatpack.captures.types import Capture, Distortion, Frame
+from splatpack.core.errors import CaptureError
 
 # id -> (name, number of params); all COLMAP models, so that errors can name unsupported ones
 CAMERA_MODELS = {
-    0: ("SIMPLE_PINHOLE", 3), 1: ("PINHOLE", 4), 2: ("SIMPLE_RADIAL", 4), 3: ("RADIAL", 5),
-    4: ("OPENCV", 8), 5: ("OPENCV_FISHEYE", 8), 6: ("FULL_OPENCV", 12), 7: ("FOV", 5),
-    8: ("SIMPLE_RADIAL_FISHEYE", 4), 9: ("RADIAL_FISHEYE", 5), 10: ("THIN_PRISM_FISHEYE", 12),
+    0: ("SIMPLE_PINHOLE", 3),
+    1: ("PINHOLE", 4),
+    2: ("SIMPLE_RADIAL", 4),
+    3: ("RADIAL", 5),
+    4: ("OPENCV", 8),
+    5: ("OPENCV_FISHEYE", 8),
+    6: ("FULL_OPENCV", 12),
+    7: ("FOV", 5),
+    8: ("SIMPLE_RADIAL_FISHEYE", 4),
+    9: ("RADIAL_FISHEYE", 5),
+    10: ("THIN_PRISM_FISHEYE", 12),
     11: ("RAD_TAN_THIN_PRISM_FISHEYE", 16),
-}  # fmt: skip
+}
 SUPPORTED_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV")
 _NUM_PARAMS = {name: n for name, n in CAMERA_MODELS.values()}
 
@@ -73,11 +81,13 @@ class ColmapImage:
 
     def camtoworld(self) -> np.ndarray:
         w, x, y, z = self.qvec / np.linalg.norm(self.qvec)
-        R = np.array([
-            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-        ])  # fmt: skip
+        R = np.array(
+            [
+                [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+            ]
+        )
         c2w = np.eye(4)
         c2w[:3, :3], c2w[:3, 3] = R.T, -R.T @ self.tvec
         return c2w
@@ -330,9 +340,7 @@ def _hinted_images_dir(root: Path) -> list[Path]:
         raise CaptureError(f"cannot read images_dir: {e}", hint) from None
 
 
-def load_colmap(
-    root: Path, downscale: int = 1, test_every: int = 8, images_dir: Path | None = None
-) -> Capture:
+def load_colmap(root: Path, downscale: int = 1, test_every: int = 8, images_dir: Path | None = None) -> Capture:
     """A COLMAP capture: frames sorted by image name, every ``test_every``-th one a test frame."""
     root, model_dir = find_model(Path(root))
     cams, images, xyz, rgb = read_model(model_dir)
@@ -354,6 +362,12 @@ def load_colmap(
     train, test = split_frames(frames, test_every, root)
     models = sorted({c.model for c in cams.values()})
     return Capture(
-        root.name, "colmap", root, train, test, xyz, rgb,
+        root.name,
+        "colmap",
+        root,
+        train,
+        test,
+        xyz,
+        rgb,
         extra={"images_dir": str(folder), "model_dir": str(model_dir), "camera_models": models},
-    )  # fmt: skip
+    )

@@ -22,8 +22,8 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import map_coordinates
 
-from splatpack.core.errors import CaptureError
 from splatpack.captures.types import Frame
+from splatpack.core.errors import CaptureError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 T = TypeVar("T")

@@ -17,10 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
-from splatpack.core.errors import CaptureError
 from splatpack.captures.colmap import read_points3D
-from splatpack.captures.images import image_dirs, intrinsics_matrix, list_images, pick_image_dir, scaled_size, split_frames
+from splatpack.captures.images import (
+    image_dirs,
+    intrinsics_matrix,
+    list_images,
+    pick_image_dir,
+    scaled_size,
+    split_frames,
+)
 from splatpack.captures.types import Capture, Frame
+from splatpack.core.errors import CaptureError
 
 
 def load_llff(root: Path, downscale: int = 1, test_every: int = 8) -> Capture:

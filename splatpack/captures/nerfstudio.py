@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from splatpack.core.errors import CaptureError
 from splatpack.captures.blender import pose, read_json
 from splatpack.captures.images import image_size, intrinsics_matrix, scaled_size, split_frames
 from splatpack.captures.types import Capture, Distortion, Frame
+from splatpack.core.errors import CaptureError
 
 
 def _read_ply(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -68,12 +68,14 @@ def run_sfm(
     try:
         log.info("sfm: extracting SIFT features from %d images in %s", len(names), images_dir)
         pycolmap.extract_features(
-            db, images_dir, image_names=names,
+            db,
+            images_dir,
+            image_names=names,
             camera_mode=pycolmap.CameraMode.SINGLE if single_camera else pycolmap.CameraMode.AUTO,
             reader_options=pycolmap.ImageReaderOptions(camera_model=camera_model),
             extraction_options=pycolmap.FeatureExtractionOptions(max_image_size=max_image_size),
             device=pycolmap.Device.cpu,
-        )  # fmt: skip
+        )
         t1 = time.perf_counter()
         log.info("sfm: %s matching (features took %.1f s)", matching, t1 - t0)
         match = pycolmap.match_exhaustive if matching == "exhaustive" else pycolmap.match_sequential
@@ -123,6 +125,10 @@ def run_sfm(
     (out_dir / "splatpack_sfm.json").write_text(json.dumps({"images_dir": str(images_dir), **stats}, indent=2))
     log.info(
         "sfm: registered %d/%d images, %d points, %.2f px mean reprojection error, %.1f s",
-        stats["registered"], stats["images"], stats["points"], stats["mean_reprojection_error"], stats["seconds"],
-    )  # fmt: skip
+        stats["registered"],
+        stats["images"],
+        stats["points"],
+        stats["mean_reprojection_error"],
+        stats["seconds"],
+    )
     return stats

@@ -37,20 +37,20 @@ from PIL import Image
 from splatpack.core.errors import SplatpackError
 
 __all__ = [
-    "DEFAULT_SCENE_NAME",
-    "GENERATOR_VERSION",
-    "STAMP_NAME",
+    "BOX_MAX",
+    "BOX_MIN",
     "CAMERA_ANGLE_X",
     "CAMERA_RADIUS",
-    "Sphere",
+    "DEFAULT_SCENE_NAME",
+    "GENERATOR_VERSION",
     "SPHERES",
-    "BOX_MIN",
-    "BOX_MAX",
-    "make_synthetic_scene",
+    "STAMP_NAME",
+    "Sphere",
     "default_scene_dir",
     "ensure_default_scene",
-    "render_view",
+    "make_synthetic_scene",
     "opengl_look_at",
+    "render_view",
 ]
 
 DEFAULT_SCENE_NAME = "default"
@@ -137,8 +137,12 @@ def _sphere_albedo(s: Sphere, n: np.ndarray) -> np.ndarray:
     return np.stack([np.full_like(g, 0.92), g, np.full_like(g, 0.08)])
 
 
-_SIDE_COLORS = {(0, 1): [0.85, 0.3, 0.5], (0, -1): [0.3, 0.75, 0.3],
-                (1, 1): [0.55, 0.35, 0.85], (1, -1): [0.9, 0.55, 0.2]}
+_SIDE_COLORS = {
+    (0, 1): [0.85, 0.3, 0.5],
+    (0, -1): [0.3, 0.75, 0.3],
+    (1, 1): [0.55, 0.35, 0.85],
+    (1, -1): [0.9, 0.55, 0.2],
+}
 
 
 def _box_albedo(p: np.ndarray, axis: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -209,12 +213,14 @@ def _camera_positions(n_train: int, n_test: int, seed: int) -> tuple[np.ndarray,
     az = ring_phase + 2 * math.pi * (np.arange(n_test) + 0.5) / max(n_test, 1)
     el = math.radians(30.0)
     test = CAMERA_RADIUS * np.stack(
-        [math.cos(el) * np.cos(az), math.cos(el) * np.sin(az), np.full(n_test, math.sin(el))], axis=1)
+        [math.cos(el) * np.cos(az), math.cos(el) * np.sin(az), np.full(n_test, math.sin(el))], axis=1
+    )
     return train, test
 
 
-def render_view(c2w: np.ndarray, width: int, height: int, camera_angle_x: float = CAMERA_ANGLE_X,
-                ss: int = 2) -> np.ndarray:
+def render_view(
+    c2w: np.ndarray, width: int, height: int, camera_angle_x: float = CAMERA_ANGLE_X, ss: int = 2
+) -> np.ndarray:
     """Render the scene from OpenGL camera-to-world ``c2w``: uint8 RGBA [H, W, 4], straight alpha.
 
     ``ss × ss`` supersampling per pixel; colour is averaged over the samples that hit, alpha
@@ -240,9 +246,11 @@ def render_view(c2w: np.ndarray, width: int, height: int, camera_angle_x: float 
 
 # ---------------------------------------------------------------------------------- dataset
 def _params(width: int, height: int, n_train: int, n_test: int, seed: int) -> dict:
-    return {"generator": "splatpack.captures.synthetic", "version": GENERATOR_VERSION,
-            "params": {"width": width, "height": height, "n_train": n_train, "n_test": n_test,
-                       "seed": seed}}
+    return {
+        "generator": "splatpack.captures.synthetic",
+        "version": GENERATOR_VERSION,
+        "params": {"width": width, "height": height, "n_train": n_train, "n_test": n_test, "seed": seed},
+    }
 
 
 def _is_complete(out_dir: Path, stamp: dict) -> bool:
@@ -270,8 +278,9 @@ def _write_split(root: Path, split: str, cams: np.ndarray, width: int, height: i
     (root / f"transforms_{split}.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def make_synthetic_scene(out_dir: Path, *, width: int = 128, height: int = 128, n_train: int = 48,
-                         n_test: int = 8, seed: int = 0) -> Path:
+def make_synthetic_scene(
+    out_dir: Path, *, width: int = 128, height: int = 128, n_train: int = 48, n_test: int = 8, seed: int = 0
+) -> Path:
     """Write the synthetic scene to ``out_dir`` in Blender format and return ``out_dir``.
 
     Reuses ``out_dir`` untouched if it already holds a complete scene with the same parameters
@@ -286,8 +295,7 @@ def make_synthetic_scene(out_dir: Path, *, width: int = 128, height: int = 128, 
     stamp = _params(width, height, n_train, n_test, seed)
     if _is_complete(out_dir, stamp):
         return out_dir
-    if out_dir.exists() and (not out_dir.is_dir() or
-                             (any(out_dir.iterdir()) and not (out_dir / STAMP_NAME).exists())):
+    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / STAMP_NAME).exists())):
         raise SplatpackError("exists and is not a splatpack synthetic scene; not overwriting", out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"

@@ -29,7 +29,9 @@ def fibonacci_sphere(n: int) -> Tensor:
     i = torch.arange(n, dtype=torch.float64) + 0.5
     phi = torch.acos(1 - 2 * i / n)
     theta = math.pi * (1 + 5**0.5) * i
-    return torch.stack([torch.cos(theta) * torch.sin(phi), torch.sin(theta) * torch.sin(phi), torch.cos(phi)], -1).float()
+    return torch.stack(
+        [torch.cos(theta) * torch.sin(phi), torch.sin(theta) * torch.sin(phi), torch.cos(phi)], -1
+    ).float()
 
 
 @torch.no_grad()

@@ -76,4 +76,3 @@ def grid_smoothness_loss(
     if total is None:
         return torch.zeros((), device=grid_index.device)
     return total
-

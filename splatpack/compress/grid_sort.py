@@ -203,10 +203,10 @@ def sort_into_grid(
     a = np.ascontiguousarray(attributes, dtype=np.float32)
     n, d = a.shape
     H, W = shape or grid_shape(n)
-    if H * W < n:
+    if n > H * W:
         raise ValueError(f"a {H}×{W} grid cannot hold {n} Gaussians")
     rng = np.random.default_rng(cfg.seed)
-    fill = np.concatenate([a, np.repeat(a.mean(0, keepdims=True), H * W - n, 0)]) if H * W > n else a
+    fill = np.concatenate([a, np.repeat(a.mean(0, keepdims=True), H * W - n, 0)]) if n < H * W else a
     if init_order is None:
         start = rng.permutation(H * W)  # random start, as the reference
     else:

@@ -77,9 +77,9 @@ __all__ = [
     "HashGridEncoding",
     "LevelInfo",
     "grid_levels",
+    "hash_encode_numba",
     "hash_encode_reference",
     "hash_encode_torch",
-    "hash_encode_numba",
     "tcnn_available",
 ]
 
@@ -358,7 +358,7 @@ def _prefetch_point(x, k, table, base, n_feat, scale, sx, sy, sz, dense, size, m
         _prefetch_read(table, e11)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _grid_kernels(n_feat: int):
     """Forward/backward kernels specialised for ``F = n_feat`` (a compile-time constant, so the
     feature loops unroll and up to 8 accumulators live in registers)."""
@@ -388,7 +388,9 @@ def _grid_kernels(n_feat: int):
             pf_end = i1 - _PREFETCH_DISTANCE if not dense else i0  # dense tables are small: no hints
             for i in range(i0, i1):
                 if i < pf_end:
-                    _prefetch_point(x, i + _PREFETCH_DISTANCE, params, base, F, scale, sx, sy, sz, dense, size, mask, False)
+                    _prefetch_point(
+                        x, i + _PREFETCH_DISTANCE, params, base, F, scale, sx, sy, sz, dense, size, mask, False
+                    )
                 ax0, ax1, tx = _axis(x[i, 0], scale, sx)
                 ay0, ay1, ty = _axis(x[i, 1], scale, sy)
                 az0, az1, tz = _axis(x[i, 2], scale, sz)
@@ -447,7 +449,9 @@ def _grid_kernels(n_feat: int):
             pf_end = n - _PREFETCH_DISTANCE if not dense else 0
             for i in range(n):
                 if i < pf_end:
-                    _prefetch_point(x, i + _PREFETCH_DISTANCE, grad, base, F, scale, sx, sy, sz, dense, size, mask, True)
+                    _prefetch_point(
+                        x, i + _PREFETCH_DISTANCE, grad, base, F, scale, sx, sy, sz, dense, size, mask, True
+                    )
                 ax0, ax1, tx = _axis(x[i, 0], scale, sx)
                 ay0, ay1, ty = _axis(x[i, 1], scale, sy)
                 az0, az1, tz = _axis(x[i, 2], scale, sz)

@@ -47,9 +47,11 @@ def nearest_code(x: Tensor, codebook: Tensor, chunk: int | None = None) -> Tenso
         out_np = np.empty(x.shape[0], dtype=np.int64)
         if x.shape[0]:
             _nearest_rows(
-                np.ascontiguousarray(x.detach().numpy()), np.ascontiguousarray(codebook.detach().numpy()),
-                c2.detach().numpy(), out_np,
-            )  # fmt: skip
+                np.ascontiguousarray(x.detach().numpy()),
+                np.ascontiguousarray(codebook.detach().numpy()),
+                c2.detach().numpy(),
+                out_np,
+            )
         return torch.from_numpy(out_np)
     out = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
     chunk = chunk or max(1, (1 << 24) // max(1, codebook.shape[0]))  # ≤ 64 MiB of distances at a time

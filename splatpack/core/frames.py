@@ -58,8 +58,14 @@ def _permutation_quats() -> tuple[Tensor, Tensor]:
             p[axis, col] = 1.0
         p[:, 2] *= torch.linalg.det(p)
         # P is a signed permutation: its quaternion from the trace (Shepperd), exact here
-        t = torch.stack([1 + p.trace(), 1 + p[0, 0] - p[1, 1] - p[2, 2], 1 - p[0, 0] + p[1, 1] - p[2, 2],
-                         1 - p[0, 0] - p[1, 1] + p[2, 2]])  # fmt: skip
+        t = torch.stack(
+            [
+                1 + p.trace(),
+                1 + p[0, 0] - p[1, 1] - p[2, 2],
+                1 - p[0, 0] + p[1, 1] - p[2, 2],
+                1 - p[0, 0] - p[1, 1] + p[2, 2],
+            ]
+        )
         k = int(t.argmax())
         s = 2 * torch.sqrt(t[k])
         if k == 0:

@@ -57,29 +57,32 @@ class GaussianSet:
     # ---- conversions -----------------------------------------------------------------------
     def to_parameters(self) -> torch.nn.ParameterDict:
         """A ``ParameterDict`` with gsplat's keys, as its strategies expect."""
-        return torch.nn.ParameterDict({f.name: torch.nn.Parameter(getattr(self, f.name).detach().clone()) for f in fields(self)})
+        return torch.nn.ParameterDict(
+            {f.name: torch.nn.Parameter(getattr(self, f.name).detach().clone()) for f in fields(self)}
+        )
 
     @classmethod
-    def from_parameters(cls, params) -> "GaussianSet":
+    def from_parameters(cls, params) -> GaussianSet:
         return cls(**{f.name: params[f.name].detach().clone() for f in fields(cls)})
 
     @classmethod
-    def from_numpy(cls, means, quats, scales, opacities, sh0, shN) -> "GaussianSet":
+    def from_numpy(cls, means, quats, scales, opacities, sh0, shN) -> GaussianSet:
         """float32 tensors from arrays: means [N,3], quats [N,4], log scales [N,3], opacity logits
         [N], sh0 [N,1,3] (or [N,3]), shN [N,K−1,3]."""
+
         def f32(a):
             return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
 
         n = len(means)
         return cls(f32(means), f32(quats), f32(scales), f32(opacities).reshape(n), f32(sh0).reshape(n, 1, 3), f32(shN))
 
-    def detach(self) -> "GaussianSet":
+    def detach(self) -> GaussianSet:
         return GaussianSet(**{f.name: getattr(self, f.name).detach() for f in fields(self)})
 
-    def to(self, device) -> "GaussianSet":
+    def to(self, device) -> GaussianSet:
         return GaussianSet(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
-    def subset(self, index: Tensor) -> "GaussianSet":
+    def subset(self, index: Tensor) -> GaussianSet:
         return GaussianSet(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
     # ---- initialisation --------------------------------------------------------------------
@@ -92,7 +95,7 @@ class GaussianSet:
         init_opacity: float = 0.1,
         init_scale: float = 1.0,
         seed: int = 0,
-    ) -> "GaussianSet":
+    ) -> GaussianSet:
         """Isotropic Gaussians at ``points`` [P, 3] with colours [P, 3] (uint8 or [0, 1]).
 
         Scale: the mean distance to the 3 nearest neighbours (as 3DGS and gsplat), times
@@ -125,7 +128,7 @@ class GaussianSet:
     @classmethod
     def random_in_box(
         cls, n: int, lo: np.ndarray, hi: np.ndarray, sh_degree: int = 3, seed: int = 0, **kw
-    ) -> "GaussianSet":
+    ) -> GaussianSet:
         """``n`` Gaussians uniformly inside the box [lo, hi] with random colours (3DGS's init for
         captures without SfM points)."""
         rng = np.random.default_rng(seed)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 from splatpack.core import GaussianSet
 
@@ -22,4 +22,4 @@ class SceneFormat:
     extensions: tuple[str, ...]
     sniff: Callable[[bytes, Path], bool]
     read: Callable[[Path], GaussianSet]
-    write: Optional[Callable[..., Path]] = None
+    write: Callable[..., Path] | None = None

@@ -27,21 +27,46 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from splatpack.core import GaussianSet
 from splatpack.core.errors import SplatpackError
 from splatpack.core.sh import SH_C0
-from splatpack.formats.splat import OPACITY_EPS, unit_quats
-from splatpack.core import GaussianSet
 from splatpack.formats.base import SceneFormat
+from splatpack.formats.splat import OPACITY_EPS, unit_quats
 
 CHUNK_SIZE = 256
 MAX_HEADER = 1 << 16
 PLY_TYPES = {
-    "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "<i2", "int16": "<i2",
-    "ushort": "<u2", "uint16": "<u2", "int": "<i4", "int32": "<i4", "uint": "<u4", "uint32": "<u4",
-    "float": "<f4", "float32": "<f4", "double": "<f8", "float64": "<f8",
-}  # fmt: skip
-CHUNK_BOUNDS = ["min_x", "min_y", "min_z", "max_x", "max_y", "max_z",
-                "min_scale_x", "min_scale_y", "min_scale_z", "max_scale_x", "max_scale_y", "max_scale_z"]  # fmt: skip
+    "char": "i1",
+    "int8": "i1",
+    "uchar": "u1",
+    "uint8": "u1",
+    "short": "<i2",
+    "int16": "<i2",
+    "ushort": "<u2",
+    "uint16": "<u2",
+    "int": "<i4",
+    "int32": "<i4",
+    "uint": "<u4",
+    "uint32": "<u4",
+    "float": "<f4",
+    "float32": "<f4",
+    "double": "<f8",
+    "float64": "<f8",
+}
+CHUNK_BOUNDS = [
+    "min_x",
+    "min_y",
+    "min_z",
+    "max_x",
+    "max_y",
+    "max_z",
+    "min_scale_x",
+    "min_scale_y",
+    "min_scale_z",
+    "max_scale_x",
+    "max_scale_y",
+    "max_scale_z",
+]
 CHUNK_COLOUR = ["min_r", "min_g", "min_b", "max_r", "max_g", "max_b"]
 PACKED = ["packed_position", "packed_rotation", "packed_scale", "packed_color"]
 

@@ -41,7 +41,9 @@ def _array(z: zipfile.ZipFile, name: str, path: Path) -> np.ndarray:
     with z.open(info) as f:
         try:
             version = np.lib.format.read_magic(f)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            read_header = (
+                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            )
             shape, fortran, dtype = read_header(f)
         except ValueError as e:
             raise SplatpackError(f"array '{name}' has a bad header ({e})", path) from None

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from splatpack.core.errors import SplatpackError
-from splatpack.core.atomic import atomic_write
 from splatpack.core import GaussianSet
+from splatpack.core.atomic import atomic_write
+from splatpack.core.errors import SplatpackError
 from splatpack.formats.base import SceneFormat
 
 
@@ -70,7 +70,9 @@ def load_ply(path: str | Path) -> GaussianSet:
             raise SplatpackError("PLY has no 'vertex' element", path)
         n_props = header.split(b"end_header")[0].count(b"property ")
         if int(m.group(1)) * max(n_props, 1) * 4 > size:
-            raise SplatpackError(f"header claims {int(m.group(1))} vertices but the file holds {size} bytes (truncated?)", path)
+            raise SplatpackError(
+                f"header claims {int(m.group(1))} vertices but the file holds {size} bytes (truncated?)", path
+            )
         ply = PlyData.read(str(path))
     except SplatpackError:
         raise
@@ -82,13 +84,17 @@ def load_ply(path: str | Path) -> GaussianSet:
     missing = [r for r in required + ["rot_0", "rot_1", "rot_2", "rot_3"] if r not in names]
     if missing:
         raise SplatpackError(f"not a 3DGS PLY: missing properties {', '.join(missing[:5])}", path)
-    col = lambda k: torch.from_numpy(np.asarray(v[k], dtype=np.float32).copy())  # noqa: E731
+    col = lambda k: torch.from_numpy(np.asarray(v[k], dtype=np.float32).copy())
     n = len(v)
     rest_names = sorted((k for k in names if k.startswith("f_rest_")), key=lambda s: int(s.split("_")[-1]))
     k_rest = len(rest_names) // 3
     if 3 * k_rest != len(rest_names) or (k_rest + 1) not in (1, 4, 9, 16):
         raise SplatpackError(f"unexpected number of f_rest properties: {len(rest_names)}", path)
-    shN = torch.stack([col(k) for k in rest_names], dim=1).reshape(n, 3, k_rest).transpose(1, 2) if k_rest else torch.zeros(n, 0, 3)
+    shN = (
+        torch.stack([col(k) for k in rest_names], dim=1).reshape(n, 3, k_rest).transpose(1, 2)
+        if k_rest
+        else torch.zeros(n, 0, 3)
+    )
     gs = GaussianSet(
         means=torch.stack([col("x"), col("y"), col("z")], dim=1),
         quats=torch.stack([col(f"rot_{i}") for i in range(4)], dim=1),

@@ -26,7 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from splatpack.core import GaussianSet, SplatpackError
-from splatpack.formats import compressed_ply, npz, ply, sog, splat, spk, spz
+from splatpack.formats import compressed_ply, npz, ply, sog, spk, splat, spz
 from splatpack.formats.base import SceneFormat
 
 __all__ = ["FORMATS", "WRITE_FORMATS", "detect_format", "load_scene", "path_size", "save_scene", "scene_format"]

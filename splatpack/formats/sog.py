@@ -47,12 +47,12 @@ import torch
 
 from splatpack.compress.kmeans import kmeans_1d, vector_quantise
 from splatpack.compress.quantise import signed_expm1, signed_log1p, smallest_three
-from splatpack.core.errors import SplatpackError
-from splatpack.core.atomic import atomic_write_bytes
-from splatpack.formats.splat import logit_u8, quantize_u8, require_finite, unit_quats
 from splatpack.core import GaussianSet
+from splatpack.core.atomic import atomic_write_bytes
+from splatpack.core.errors import SplatpackError
 from splatpack.core.frames import canonical_gaussians
 from splatpack.formats.base import SceneFormat
+from splatpack.formats.splat import logit_u8, quantize_u8, require_finite, unit_quats
 
 MAX_SIDE = 16384  # largest WebP width/height
 MAX_PIXELS = MAX_SIDE * MAX_SIDE
@@ -111,7 +111,9 @@ def _texture(columns: list[np.ndarray], w: int, h: int, alpha: np.ndarray | int 
     return img.reshape(h, w, 4)
 
 
-def encode_sog(gs: GaussianSet, *, iterations: int = 10, seed: int = 0, canonical_frames: bool = True) -> dict[str, bytes]:
+def encode_sog(
+    gs: GaussianSet, *, iterations: int = 10, seed: int = 0, canonical_frames: bool = True
+) -> dict[str, bytes]:
     """File name → bytes of a SOG v2 encoding of ``gs`` (``meta.json`` and the WebP images).
 
     ``canonical_frames``: store each Gaussian in its canonical local frame (scales decreasing,
@@ -147,7 +149,11 @@ def encode_sog(gs: GaussianSet, *, iterations: int = 10, seed: int = 0, canonica
         "version": 2,
         "asset": {"generator": "splatpack"},
         "count": n,
-        "means": {"mins": [float(v) for v in mins], "maxs": [float(v) for v in maxs], "files": ["means_l.webp", "means_u.webp"]},
+        "means": {
+            "mins": [float(v) for v in mins],
+            "maxs": [float(v) for v in maxs],
+            "files": ["means_l.webp", "means_u.webp"],
+        },
         "scales": {"codebook": [float(v) for v in scale_book], "files": ["scales.webp"]},
         "quats": {"files": ["quats.webp"]},
         "sh0": {"codebook": [float(v) for v in dc_book], "files": ["sh0.webp"]},
@@ -168,9 +174,11 @@ def encode_sog(gs: GaussianSet, *, iterations: int = 10, seed: int = 0, canonica
         lab16 = labels.astype(np.uint16)
         files["shN_labels.webp"] = _webp(_texture([lab16 & 0xFF, lab16 >> 8], w, h))
         meta["shN"] = {
-            "count": p, "bands": bands, "codebook": [float(v) for v in book],
+            "count": p,
+            "bands": bands,
+            "codebook": [float(v) for v in book],
             "files": ["shN_centroids.webp", "shN_labels.webp"],
-        }  # fmt: skip
+        }
     files["meta.json"] = json.dumps(meta).encode()
     return files
 
@@ -232,7 +240,9 @@ class _Files:
                 except KeyError:
                     raise SplatpackError(f"SOG bundle has no '{name}'", self.path) from None
                 if info.file_size > limit:
-                    raise SplatpackError(f"'{name}' is {info.file_size} bytes, more than the count allows ({limit})", self.path)
+                    raise SplatpackError(
+                        f"'{name}' is {info.file_size} bytes, more than the count allows ({limit})", self.path
+                    )
                 with self.zip.open(info) as f:
                     data = f.read(limit + 1)
             else:
@@ -268,8 +278,9 @@ def webp_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _image(files: _Files, name: str, min_pixels: int, max_pixels: int, width: int | None = None,
-           data: bytes | None = None) -> np.ndarray:
+def _image(
+    files: _Files, name: str, min_pixels: int, max_pixels: int, width: int | None = None, data: bytes | None = None
+) -> np.ndarray:
     """Decode one WebP (``data``, or read from ``files``) as [pixels, 4] uint8 after checking its
     header size against the limits."""
     if data is None:
@@ -295,7 +306,11 @@ def _image(files: _Files, name: str, min_pixels: int, max_pixels: int, width: in
 
 def _numbers(meta: dict, key: str, field: str, length: int, path: Path) -> np.ndarray:
     v = meta.get(key, {}).get(field) if isinstance(meta.get(key), dict) else None
-    if not isinstance(v, list) or len(v) != length or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+    if (
+        not isinstance(v, list)
+        or len(v) != length
+        or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+    ):
         raise SplatpackError(f"meta.json {key}.{field} must be a list of {length} numbers", path)
     a = np.array(v, dtype=np.float64)
     if not np.isfinite(a).all() or (np.abs(a) > np.finfo(np.float32).max).any():
@@ -374,7 +389,9 @@ def _decode(files: _Files) -> GaussianSet:
     if "version" not in meta:
         return _decode_v1(files, meta)
     if meta.get("version") != 2:
-        raise SplatpackError(f"unsupported SOG version {str(meta.get('version'))[:20]} (versions 1 and 2 are read)", path)
+        raise SplatpackError(
+            f"unsupported SOG version {str(meta.get('version'))[:20]} (versions 1 and 2 are read)", path
+        )
     n = _int(meta, "count", 0, MAX_PIXELS, path)  # no WebP image holds more pixels than this
     mins = _numbers(meta, "means", "mins", 3, path)
     maxs = _numbers(meta, "means", "maxs", 3, path)
@@ -391,7 +408,7 @@ def _decode(files: _Files) -> GaussianSet:
         names["shN"] = _file_names(meta, "shN", path)
 
     lo_px, hi_px = max(n, 1), min(MAX_PIXELS, 2 * n + 65536)
-    image = lambda name: _image(files, name, lo_px, hi_px)[:n]  # noqa: E731
+    image = lambda name: _image(files, name, lo_px, hi_px)[:n]
     means = _decode_means(image(names["means"][0]), image(names["means"][1]), mins, maxs)
     q = _decode_quats(image(names["quats"][0]), path)
     scales = scale_book[image(names["scales"][0])[:, :3]]
@@ -444,8 +461,8 @@ def _decode_v1(files: _Files, meta: dict) -> GaussianSet:
         names["shN"] = _file_names(meta, "shN", path)
 
     lo_px, hi_px = max(n, 1), min(MAX_PIXELS, 2 * n + 65536)
-    image = lambda name: _image(files, name, lo_px, hi_px)[:n]  # noqa: E731
-    lerp = lambda px, lo, hi: lo + (hi - lo) * (px.astype(np.float64) / 255.0)  # noqa: E731
+    image = lambda name: _image(files, name, lo_px, hi_px)[:n]
+    lerp = lambda px, lo, hi: lo + (hi - lo) * (px.astype(np.float64) / 255.0)
     means = _decode_means(image(names["means"][0]), image(names["means"][1]), mins, maxs)
     q = _decode_quats(image(names["quats"][0]), path)
     scales = lerp(image(names["scales"][0])[:, :3], s_lo, s_hi)
@@ -457,7 +474,9 @@ def _decode_v1(files: _Files, meta: dict) -> GaussianSet:
         cent_bytes = files.read(names["shN"][0], 5 * 1024 * 64 * 15 + (1 << 20))
         size = webp_size(cent_bytes)
         if size is None or size[0] not in V1_CENTROID_WIDTHS:
-            raise SplatpackError(f"'{names['shN'][0]}' must be a WebP image 192, 512 or 960 pixels wide (SOG v1 shN centroids)", path)
+            raise SplatpackError(
+                f"'{names['shN'][0]}' must be a WebP image 192, 512 or 960 pixels wide (SOG v1 shN centroids)", path
+            )
         d = V1_CENTROID_WIDTHS[size[0]]
         cent = _image(files, names["shN"][0], 64 * d, 1024 * 64 * d, width=64 * d, data=cent_bytes)
         palette = cent.shape[0] // d

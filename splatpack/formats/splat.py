@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from splatpack.core import GaussianSet
+from splatpack.core.atomic import atomic_write_bytes
 from splatpack.core.errors import SplatpackError
 from splatpack.core.sh import SH_C0
-from splatpack.core.atomic import atomic_write_bytes
-from splatpack.core import GaussianSet
 from splatpack.formats.base import SceneFormat
 
 RECORD = np.dtype([("pos", "<f4", (3,)), ("scale", "<f4", (3,)), ("rgba", "u1", (4,)), ("rot", "u1", (4,))])
@@ -129,6 +129,9 @@ def save_splat(gs: GaussianSet, path: str | Path) -> Path:
 
 
 FORMAT = SceneFormat(
-    name="splat", extensions=(".splat",), sniff=lambda head, path: path.suffix.lower() == ".splat",
-    read=load_splat, write=save_splat,
-)  # fmt: skip
+    name="splat",
+    extensions=(".splat",),
+    sniff=lambda head, path: path.suffix.lower() == ".splat",
+    read=load_splat,
+    write=save_splat,
+)

@@ -52,11 +52,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from splatpack.core.errors import SplatpackError
-from splatpack.core.atomic import atomic_write_bytes
-from splatpack.formats.splat import logit_u8, require_finite, unit_quats
 from splatpack.core import GaussianSet
+from splatpack.core.atomic import atomic_write_bytes
+from splatpack.core.errors import SplatpackError
 from splatpack.formats.base import SceneFormat
+from splatpack.formats.splat import logit_u8, require_finite, unit_quats
 
 MAGIC = 0x5053474E  # "NGSP" little-endian
 LEGACY_HEADER = struct.Struct("<IIIBBBB")  # 16 bytes, inside the gzip stream (v1–v3)
@@ -166,7 +166,9 @@ def _read_legacy(raw: bytes, path: Path) -> tuple[int, int, int, int, bytes]:
             )
         body = _inflate(d, d.unconsumed_tail, need)
         if len(body) < need:
-            raise SplatpackError(f"SPZ payload holds {len(body)} of the {need} bytes its header claims (truncated?)", path)
+            raise SplatpackError(
+                f"SPZ payload holds {len(body)} of the {need} bytes its header claims (truncated?)", path
+            )
         if _drain(d, MAX_TRAILING) > MAX_TRAILING:
             raise SplatpackError(f"SPZ gzip stream has more than {MAX_TRAILING} bytes after its payload", path)
         if not d.eof:
@@ -195,7 +197,9 @@ def _read_v4(raw: bytes, path: Path) -> tuple[int, int, int, int, bytes]:
     for i, expected in enumerate(sizes):
         csize, usize = TOC_ENTRY.unpack_from(raw, toc_off + i * TOC_ENTRY.size)
         if usize != expected:
-            raise SplatpackError(f"SPZ v4 stream '{names[i]}' claims {usize} bytes, the header implies {expected}", path)
+            raise SplatpackError(
+                f"SPZ v4 stream '{names[i]}' claims {usize} bytes, the header implies {expected}", path
+            )
         if csize > len(raw) - offset:
             raise SplatpackError(f"SPZ v4 stream '{names[i]}' runs past the end of the file (truncated?)", path)
         if usize > csize * ZSTD_MAX_RATIO:
@@ -250,9 +254,9 @@ def decode_sections(body: bytes, version: int, n: int, sh_degree: int, fractiona
     return GaussianSet(
         means=torch.from_numpy(means.astype(np.float32)),
         quats=torch.from_numpy(unit_quats(xyzw[:, [3, 0, 1, 2]]).astype(np.float32)),
-        scales=torch.from_numpy((scale.reshape(n, 3).astype(np.float32) / 16.0 - 10.0)),
+        scales=torch.from_numpy(scale.reshape(n, 3).astype(np.float32) / 16.0 - 10.0),
         opacities=torch.from_numpy(logit_u8(alpha)),
-        sh0=torch.from_numpy(((color.reshape(n, 1, 3).astype(np.float32) / 255.0 - 0.5) / COLOR_SCALE)),
+        sh0=torch.from_numpy((color.reshape(n, 1, 3).astype(np.float32) / 255.0 - 0.5) / COLOR_SCALE),
         shN=torch.from_numpy((sh.reshape(n, dim, 3).astype(np.float32) - 128.0) / 128.0),
     )
 
@@ -349,6 +353,9 @@ def save_spz(
 
 
 FORMAT = SceneFormat(
-    name="spz", extensions=(".spz",), sniff=lambda head, path: head[:4] == b"NGSP" or head[:2] == b"\x1f\x8b",
-    read=load_spz, write=save_spz,
-)  # fmt: skip
+    name="spz",
+    extensions=(".spz",),
+    sniff=lambda head, path: head[:4] == b"NGSP" or head[:2] == b"\x1f\x8b",
+    read=load_spz,
+    write=save_spz,
+)

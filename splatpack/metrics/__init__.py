@@ -4,4 +4,4 @@
 from splatpack.metrics.image import psnr, ssim, ssim_map
 from splatpack.metrics.lpips import LPIPS, LPIPSUnavailable, lpips
 
-__all__ = ["psnr", "ssim", "ssim_map", "LPIPS", "LPIPSUnavailable", "lpips"]
+__all__ = ["LPIPS", "LPIPSUnavailable", "lpips", "psnr", "ssim", "ssim_map"]

@@ -30,7 +30,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-__all__ = ["to_bchw", "psnr", "ssim", "ssim_map", "gaussian_window"]
+__all__ = ["gaussian_window", "psnr", "ssim", "ssim_map", "to_bchw"]
 
 WINDOW_SIZE = 11
 SIGMA = 1.5
@@ -70,7 +70,9 @@ def _blur(x: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
     return F.conv2d(x, g.view(1, 1, 1, size).expand(c, 1, 1, size), padding=(0, size // 2), groups=c)
 
 
-def ssim_map(img: torch.Tensor, ref: torch.Tensor, window_size: int = WINDOW_SIZE, sigma: float = SIGMA) -> torch.Tensor:
+def ssim_map(
+    img: torch.Tensor, ref: torch.Tensor, window_size: int = WINDOW_SIZE, sigma: float = SIGMA
+) -> torch.Tensor:
     """Local SSIM index, ``[B, C, H, W]`` (Wang et al. 2004, eq. 13).
 
     ``SSIM = (2 mu_x mu_y + C1)(2 sigma_xy + C2) / ((mu_x^2 + mu_y^2 + C1)(sigma_x^2 + sigma_y^2 + C2))``

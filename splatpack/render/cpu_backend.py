@@ -67,7 +67,16 @@ class CompositeCPU(torch.autograd.Function):
         geo, v_cols = 0.0, []
         for i, (packed, bg, vg) in enumerate(zip(packs, bg_groups, _channel_groups(v_img))):
             g_isect = K.rasterize_backward(
-                packed, bg[0], offsets, width, height, tile_size, T_final, last, vg, v_a if i == 0 else np.zeros_like(v_a)
+                packed,
+                bg[0],
+                offsets,
+                width,
+                height,
+                tile_size,
+                T_final,
+                last,
+                vg,
+                v_a if i == 0 else np.zeros_like(v_a),
             )
             g = K.sum_per_gaussian(g_isect, flat, n)
             geo = geo + g[:, :6]
@@ -101,8 +110,19 @@ class ProjectCPU(torch.autograd.Function):
         vd = _np(v_depths) if v_depths is not None else np.zeros(n, np.float32)
         v_means, v_quats, v_scales = P.project_backward(*arrs, vm, kk, width, height, eps2d, radii, vm2, vc, vd)
         dt = ctx.dtype
-        return (torch.from_numpy(v_means).to(dt), torch.from_numpy(v_quats).to(dt), torch.from_numpy(v_scales).to(dt),
-                None, None, None, None, None, None, None, None)  # fmt: skip
+        return (
+            torch.from_numpy(v_means).to(dt),
+            torch.from_numpy(v_quats).to(dt),
+            torch.from_numpy(v_scales).to(dt),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        )
 
 
 class SHColorCPU(torch.autograd.Function):

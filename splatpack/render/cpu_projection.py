@@ -179,12 +179,36 @@ def project_backward(means, quats, scales, viewmat, K, width, height, eps2d, rad
                 for j in range(3):
                     R[i, j] = 2.0 * V_M[i, j] * scales[g, j]
             vw = 2.0 * (-z * R[0, 1] + y * R[0, 2] + z * R[1, 0] - x * R[1, 2] - y * R[2, 0] + x * R[2, 1])
-            vx = 2.0 * (y * R[0, 1] + z * R[0, 2] + y * R[1, 0] - 2 * x * R[1, 1] - w * R[1, 2]
-                        + z * R[2, 0] + w * R[2, 1] - 2 * x * R[2, 2])  # fmt: skip
-            vy = 2.0 * (-2 * y * R[0, 0] + x * R[0, 1] + w * R[0, 2] + x * R[1, 0] + z * R[1, 2]
-                        - w * R[2, 0] + z * R[2, 1] - 2 * y * R[2, 2])  # fmt: skip
-            vz = 2.0 * (-2 * z * R[0, 0] - w * R[0, 1] + x * R[0, 2] + w * R[1, 0] - 2 * z * R[1, 1]
-                        + y * R[1, 2] + x * R[2, 0] + y * R[2, 1])  # fmt: skip
+            vx = 2.0 * (
+                y * R[0, 1]
+                + z * R[0, 2]
+                + y * R[1, 0]
+                - 2 * x * R[1, 1]
+                - w * R[1, 2]
+                + z * R[2, 0]
+                + w * R[2, 1]
+                - 2 * x * R[2, 2]
+            )
+            vy = 2.0 * (
+                -2 * y * R[0, 0]
+                + x * R[0, 1]
+                + w * R[0, 2]
+                + x * R[1, 0]
+                + z * R[1, 2]
+                - w * R[2, 0]
+                + z * R[2, 1]
+                - 2 * y * R[2, 2]
+            )
+            vz = 2.0 * (
+                -2 * z * R[0, 0]
+                - w * R[0, 1]
+                + x * R[0, 2]
+                + w * R[1, 0]
+                - 2 * z * R[1, 1]
+                + y * R[1, 2]
+                + x * R[2, 0]
+                + y * R[2, 1]
+            )
             dot = w * vw + x * vx + y * vy + z * vz
             v_quats[g, 0] = (vw - w * dot) / qn
             v_quats[g, 1] = (vx - x * dot) / qn
@@ -228,9 +252,21 @@ def _sh_bases(degree, x, y, z, out, dout):
     out[15] = SH_C3[6] * x * (xx - 3 * yy)
     dout[9, 0], dout[9, 1], dout[9, 2] = 6 * SH_C3[0] * x * y, SH_C3[0] * (3 * xx - 3 * yy), 0.0
     dout[10, 0], dout[10, 1], dout[10, 2] = SH_C3[1] * y * z, SH_C3[1] * x * z, SH_C3[1] * x * y
-    dout[11, 0], dout[11, 1], dout[11, 2] = -2 * SH_C3[2] * x * y, SH_C3[2] * (4 * zz - xx - 3 * yy), 8 * SH_C3[2] * y * z
-    dout[12, 0], dout[12, 1], dout[12, 2] = -6 * SH_C3[3] * x * z, -6 * SH_C3[3] * y * z, SH_C3[3] * (6 * zz - 3 * xx - 3 * yy)
-    dout[13, 0], dout[13, 1], dout[13, 2] = SH_C3[4] * (4 * zz - 3 * xx - yy), -2 * SH_C3[4] * x * y, 8 * SH_C3[4] * x * z
+    dout[11, 0], dout[11, 1], dout[11, 2] = (
+        -2 * SH_C3[2] * x * y,
+        SH_C3[2] * (4 * zz - xx - 3 * yy),
+        8 * SH_C3[2] * y * z,
+    )
+    dout[12, 0], dout[12, 1], dout[12, 2] = (
+        -6 * SH_C3[3] * x * z,
+        -6 * SH_C3[3] * y * z,
+        SH_C3[3] * (6 * zz - 3 * xx - 3 * yy),
+    )
+    dout[13, 0], dout[13, 1], dout[13, 2] = (
+        SH_C3[4] * (4 * zz - 3 * xx - yy),
+        -2 * SH_C3[4] * x * y,
+        8 * SH_C3[4] * x * z,
+    )
     dout[14, 0], dout[14, 1], dout[14, 2] = 2 * SH_C3[5] * x * z, -2 * SH_C3[5] * y * z, SH_C3[5] * (xx - yy)
     dout[15, 0], dout[15, 1], dout[15, 2] = SH_C3[6] * (3 * xx - 3 * yy), -6 * SH_C3[6] * x * y, 0.0
 

@@ -11,15 +11,34 @@ from splatpack.render.rasterize import rasterize
 __all__ = ["render_gaussians", "render_image"]
 
 
-def render_gaussians(gs: GaussianSet, viewmat: torch.Tensor, K: torch.Tensor, width: int, height: int, *,
-                     background: torch.Tensor | None = None, backend: str = "auto", sh_degree: int | None = None):  # fmt: skip
+def render_gaussians(
+    gs: GaussianSet,
+    viewmat: torch.Tensor,
+    K: torch.Tensor,
+    width: int,
+    height: int,
+    *,
+    background: torch.Tensor | None = None,
+    backend: str = "auto",
+    sh_degree: int | None = None,
+):
     """Rasterize ``gs`` from one camera (world→camera ``viewmat`` [4, 4], intrinsics ``K`` [3, 3],
     on the Gaussians' device): ``(image [H, W, 3], alpha [H, W], info)`` as :func:`rasterize`
     returns them, with every SH band of ``gs`` unless ``sh_degree`` is given."""
     return rasterize(
-        gs.means, gs.quats, gs.linear_scales, gs.alphas, gs.sh, viewmat, K, width, height,
-        sh_degree=gs.sh_degree if sh_degree is None else sh_degree, background=background, backend=backend,
-    )  # fmt: skip
+        gs.means,
+        gs.quats,
+        gs.linear_scales,
+        gs.alphas,
+        gs.sh,
+        viewmat,
+        K,
+        width,
+        height,
+        sh_degree=gs.sh_degree if sh_degree is None else sh_degree,
+        background=background,
+        backend=backend,
+    )
 
 
 def render_image(gs: GaussianSet, c2w: np.ndarray, K: np.ndarray, width: int, height: int, background, backend="auto"):
@@ -29,5 +48,7 @@ def render_image(gs: GaussianSet, c2w: np.ndarray, K: np.ndarray, width: int, he
     g = gs.to(dev)
     vm = torch.from_numpy(np.linalg.inv(c2w)).float().to(dev)
     bg = torch.as_tensor(background, dtype=torch.float32, device=dev)
-    img, _, _ = render_gaussians(g, vm, torch.from_numpy(K).float().to(dev), width, height, background=bg, backend=backend)
+    img, _, _ = render_gaussians(
+        g, vm, torch.from_numpy(K).float().to(dev), width, height, background=bg, backend=backend
+    )
     return img.clamp(0, 1)

@@ -15,14 +15,13 @@ import functools
 from typing import Literal
 
 import torch
-
-from splatpack.core.errors import SplatpackError
 from torch import Tensor
 
+from splatpack.core.errors import SplatpackError
+from splatpack.core.sh import sh_to_color
 from splatpack.render.cpu_backend import composite_cpu, project_cpu, sh_color_cpu
 from splatpack.render.projection import project_gaussians
 from splatpack.render.reference import composite_dense, composite_torch_tiled
-from splatpack.core.sh import sh_to_color
 
 Backend = Literal["auto", "cpu", "cuda"]
 CpuImpl = Literal["kernel", "torch_tiled", "dense"]
@@ -35,7 +34,7 @@ def cuda_available() -> bool:
     if not torch.cuda.is_available():
         return False
     try:
-        from gsplat.cuda._backend import _C  # noqa: F401  (JIT-builds or loads the kernels)
+        from gsplat.cuda._backend import _C
 
         return _C is not None
     except Exception:  # pragma: no cover - depends on the machine
@@ -115,14 +114,26 @@ def rasterize(
     return image, alpha, info
 
 
-def _rasterize_gsplat(means, quats, scales, opacities, colors, viewmat, K, width, height, sh_degree, background, antialiased):
+def _rasterize_gsplat(
+    means, quats, scales, opacities, colors, viewmat, K, width, height, sh_degree, background, antialiased
+):
     from gsplat import rasterization
 
     renders, alphas, info = rasterization(
-        means, quats, scales, opacities, colors, viewmat[None], K[None], width, height,
-        sh_degree=sh_degree, backgrounds=background[None], packed=False,
+        means,
+        quats,
+        scales,
+        opacities,
+        colors,
+        viewmat[None],
+        K[None],
+        width,
+        height,
+        sh_degree=sh_degree,
+        backgrounds=background[None],
+        packed=False,
         rasterize_mode="antialiased" if antialiased else "classic",
-    )  # fmt: skip
+    )
     info = dict(info)
     info["backend"] = "cuda"
     return renders[0], alphas[0, ..., 0], info

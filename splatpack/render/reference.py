@@ -50,7 +50,11 @@ def composite_dense(means2d, conics, colors, opacities, radii, depths, backgroun
     order = order[: int(vis.sum())]
     image, alpha = _composite_pixels(
         _pixel_centres(0, 0, width, height, means2d),
-        means2d[order], conics[order], colors[order], opacities[order], background,
+        means2d[order],
+        conics[order],
+        colors[order],
+        opacities[order],
+        background,
     )
     return image.reshape(height, width, -1), alpha.reshape(height, width)
 
@@ -62,7 +66,12 @@ def composite_torch_tiled(
     tiles_w = (width + tile_size - 1) // tile_size
     tiles_h = (height + tile_size - 1) // tile_size
     offsets, flat = isect_tiles(
-        means2d.detach().float().numpy(), radii.int().numpy(), depths.detach().float().numpy(), tile_size, tiles_w, tiles_h
+        means2d.detach().float().numpy(),
+        radii.int().numpy(),
+        depths.detach().float().numpy(),
+        tile_size,
+        tiles_w,
+        tiles_h,
     )
     flat = torch.from_numpy(flat).long()
     rows = []
@@ -74,7 +83,12 @@ def composite_torch_tiled(
             x0, y0 = tx * tile_size, ty * tile_size
             w, h = min(tile_size, width - x0), min(tile_size, height - y0)
             img, a = _composite_pixels(
-                _pixel_centres(x0, y0, w, h, means2d), means2d[ids], conics[ids], colors[ids], opacities[ids], background
+                _pixel_centres(x0, y0, w, h, means2d),
+                means2d[ids],
+                conics[ids],
+                colors[ids],
+                opacities[ids],
+                background,
             )
             row.append(torch.cat([img, a[:, None]], dim=-1).reshape(h, w, -1))
         rows.append(torch.cat(row, dim=1))

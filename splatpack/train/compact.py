@@ -45,8 +45,10 @@ class CompactHooks(MethodHooks):
                 f"compact.rvq.attributes: unknown {sorted(targets - set(RVQ_ATTRIBUTES))} (scales, quats, shN)"
             )
         if not grid_enabled and not {"scales", "quats"} <= targets:
-            raise SplatpackError("compact.rvq.attributes must hold scales and quats without grid.enabled "
-                                 "(the compact .spk stores them as R-VQ indices)")  # fmt: skip
+            raise SplatpackError(
+                "compact.rvq.attributes must hold scales and quats without grid.enabled "
+                "(the compact .spk stores them as R-VQ indices)"
+            )
         self.cfg, self.densify = cfg, densify
         self.vq_start = steps - cfg.rvq.steps
         self.field: ColourField | None = None
@@ -107,8 +109,14 @@ class CompactHooks(MethodHooks):
             for g in self.field_optimizer.param_groups:
                 g["lr"] = self.field_lr(step)
 
-    def render_inputs(self, inputs: RenderInputs, params: torch.nn.ParameterDict, rendered: dict[str, torch.Tensor],
-                      view: View, step: int) -> None:  # fmt: skip
+    def render_inputs(
+        self,
+        inputs: RenderInputs,
+        params: torch.nn.ParameterDict,
+        rendered: dict[str, torch.Tensor],
+        view: View,
+        step: int,
+    ) -> None:
         """Geometry R-VQ'd (straight-through) in the VQ phase and multiplied by the binary mask;
         colours from the field (degree 0), or SH with the rest R-VQ'd in the VQ phase when
         ``rvq.attributes`` has ``shN``. Adds one loss term: the commitment and mask losses."""

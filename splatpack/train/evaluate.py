@@ -49,8 +49,13 @@ def eval_mode(modules: Iterable[torch.nn.Module]) -> Iterator[None]:
 
 
 @torch.no_grad()
-def evaluate_views(views: list[View], split: str, render_fn: Callable[[View], torch.Tensor],
-                   lpips: LPIPS | None = None, renders_dir: Path | None = None) -> dict[str, Any]:  # fmt: skip
+def evaluate_views(
+    views: list[View],
+    split: str,
+    render_fn: Callable[[View], torch.Tensor],
+    lpips: LPIPS | None = None,
+    renders_dir: Path | None = None,
+) -> dict[str, Any]:
     """Mean PSNR, SSIM and LPIPS (None without a model) of ``render_fn(view)`` [H, W, 3], clamped
     to [0, 1], against each view's image; the renders go to ``renders_dir`` as PNGs when given."""
     ps, ss, ls = [], [], []

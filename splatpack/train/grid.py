@@ -52,8 +52,12 @@ class GridHooks(MethodHooks):
     def attributes(self, params: torch.nn.ParameterDict) -> dict[str, torch.Tensor]:
         """The per-Gaussian attribute groups the grid is sorted on and smoothed over."""
         p = params
-        out = {"means": p["means"], "scales": p["scales"], "opacities": torch.sigmoid(p["opacities"])[:, None],
-               "quats": positive_w_quats(torch.nn.functional.normalize(p["quats"], dim=-1))}  # fmt: skip
+        out = {
+            "means": p["means"],
+            "scales": p["scales"],
+            "opacities": torch.sigmoid(p["opacities"])[:, None],
+            "quats": positive_w_quats(torch.nn.functional.normalize(p["quats"], dim=-1)),
+        }
         for k in ("sh0", "shN"):
             if k in p and p[k].numel():
                 out[k] = p[k]

@@ -72,8 +72,14 @@ class MethodHooks:
         """means, quats, scales, opacities (and sh0) as rendered at ``step``."""
         return params
 
-    def render_inputs(self, inputs: RenderInputs, params: torch.nn.ParameterDict, rendered: dict[str, torch.Tensor],
-                      view: View, step: int) -> None:  # fmt: skip
+    def render_inputs(
+        self,
+        inputs: RenderInputs,
+        params: torch.nn.ParameterDict,
+        rendered: dict[str, torch.Tensor],
+        view: View,
+        step: int,
+    ) -> None:
         """Change what is rasterised (``rendered``: :meth:`render_params`' output)."""
 
     def aux_loss(self, params: torch.nn.ParameterDict) -> torch.Tensor | None:

@@ -99,8 +99,9 @@ def write_grid(trainer: Trainer, gs: GaussianSet, trained: dict[str, Any], shn_c
     bg = t.background.to(t.device)
 
     def render(v: View) -> torch.Tensor:
-        return render_gaussians(decoded, v.viewmat, v.K, v.frame.width, v.frame.height, background=bg,
-                                backend=t.backend)[0]  # fmt: skip
+        return render_gaussians(
+            decoded, v.viewmat, v.K, v.frame.width, v.frame.height, background=bg, backend=t.backend
+        )[0]
 
     extra = {
         "size_bytes": size,
@@ -167,14 +168,27 @@ def compact_code(trainer: Trainer) -> tuple[CompactCode, dict[str, list[float]]]
     _, sidx = c.vq_scale.quantize(s_in)
     _, ridx = c.vq_rot.quantize(q_in)
     sh = None if c.field is not None else torch.cat([p["sh0"], p["shN"]], dim=1)
-    meta = {"scene": t.capture.name, "scale_space": rvq.scale_space,
-            "background": t.background.tolist(), "steps": t.step}  # fmt: skip
+    meta = {
+        "scene": t.capture.name,
+        "scale_space": rvq.scale_space,
+        "background": t.background.tolist(),
+        "steps": t.step,
+    }
     train = t.train_views[:: max(1, math.ceil(len(t.train_views) / 32))]  # ≤ 32 cameras, for baking
     views = pack_views([(v.viewmat.cpu(), v.K.cpu(), v.frame.width, v.frame.height) for v in train])
     code = quantize_compact(
-        p["means"], torch.sigmoid(p["opacities"]), sidx, ridx, c.vq_scale.codebooks(), c.vq_rot.codebooks(),
-        c.cfg.codec, field=c.field, sh=sh, meta=meta, views=views,
-    )  # fmt: skip
+        p["means"],
+        torch.sigmoid(p["opacities"]),
+        sidx,
+        ridx,
+        c.vq_scale.codebooks(),
+        c.vq_rot.codebooks(),
+        c.cfg.codec,
+        field=c.field,
+        sh=sh,
+        meta=meta,
+        views=views,
+    )
     return code, {
         "scale": codebook_usage(sidx, rvq.vq.codebook_size),
         "rotation": codebook_usage(ridx, rvq.vq.codebook_size),

@@ -21,9 +21,13 @@ class TrainProgress:
         self.ema_loss: float | None = None
         self.t_last, self.s_last = time.perf_counter(), step
         columns = [
-            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(),
-        ]  # fmt: skip
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        ]
         self.progress = Progress(*columns, console=console, transient=False)
         self.start = step
 

@@ -87,9 +87,11 @@ def resolve_scene(path: str | Path) -> SceneSpec:
 
 
 def scene_config(
-    path: str | Path, preset: str | Path | None = None, settings: dict[str, Any] | None = None,
+    path: str | Path,
+    preset: str | Path | None = None,
+    settings: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
-) -> tuple[SceneSpec, TrainConfig, Capture]:  # fmt: skip
+) -> tuple[SceneSpec, TrainConfig, Capture]:
     """(scene spec, TrainConfig, Capture) of what ``splatpack train PATH`` trains: the scene's base
     preset, then the method ``preset`` (a YAML file or a shipped preset's name), then the scene
     file's overrides, then ``extra`` (nested settings) and ``settings`` (flat settings such as

@@ -75,9 +75,14 @@ class Trainer:
     ``cfg.init_from`` when the caller has read them already."""
 
     def __init__(
-        self, capture: Capture, cfg: TrainConfig, out_dir: str | Path, console=None,
-        callbacks: Sequence[StepCallback] = (), initial: GaussianSet | None = None,
-    ):  # fmt: skip
+        self,
+        capture: Capture,
+        cfg: TrainConfig,
+        out_dir: str | Path,
+        console=None,
+        callbacks: Sequence[StepCallback] = (),
+        initial: GaussianSet | None = None,
+    ):
         self.capture = capture
         is_object = capture.format in ("blender", "synthetic")
         cfg = dataclasses.replace(cfg, compact=cfg.compact.resolved(is_object))
@@ -170,22 +175,32 @@ class Trainer:
         for h in self.hooks:
             rendered = h.render_params(rendered, self.step)
         inputs = RenderInputs(
-            quats=rendered["quats"], log_scales=rendered["scales"], scales=torch.exp(rendered["scales"]),
+            quats=rendered["quats"],
+            log_scales=rendered["scales"],
+            scales=torch.exp(rendered["scales"]),
             opacities=torch.sigmoid(rendered["opacities"]),
             sh_degree=self.current_sh_degree() if sh_degree is None else sh_degree,
-        )  # fmt: skip
+        )
         for h in self.hooks:
             h.render_inputs(inputs, p, rendered, view, self.step)
         colors = inputs.colors if inputs.colors is not None else torch.cat([rendered["sh0"], p["shN"]], dim=1)
         if aux is not None:
             aux.extend(inputs.aux)
         return rasterize(
-            rendered["means"], inputs.quats, inputs.scales, inputs.opacities, colors,
-            view.viewmat, view.K, view.frame.width, view.frame.height,
+            rendered["means"],
+            inputs.quats,
+            inputs.scales,
+            inputs.opacities,
+            colors,
+            view.viewmat,
+            view.K,
+            view.frame.width,
+            view.frame.height,
             sh_degree=inputs.sh_degree,
             background=(self.background if background is None else background).to(self.device),
-            backend=self.backend, antialiased=self.cfg.antialiased,
-        )  # fmt: skip
+            backend=self.backend,
+            antialiased=self.cfg.antialiased,
+        )
 
     def _next_view(self) -> View:
         if not self.order:
@@ -293,8 +308,9 @@ class Trainer:
         if len(self.params["means"]) == 0:
             raise SplatpackError(
                 f"no Gaussians are left {when} (pruning removed them all: lower compact.masking.lambda_mask "
-                "or codec.min_opacity, or train longer)", self.out_dir,
-            )  # fmt: skip
+                "or codec.min_opacity, or train longer)",
+                self.out_dir,
+            )
 
     def finish(self) -> dict[str, Any]:
         """Write the preset's output, evaluate the scene it decodes to, write the run's JSON files."""
@@ -318,8 +334,13 @@ class Trainer:
         }
         atomic_write_text(self.out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         atomic_write_text(self.out_dir / "config.json", json.dumps(config_to_dict(self.cfg), indent=2) + "\n")
-        scene = {"data": str(Path(self.capture.root).resolve()), "format": self.capture.format,
-                 "downscale": self.cfg.downscale, "test_every": self.cfg.test_every, "name": self.capture.name,
-                 "white_background": self.capture.white_background}  # fmt: skip
+        scene = {
+            "data": str(Path(self.capture.root).resolve()),
+            "format": self.capture.format,
+            "downscale": self.cfg.downscale,
+            "test_every": self.cfg.test_every,
+            "name": self.capture.name,
+            "white_background": self.capture.white_background,
+        }
         atomic_write_text(self.out_dir / "scene.json", json.dumps(scene, indent=2) + "\n")
         return metrics

@@ -205,10 +205,14 @@ class LiveTrainingView:
         radius = float(np.linalg.norm(centres - centres.mean(0), axis=1).max()) or 1.0
         for i, (f, m) in enumerate(zip(frames, c2w)):
             self.server.scene.add_camera_frustum(
-                f"/cameras/{i:04d}", fov=2 * math.atan2(f.height / 2, f.K[1, 1]), aspect=f.width / f.height,
-                scale=self.cfg.frustum_scale * radius, wxyz=vtf.SO3.from_matrix(m[:3, :3]).wxyz, position=m[:3, 3],
+                f"/cameras/{i:04d}",
+                fov=2 * math.atan2(f.height / 2, f.K[1, 1]),
+                aspect=f.width / f.height,
+                scale=self.cfg.frustum_scale * radius,
+                wxyz=vtf.SO3.from_matrix(m[:3, :3]).wxyz,
+                position=m[:3, 3],
                 color=(255, 140, 0),
-            )  # fmt: skip
+            )
         up = -c2w[:, :3, 1].mean(0)  # OpenCV cameras: y points down in the image
         if np.linalg.norm(up) > 1e-6:
             up /= np.linalg.norm(up)

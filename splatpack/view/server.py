@@ -113,8 +113,10 @@ class ViewServer:
 
     def __init__(self, files: list[Path], static_dir: Path = STATIC_DIR, host: str = "127.0.0.1", port: int = 0):
         if not is_loopback_host(host):
-            raise SplatpackError(f"refusing to serve on {host!r}: the viewer serves local files on a loopback "
-                                 "address only (127.0.0.1, ::1 or localhost)")  # fmt: skip
+            raise SplatpackError(
+                f"refusing to serve on {host!r}: the viewer serves local files on a loopback "
+                "address only (127.0.0.1, ::1 or localhost)"
+            )
         check_port(port)
         self.static_dir = Path(static_dir).resolve()
         self.files: dict[str, ServedFile] = {}
@@ -302,8 +304,11 @@ class _Handler(BaseHTTPRequestHandler):
                 try:
                     rng = parse_range(header, size)
                 except ValueError:
-                    return self.reply_error(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, "range not satisfiable",
-                                            {"Content-Range": f"bytes */{size}"})  # fmt: skip
+                    return self.reply_error(
+                        HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
+                        "range not satisfiable",
+                        {"Content-Range": f"bytes */{size}"},
+                    )
                 if rng is not None:
                     (first, last), status = rng, HTTPStatus.PARTIAL_CONTENT
             length = last - first + 1
@@ -333,8 +338,9 @@ def viewable_format(path: str | Path) -> str:
     if not p.exists():
         raise SplatpackError("file does not exist", p)
     if p.is_dir():
-        raise SplatpackError("is a folder; the viewer opens single files (a SOG folder: "
-                             "`splatpack export FOLDER -o scene.sog` first)", p)  # fmt: skip
+        raise SplatpackError(
+            "is a folder; the viewer opens single files (a SOG folder: `splatpack export FOLDER -o scene.sog` first)", p
+        )
     fmt = detect_format(p)
     if fmt.name == "spk":
         with SpkReader(p) as reader:

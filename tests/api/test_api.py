@@ -38,7 +38,14 @@ def test_public_names_do_not_shadow_the_packages() -> None:
 
 
 def test_public_names_are_bound_lazily() -> None:
-    assert set(splatpack.__all__) >= {"load_scene", "save_scene", "compress_scene", "train_scene", "render_scene", "GaussianSet"}
+    assert set(splatpack.__all__) >= {
+        "load_scene",
+        "save_scene",
+        "compress_scene",
+        "train_scene",
+        "render_scene",
+        "GaussianSet",
+    }
     assert splatpack.load_scene is splatpack.api.load_scene
     with pytest.raises(AttributeError):
         splatpack.no_such_name  # noqa: B018

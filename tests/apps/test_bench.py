@@ -16,10 +16,13 @@ def small_splat(n: int = 600, seed: int = 0) -> GaussianSet:
     g = torch.Generator().manual_seed(seed)
     means = torch.randn(n, 3, generator=g) * torch.tensor([1.0, 0.5, 1.0])
     return GaussianSet(
-        means=means, quats=torch.nn.functional.normalize(torch.randn(n, 4, generator=g), dim=-1),
+        means=means,
+        quats=torch.nn.functional.normalize(torch.randn(n, 4, generator=g), dim=-1),
         scales=torch.full((n, 3), -2.5) + 0.2 * torch.randn(n, 3, generator=g),
-        opacities=torch.randn(n, generator=g) + 1.0, sh0=0.8 * means[:, None, :] / 2, shN=torch.zeros(n, 0, 3),
-    )  # fmt: skip
+        opacities=torch.randn(n, generator=g) + 1.0,
+        sh0=0.8 * means[:, None, :] / 2,
+        shN=torch.zeros(n, 0, 3),
+    )
 
 
 def test_orbit_cameras_look_at_the_centre():
@@ -36,8 +39,7 @@ def test_orbit_cameras_look_at_the_centre():
 def test_bench_writes_rows_and_a_plot(tmp_path):
     src = tmp_path / "small.splat"
     save_scene(small_splat(), src)
-    cfg = BenchConfig(inputs=[src], tools=("splatpack", "spz"), qualities=(2, 8),
-                      views=3, size=48)  # fmt: skip
+    cfg = BenchConfig(inputs=[src], tools=("splatpack", "spz"), qualities=(2, 8), views=3, size=48)
     rows = run_bench(cfg, tmp_path / "out")
     on_disk = json.loads((tmp_path / "out" / "results.json").read_text())
     assert on_disk == rows and (tmp_path / "out" / "rd.png").stat().st_size > 1000

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_captures import make_blender, make_colmap
+from capture_fixtures import make_blender, make_colmap
 
 from splatpack.apps.cli import main
 

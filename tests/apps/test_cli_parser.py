@@ -95,24 +95,59 @@ def parsed(*argv: str) -> dict:
 
 def test_defaults_are_those_of_the_earlier_command_line():
     assert parsed("train", "scene") == {
-        "path": "scene", "config": None, "compact": False, "downscale": None, "steps": None, "out": None,
-        "backend": "auto", "resume": False, "threads": 0, "viewer": False, "viewer_port": 8080, "viewer_every": 100,
-    }  # fmt: skip
-    assert parsed("process", "imgs", "--out", "o") == {"images_dir": Path("imgs"), "out": Path("o"),
-                                                       "matching": "exhaustive"}  # fmt: skip
-    assert parsed("render", "run") == {"run_dir": Path("run"), "out": None, "orbit": False, "frames": 120, "fps": 30,
-                                       "backend": "auto"}  # fmt: skip
+        "path": "scene",
+        "config": None,
+        "compact": False,
+        "downscale": None,
+        "steps": None,
+        "out": None,
+        "backend": "auto",
+        "resume": False,
+        "threads": 0,
+        "viewer": False,
+        "viewer_port": 8080,
+        "viewer_every": 100,
+    }
+    assert parsed("process", "imgs", "--out", "o") == {
+        "images_dir": Path("imgs"),
+        "out": Path("o"),
+        "matching": "exhaustive",
+    }
+    assert parsed("render", "run") == {
+        "run_dir": Path("run"),
+        "out": None,
+        "orbit": False,
+        "frames": 120,
+        "fps": 30,
+        "backend": "auto",
+    }
     assert parsed("info", "a.spk") == {"file": Path("a.spk"), "json": False}
     assert parsed("decompress", "a.spk", "-o", "b.ply") == {"file": Path("a.spk"), "out": Path("b.ply")}
     assert parsed("export", "a.spk", "-o", "b.sog") == {"file": Path("a.spk"), "out": Path("b.sog"), "format": None}
     assert parsed("compress", "a.ply", "-o", "b.spk") == {
-        "file": Path("a.ply"), "out": Path("b.spk"), "quality": 6, "finetune": None, "finetune_steps": 1000,
+        "file": Path("a.ply"),
+        "out": Path("b.spk"),
+        "quality": 6,
+        "finetune": None,
+        "finetune_steps": 1000,
         "backend": "auto",
-    }  # fmt: skip
-    assert parsed("bench") == {"out": Path("outputs/bench/rd"), "inputs": None, "tools": None, "qualities": None,
-                               "views": 32, "size": 384}  # fmt: skip
-    assert parsed("view", "a.spk") == {"file": Path("a.spk"), "port": 0, "no_browser": False, "desktop": False,
-                                       "width": 1024, "height": 768}  # fmt: skip
+    }
+    assert parsed("bench") == {
+        "out": Path("outputs/bench/rd"),
+        "inputs": None,
+        "tools": None,
+        "qualities": None,
+        "views": 32,
+        "size": 384,
+    }
+    assert parsed("view", "a.spk") == {
+        "file": Path("a.spk"),
+        "port": 0,
+        "no_browser": False,
+        "desktop": False,
+        "width": 1024,
+        "height": 768,
+    }
 
 
 def test_options_as_spelled_before():

@@ -79,7 +79,7 @@ def test_object_bounds() -> None:
     pts = [np.abs(syn.BOX_MIN), np.abs(syn.BOX_MAX)]
     pts += [np.abs(s.center) + s.radius for s in syn.SPHERES]
     assert np.max(pts) <= 1.2
-    corners = np.array([[x, y, z] for x in (-.6, .6) for y in (-.6, .6) for z in (-.7, -.35)])
+    corners = np.array([[x, y, z] for x in (-0.6, 0.6) for y in (-0.6, 0.6) for z in (-0.7, -0.35)])
     assert np.linalg.norm(corners, axis=1).max() <= syn._BOUND_R
     assert all(np.linalg.norm(s.center) + s.radius <= syn._BOUND_R for s in syn.SPHERES)
 
@@ -179,8 +179,7 @@ def test_refuses_foreign_folder(tmp_path: Path) -> None:
         syn.make_synthetic_scene(tmp_path / "x", width=0)
 
 
-def test_default_scene_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                default_scene: Path) -> None:
+def test_default_scene_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, default_scene: Path) -> None:
     assert syn.DEFAULT_SCENE_NAME == "default"
     monkeypatch.delenv("SPLATPACK_CACHE", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))

@@ -43,10 +43,17 @@ def synthetic_code(n: int = 300, seed: int = 0):
     vm[2, 3] = 3.0
     K = torch.tensor([[40.0, 0, 16], [0, 40.0, 16], [0, 0, 1]])
     return quantize_compact(
-        torch.randn(n, 3, generator=g), torch.rand(n, generator=g),
-        torch.randint(0, 16, (n, 3), generator=g), torch.randint(0, 16, (n, 3), generator=g), books_s, books_r,
-        CompactCodecConfig(), field=field, meta={"scale_space": "log"}, views=pack_views([(vm, K, 32, 32)]),
-    )  # fmt: skip
+        torch.randn(n, 3, generator=g),
+        torch.rand(n, generator=g),
+        torch.randint(0, 16, (n, 3), generator=g),
+        torch.randint(0, 16, (n, 3), generator=g),
+        books_s,
+        books_r,
+        CompactCodecConfig(),
+        field=field,
+        meta={"scale_space": "log"},
+        views=pack_views([(vm, K, 32, 32)]),
+    )
 
 
 def test_synthetic_code_round_trips_bit_exactly(tmp_path):

@@ -50,6 +50,16 @@ def test_encode_writes_what_write_grid_scene_writes(scene, grid, tmp_path):
 def test_package_exports_resolve():
     for name in grid_package.__all__:
         assert getattr(grid_package, name) is not None, name
-    for name in ("MAX_SPARE", "ATTRIBUTES", "GRID_CODECS", "QUALITY_LEVELS", "sort_features", "sort_scene",
-                 "quantisation_aware", "encode_grid_scene", "decode_grid_scene", "grid_attribute_bytes"):  # fmt: skip
+    for name in (
+        "MAX_SPARE",
+        "ATTRIBUTES",
+        "GRID_CODECS",
+        "QUALITY_LEVELS",
+        "sort_features",
+        "sort_scene",
+        "quantisation_aware",
+        "encode_grid_scene",
+        "decode_grid_scene",
+        "grid_attribute_bytes",
+    ):
         assert name in grid_package.__all__, name

@@ -185,8 +185,10 @@ def test_specific_errors(tmp):
     expect("section 'grid.sh0' is missing", secs=[s for s in sections if s.name != "grid.sh0"])
     expect("malformed grid-scene header", m={**meta, "grid": {"height": 3, "width": 4}})
     wrong = encode_array(np.zeros((5, 7, 3), np.uint8), "jxl")
-    expect(r"array 'grid.sh0' \(jxl\): shape \(5, 7, 3\) differs from the expected \(6, 7, 3\)",
-           secs=[Section(s.name, s.codec, wrong if s.name == "grid.sh0" else s.payload) for s in sections])  # fmt: skip
+    expect(
+        r"array 'grid.sh0' \(jxl\): shape \(5, 7, 3\) differs from the expected \(6, 7, 3\)",
+        secs=[Section(s.name, s.codec, wrong if s.name == "grid.sh0" else s.payload) for s in sections],
+    )
     big = encode_array(np.full((6, 7, 3), 255, np.uint8), "jxl")
     over = {**meta, "attributes": {**meta["attributes"], "sh0": {**meta["attributes"]["sh0"], "bits": 7}}}
     expect(
@@ -194,8 +196,10 @@ def test_specific_errors(tmp):
         secs=[Section(s.name, s.codec, big if s.name == "grid.sh0" else s.payload) for s in sections],
         m=over,
     )
-    expect("uses codec 'png', the header says 'jxl'",
-           secs=[Section(s.name, "png" if s.name == "grid.sh0" else s.codec, s.payload) for s in sections])  # fmt: skip
+    expect(
+        "uses codec 'png', the header says 'jxl'",
+        secs=[Section(s.name, "png" if s.name == "grid.sh0" else s.codec, s.payload) for s in sections],
+    )
     empty = encode_array(np.array([3, 2], np.uint32), "deflate")
     expect(
         "strictly increasing",

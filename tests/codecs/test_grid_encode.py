@@ -186,8 +186,9 @@ def test_frames(scene, grid, tmp_path):
     ref = scene.subset(raster_order(grid))
     cov_in = covariance_3d(ref.quats.double(), ref.scales.double().exp())
     for frames in ("stored", "turned", "canonical", "best"):
-        cfg = GridCodecConfig(quats=AttributeCoding(10), scales=AttributeCoding(10), quats_encoding="smallest-three",
-                              frames=frames)  # fmt: skip
+        cfg = GridCodecConfig(
+            quats=AttributeCoding(10), scales=AttributeCoding(10), quats_encoding="smallest-three", frames=frames
+        )
         write_grid_scene(tmp_path / "c.spk", scene, cfg, grid_index=grid)
         dec = read_grid_scene(tmp_path / "c.spk")
         chosen = SpkReader(tmp_path / "c.spk").meta["frames"]
@@ -209,9 +210,12 @@ def test_frames(scene, grid, tmp_path):
     s0 = torch.log(torch.tensor([0.05, 0.02, 0.004], dtype=torch.float64))
     same_shape = GaussianSet(
         means=torch.tensor(rng.normal(size=(n, 3)), dtype=torch.float32),
-        quats=local_frames.quat_multiply(q0.expand(n, 4), r).float(), scales=s0[local_frames._ORDERS[which]].float(),
-        opacities=torch.zeros(n), sh0=torch.zeros(n, 1, 3), shN=torch.zeros(n, 0, 3),
-    )  # fmt: skip
+        quats=local_frames.quat_multiply(q0.expand(n, 4), r).float(),
+        scales=s0[local_frames._ORDERS[which]].float(),
+        opacities=torch.zeros(n),
+        sh0=torch.zeros(n, 1, 3),
+        shN=torch.zeros(n, 0, 3),
+    )
     cov = covariance_3d(same_shape.quats.double(), same_shape.scales.double().exp())
     assert torch.allclose(cov, cov[:1].expand(n, 3, 3), atol=1e-8)
     sizes = {}
@@ -231,5 +235,7 @@ def test_frames(scene, grid, tmp_path):
     with pytest.raises(SplatpackError, match="frames"):
         GridCodecConfig(frames="yes").validate()
     with pytest.raises(SplatpackError, match="quantisation-aware"):
-        quantisation_aware(*(getattr(scene, k) for k in ("means", "quats", "scales", "opacities", "sh0")),
-                             GridCodecConfig.from_quality(3))  # fmt: skip
+        quantisation_aware(
+            *(getattr(scene, k) for k in ("means", "quats", "scales", "opacities", "sh0")),
+            GridCodecConfig.from_quality(3),
+        )

@@ -12,9 +12,16 @@ from splatpack.codecs.grid.layout import GridCells, ImageLayout, fill_source, mo
 
 @pytest.mark.parametrize(
     "codec, bits, distance, p, c",
-    [("jxl", 8, 0.0, 1, 3), ("png", 12, 0.0, 5, 3), ("webp", 14, 0.0, 3, 3), ("webp", 6, 0.0, 2, 1),
-     ("jxl", 10, 1.0, 2, 3), ("ans", 16, 0.0, 15, 3), ("jxl", 9, 0.5, 1, 1)],
-)  # fmt: skip
+    [
+        ("jxl", 8, 0.0, 1, 3),
+        ("png", 12, 0.0, 5, 3),
+        ("webp", 14, 0.0, 3, 3),
+        ("webp", 6, 0.0, 2, 1),
+        ("jxl", 10, 1.0, 2, 3),
+        ("ans", 16, 0.0, 15, 3),
+        ("jxl", 9, 0.5, 1, 1),
+    ],
+)
 def test_image_round_trip(codec, bits, distance, p, c):
     rng = np.random.default_rng(bits + p)
     h, w = 5, 7

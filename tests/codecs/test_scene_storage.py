@@ -7,8 +7,17 @@ from splatpack.spk.container import Section, write_spk
 
 
 def test_attribute_bytes_sum_compact_and_grid_sections():
-    sizes = {"positions": 10, "scales.indices": 3, "scales.codebooks": 4, "colour.hash.00": 5, "colour.mlp": 1,
-             "grid.means.lo": 7, "grid.sh0": 2, "grid.shN.labels": 6, "views": 8}  # fmt: skip
+    sizes = {
+        "positions": 10,
+        "scales.indices": 3,
+        "scales.codebooks": 4,
+        "colour.hash.00": 5,
+        "colour.mlp": 1,
+        "grid.means.lo": 7,
+        "grid.sh0": 2,
+        "grid.shN.labels": 6,
+        "views": 8,
+    }
     t = attribute_bytes(sizes, 100)
     assert t == {"position": 17, "opacity": 0, "scale": 7, "rotation": 0, "colour": 14, "other": 62, "total": 100}
     assert list(t)[:5] == list(SECTION_PREFIXES)

@@ -54,7 +54,9 @@ def test_level_layout_follows_tcnn() -> None:
     offset = 0
     for lvl, lv in enumerate(levels):
         # tcnn: scale = exp2f(l * log2(b)) * N_min - 1 (float32), R = ceil(scale) + 1
-        scale = np.float32(np.exp2(np.float32(lvl) * np.float32(math.log2(np.float32(1.447))))) * np.float32(16) - np.float32(1)
+        scale = np.float32(np.exp2(np.float32(lvl) * np.float32(math.log2(np.float32(1.447))))) * np.float32(
+            16
+        ) - np.float32(1)
         res = int(math.ceil(scale)) + 1
         size = min(-(-(res**3) // 8) * 8, 2**19)
         assert (lv.offset, lv.size, lv.resolution) == (offset, size, res)
@@ -80,7 +82,9 @@ def test_level_layout_follows_tcnn() -> None:
 
 def test_reference_hash_by_hand() -> None:
     """Cross-check the float64 reference itself on one hashed level with plain python ints."""
-    cfg = HashGridConfig(n_levels=1, n_features_per_level=2, log2_hashmap_size=4, base_resolution=8, per_level_scale=2.0)
+    cfg = HashGridConfig(
+        n_levels=1, n_features_per_level=2, log2_hashmap_size=4, base_resolution=8, per_level_scale=2.0
+    )
     (lv,) = grid_levels(cfg)
     assert not lv.dense and lv.size == 16 and lv.scale == 7.0
     params = torch.stack([torch.arange(16.0), torch.zeros(16)], dim=1).reshape(-1)  # entry e holds (e, 0)
@@ -94,7 +98,11 @@ def test_reference_hash_by_hand() -> None:
             for cx in (0, 1):
                 vx, vy, vz = cell[0] + cx, cell[1] + cy, cell[2] + cz
                 h = (vx ^ ((vy * PRIME_Y) & 0xFFFFFFFF) ^ ((vz * PRIME_Z) & 0xFFFFFFFF)) % 16
-                w = (frac[0] if cx else 1 - frac[0]) * (frac[1] if cy else 1 - frac[1]) * (frac[2] if cz else 1 - frac[2])
+                w = (
+                    (frac[0] if cx else 1 - frac[0])
+                    * (frac[1] if cy else 1 - frac[1])
+                    * (frac[2] if cz else 1 - frac[2])
+                )
                 expected += w * h
     ref = hash_encode_reference(params, x, cfg)
     assert ref[0, 0].item() == pytest.approx(expected, abs=1e-9) and ref[0, 1].item() == 0
@@ -127,7 +135,9 @@ def test_default_config_matches_reference_on_few_points() -> None:
 
 @pytest.mark.slow  # only compiles another specialisation (F = 4, ~6 s without the numba cache)
 def test_feature_counts_other_than_two() -> None:
-    cfg = HashGridConfig(n_levels=4, n_features_per_level=4, log2_hashmap_size=10, base_resolution=4, per_level_scale=2.0)
+    cfg = HashGridConfig(
+        n_levels=4, n_features_per_level=4, log2_hashmap_size=10, base_resolution=4, per_level_scale=2.0
+    )
     enc = _encoding(cfg)
     x = _points(300, seed=5)
     assert torch.allclose(enc(x).double(), hash_encode_reference(enc.params, x, cfg), atol=2e-6, rtol=0)
@@ -135,7 +145,9 @@ def test_feature_counts_other_than_two() -> None:
 
 def test_dense_level_is_linear_x_fastest_indexing() -> None:
     """Store each dense entry's own vertex coordinates: interpolation then returns p = x·s + ½."""
-    cfg = HashGridConfig(n_levels=2, n_features_per_level=4, log2_hashmap_size=16, base_resolution=8, per_level_scale=1.5)
+    cfg = HashGridConfig(
+        n_levels=2, n_features_per_level=4, log2_hashmap_size=16, base_resolution=8, per_level_scale=1.5
+    )
     enc = HashGridEncoding(cfg, backend="numba")
     for lvl, lv in enumerate(enc.levels()):
         assert lv.dense

@@ -10,7 +10,9 @@ from splatpack.render.projection import covariance_3d, quat_to_rotmat
 
 def random_frames(n: int = 4000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    quats = torch.randn(n, 4, generator=g, dtype=torch.float64) * torch.rand(n, 1, generator=g, dtype=torch.float64).add(0.1)
+    quats = torch.randn(n, 4, generator=g, dtype=torch.float64) * torch.rand(
+        n, 1, generator=g, dtype=torch.float64
+    ).add(0.1)
     log_scales = torch.randn(n, 3, generator=g, dtype=torch.float64)
     log_scales[:50, 1] = log_scales[:50, 0]  # ties keep a well-defined order
     return quats, log_scales
@@ -35,10 +37,16 @@ def test_same_covariance_one_representative():
     one_q, one_s = quats[70:71].expand(24, 4).clone(), log_scales[70:71].expand(24, 3).clone()
     turns = torch.tensor([[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=torch.float64)
     c = 2**-0.5
-    swaps = [([0, 1, 2], [1.0, 0, 0, 0]), ([1, 0, 2], [c, 0, 0, c]), ([2, 1, 0], [c, 0, c, 0]),
-             ([0, 2, 1], [c, c, 0, 0]), ([1, 2, 0], [0.5, 0.5, 0.5, 0.5]), ([2, 0, 1], [0.5, -0.5, -0.5, -0.5])]  # fmt: skip
+    swaps = [
+        ([0, 1, 2], [1.0, 0, 0, 0]),
+        ([1, 0, 2], [c, 0, 0, c]),
+        ([2, 1, 0], [c, 0, c, 0]),
+        ([0, 2, 1], [c, c, 0, 0]),
+        ([1, 2, 0], [0.5, 0.5, 0.5, 0.5]),
+        ([2, 0, 1], [0.5, -0.5, -0.5, -0.5]),
+    ]
     i = 0
-    for order, p in swaps:
+    for _order, p in swaps:
         for t in turns:
             r = quat_multiply(torch.tensor(p, dtype=torch.float64), t)
             one_q[i] = quat_multiply(quats[70], r)
@@ -46,7 +54,11 @@ def test_same_covariance_one_representative():
             axes = quat_to_rotmat(r[None])[0].abs().argmax(0)
             one_s[i] = log_scales[70][axes]
             i += 1
-    assert torch.allclose(covariance_3d(one_q, one_s.exp()), covariance_3d(quats[70:71], log_scales[70:71].exp()).expand(24, 3, 3), atol=1e-12)
+    assert torch.allclose(
+        covariance_3d(one_q, one_s.exp()),
+        covariance_3d(quats[70:71], log_scales[70:71].exp()).expand(24, 3, 3),
+        atol=1e-12,
+    )
     cq, cs = canonical_frames(one_q, one_s)
     assert (cq - cq[:1]).abs().max() < 1e-12, (cq - cq[:1]).abs().max()
     assert torch.equal(cs, cs[:1].expand(24, 3))

@@ -50,15 +50,28 @@ def test_compressed_ply_matches_gsply_and_quantisation(tmp_path, degree):
 
 def test_compressed_ply_hand_packed_without_chunk_colours(tmp_path):
     """A 12-property chunk (absolute colours, as older SuperSplat files) packed by hand from the spec."""
-    props = ["min_x", "min_y", "min_z", "max_x", "max_y", "max_z",
-             "min_scale_x", "min_scale_y", "min_scale_z", "max_scale_x", "max_scale_y", "max_scale_z"]  # fmt: skip
+    props = [
+        "min_x",
+        "min_y",
+        "min_z",
+        "max_x",
+        "max_y",
+        "max_z",
+        "min_scale_x",
+        "min_scale_y",
+        "min_scale_z",
+        "max_scale_x",
+        "max_scale_y",
+        "max_scale_z",
+    ]
     packed = ("packed_position", "packed_rotation", "packed_scale", "packed_color")
     header = (
-        "ply\nformat binary_little_endian 1.0\nelement chunk 1\n" + "".join(f"property float {p}\n" for p in props)
+        "ply\nformat binary_little_endian 1.0\nelement chunk 1\n"
+        + "".join(f"property float {p}\n" for p in props)
         + "element vertex 2\n"
         + "".join(f"property uint {p}\n" for p in packed)
         + "end_header\n"
-    )  # fmt: skip
+    )
     chunk = np.array([-1, -2, -3, 1, 2, 3, -5, -5, -5, -1, -1, -1], "<f4")
     pos = [(0 << 21) | (1023 << 11) | 1024, (2047 << 21) | (0 << 11) | 0]
     # rotation: largest index 0 (rot_0 = w), the others 0.5·√2/2 + 0.5 etc. in 10 bits

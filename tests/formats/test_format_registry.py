@@ -175,9 +175,12 @@ def toy_format(store: dict[Path, GaussianSet], writable: bool = True) -> SceneFo
         return path
 
     return SceneFormat(
-        name="toy", extensions=(".toy",), sniff=lambda head, path: head.startswith(b"TOY1"),
-        read=lambda path: store[path], write=write if writable else None,
-    )  # fmt: skip
+        name="toy",
+        extensions=(".toy",),
+        sniff=lambda head, path: head.startswith(b"TOY1"),
+        read=lambda path: store[path],
+        write=write if writable else None,
+    )
 
 
 def test_a_format_added_to_the_table_is_read_and_written(tmp_path, monkeypatch):

@@ -115,14 +115,29 @@ def write_sog_v1(gs: GaussianSet, folder: Path) -> GaussianSet:
     out["scales.webp"] = _webp(_texture([sb[:, i] for i in range(3)], w, h))
     out["sh0.webp"] = _webp(_texture([cb[:, i] for i in range(3)], w, h, alpha=cb[:, 3]))
     meta = {
-        "means": {"shape": [n, 3], "dtype": "float32", "mins": meta2["means"]["mins"], "maxs": meta2["means"]["maxs"],
-                  "files": ["means_l.webp", "means_u.webp"]},
-        "scales": {"shape": [n, 3], "dtype": "float32", "mins": s_lo.tolist(), "maxs": s_hi.tolist(),
-                   "files": ["scales.webp"]},
+        "means": {
+            "shape": [n, 3],
+            "dtype": "float32",
+            "mins": meta2["means"]["mins"],
+            "maxs": meta2["means"]["maxs"],
+            "files": ["means_l.webp", "means_u.webp"],
+        },
+        "scales": {
+            "shape": [n, 3],
+            "dtype": "float32",
+            "mins": s_lo.tolist(),
+            "maxs": s_hi.tolist(),
+            "files": ["scales.webp"],
+        },
         "quats": {"shape": [n, 4], "dtype": "uint8", "encoding": "quaternion_packed", "files": ["quats.webp"]},
-        "sh0": {"shape": [n, 1, 4], "dtype": "float32", "mins": c_lo.tolist(), "maxs": c_hi.tolist(),
-                "files": ["sh0.webp"]},
-    }  # fmt: skip
+        "sh0": {
+            "shape": [n, 1, 4],
+            "dtype": "float32",
+            "mins": c_lo.tolist(),
+            "maxs": c_hi.tolist(),
+            "files": ["sh0.webp"],
+        },
+    }
     sh = np_(ref.shN)
     exp_sh = np.zeros((n, 0, 3))
     if sh.shape[1]:
@@ -136,17 +151,26 @@ def write_sog_v1(gs: GaussianSet, folder: Path) -> GaussianSet:
         out["shN_centroids.webp"] = _webp(cent.reshape(rows, 64 * d, 4))
         lab = np.arange(n)
         out["shN_labels.webp"] = _webp(_texture([lab & 0xFF, lab >> 8], w, h))
-        meta["shN"] = {"shape": [n, d * 3], "dtype": "float32", "mins": lo, "maxs": hi, "quantization": 8,
-                       "files": ["shN_centroids.webp", "shN_labels.webp"]}  # fmt: skip
+        meta["shN"] = {
+            "shape": [n, d * 3],
+            "dtype": "float32",
+            "mins": lo,
+            "maxs": hi,
+            "quantization": 8,
+            "files": ["shN_centroids.webp", "shN_labels.webp"],
+        }
         exp_sh = lerp(shb.astype(np.float64), lo, hi)
     out["meta.json"] = json.dumps(meta).encode()
     for name, data in out.items():
         (folder / name).write_bytes(data)
     return GaussianSet.from_numpy(
-        np_(ref.means), np_(ref.quats), lerp(sb.astype(np.float64), s_lo, s_hi),
-        lerp(cb[:, 3].astype(np.float64), c_lo[3], c_hi[3]), lerp(cb[:, :3].astype(np.float64), c_lo[:3], c_hi[:3]),
+        np_(ref.means),
+        np_(ref.quats),
+        lerp(sb.astype(np.float64), s_lo, s_hi),
+        lerp(cb[:, 3].astype(np.float64), c_lo[3], c_hi[3]),
+        lerp(cb[:, :3].astype(np.float64), c_lo[:3], c_hi[:3]),
         exp_sh,
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize("degree", [0, 1, 3])

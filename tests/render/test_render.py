@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from splatpack.render import project_gaussians, rasterize
 from splatpack.core.sh import eval_sh_bases, sh_to_color
+from splatpack.render import project_gaussians, rasterize
 
 
 def random_scene(n=300, seed=0, width=64, height=48, sh=False):
@@ -163,8 +163,16 @@ def test_rgb_plus_extra_channels_are_composited_in_groups():
     bg5 = torch.rand(5, generator=g)
     ps = [p.clone().requires_grad_(True) for p in params[:4]] + [feats.clone().requires_grad_(True)]
     img5, a5, _ = rasterize(*ps, vm, K, w, h, background=bg5, backend="cpu")
-    ref5, ra5, _ = rasterize(*[p.detach().double() for p in ps], vm.double(), K.double(), w, h,
-                             background=bg5.double(), backend="cpu", cpu_impl="dense")  # fmt: skip
+    ref5, ra5, _ = rasterize(
+        *[p.detach().double() for p in ps],
+        vm.double(),
+        K.double(),
+        w,
+        h,
+        background=bg5.double(),
+        backend="cpu",
+        cpu_impl="dense",
+    )
     assert img5.shape == (h, w, 5) and (img5.double() - ref5).abs().max() < 1e-4
     wts = torch.randn(h, w, 5, generator=g)
     (img5 * wts).sum().backward()

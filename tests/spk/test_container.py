@@ -217,8 +217,15 @@ def test_unknown_optional_section_is_skipped(case_path, sample):
 
 def test_unknown_required_section_is_refused(tmp_path):
     path = tmp_path / "r.spk"
-    write_spk(path, [Section("positions", "raw", encode_array(np.zeros(3, np.float32), "raw")),
-                     Section("colors", "neural-field-v9", b"abc")], {}, 1)  # fmt: skip
+    write_spk(
+        path,
+        [
+            Section("positions", "raw", encode_array(np.zeros(3, np.float32), "raw")),
+            Section("colors", "neural-field-v9", b"abc"),
+        ],
+        {},
+        1,
+    )
     with pytest.raises(SpkError, match="required section 'colors' uses codec 'neural-field-v9' unknown"):
         SpkReader(path, known_codecs=CODECS)
     with SpkReader(path) as r:  # known_codecs=None accepts everything

@@ -25,14 +25,22 @@ CONFIGS = Path(__file__).parents[2] / "configs"
 def compact_config(**kw) -> TrainConfig:
     cfg = load_config(CONFIGS / "compact.yaml")
     base = {
-        "steps": 80, "init_random_points": 1500, "checkpoint_every": 40, "eval_lpips": False, "log_every": 10,
+        "steps": 80,
+        "init_random_points": 1500,
+        "checkpoint_every": 40,
+        "eval_lpips": False,
+        "log_every": 10,
         "scale_schedule": False,
         "densify": {"refine_start": 10, "refine_every": 10, "reset_every": 1000, "refine_stop": 50},
-        "compact": {"rvq": {"steps": 20, "vq": {"num_stages": 3, "codebook_size": 16}},
-                    "masking": {"prune_every": 10},
-                    "object": {"masking": {"lambda_mask": 0.01, "lr": 0.1},
-                               "colour": {"lr": 1e-2, "milestones": [], "model": {"grid": {"log2_hashmap_size": 12}}}}},
-    }  # fmt: skip
+        "compact": {
+            "rvq": {"steps": 20, "vq": {"num_stages": 3, "codebook_size": 16}},
+            "masking": {"prune_every": 10},
+            "object": {
+                "masking": {"lambda_mask": 0.01, "lr": 0.1},
+                "colour": {"lr": 1e-2, "milestones": [], "model": {"grid": {"log2_hashmap_size": 12}}},
+            },
+        },
+    }
     cfg = apply_overrides(cfg, base)
     return apply_overrides(cfg, kw)
 

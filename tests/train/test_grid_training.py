@@ -92,9 +92,13 @@ def test_training_keeps_a_sorted_grid_and_the_loss_smooths_it(tiny_capture, tmp_
 def test_resorting_and_mask_pruning_keep_the_grid_consistent(tiny_capture, tmp_path):
     cfg = grid_config(
         grid={"resort_every": 10},
-        compact={"enabled": True, "colour_field": False, "masking": {"lr": 0.3, "lambda_mask": 0.05, "prune_every": 10},
-                 "rvq": {"steps": 10}},
-    )  # fmt: skip
+        compact={
+            "enabled": True,
+            "colour_field": False,
+            "masking": {"lr": 0.3, "lambda_mask": 0.05, "prune_every": 10},
+            "rvq": {"steps": 10},
+        },
+    )
     t = Trainer(tiny_capture, cfg, tmp_path)
     t.setup()
     while t.step < 55:
@@ -157,8 +161,11 @@ def full_config(**kw) -> TrainConfig:
     """configs/full.yaml at a toy scale: masking + SH-rest R-VQ + sorted grids."""
 
     cfg = load_config(Path(__file__).parents[2] / "configs" / "full.yaml", grid_config())
-    over = {"grid": {"start": 30, "resort_every": 0}, "compact": {"rvq": {"steps": 15, "sh_vq": {"codebook_size": 16}},
-            "masking": {"prune_every": 20}}, "sh_degree_interval": 5}  # fmt: skip
+    over = {
+        "grid": {"start": 30, "resort_every": 0},
+        "compact": {"rvq": {"steps": 15, "sh_vq": {"codebook_size": 16}}, "masking": {"prune_every": 20}},
+        "sh_degree_interval": 5,
+    }
     return apply_overrides(apply_overrides(cfg, over), kw)
 
 

@@ -52,9 +52,19 @@ def test_opacity_reset_happens(tiny_capture, tmp_path):
 @pytest.mark.parametrize("ramp", [False, True])
 def test_gaussian_budget_is_respected_and_ramped(tiny_capture, tmp_path, ramp):
     cap = 2200
-    cfg = tiny_config(scale_schedule=False, steps=40,
-                      densify={"refine_start": 5, "refine_stop": 35, "refine_every": 5, "reset_every": 1000,
-                               "grow_grad2d": 1e-6, "max_gaussians": cap, "budget_ramp": ramp})  # fmt: skip
+    cfg = tiny_config(
+        scale_schedule=False,
+        steps=40,
+        densify={
+            "refine_start": 5,
+            "refine_stop": 35,
+            "refine_every": 5,
+            "reset_every": 1000,
+            "grow_grad2d": 1e-6,
+            "max_gaussians": cap,
+            "budget_ramp": ramp,
+        },
+    )
     t = Trainer(tiny_capture, cfg, tmp_path)
     t.setup()
     counts = {}

@@ -150,8 +150,21 @@ def test_train_cli_with_viewer(scene_root, tmp_path, capsys, monkeypatch):
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text("init_random_points: 600\neval_lpips: false\n")
     out = tmp_path / "run"
-    args = ["train", scene_root, "--steps", "12", "--out", out, "--config", cfg,
-            "--viewer", "--viewer-port", "0", "--viewer-every", "5"]  # fmt: skip
+    args = [
+        "train",
+        scene_root,
+        "--steps",
+        "12",
+        "--out",
+        out,
+        "--config",
+        cfg,
+        "--viewer",
+        "--viewer-port",
+        "0",
+        "--viewer-every",
+        "5",
+    ]
     assert main([str(a) for a in args]) == 0
     captured = capsys.readouterr()
     assert "live view: http://127.0.0.1:" in captured.err

@@ -79,8 +79,11 @@ def x_display():
         r, w = os.pipe()
         proc = subprocess.Popen(
             ["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
-            pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent,
-        )  # fmt: skip
+            pass_fds=(w,),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
         os.close(w)
         number = b""
         while not number.endswith(b"\n") and select.select([r], [], [], 10.0)[0]:

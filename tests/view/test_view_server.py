@@ -140,12 +140,29 @@ def test_request_checks(tmp_path):
 
 
 TRAVERSALS = [
-    "/../secret.txt", "/%2e%2e/secret.txt", "/%2E%2E/secret.txt", "/%2e%2e%2fsecret.txt", "/assets/../../secret.txt",
-    "/assets/..%2f..%2fsecret.txt", "/assets/%2e%2e/%2e%2e/secret.txt", "/files/../../secret.txt",
-    "/files/..%2f..%2fsecret.txt", "/files/%2e%2e%2f%2e%2e%2fsecret.txt", "/..\\secret.txt", "/assets/..%5c..%5csecret.txt",
-    "//etc/passwd", "/files//etc/passwd", "/files/%2fetc%2fpasswd", "/%2fetc%2fpasswd", "/leak.txt", "/assets/./app-1234.js",
-    "/files/secret.txt", "/etc/passwd", "http://127.0.0.1/../secret.txt", "*",
-]  # fmt: skip
+    "/../secret.txt",
+    "/%2e%2e/secret.txt",
+    "/%2E%2E/secret.txt",
+    "/%2e%2e%2fsecret.txt",
+    "/assets/../../secret.txt",
+    "/assets/..%2f..%2fsecret.txt",
+    "/assets/%2e%2e/%2e%2e/secret.txt",
+    "/files/../../secret.txt",
+    "/files/..%2f..%2fsecret.txt",
+    "/files/%2e%2e%2f%2e%2e%2fsecret.txt",
+    "/..\\secret.txt",
+    "/assets/..%5c..%5csecret.txt",
+    "//etc/passwd",
+    "/files//etc/passwd",
+    "/files/%2fetc%2fpasswd",
+    "/%2fetc%2fpasswd",
+    "/leak.txt",
+    "/assets/./app-1234.js",
+    "/files/secret.txt",
+    "/etc/passwd",
+    "http://127.0.0.1/../secret.txt",
+    "*",
+]
 
 
 @pytest.mark.parametrize("path", TRAVERSALS)
@@ -235,8 +252,14 @@ def test_constructor_errors(site, tmp_path):
 
 def test_cli_serves_until_ctrl_c(site):
     _, scene = site
-    cmd = [sys.executable, "-c", "import sys; from splatpack.apps.cli import main; sys.exit(main())",
-           "view", str(scene), "--no-browser"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from splatpack.apps.cli import main; sys.exit(main())",
+        "view",
+        str(scene),
+        "--no-browser",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()

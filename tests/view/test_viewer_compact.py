@@ -61,9 +61,16 @@ def synthetic_compact_code(n: int, seed: int = 0):
     means = torch.randn(n, 3, generator=g) * torch.tensor([0.8, 0.6, 0.8])
     opacities = 0.3 + 0.7 * torch.rand(n, generator=g)
     return quantize_compact(
-        means, opacities, torch.randint(0, 16, (n, 3), generator=g), torch.randint(0, 16, (n, 3), generator=g),
-        books_s, books_r, CompactCodecConfig(), field=field, meta={"scale_space": "log"},
-    )  # fmt: skip
+        means,
+        opacities,
+        torch.randint(0, 16, (n, 3), generator=g),
+        torch.randint(0, 16, (n, 3), generator=g),
+        books_s,
+        books_r,
+        CompactCodecConfig(),
+        field=field,
+        meta={"scale_space": "log"},
+    )
 
 
 def synthetic_grid_scene(path: Path, n: int, seed: int = 0) -> None:
@@ -75,10 +82,13 @@ def synthetic_grid_scene(path: Path, n: int, seed: int = 0) -> None:
     v = rng.normal(size=(n, 3))
     p = v / np.linalg.norm(v, axis=1, keepdims=True)
     gs = GaussianSet.from_numpy(
-        means=p + 0.05 * rng.normal(size=(n, 3)), quats=rng.normal(size=(n, 4)),
-        scales=np.full((n, 3), -3.0) + 0.3 * rng.normal(size=(n, 3)), opacities=rng.normal(size=n),
-        sh0=0.8 * p, shN=0.2 * rng.normal(size=(n, 3, 3)),
-    )  # fmt: skip
+        means=p + 0.05 * rng.normal(size=(n, 3)),
+        quats=rng.normal(size=(n, 4)),
+        scales=np.full((n, 3), -3.0) + 0.3 * rng.normal(size=(n, 3)),
+        opacities=rng.normal(size=n),
+        sh0=0.8 * p,
+        shN=0.2 * rng.normal(size=(n, 3, 3)),
+    )
     write_grid_scene(path, gs, GridCodecConfig.from_quality(6, sort=False))
 
 
@@ -140,9 +150,19 @@ def reference(scene_path: Path, c2w: np.ndarray, K: np.ndarray, colours_from: np
             other = torch.from_numpy(np.linalg.inv(colours_from)).float()
             colours = field_colors(decoded.field, decoded.means, other)
             img, _, _ = rasterize(
-                decoded.means, decoded.quats, decoded.scales, decoded.opacities, colours, viewmat, Kt, SIZE, SIZE,
-                sh_degree=0, background=torch.zeros(3), backend="cpu",
-            )  # fmt: skip
+                decoded.means,
+                decoded.quats,
+                decoded.scales,
+                decoded.opacities,
+                colours,
+                viewmat,
+                Kt,
+                SIZE,
+                SIZE,
+                sh_degree=0,
+                background=torch.zeros(3),
+                backend="cpu",
+            )
     return img.clamp(0, 1).float()
 
 

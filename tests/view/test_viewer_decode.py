@@ -52,8 +52,19 @@ ROOT = Path(__file__).resolve().parents[2]
 VIEWER = ROOT / "viewer"
 NODE = shutil.which("node")
 NODE_MODULES = VIEWER / "node_modules"
-DTYPES = {"u8": "<u1", "i8": "<i1", "u16": "<u2", "i16": "<i2", "u32": "<u4", "i32": "<i4",
-          "u64": "<u8", "i64": "<i8", "f16": "<u2", "f32": "<f4", "f64": "<f8"}  # fmt: skip
+DTYPES = {
+    "u8": "<u1",
+    "i8": "<i1",
+    "u16": "<u2",
+    "i16": "<i2",
+    "u32": "<u4",
+    "i32": "<i4",
+    "u64": "<u8",
+    "i64": "<i8",
+    "f16": "<u2",
+    "f32": "<f4",
+    "f64": "<f8",
+}
 CAMERAS = [(0.3, -0.2, 4.0), (-3.0, 2.0, -1.5)]
 
 pytestmark = [
@@ -194,10 +205,17 @@ def compact_code(n: int, sh: bool = False, seed: int = 0):
     books_s, books_r = torch.randn(3, 16, 3, generator=g) * 0.3 - 3.0, torch.randn(3, 16, 4, generator=g) * 0.3
     means = torch.randn(n, 3, generator=g) * torch.tensor([1.5, 1.0, 2.0])
     return quantize_compact(
-        means, torch.rand(n, generator=g), torch.randint(0, 16, (n, 3), generator=g),
-        torch.randint(0, 16, (n, 3), generator=g), books_s, books_r, CompactCodecConfig(),
-        field=field, sh=sh_coeffs, meta={"scale_space": "log"},
-    )  # fmt: skip
+        means,
+        torch.rand(n, generator=g),
+        torch.randint(0, 16, (n, 3), generator=g),
+        torch.randint(0, 16, (n, 3), generator=g),
+        books_s,
+        books_r,
+        CompactCodecConfig(),
+        field=field,
+        sh=sh_coeffs,
+        meta={"scale_space": "log"},
+    )
 
 
 def compact_geometry(scene) -> GaussianSet:
@@ -206,10 +224,13 @@ def compact_geometry(scene) -> GaussianSet:
     alpha = scene.opacities.clamp(1e-6, 1 - 1e-6)
     n = len(scene)
     return GaussianSet(
-        means=scene.means, quats=torch.nn.functional.normalize(scene.quats, dim=-1),
-        scales=torch.log(scene.scales.abs().clamp_min(1e-12)), opacities=torch.log(alpha / (1 - alpha)),
-        sh0=torch.zeros(n, 1, 3), shN=torch.zeros(n, 0, 3),
-    )  # fmt: skip
+        means=scene.means,
+        quats=torch.nn.functional.normalize(scene.quats, dim=-1),
+        scales=torch.log(scene.scales.abs().clamp_min(1e-12)),
+        opacities=torch.log(alpha / (1 - alpha)),
+        sh0=torch.zeros(n, 1, 3),
+        shN=torch.zeros(n, 0, 3),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -397,8 +418,10 @@ def test_corrupt_files_give_one_line_spk_errors(tmp, kind):
         files.append((label, f))
     p = subprocess.run(
         [NODE, str(VIEWER / "test" / "check_errors.mjs"), *[str(f) for _, f in files]],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr
     results = [json.loads(line) for line in p.stdout.splitlines()]
     assert len(results) == len(files), p.stderr
@@ -438,9 +461,13 @@ class _Server:
 
         class Handler(http.server.SimpleHTTPRequestHandler):
             extensions_map: ClassVar[dict[str, str]] = {
-                ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm",
-                ".html": "text/html", ".json": "application/json", "": "application/octet-stream",
-            }  # fmt: skip
+                ".js": "text/javascript",
+                ".mjs": "text/javascript",
+                ".wasm": "application/wasm",
+                ".html": "text/html",
+                ".json": "application/json",
+                "": "application/octet-stream",
+            }
 
             def __init__(self, *args, **kw):
                 super().__init__(*args, directory=str(VIEWER), **kw)
@@ -492,8 +519,16 @@ def test_decoder_runs_in_chromium(tmp):
     server = _Server(tmp)
     query = "&".join(f"spk={url}" for url in indexes) + "".join(f"&camera={','.join(map(str, c))}" for c in CAMERAS)
     url = f"http://127.0.0.1:{server.port}/test/browser_decode.html?{query}"
-    cmd = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-           "--disable-dev-shm-usage", f"--user-data-dir={tmp / 'chrome-profile'}", url]  # fmt: skip
+    cmd = [
+        CHROMIUM,
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp / 'chrome-profile'}",
+        url,
+    ]
     browser = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert server.done.wait(180), "Chromium did not report within 180 s"

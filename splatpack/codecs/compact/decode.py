@@ -66,9 +66,18 @@ def decode_compact(r: SpkReader) -> CompactCode:
     except (KeyError, TypeError, ValueError) as e:
         raise SpkError(f"malformed compact-scene header ({type(e).__name__}: {e})", path) from None
     return CompactCode(
-        morton=undelta_bytes(planes), opacity_q=opac, scale_idx=sidx, rot_idx=ridx, scale_books=sb, rot_books=rb,
-        hash_q=hash_q, mlp=mlp, sh=sh, meta=m, views=views,
-    )  # fmt: skip
+        morton=undelta_bytes(planes),
+        opacity_q=opac,
+        scale_idx=sidx,
+        rot_idx=ridx,
+        scale_books=sb,
+        rot_books=rb,
+        hash_q=hash_q,
+        mlp=mlp,
+        sh=sh,
+        meta=m,
+        views=views,
+    )
 
 
 def _read_field(arr, colour: dict[str, Any], path) -> tuple[np.ndarray, list[np.ndarray]]:

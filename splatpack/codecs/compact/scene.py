@@ -66,25 +66,41 @@ def render_compact(scene: CompactScene, viewmat, K, width, height, background=No
     else:
         colors, degree = scene.sh, scene.sh_degree
     return rasterize(
-        scene.means, scene.quats, scene.scales, scene.opacities, colors, viewmat, K, width, height,
-        sh_degree=degree, background=background, backend=backend,
-    )  # fmt: skip
+        scene.means,
+        scene.quats,
+        scene.scales,
+        scene.opacities,
+        colors,
+        viewmat,
+        K,
+        width,
+        height,
+        sh_degree=degree,
+        background=background,
+        backend=backend,
+    )
 
 
 def pack_views(views) -> np.ndarray:
     """Cameras ``(viewmat, K, width, height)`` as [M, 27] float32 rows: viewmat (16), K (9), width, height."""
-    rows = [np.concatenate([np.asarray(vm, np.float32).reshape(16), np.asarray(K, np.float32).reshape(9), [w, h]])
-            for vm, K, w, h in views]  # fmt: skip
+    rows = [
+        np.concatenate([np.asarray(vm, np.float32).reshape(16), np.asarray(K, np.float32).reshape(9), [w, h]])
+        for vm, K, w, h in views
+    ]
     return np.asarray(rows, np.float32).reshape(-1, 27)
 
 
 def unpack_views(views: np.ndarray) -> list[tuple[Tensor, Tensor, int, int]]:
     """Inverse of :func:`pack_views`: ``[(viewmat [4, 4], K [3, 3], width, height), …]``."""
     return [
-        (torch.from_numpy(r[:16].reshape(4, 4).copy()), torch.from_numpy(r[16:25].reshape(3, 3).copy()),
-         int(r[25]), int(r[26]))
+        (
+            torch.from_numpy(r[:16].reshape(4, 4).copy()),
+            torch.from_numpy(r[16:25].reshape(3, 3).copy()),
+            int(r[25]),
+            int(r[26]),
+        )
         for r in views
-    ]  # fmt: skip
+    ]
 
 
 def compact_to_gaussians(scene: CompactScene) -> GaussianSet:

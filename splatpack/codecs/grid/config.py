@@ -178,11 +178,17 @@ class GridCodecConfig:
             raise SplatpackError(f"grid codec: quality must be 0..10 or one of {names}, not {quality!r}")
         means, sh0, shn, scales, quats, opac, palette = SOG_LEVEL if q == "sog" else QUALITY_LEVELS[q]
         cfg = cls(
-            means=AttributeCoding(means), sh0=AttributeCoding(sh0), shN=AttributeCoding(shn or 5),
-            scales=AttributeCoding(scales), quats=AttributeCoding(quats), opacities=AttributeCoding(opac),
-            sh_mode="palette" if palette else "grid", palette_size=palette or 4096,
-            quats_encoding="components" if q == "sog" else "smallest-three", frames="stored" if q == "sog" else "best",
-        )  # fmt: skip
+            means=AttributeCoding(means),
+            sh0=AttributeCoding(sh0),
+            shN=AttributeCoding(shn or 5),
+            scales=AttributeCoding(scales),
+            quats=AttributeCoding(quats),
+            opacities=AttributeCoding(opac),
+            sh_mode="palette" if palette else "grid",
+            palette_size=palette or 4096,
+            quats_encoding="components" if q == "sog" else "smallest-three",
+            frames="stored" if q == "sog" else "best",
+        )
         for k, v in overrides.items():
             if not hasattr(cfg, k):
                 raise SplatpackError(f"grid codec: unknown setting '{k}'")

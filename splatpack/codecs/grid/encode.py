@@ -107,8 +107,15 @@ def _code_sh_codes(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, shn_co
         "grid.shN.centroids", centroids, ImageLayout(codec, cfg.palette_bits), cfg.jxl_effort
     )
     secs = [labels_section, centroids_section]
-    entry = {"mode": cfg.sh_mode, **({"stages": stages} if cfg.sh_mode == "rvq" else {}), "size": k,
-             "label_bits": lbits, "bits": cfg.palette_bits, "codec": codec, "distance": 0.0}  # fmt: skip
+    entry = {
+        "mode": cfg.sh_mode,
+        **({"stages": stages} if cfg.sh_mode == "rvq" else {}),
+        "size": k,
+        "label_bits": lbits,
+        "bits": cfg.palette_bits,
+        "codec": codec,
+        "distance": 0.0,
+    }
     return secs, {**entry, "lo": lo.reshape(-1).tolist(), "hi": hi.reshape(-1).tolist()}
 
 
@@ -139,8 +146,12 @@ def encode_grid_scene(
     sort_info: dict[str, Any] = {"grid_index": "given"}
     if grid_index is None:  # on ordered scales unless the frames are stored as given (a better feature)
         grid_index, stats = sort_scene(gs if canonical is None else canonical, cfg)
-        sort_info = {"sorted": bool(cfg.sort and n >= 16), "passes": int(stats["passes"]),
-                     "weights": dict(cfg.sort_weights), "activated": cfg.sort_activated}  # fmt: skip
+        sort_info = {
+            "sorted": bool(cfg.sort and n >= 16),
+            "passes": int(stats["passes"]),
+            "weights": dict(cfg.sort_weights),
+            "activated": cfg.sort_activated,
+        }
     gi = check_grid_index(grid_index, n)
     cells = GridCells.of(gi)
     coded = {

@@ -63,8 +63,10 @@ def fit_residual_palette(t: np.ndarray, cfg: GridCodecConfig, codebooks=None):
         books = None  # more codes than Gaussians (a tiny scene): the format holds k ≤ N, so fit afresh
     if books is None:
         k = min(cfg.rvq_size, len(t))
-        vq = ResidualVQ(t.shape[1], ResidualVQConfig(num_stages=cfg.rvq_stages, codebook_size=k,
-                                                     kmeans_iters=cfg.palette_iterations))  # fmt: skip
+        vq = ResidualVQ(
+            t.shape[1],
+            ResidualVQConfig(num_stages=cfg.rvq_stages, codebook_size=k, kmeans_iters=cfg.palette_iterations),
+        )
         vq.init_kmeans(x, torch.Generator().manual_seed(cfg.seed))
         books = np.asarray(vq.codebooks().detach().cpu(), np.float64)
     if books.ndim != 3 or books.shape[2] != t.shape[1] or not 1 <= books.shape[0] <= MAX_RVQ_STAGES:

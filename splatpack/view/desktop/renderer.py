@@ -168,14 +168,23 @@ class SplatRenderer:
         return np.ascontiguousarray(np.clip(img, 0.0, 1.0))
 
     def release(self) -> None:
-        for obj in (self._vao, self._project_vao, self._records, self._ids, self._corners, self.program,
-                    self.project, *self._textures):  # fmt: skip
+        for obj in (
+            self._vao,
+            self._project_vao,
+            self._records,
+            self._ids,
+            self._corners,
+            self.program,
+            self.project,
+            *self._textures,
+        ):
             obj.release()
         self._release_framebuffer()
 
 
-def render_offscreen(gs: GaussianSet, c2w: np.ndarray, K: np.ndarray, width: int, height: int,
-                     background=(0.0, 0.0, 0.0)) -> np.ndarray:  # fmt: skip
+def render_offscreen(
+    gs: GaussianSet, c2w: np.ndarray, K: np.ndarray, width: int, height: int, background=(0.0, 0.0, 0.0)
+) -> np.ndarray:
     """Render ``gs`` from the OpenCV camera ``c2w`` with intrinsics ``K`` without a window.
 
     Returns float32 [H, W, 3] in 0..1 — the OpenGL counterpart of

@@ -222,8 +222,10 @@ class DesktopViewer:
 
     def _fly(self, dt: float) -> bool:
         glfw = import_glfw()
-        keys = {k: glfw.get_key(self.window, k) == glfw.PRESS for k in
-                (glfw.KEY_W, glfw.KEY_S, glfw.KEY_A, glfw.KEY_D, glfw.KEY_Q, glfw.KEY_E)}  # fmt: skip
+        keys = {
+            k: glfw.get_key(self.window, k) == glfw.PRESS
+            for k in (glfw.KEY_W, glfw.KEY_S, glfw.KEY_A, glfw.KEY_D, glfw.KEY_Q, glfw.KEY_E)
+        }
         fwd = keys[glfw.KEY_W] - keys[glfw.KEY_S]
         right = keys[glfw.KEY_D] - keys[glfw.KEY_A]
         rise = keys[glfw.KEY_E] - keys[glfw.KEY_Q]
