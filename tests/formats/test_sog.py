@@ -21,7 +21,8 @@ from splatpack.core import GaussianSet, SplatpackError
 from splatpack.core.frames import canonical_gaussians
 from splatpack.formats import detect_format, load_scene, save_scene
 from splatpack.formats.ply import save_ply
-from splatpack.formats.sog import _texture, _webp, encode_sog, load_sog, morton_order, save_sog, texture_size
+from splatpack.formats.sog import encode_sog, load_sog, morton_order, save_sog, texture_size
+from splatpack.formats.sog.textures import SogFiles, encode_webp, pack_texture, read_webp, webp_size
 
 gsply = pytest.importorskip("gsply")
 
@@ -112,8 +113,8 @@ def write_sog_v1(gs: GaussianSet, folder: Path) -> GaussianSet:
     sb, cb = q8(sc, s_lo, s_hi), q8(c, c_lo, c_hi)
     folder.mkdir()
     out = {name: files[name] for name in ("means_l.webp", "means_u.webp", "quats.webp")}
-    out["scales.webp"] = _webp(_texture([sb[:, i] for i in range(3)], w, h))
-    out["sh0.webp"] = _webp(_texture([cb[:, i] for i in range(3)], w, h, alpha=cb[:, 3]))
+    out["scales.webp"] = encode_webp(pack_texture([sb[:, i] for i in range(3)], w, h))
+    out["sh0.webp"] = encode_webp(pack_texture([cb[:, i] for i in range(3)], w, h, alpha=cb[:, 3]))
     meta = {
         "means": {
             "shape": [n, 3],
@@ -148,9 +149,9 @@ def write_sog_v1(gs: GaussianSet, folder: Path) -> GaussianSet:
         cent = np.zeros((rows * 64 * d, 4), np.uint8)
         cent[: n * d, :3] = shb.reshape(n * d, 3)
         cent[:, 3] = 255
-        out["shN_centroids.webp"] = _webp(cent.reshape(rows, 64 * d, 4))
+        out["shN_centroids.webp"] = encode_webp(cent.reshape(rows, 64 * d, 4))
         lab = np.arange(n)
-        out["shN_labels.webp"] = _webp(_texture([lab & 0xFF, lab >> 8], w, h))
+        out["shN_labels.webp"] = encode_webp(pack_texture([lab & 0xFF, lab >> 8], w, h))
         meta["shN"] = {
             "shape": [n, d * 3],
             "dtype": "float32",
@@ -266,3 +267,30 @@ def test_texture_size_matches_splat_transform():
         w, h = texture_size(n)
         assert w == math.ceil(math.sqrt(n) / 4) * 4 and h == math.ceil(n / w / 4) * 4 and w * h >= n
     assert list(encode_sog(random_set(5)).keys())[-1] == "meta.json"
+
+
+def test_sog_textures_round_trip_through_bounded_reader(tmp_path):
+    """The texture seam (:mod:`splatpack.formats.sog.textures`): a packed texture written as lossless
+    WebP reads back pixel for pixel through ``SogFiles``/``read_webp``, which refuse oversized files
+    and images whose header does not fit the count."""
+    col = np.arange(21, dtype=np.uint8)
+    img = pack_texture([col, 255 - col], 8, 4, alpha=7)
+    assert img.shape == (4, 8, 4) and not img.reshape(-1, 4)[21:].any() and (img.reshape(-1, 4)[:21, 3] == 7).all()
+    data = encode_webp(img)
+    assert webp_size(data) == (8, 4) and webp_size(b"not a webp image at all, really") is None
+    (tmp_path / "t.webp").write_bytes(data)
+    files = SogFiles(tmp_path)
+    assert np.array_equal(read_webp(files, "t.webp", 21, 64), img.reshape(-1, 4))
+    with pytest.raises(SplatpackError, match="does not fit the count"):
+        read_webp(files, "t.webp", 33, 64)
+    with pytest.raises(SplatpackError, match="larger than the count allows"):
+        files.read("t.webp", len(data) - 1)
+
+
+def test_sog_package_reexports_its_modules():
+    import splatpack.formats.sog as sog
+    from splatpack.formats.sog import read, textures, write
+
+    assert sog.encode_sog is write.encode_sog and sog.save_sog is write.save_sog
+    assert sog.load_sog is read.load_sog and sog.FORMAT.read is read.load_sog and sog.FORMAT.write is write.save_sog
+    assert sog.morton_order is textures.morton_order and sog.texture_size is textures.texture_size
