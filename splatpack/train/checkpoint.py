@@ -5,11 +5,14 @@ state, both RNG states (the view order's generator and torch's), the view order 
 epoch, the config, and per method its modules, their optimisers and its
 :meth:`~splatpack.train.hooks.MethodHooks.state_dict`. Everything in it is a tensor, number,
 string, list or dict, so it is read with ``torch.load(weights_only=True)``: no pickled code runs
-from a checkpoint.
+from a checkpoint. Beside them, ``sha256`` holds a SHA-256 over all of it (every tensor's dtype,
+shape and bytes, every key and value; :func:`state_digest`), checked before anything is
+restored: a checkpoint whose bytes changed (a flipped bit in the parameters) is refused.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,13 +25,50 @@ from splatpack.train.config import config_to_dict
 if TYPE_CHECKING:
     from splatpack.train.trainer import Trainer
 
-__all__ = ["CHECKPOINT_NAME", "load_checkpoint", "save_checkpoint"]
+__all__ = ["CHECKPOINT_NAME", "load_checkpoint", "save_checkpoint", "state_digest"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
 def _on(device: str, state: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in state.items()}
+
+
+def _feed(h: Any, value: Any) -> None:
+    if torch.is_tensor(value):
+        t = value.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())
+    elif isinstance(value, dict):
+        h.update(f"D{len(value)}|".encode())
+        for k, v in value.items():
+            _feed(h, k)
+            _feed(h, v)
+    elif isinstance(value, (list, tuple)):
+        h.update(f"L{len(value)}|".encode())
+        for v in value:
+            _feed(h, v)
+    else:
+        r = repr(value)
+        h.update(f"S{type(value).__name__}:{len(r)}:{r}|".encode())
+
+
+def state_digest(state: dict[str, Any]) -> str:
+    """SHA-256 (hex) of a checkpoint's state: tensors by dtype, shape and bytes, the rest by repr."""
+    h = hashlib.sha256()
+    _feed(h, state)
+    return h.hexdigest()
+
+
+def _verify(state: Any, path: Path) -> None:
+    """Refuse a state without its checksum or whose checksum does not match (removes ``sha256``)."""
+    stored = state.pop("sha256", None) if isinstance(state, dict) else None
+    if not isinstance(stored, str):
+        raise SplatpackError(
+            "cannot resume from checkpoint: it holds no checksum (not written by this splatpack)", path
+        )
+    if state_digest(state) != stored:
+        raise SplatpackError("cannot resume from checkpoint: its contents do not match their SHA-256 (corrupted)", path)
 
 
 def save_checkpoint(trainer: Trainer, path: Path) -> None:
@@ -49,6 +89,7 @@ def save_checkpoint(trainer: Trainer, path: Path) -> None:
         "modules": {k: m.state_dict() for k, m in t.modules().items()},
         "methods": {h.name: h.state_dict() for h in t.hooks},
     }
+    state["sha256"] = state_digest(state)
     with atomic_write(path, "wb") as f:
         torch.save(state, f)
 
@@ -60,6 +101,10 @@ def load_checkpoint(trainer: Trainer, path: Path) -> bool:
         return False
     try:
         state = torch.load(path, map_location=t.device, weights_only=True)
+    except Exception as e:
+        raise SplatpackError(f"cannot resume from checkpoint: {type(e).__name__}: {e}", path) from None
+    _verify(state, path)
+    try:
         t.params = torch.nn.ParameterDict({k: torch.nn.Parameter(v.to(t.device)) for k, v in state["params"].items()})
         t.make_optimizers()
         for k, o in t.optimizers.items():

@@ -30,8 +30,9 @@ The paper's Huffman coding spends at least one bit per symbol; ANS with an adapt
 per-column) model codes the zero-dominated hash table at well under one bit per entry.
 
 Modules: ``config`` (settings), ``positions`` (Morton codes), ``field`` (the colour field as
-arrays), ``streams`` (:class:`CompactCode`, quantise, sections), ``decode`` (file → streams →
-scene), ``scene`` (:class:`CompactScene`: render, cameras, bake), ``codec`` (the scene codec).
+arrays), ``streams`` (:class:`CompactCode`, quantise, sections), ``schema`` (the header checked
+whole, and the sections it implies), ``decode`` (file → streams → scene), ``scene``
+(:class:`CompactScene`: render, cameras, bake), ``codec`` (the scene codec).
 """
 
 from splatpack.codecs.compact.codec import COMPACT_SCENE_CODEC, CompactSceneCodec, read_compact, write_compact

@@ -8,6 +8,7 @@ MLP weights in float16; the header keeps the field's config, box, quantisation s
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ __all__ = [
     "field_box_meta",
     "hash_features",
     "hash_level_slices",
+    "implied_mlp_shapes",
     "quantize_field",
 ]
 
@@ -76,6 +78,17 @@ def hash_level_slices(colour_meta: dict[str, Any]) -> list[tuple[int, int]]:
     grid = HashGridConfig(**colour_meta["config"]["grid"])
     f = grid.n_features_per_level
     return [(lv.offset * f, (lv.offset + lv.size) * f) for lv in grid_levels(grid)]
+
+
+def implied_mlp_shapes(config: dict[str, Any]) -> list[tuple[int, ...]]:
+    """The MLP arrays a colour-field config (the header's ``colour.config``) implies, in the order
+    :func:`field_arrays` gives them: ``W [out, in]``, ``b [out]`` per layer, first layer first."""
+    cfg = ColourFieldConfig.from_dict(config)
+    dims = [cfg.n_input_dims] + [cfg.hidden] * cfg.hidden_layers + [3]
+    shapes: list[tuple[int, ...]] = []
+    for d_in, d_out in pairwise(dims):
+        shapes += [(d_out, d_in), (d_out,)]
+    return shapes
 
 
 def build_field(colour_meta: dict[str, Any], hash_params: Tensor, mlp: list[Tensor]) -> ColourField:
