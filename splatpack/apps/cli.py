@@ -12,6 +12,7 @@ import sys
 from splatpack.apps.commands import COMMANDS
 from splatpack.apps.parser import build_parser, parse_args
 from splatpack.core import SplatpackError
+from splatpack.core.limits import gaussian_limit
 
 __all__ = ["entrypoint", "main"]
 
@@ -25,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
     try:
         args = parse_args(build_parser(COMMANDS, DESCRIPTION), argv, list(COMMANDS))
-        args.run(args)
+        with gaussian_limit(getattr(args, "max_gaussians", None)):
+            args.run(args)
     except SplatpackError as e:
         if debug:
             raise

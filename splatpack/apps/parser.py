@@ -16,9 +16,10 @@ from typing import get_args
 
 from splatpack.codecs.grid import QUALITY_LEVELS, QUALITY_NAMES
 from splatpack.core import SplatpackError
+from splatpack.core.limits import DEFAULT_MAX_GAUSSIANS
 from splatpack.render.rasterize import Backend
 
-__all__ = ["BACKENDS", "Parser", "build_parser", "int_in", "parse_args", "quality_level"]
+__all__ = ["BACKENDS", "Parser", "add_max_gaussians", "build_parser", "int_in", "parse_args", "quality_level"]
 
 BACKENDS: tuple[str, ...] = get_args(Backend)  # auto, cpu, cuda
 QUALITY_CHOICES = ("sog", *QUALITY_NAMES)
@@ -66,6 +67,18 @@ def quality_level(text: str) -> int | str:
         return int(text)
     lo, hi = min(QUALITY_LEVELS), max(QUALITY_LEVELS)
     raise argparse.ArgumentTypeError(f"expected {lo}..{hi} or one of {', '.join(QUALITY_CHOICES)}, got {text!r}")
+
+
+def add_max_gaussians(p: argparse.ArgumentParser) -> None:
+    """``--max-gaussians N``, for a command that reads a scene (:mod:`splatpack.core.limits`)."""
+    p.add_argument(
+        "--max-gaussians",
+        type=int_in(1),
+        default=argparse.SUPPRESS,  # absent unless given: the ceiling in force stays
+        metavar="N",
+        help=f"refuse a scene of more than N Gaussians (default {DEFAULT_MAX_GAUSSIANS:,}); setting it also "
+        "accepts, up to N, a file that claims more Gaussians than its size usually holds.",
+    )
 
 
 def build_parser(commands: Mapping[str, ModuleType], description: str) -> Parser:

@@ -29,30 +29,14 @@ import torch
 
 from splatpack.core import GaussianSet
 from splatpack.core.errors import SplatpackError
+from splatpack.core.limits import check_gaussians
 from splatpack.core.sh import SH_C0
+from splatpack.formats import ply_header
 from splatpack.formats.base import SceneFormat
+from splatpack.formats.ply_header import MAX_HEADER
 from splatpack.formats.splat import OPACITY_EPS, unit_quats
 
 CHUNK_SIZE = 256
-MAX_HEADER = 1 << 16
-PLY_TYPES = {
-    "char": "i1",
-    "int8": "i1",
-    "uchar": "u1",
-    "uint8": "u1",
-    "short": "<i2",
-    "int16": "<i2",
-    "ushort": "<u2",
-    "uint16": "<u2",
-    "int": "<i4",
-    "int32": "<i4",
-    "uint": "<u4",
-    "uint32": "<u4",
-    "float": "<f4",
-    "float32": "<f4",
-    "double": "<f8",
-    "float64": "<f8",
-}
 CHUNK_BOUNDS = [
     "min_x",
     "min_y",
@@ -72,40 +56,15 @@ PACKED = ["packed_position", "packed_rotation", "packed_scale", "packed_color"]
 
 
 def parse_ply_header(head: bytes, path: str | Path) -> tuple[int, list[tuple[str, int, np.dtype]]]:
-    """``(header bytes, [(element, count, row dtype)])`` of a binary little-endian PLY header."""
-    end = head.find(b"end_header")
-    if not head.startswith(b"ply") or end < 0:
-        raise SplatpackError("not a PLY file (no 'ply' magic or no end_header in the first 64 KiB)", path)
-    stop = head.find(b"\n", end)
-    if stop < 0:
-        raise SplatpackError("PLY header is not terminated by a newline", path)
-    try:
-        lines = head[:end].decode("ascii").splitlines()
-    except UnicodeDecodeError:
-        raise SplatpackError("PLY header is not ASCII", path) from None
-    elements: list[tuple[str, int, list[tuple[str, str]]]] = []
-    fmt = None
-    for line in lines[1:]:
-        words = line.split()
-        if not words or words[0] in ("comment", "obj_info"):
-            continue
-        if words[0] == "format" and len(words) >= 2:
-            fmt = words[1]
-        elif words[0] == "element" and len(words) == 3 and words[2].isdigit():
-            elements.append((words[1], int(words[2]), []))
-        elif words[0] == "property" and len(words) == 3 and elements and words[1] in PLY_TYPES:
-            elements[-1][2].append((words[2], PLY_TYPES[words[1]]))
-        else:
-            raise SplatpackError(f"unsupported PLY header line {line[:60]!r}", path)
-    if fmt != "binary_little_endian":
-        raise SplatpackError(f"PLY format {fmt!r} is not binary_little_endian", path)
-    out = []
-    for name, count, props in elements:
-        names = [p for p, _ in props]
-        if len(set(names)) != len(names):
-            raise SplatpackError(f"PLY element '{name}' repeats a property", path)
-        out.append((name, count, np.dtype(props)))
-    return stop + 1, out
+    """``(header bytes, [(element, count, row dtype)])`` of a binary little-endian PLY header
+    without list properties (:func:`~splatpack.formats.ply_header.parse_ply_header`)."""
+    header = ply_header.parse_ply_header(head, path)
+    if header.format != "binary_little_endian":
+        raise SplatpackError(f"PLY format {header.format!r} is not binary_little_endian", path)
+    for e in header.elements:
+        if not e.fixed_size:
+            raise SplatpackError(f"PLY element '{e.name}' has list properties", path)
+    return header.length, [(e.name, e.count, e.dtype("<")) for e in header.elements]
 
 
 def is_compressed_ply(elements: list[tuple[str, int, np.dtype]]) -> bool:
@@ -142,6 +101,7 @@ def _check_layout(elements, size: int, header_len: int, path: Path) -> dict[str,
     for p in chunk_props:
         if p not in (cdt.names or ()) or cdt[p] != np.dtype("<f4"):
             raise SplatpackError(f"compressed PLY chunk property '{p}' is missing or not float", path)
+    check_gaussians(n, path, sh_degree=3 if "sh" in info else 0)
     if info["chunk"][0] != math.ceil(n / CHUNK_SIZE):
         raise SplatpackError(f"{info['chunk'][0]} chunks do not match {n} vertices (256 per chunk)", path)
     if "sh" in info:

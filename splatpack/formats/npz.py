@@ -17,6 +17,7 @@ import torch
 
 from splatpack.core import GaussianSet, SplatpackError
 from splatpack.core.atomic import atomic_write
+from splatpack.core.limits import check_gaussians
 from splatpack.formats.base import SceneFormat
 
 __all__ = ["FORMAT", "load_npz", "save_npz"]
@@ -52,6 +53,8 @@ def _array(z: zipfile.ZipFile, name: str, path: Path) -> np.ndarray:
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         if nbytes > max(info.compress_size, 1) * DEFLATE_MAX_RATIO or nbytes > info.file_size:
             raise SplatpackError(f"array '{name}' claims {nbytes} bytes, more than the file holds", path)
+        if shape:
+            check_gaussians(int(shape[0]), path)
         data = np.frombuffer(f.read(nbytes), dtype=dtype, count=int(np.prod(shape, dtype=np.int64)))
     return data.reshape(shape, order="F" if fortran else "C").astype(np.float32)
 

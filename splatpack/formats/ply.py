@@ -5,12 +5,13 @@ One binary-little-endian ``vertex`` element with float32 properties, in this ord
 ``f_rest`` is channel-major (all red coefficients, then green, then blue), ``opacity`` is
 the logit, ``scale_*`` the log-scales and ``rot_*`` the ``wxyz`` quaternion — exactly the
 unconstrained values of :class:`~splatpack.core.GaussianSet`. Every 3DGS viewer opens it.
-Read and written with plyfile; writes are atomic.
+Written with plyfile, atomically, after :func:`~splatpack.core.validate.validate_gaussians`; read
+with :mod:`~splatpack.formats.ply_header`, which checks every element against the file size and
+reads only ``vertex``.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,10 @@ import torch
 from splatpack.core import GaussianSet
 from splatpack.core.atomic import atomic_write
 from splatpack.core.errors import SplatpackError
+from splatpack.core.limits import check_gaussians
+from splatpack.core.validate import validate_gaussians
 from splatpack.formats.base import SceneFormat
+from splatpack.formats.ply_header import MAX_HEADER, check_element_sizes, parse_ply_header, read_element
 
 
 def ply_properties(sh_degree: int) -> list[str]:
@@ -46,50 +50,60 @@ def save_ply(gs: GaussianSet, path: str | Path) -> Path:
     from plyfile import PlyData, PlyElement
 
     path = Path(path)
+    validate_gaussians(gs, path)
     el = PlyElement.describe(gaussians_to_array(gs), "vertex")
     with atomic_write(path, "wb") as f:
         PlyData([el], text=False, byte_order="<").write(f)
     return path
 
 
-def load_ply(path: str | Path) -> GaussianSet:
-    """Read an INRIA 3DGS PLY; a clear :class:`SplatpackError` for anything else."""
-    from plyfile import PlyData
+REQUIRED = ("x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1", "scale_2", "rot_0")
+REQUIRED += ("rot_1", "rot_2", "rot_3")
 
+
+def rest_properties(names: tuple[str, ...], path: str | Path) -> list[str]:
+    """The ``f_rest_*`` property names in coefficient order, after checking the 3DGS properties are
+    there and the ``f_rest`` ones are ``f_rest_0..f_rest_{M−1}`` with M = 0, 9, 24 or 45."""
+    missing = [r for r in REQUIRED if r not in names]
+    if missing:
+        raise SplatpackError(f"not a 3DGS PLY: missing properties {', '.join(missing[:5])}", path)
+    rest = [k for k in names if k.startswith("f_rest_")]
+    want = [f"f_rest_{i}" for i in range(len(rest))]
+    if set(rest) != set(want):
+        odd = sorted(set(rest) - set(want))[0]
+        raise SplatpackError(f"PLY property {odd[:40]!r} breaks the sequence f_rest_0..f_rest_{len(rest) - 1}", path)
+    if len(rest) not in (0, 9, 24, 45):
+        raise SplatpackError(
+            f"unexpected number of f_rest properties: {len(rest)} (SH degrees 0 to 3 have 0, 9, 24 or 45)", path
+        )
+    return want
+
+
+def load_ply(path: str | Path) -> GaussianSet:
+    """Read an INRIA 3DGS PLY; a clear :class:`SplatpackError` for anything else. Every element's
+    size is checked against the file before anything is read, and only ``vertex`` is read
+    (:mod:`~splatpack.formats.ply_header`)."""
     path = Path(path)
     if not path.is_file():
         raise SplatpackError("file does not exist", path)
     size = path.stat().st_size
     try:
         with open(path, "rb") as f:
-            header = f.read(4096)
-        if not header.startswith(b"ply"):
-            raise SplatpackError("not a PLY file (missing 'ply' magic)", path)
-        m = re.search(rb"element vertex (\d+)", header)
-        if m is None:
-            raise SplatpackError("PLY has no 'vertex' element", path)
-        n_props = header.split(b"end_header")[0].count(b"property ")
-        if int(m.group(1)) * max(n_props, 1) * 4 > size:
-            raise SplatpackError(
-                f"header claims {int(m.group(1))} vertices but the file holds {size} bytes (truncated?)", path
-            )
-        ply = PlyData.read(str(path))
+            header = parse_ply_header(f.read(MAX_HEADER), path)
+            check_element_sizes(header, size, path)
+            vertex = header.element("vertex")
+            if vertex is None:
+                raise SplatpackError("PLY has no 'vertex' element", path)
+            rest_names = rest_properties(vertex.names, path)
+            check_gaussians(vertex.count, path)
+            v = read_element(f, header, "vertex", path)
     except SplatpackError:
         raise
-    except Exception as e:  # plyfile raises a variety of errors on corrupt input
+    except Exception as e:  # an unreadable file
         raise SplatpackError(f"cannot read PLY: {type(e).__name__}: {e}", path) from None
-    v = ply["vertex"].data
-    names = v.dtype.names or ()
-    required = ["x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1", "scale_2"]
-    missing = [r for r in required + ["rot_0", "rot_1", "rot_2", "rot_3"] if r not in names]
-    if missing:
-        raise SplatpackError(f"not a 3DGS PLY: missing properties {', '.join(missing[:5])}", path)
     col = lambda k: torch.from_numpy(np.asarray(v[k], dtype=np.float32).copy())
     n = len(v)
-    rest_names = sorted((k for k in names if k.startswith("f_rest_")), key=lambda s: int(s.split("_")[-1]))
     k_rest = len(rest_names) // 3
-    if 3 * k_rest != len(rest_names) or (k_rest + 1) not in (1, 4, 9, 16):
-        raise SplatpackError(f"unexpected number of f_rest properties: {len(rest_names)}", path)
     shN = (
         torch.stack([col(k) for k in rest_names], dim=1).reshape(n, 3, k_rest).transpose(1, 2)
         if k_rest

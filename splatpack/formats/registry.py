@@ -26,6 +26,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from splatpack.core import GaussianSet, SplatpackError
+from splatpack.core.limits import gaussian_limit
+from splatpack.core.validate import validate_gaussians
 from splatpack.formats import compressed_ply, npz, ply, sog, spk, splat, spz
 from splatpack.formats.base import SceneFormat
 
@@ -73,15 +75,23 @@ def detect_format(path: str | Path) -> SceneFormat:
     raise SplatpackError(f"unrecognised splat file (extension {ext or 'none'!r}, no known magic)", path)
 
 
-def load_scene(path: str | Path) -> GaussianSet:
+def load_scene(path: str | Path, max_gaussians: int | None = None) -> GaussianSet:
     """Read any scene splatpack reads (``.spk`` of any scene codec, INRIA or compressed PLY,
-    ``.splat``, SPZ, SOG) as a :class:`~splatpack.core.GaussianSet`."""
-    return detect_format(path).read(Path(path))
+    ``.splat``, SPZ, SOG) as a :class:`~splatpack.core.GaussianSet`.
+
+    A file that claims more Gaussians than the ceiling (:mod:`splatpack.core.limits`; default
+    :data:`~splatpack.core.limits.DEFAULT_MAX_GAUSSIANS`), or more than its bytes can hold, is
+    refused before anything is decoded; ``max_gaussians`` sets the ceiling and vouches for any
+    count up to it."""
+    with gaussian_limit(max_gaussians):
+        return detect_format(path).read(Path(path))
 
 
 def save_scene(gs: GaussianSet, path: str | Path, format: str | None = None, **options) -> Path:
     """Write ``gs`` to ``path`` as ``format`` (one of :data:`WRITE_FORMATS`; from the extension
-    when None); ``options`` go to the format's writer (e.g. ``quality`` for ``spk``)."""
+    when None); ``options`` go to the format's writer (e.g. ``quality`` for ``spk``). ``gs`` is
+    checked first (:func:`~splatpack.core.validate.validate_gaussians`: shapes, SH degree 0..3,
+    finite values, N > 0): nothing is written that splatpack would refuse to read."""
     path = Path(path)
     if format is None:
         fmt = next((f for f in FORMATS if f.write is not None and path.suffix.lower() in f.extensions), None)
@@ -90,6 +100,8 @@ def save_scene(gs: GaussianSet, path: str | Path, format: str | None = None, **o
     if fmt is None:
         writable = ", ".join(f.name for f in FORMATS if f.write is not None)
         raise SplatpackError(f"cannot write format {format or path.suffix or 'none'!r} (one of {writable})", path)
+    # the one check before any writer; SOG alone writes (and reads back) an empty scene
+    validate_gaussians(gs, path, allow_empty=fmt.name == "sog")
     return fmt.write(gs, path, **options)
 
 

@@ -29,7 +29,9 @@ import torch
 from splatpack.core import GaussianSet
 from splatpack.core.atomic import atomic_write_bytes
 from splatpack.core.errors import SplatpackError
+from splatpack.core.limits import check_gaussians
 from splatpack.core.sh import SH_C0
+from splatpack.core.validate import validate_gaussians
 from splatpack.formats.base import SceneFormat
 
 RECORD = np.dtype([("pos", "<f4", (3,)), ("scale", "<f4", (3,)), ("rgba", "u1", (4,)), ("rot", "u1", (4,))])
@@ -59,10 +61,9 @@ def unit_quats(q: np.ndarray) -> np.ndarray:
 
 
 def require_finite(gs: GaussianSet, path: str | Path) -> None:
-    """Writers refuse non-finite positions, scales, rotations or opacities (readers would reject them)."""
-    for name in ("means", "scales", "quats", "opacities"):
-        if not torch.isfinite(getattr(gs, name)).all():
-            raise SplatpackError(f"cannot write: the Gaussians have non-finite {name}", path)
+    """The writers' check (:func:`~splatpack.core.validate.validate_gaussians`) for direct callers:
+    shapes, SH degree 0..3 and finite values; whether an empty scene can be written is each writer's."""
+    validate_gaussians(gs, path, allow_empty=True)
 
 
 def decode_splat(data: bytes | memoryview, path: str | Path = "<bytes>") -> GaussianSet:
@@ -72,6 +73,7 @@ def decode_splat(data: bytes | memoryview, path: str | Path = "<bytes>") -> Gaus
         raise SplatpackError("empty .splat file", path)
     if size % RECORD.itemsize:
         raise SplatpackError(f".splat size {size} is not a multiple of 32 bytes (truncated?)", path)
+    check_gaussians(size // RECORD.itemsize, path, sh_degree=0)
     rec = np.frombuffer(data, dtype=RECORD)
     means = rec["pos"]
     if not np.isfinite(means).all():

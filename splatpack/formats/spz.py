@@ -38,7 +38,9 @@ contents, so a forged count or a compression bomb makes it allocate what the fil
 every count is checked before anything is allocated: the payload that a header asks for must
 fit the compressed bytes at the format's largest possible expansion (deflate ≤ 1032:1, zstd
 ≤ 32768:1, one 128 KiB block per 4-byte RLE block), decompression output is capped at what
-the header allows, and a stream that produces more or less is refused. Errors are
+the header allows, and a stream that produces more or less is refused. A count above what a real
+encoder's file of that size holds (:data:`GZIP_GAUSSIANS_PER_BYTE`, :data:`ZSTD_GAUSSIANS_PER_BYTE`)
+or above the Gaussian ceiling is refused too (:mod:`splatpack.core.limits`). Errors are
 :class:`~splatpack.core.errors.SplatpackError`. Needs ``zstandard`` for v4 (as ``gsply[spz]``).
 """
 
@@ -55,6 +57,7 @@ import torch
 from splatpack.core import GaussianSet
 from splatpack.core.atomic import atomic_write_bytes
 from splatpack.core.errors import SplatpackError
+from splatpack.core.limits import check_gaussians
 from splatpack.formats.base import SceneFormat
 from splatpack.formats.splat import logit_u8, require_finite, unit_quats
 
@@ -68,6 +71,10 @@ FLAG_ANTIALIASED = 0x1
 FLAG_EXTENSIONS = 0x2
 DEFLATE_MAX_RATIO = 1032  # the most a deflate stream can expand (258-byte matches in ~2 bits)
 ZSTD_MAX_RATIO = 32768  # 128 KiB block per 4-byte RLE block
+# the most Gaussians a byte of a real encoder's file holds (a regular lattice of identical
+# Gaussians, the most compressible scene that is still a scene, stays well below)
+GZIP_GAUSSIANS_PER_BYTE = 8
+ZSTD_GAUSSIANS_PER_BYTE = 32
 MAX_TRAILING = 16 << 20  # extension bytes after a gzip payload
 CHUNK = 1 << 20
 WRITE_VERSION = 4
@@ -164,6 +171,7 @@ def _read_legacy(raw: bytes, path: Path) -> tuple[int, int, int, int, bytes]:
             raise SplatpackError(
                 f"header claims {n} Gaussians ({need} bytes) but a {len(raw)}-byte gzip stream cannot hold them", path
             )
+        check_gaussians(n, path, file_bytes=len(raw), per_byte=GZIP_GAUSSIANS_PER_BYTE, sh_degree=sh_degree)
         body = _inflate(d, d.unconsumed_tail, need)
         if len(body) < need:
             raise SplatpackError(
@@ -208,6 +216,7 @@ def _read_v4(raw: bytes, path: Path) -> tuple[int, int, int, int, bytes]:
             )
         spans.append((names[i], offset, csize, usize))
         offset += csize
+    check_gaussians(n, path, file_bytes=len(raw), per_byte=ZSTD_GAUSSIANS_PER_BYTE, sh_degree=sh_degree)
     body = b"".join(_zstd_bounded(view[o : o + c], u, name, path) for name, o, c, u in spans)
     return version, n, sh_degree, fbits, body
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from splatpack.core.atomic import atomic_write
+from splatpack.core.limits import check_gaussians
 from splatpack.spk.arrays import CodecError, decode_array
 from splatpack.spk.layout import (
     ALIGN,
@@ -52,6 +53,8 @@ __all__ = [
 ]
 
 _CHUNK = 1 << 20  # bytes read at a time when checking zero padding
+#: the most Gaussians a byte of meta or payload holds (twice the writer's bound per file byte)
+GAUSSIANS_PER_STORED_BYTE = 2 * GAUSSIANS_PER_BYTE
 
 
 # --------------------------------------------------------------------------- writing
@@ -252,10 +255,29 @@ class SpkReader:
                 self.skipped.append(e)
             else:
                 self.sections.append(e)
+        self._check_count(meta_len + sum(e.length for e in entries))
         self._by_name = {e.name: e for e in self.sections}
         self._skipped_by_name = {e.name: e for e in self.skipped}
         first = entries[0].offset if entries else size
         self._check_zero(table_end, first, "padding after the section table")
+
+    def _check_count(self, stored: int) -> None:
+        """Refuse a ``num_gaussians`` above the Gaussian ceiling, or above what the meta and payloads
+        (``stored`` bytes, zero padding not counted) can hold: every file :func:`write_spk` writes
+        with more than :data:`~splatpack.core.limits.ALWAYS_PLAUSIBLE` Gaussians has at most
+        :data:`GAUSSIANS_PER_BYTE` per byte of the file, hence well under :data:`GAUSSIANS_PER_STORED_BYTE`
+        per stored byte."""
+        degree = self.meta.get("sh_degree")
+        degree = degree if type(degree) is int and 0 <= degree <= 3 else 3
+        check_gaussians(
+            self.num_gaussians,
+            self.path,
+            file_bytes=stored,
+            per_byte=GAUSSIANS_PER_STORED_BYTE,
+            sh_degree=degree,
+            bytes_of="of meta and payload",
+            error=SpkError,
+        )
 
     def _parse_table(self, table: bytes, num_sec: int, table_end: int) -> list[SectionInfo]:
         table_end += len(table)

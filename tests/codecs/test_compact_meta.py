@@ -262,7 +262,7 @@ def test_a_colour_field_allocation_bomb_is_refused_before_anything_is_built(good
     refused before any tensor or module exists: the process stays small."""
     r = peak_of_refusal(forge(good, tmp_path / "bomb.spk", edit))
     assert r["msg"] is not None and match in r["msg"] and "\n" not in r["msg"], r
-    assert r["peak_kb"] < 500 * 1024, r
+    assert r["peak_kb"] < 1536 * 1024, r  # the interpreter with torch loaded; the bug took gigabytes more
     assert r["growth_kb"] < 50 * 1024, r
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from splatpack.apps.inspect import relative_size
-from splatpack.apps.parser import BACKENDS, int_in, quality_level
+from splatpack.apps.parser import BACKENDS, add_max_gaussians, int_in, quality_level
 from splatpack.codecs.grid import GridCodecConfig, write_grid_scene
 from splatpack.core import GaussianSet
 from splatpack.formats import load_scene, path_size
@@ -44,6 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--finetune-steps", type=int_in(1), default=1000, metavar="N", help="fine-tuning iterations.")
     p.add_argument("--backend", choices=BACKENDS, default="auto", help="rasterizer for the fine-tune.")
+
+    add_max_gaussians(p)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from splatpack.apps.inspect import decompress, format_export
+from splatpack.apps.parser import add_max_gaussians
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -16,6 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="a .spk file written by `splatpack train --config configs/compact.yaml`.",
     )
     p.add_argument("-o", "--out", type=Path, required=True, metavar="OUT", help="the PLY to write.")
+
+    add_max_gaussians(p)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from splatpack.apps.inspect import export, format_export
+from splatpack.apps.parser import add_max_gaussians
 
 EXPORT_FORMATS = ("ply", "splat", "spz", "sog")
 
@@ -24,6 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--format", choices=EXPORT_FORMATS, help="ply | splat | spz | sog (default: from the extension of OUT)."
     )
+
+    add_max_gaussians(p)
 
 
 def run(args: argparse.Namespace) -> None:

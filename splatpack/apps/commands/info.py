@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from splatpack.apps.inspect import format_info, spk_info
+from splatpack.apps.parser import add_max_gaussians
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,6 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=False,
         help="print a JSON object (num_gaussians, total_bytes, ply_equivalent_bytes, sections, …).",
     )
+
+    add_max_gaussians(p)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from splatpack.apps.parser import BACKENDS, int_in
+from splatpack.apps.parser import BACKENDS, add_max_gaussians, int_in
 from splatpack.apps.render import render_run
 
 
@@ -27,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int_in(1), default=120, metavar="N", help="orbit frames.")
     p.add_argument("--fps", type=int_in(1), default=30, metavar="N", help="orbit video frame rate.")
     p.add_argument("--backend", choices=BACKENDS, default="auto", help="rasterizer backend.")
+
+    add_max_gaussians(p)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -8,7 +8,7 @@ import sys
 import webbrowser
 from pathlib import Path
 
-from splatpack.apps.parser import int_in
+from splatpack.apps.parser import add_max_gaussians, int_in
 from splatpack.apps.terminal import wait_for_ctrl_c
 from splatpack.core import SplatpackError
 from splatpack.view.server import BUILD_HINT, ViewServer, viewable_format
@@ -28,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--desktop", action="store_true", help="a native window instead of the browser.")
     p.add_argument("--width", type=int_in(1), default=1024, metavar="N", help="desktop window width (pixels).")
     p.add_argument("--height", type=int_in(1), default=768, metavar="N", help="desktop window height (pixels).")
+
+    add_max_gaussians(p)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -4,17 +4,19 @@ problem one clear :class:`~splatpack.spk.SpkError`; the streams into a renderabl
 
 from __future__ import annotations
 
-from typing import Any
+import math
 
 import numpy as np
 import torch
 
 from splatpack.codecs.compact.config import FORMAT_KIND
-from splatpack.codecs.compact.field import dequantize_field, hash_features, hash_level_slices
-from splatpack.codecs.compact.positions import dequantize_positions, position_bytes, undelta_bytes
+from splatpack.codecs.compact.field import dequantize_field, implied_mlp_shapes
+from splatpack.codecs.compact.positions import dequantize_positions, undelta_bytes
 from splatpack.codecs.compact.scene import CompactScene
+from splatpack.codecs.compact.schema import compact_layout, section_shapes
 from splatpack.codecs.compact.streams import CompactCode
 from splatpack.compress.rvq import ResidualVQ
+from splatpack.spk.arrays import CodecError, decode_array
 from splatpack.spk.container import SpkError, SpkReader
 
 __all__ = ["decode_compact", "dequantize"]
@@ -29,42 +31,33 @@ def decode_compact(r: SpkReader) -> CompactCode:
     if m.get("kind") != FORMAT_KIND:
         raise SpkError(f"not a compact scene (kind {m.get('kind')!r})", path)
 
-    def arr(name: str, shape_check=None, per_gaussian: bool = True) -> np.ndarray:
-        if not r.has(name):
-            raise SpkError(f"section '{name}' is missing", path)
-        a = r.read_array(name, max_elements=max(n, 1) * 64 if per_gaussian else None)
-        if shape_check is not None and not shape_check(a):
-            raise SpkError(f"section '{name}' has shape {a.shape}, which does not fit {n} Gaussians", path)
-        return a
+    layout = compact_layout(m, n, path)  # the whole header, before anything is read or built
+    shapes = section_shapes(layout, r)
 
-    try:
-        bits = int(m["position"]["bits"])
-        if not 1 <= bits <= 21:
-            raise ValueError("position bits")
-        nb = position_bytes(bits)
-        planes = arr("positions", lambda a: a.ndim == 2 and a.shape == (n, nb) and a.dtype == np.uint8)
-        opac = arr("opacities", lambda a: a.ndim == 1 and a.shape[0] == n)
-        sidx = arr("scales.indices", lambda a: a.ndim == 2 and a.shape[0] == n)
-        ridx = arr("rotations.indices", lambda a: a.ndim == 2 and a.shape[0] == n)
-        sb = arr("scales.codebooks", lambda a: a.ndim == 3 and a.shape[2] == 3 and a.shape[0] == sidx.shape[1], False)
-        rb = arr(
-            "rotations.codebooks", lambda a: a.ndim == 3 and a.shape[2] == 4 and a.shape[0] == ridx.shape[1], False
-        )
-        if (sidx.size and int(sidx.max()) >= sb.shape[1]) or (ridx.size and int(ridx.max()) >= rb.shape[1]):
-            raise SpkError("an R-VQ index is out of its codebook", path)
-        colour = m["colour"]
-        hash_q = mlp = sh = None
-        if colour["kind"] == "hash-grid-field":
-            hash_q, mlp = _read_field(arr, colour, path)
-        elif colour["kind"] == "sh":
-            sh = arr("colour.sh", lambda a: a.ndim == 3 and a.shape[0] == n and a.shape[2] == 3)
-        else:
-            raise SpkError(f"unknown colour kind {colour['kind']!r}", path)
-        views = None
-        if r.has("views"):
-            views = arr("views", lambda a: a.ndim == 2 and a.shape[1] == 27 and a.dtype == np.float32, False)
-    except (KeyError, TypeError, ValueError) as e:
-        raise SpkError(f"malformed compact-scene header ({type(e).__name__}: {e})", path) from None
+    def arr(name: str) -> np.ndarray:
+        spec, shape = layout[name], shapes[name]
+        try:
+            payload = r.read(name)
+            return decode_array(payload, spec.codec, name, shape=shape, dtype=spec.dtype)  # checked before decoding
+        except CodecError as exc:
+            raise SpkError(str(exc), path) from None
+
+    planes = arr("positions")
+    opac = arr("opacities")
+    if opac.size and int(opac.max()) > (1 << m["opacity"]["bits"]) - 1:
+        raise SpkError("section 'opacities' holds a value over the header's 'opacity.bits'", path)
+    sidx, ridx = arr("scales.indices"), arr("rotations.indices")
+    sb, rb = arr("scales.codebooks"), arr("rotations.codebooks")
+    if (sidx.size and int(sidx.max()) >= sb.shape[1]) or (ridx.size and int(ridx.max()) >= rb.shape[1]):
+        raise SpkError("an R-VQ index is out of its codebook", path)
+    colour = m["colour"]
+    hash_q = mlp = sh = None
+    if colour["kind"] == "hash-grid-field":
+        levels = [name for name in layout if name.startswith("colour.hash.")]
+        hash_q = np.concatenate([arr(name).reshape(-1) for name in levels])
+        mlp = _split_mlp(arr("colour.mlp"), implied_mlp_shapes(colour["config"]))
+    else:
+        sh = arr("colour.sh")
     return CompactCode(
         morton=undelta_bytes(planes),
         opacity_q=opac,
@@ -76,28 +69,18 @@ def decode_compact(r: SpkReader) -> CompactCode:
         mlp=mlp,
         sh=sh,
         meta=m,
-        views=views,
+        views=arr("views") if "views" in shapes else None,
     )
 
 
-def _read_field(arr, colour: dict[str, Any], path) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(flat hash table, MLP arrays) of a colour field, through ``arr`` (a checked section read)."""
-    f = hash_features(colour)
-    parts = []
-    for lvl, (a0, b0) in enumerate(hash_level_slices(colour)):
-        shape = ((b0 - a0) // f, f)
-        parts.append(arr(f"colour.hash.{lvl:02d}", lambda a, shape=shape: a.shape == shape, False))
-    hash_q = np.concatenate([p.reshape(-1) for p in parts])
-    flat = arr("colour.mlp", lambda a: a.ndim == 1 and a.dtype == np.float16, False)
-    shapes = [tuple(int(d) for d in s) for s in colour["mlp_shapes"]]
-    sizes = [int(np.prod(s)) for s in shapes]
-    if sum(sizes) != flat.size:
-        raise SpkError("section 'colour.mlp' does not match the MLP shapes in the header", path)
-    mlp, o = [], 0
-    for s, k in zip(shapes, sizes):
-        mlp.append(flat[o : o + k].reshape(s))
+def _split_mlp(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+    """The MLP's arrays from its flat ``float16`` section (whose size the header check matched)."""
+    out, o = [], 0
+    for s in shapes:
+        k = math.prod(s)
+        out.append(flat[o : o + k].reshape(s))
         o += k
-    return hash_q, mlp
+    return out
 
 
 def dequantize(code: CompactCode) -> CompactScene:

@@ -10,6 +10,7 @@ from splatpack.codecs.grid.config import FORMAT_KIND, GridCodecConfig
 from splatpack.codecs.grid.decode import decode_grid_scene
 from splatpack.codecs.grid.encode import encode_grid_scene
 from splatpack.core import GaussianSet
+from splatpack.core.validate import validate_gaussians
 from splatpack.spk.arrays import CODECS
 from splatpack.spk.container import SpkReader
 
@@ -23,7 +24,8 @@ class GridSceneCodec:
 
     def encode(self, gs, config: GridCodecConfig | None = None, grid_index=None, shn_codebooks=None) -> EncodedScene:
         """:func:`encode_grid_scene` of ``gs`` (a given PLAS ``grid_index`` and trained SH-rest
-        R-VQ ``shn_codebooks`` are optional)."""
+        R-VQ ``shn_codebooks`` are optional), after :func:`~splatpack.core.validate.validate_gaussians`."""
+        validate_gaussians(gs)
         sections, meta = encode_grid_scene(gs, config, grid_index, shn_codebooks)
         return EncodedScene(sections, meta, len(gs))
 
@@ -40,7 +42,9 @@ GRID_SCENE_CODEC = GridSceneCodec()
 def write_grid_scene(
     path: str | Path, gs, cfg: GridCodecConfig | None = None, grid_index=None, shn_codebooks=None
 ) -> int:
-    """Encode ``gs`` and write it to ``path`` atomically; returns the file size in bytes."""
+    """Encode ``gs`` and write it to ``path`` atomically; returns the file size in bytes. ``gs`` is
+    checked first (:func:`~splatpack.core.validate.validate_gaussians`), the error naming ``path``."""
+    validate_gaussians(gs, path)
     return GRID_SCENE_CODEC.encode(gs, cfg, grid_index, shn_codebooks).write(path)
 
 

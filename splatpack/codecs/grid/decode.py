@@ -205,7 +205,7 @@ def decode_grid_scene(r) -> GaussianSet:
         if checked_int(m.get("version"), 1, 1, "version") != FORMAT_VERSION:
             raise ValueError("version")
         h, w = _grid_shape(m, n)
-        degree = checked_int(m["sh_degree"], 0, 10, "sh_degree")
+        degree = checked_int(m["sh_degree"], 0, 3, "sh_degree")
         if m["means_transform"] != "signed-log1p" or m["opacity_space"] not in OPACITY_SPACES:
             raise ValueError("unknown transform")
         attrs = m["attributes"]

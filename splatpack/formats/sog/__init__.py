@@ -29,7 +29,8 @@ lossless WebP (libwebp through imagecodecs, which keeps RGB under zero alpha). A
 returns the Gaussians in file order.
 
 Reading checks ``meta.json`` (types, lengths, finite numbers, plain file names), refuses a
-count that no WebP image can hold (16384² pixels) before reading any image, reads each image
+count that no WebP image can hold (16384² pixels), above the Gaussian ceiling or above what the
+stored images can hold (:mod:`splatpack.core.limits`) before reading any image, reads each image
 with a byte limit and checks its size from the WebP header against the count *before*
 decoding it. Errors are :class:`~splatpack.core.errors.SplatpackError`.
 """

@@ -1,5 +1,6 @@
 """The SOG reader, versions 1 and 2: ``meta.json`` checked (types, lengths, finite numbers, plain
-file names, a count that a WebP image can hold) before any image is read, each image bounded by
+file names, a count that a WebP image can hold, under the Gaussian ceiling and no more than the
+stored images can hold: :data:`GAUSSIANS_PER_BYTE`) before any image is read, each image bounded by
 :func:`~splatpack.formats.sog.textures.read_webp` (layout: :mod:`splatpack.formats.sog`)."""
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ import torch
 from splatpack.compress.quantise import signed_expm1
 from splatpack.core import GaussianSet
 from splatpack.core.errors import SplatpackError
+from splatpack.core.limits import check_gaussians
 from splatpack.formats.sog.textures import MAX_PIXELS, SH_COEFFS, SogFiles, read_webp, webp_size
 from splatpack.formats.splat import logit_u8, unit_quats
 
 MAX_META = 16 << 20
+#: the most Gaussians a byte of a real SOG's images holds (a regular lattice of identical
+#: Gaussians, the most compressible scene that is still a scene, stays well below)
+GAUSSIANS_PER_BYTE = 16
 FILES = {"means": 2, "scales": 1, "quats": 1, "sh0": 1, "shN": 2}  # meta key → number of image files
 #: SOG v1 centroid-image width (64 palette entries per row × D coefficients) → SH coefficients D
 V1_CENTROID_WIDTHS = {64 * d: d for d in SH_COEFFS.values()}
@@ -71,6 +76,16 @@ def _load_meta(files: SogFiles) -> dict:
         if not isinstance(meta.get(key), dict):
             raise SplatpackError(f"meta.json has no '{key}' object", path)
     return meta
+
+
+def _check_count(files: SogFiles, n: int, names: dict[str, list[str]], sh_degree: int) -> None:
+    """Refuse a count above the Gaussian ceiling or above what the bundle (or the folder's named
+    files) can hold."""
+    if files.zip is not None:
+        stored = files.path.stat().st_size
+    else:
+        stored = files.stored_size(files.meta_name) + sum(files.stored_size(f) for v in names.values() for f in v)
+    check_gaussians(n, files.path, file_bytes=stored, per_byte=GAUSSIANS_PER_BYTE, sh_degree=sh_degree)
 
 
 def _image_files(meta: dict, path: Path) -> tuple[dict[str, list[str]], dict | None]:
@@ -144,6 +159,7 @@ def _decode(files: SogFiles) -> GaussianSet:
         palette = _int(meta, "count", 1, 65536, path, "shN")
         sh_book = _numbers(meta, "shN", "codebook", 256, path)
         names["shN"] = _file_names(meta, "shN", path)
+    _check_count(files, n, names, bands if sh is not None else 0)
 
     lo_px, hi_px = max(n, 1), min(MAX_PIXELS, 2 * n + 65536)
     image = lambda name: read_webp(files, name, lo_px, hi_px)[:n]
@@ -185,6 +201,7 @@ def _decode_v1(files: SogFiles, meta: dict) -> GaussianSet:
     if sh is not None:
         sh_lo, sh_hi = (_number(sh.get(f), f"shN.{f}", path) for f in ("mins", "maxs"))
         names["shN"] = _file_names(meta, "shN", path)
+    _check_count(files, n, names, 3 if sh is not None else 0)
 
     lo_px, hi_px = max(n, 1), min(MAX_PIXELS, 2 * n + 65536)
     image = lambda name: read_webp(files, name, lo_px, hi_px)[:n]

@@ -110,6 +110,18 @@ class SogFiles:
         if self.zip is not None:
             self.zip.close()
 
+    def stored_size(self, name: str) -> int:
+        """Bytes that ``name`` takes in the bundle or folder (0 when it is missing or unnamed)."""
+        if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", ".."):
+            return 0
+        if self.zip is not None:
+            try:
+                return self.zip.getinfo(name).compress_size
+            except KeyError:
+                return 0
+        file = self.folder / name
+        return file.stat().st_size if file.is_file() else 0
+
     def read(self, name: str, limit: int) -> bytes:
         if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", ".."):
             raise SplatpackError(f"SOG meta.json names an invalid file {name!r}", self.path)

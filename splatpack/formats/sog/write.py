@@ -15,7 +15,7 @@ import torch
 from splatpack.compress.kmeans import kmeans_1d, vector_quantise
 from splatpack.compress.quantise import signed_log1p, smallest_three
 from splatpack.core import GaussianSet
-from splatpack.core.atomic import atomic_write_bytes
+from splatpack.core.atomic import atomic_folder, atomic_write_bytes
 from splatpack.core.frames import canonical_gaussians
 from splatpack.formats.sog.textures import (
     SH_COEFFS,
@@ -103,7 +103,12 @@ def encode_sog(
 
 def save_sog(gs: GaussianSet, path: str | Path, *, iterations: int = 10, seed: int = 0) -> Path:
     """Write ``gs`` as SOG v2: a zip bundle for ``*.sog``, else ``meta.json`` and images (next to
-    ``path`` when it names a ``.json`` file, inside the folder ``path`` otherwise). Atomic per file."""
+    ``path`` when it names a ``.json`` file, inside the folder ``path`` otherwise).
+
+    The bundle is written atomically, and so is the folder: built aside and swapped in whole
+    (:func:`~splatpack.core.atomic.atomic_folder`), which replaces an existing folder only when it
+    holds nothing but ``meta.json`` and ``.webp`` files. Next to a ``.json`` file each file is
+    atomic, ``meta.json`` last, but not the set."""
     path = Path(path)
     require_finite(gs, path)
     files = encode_sog(gs, iterations=iterations, seed=seed)
@@ -115,9 +120,13 @@ def save_sog(gs: GaussianSet, path: str | Path, *, iterations: int = 10, seed: i
                 zf.writestr(name, data)
         atomic_write_bytes(path, buf.getvalue())
         return path
-    meta_path = path if path.suffix.lower() == ".json" else path / "meta.json"
-    meta = files.pop("meta.json")
-    for name, data in files.items():
-        atomic_write_bytes(meta_path.parent / name, data)
-    atomic_write_bytes(meta_path, meta)  # last: meta.json never names an image not yet written
+    if path.suffix.lower() == ".json":
+        meta = files.pop("meta.json")
+        for name, data in files.items():
+            atomic_write_bytes(path.parent / name, data)
+        atomic_write_bytes(path, meta)  # last: meta.json never names an image not yet written
+        return path
+    with atomic_folder(path, may_replace=lambda name: name == "meta.json" or name.endswith(".webp")) as tmp:
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
     return path
