@@ -38,7 +38,7 @@ __all__ = [
     "max_gaussians",
 ]
 
-#: the default ceiling: decoding this many SH-degree-3 Gaussians takes most of a 24 GB machine
+#: the default ceiling (:func:`decoded_bytes` of this many SH-degree-3 Gaussians fits a 24 GB machine)
 DEFAULT_MAX_GAUSSIANS = 20_000_000
 #: a count this small is decoded whatever the size of the file (its memory is small)
 ALWAYS_PLAUSIBLE = 1 << 20
