@@ -78,7 +78,7 @@ def test_face_count_bomb_is_refused_before_allocation(ply_bytes, tmp_path):
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["message"] is not None and "1000000000 'face' elements" in result["message"]
     assert result["message"].startswith(f"{path}: ") and "\n" not in result["message"]
-    assert result["grew_kib"] < 32 << 10 and result["seconds"] < 5.0, result
+    assert result["grew_kib"] < 32 << 10, result  # refused before reading: no growth (the old reader took GBs)
 
 
 def test_elements_other_than_vertex_are_not_read(ply_bytes, tmp_path):
