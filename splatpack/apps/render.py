@@ -33,9 +33,27 @@ def _load_run(run_dir: Path) -> tuple[GaussianSet, dict | None]:
     for name in ("point_cloud.ply", "scene.spk"):
         if (run_dir / name).is_file():
             scene_file = run_dir / "scene.json"
-            scene = json.loads(scene_file.read_text()) if scene_file.is_file() else None
+            scene = _read_scene_json(scene_file) if scene_file.is_file() else None
             return load_scene(run_dir / name), scene
     raise SplatpackError("no point_cloud.ply or scene.spk here (expected a `splatpack train` output folder)", run_dir)
+
+
+SCENE_KEYS = {"data": str, "format": str, "downscale": int, "test_every": int}
+
+
+def _read_scene_json(path: Path) -> dict:
+    """A run's ``scene.json`` (what capture it was trained on), checked: one line for a truncated or
+    incomplete file."""
+    try:
+        scene = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise SplatpackError(f"not a readable scene description ({type(e).__name__})", path) from None
+    if not isinstance(scene, dict):
+        raise SplatpackError("not a scene description (a JSON object is expected)", path)
+    for key, kind in SCENE_KEYS.items():
+        if not isinstance(scene.get(key), kind) or isinstance(scene.get(key), bool):
+            raise SplatpackError(f"'{key}' is missing or not a {kind.__name__}", path)
+    return scene
 
 
 @torch.no_grad()
@@ -54,6 +72,8 @@ def render_run(
     if not run_dir.exists():
         raise SplatpackError("path does not exist", run_dir)
     gs, scene = _load_run(run_dir)
+    if len(gs) == 0:
+        raise SplatpackError("the scene holds no Gaussians to render", run_dir)
     out = Path(out) if out else (run_dir.parent if run_dir.is_file() else run_dir) / "renders"
     capture = None
     if scene is not None:
