@@ -3,11 +3,15 @@
 
 Errors in the user's input are printed as one line, ``error: …``, with exit status 2;
 ``--debug`` (anywhere on the command line) shows the traceback instead. Ctrl-C exits with 130.
+Python warnings raised while a command runs (numpy's ``RuntimeWarning`` on a forged file, say) are
+held back: a failed command prints only its error line, a successful one prints each distinct
+warning once as ``warning: …`` at the end.
 """
 
 from __future__ import annotations
 
 import sys
+import warnings
 
 from splatpack.apps.commands import COMMANDS
 from splatpack.apps.parser import build_parser, parse_args
@@ -24,9 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
+    held: list[warnings.WarningMessage] = []
     try:
         args = parse_args(build_parser(COMMANDS, DESCRIPTION), argv, list(COMMANDS))
-        with gaussian_limit(getattr(args, "max_gaussians", None)):
+        with gaussian_limit(getattr(args, "max_gaussians", None)), warnings.catch_warnings(record=True) as held:
+            warnings.simplefilter("default" if not debug else "always")
             args.run(args)
     except SplatpackError as e:
         if debug:
@@ -39,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # argparse exits 0 after printing --help
         if e.code:
             raise
+    for message in dict.fromkeys(f"warning: {w.category.__name__}: {w.message}" for w in held):
+        print(message, file=sys.stderr)
     return 0
 
 
