@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from compact_scenes import make_code, synthetic_field
 
 from splatpack.codecs.compact import (
     COMPACT_SCENE_CODEC,
@@ -14,46 +15,20 @@ from splatpack.codecs.compact import (
     CompactScene,
     dequantize,
     field_box_meta,
-    pack_views,
-    quantize_compact,
     read_compact,
     unpack_views,
     write_compact,
 )
 from splatpack.codecs.compact.field import dequantize_field, quantize_field
 from splatpack.codecs.registry import SCENE_CODECS, read_scene, scene_codec
-from splatpack.compress.colour_field import ColourField, ColourFieldConfig
-from splatpack.compress.hash_grid import HashGridConfig
 from splatpack.core.errors import SplatpackError
 from splatpack.spk.container import Section, SpkError, write_spk
 
-
-def synthetic_field(g: torch.Generator) -> ColourField:
-    field = ColourField(ColourFieldConfig(grid=HashGridConfig(n_levels=4, log2_hashmap_size=10)))
-    with torch.no_grad():
-        field.hash_params.copy_(torch.randn(field.hash_params.shape, generator=g) * 0.3)
-    return field
+SMALL_FIELD = {"grid": {"n_levels": 4, "log2_hashmap_size": 10}}
 
 
 def synthetic_code(n: int = 300, seed: int = 0):
-    g = torch.Generator().manual_seed(seed)
-    field = synthetic_field(g)
-    books_s, books_r = torch.randn(3, 16, 3, generator=g) * 0.3, torch.randn(3, 16, 4, generator=g) * 0.3
-    vm = torch.eye(4)
-    vm[2, 3] = 3.0
-    K = torch.tensor([[40.0, 0, 16], [0, 40.0, 16], [0, 0, 1]])
-    return quantize_compact(
-        torch.randn(n, 3, generator=g),
-        torch.rand(n, generator=g),
-        torch.randint(0, 16, (n, 3), generator=g),
-        torch.randint(0, 16, (n, 3), generator=g),
-        books_s,
-        books_r,
-        CompactCodecConfig(),
-        field=field,
-        meta={"scale_space": "log"},
-        views=pack_views([(vm, K, 32, 32)]),
-    )
+    return make_code(n, seed, field_cfg=SMALL_FIELD)
 
 
 def test_synthetic_code_round_trips_bit_exactly(tmp_path):
@@ -155,7 +130,7 @@ def test_the_compact_decoder_refuses_another_kind(tmp_path):
 
 
 def test_colour_field_quantisation_keeps_its_box_and_zeroes_small_entries():
-    field = synthetic_field(torch.Generator().manual_seed(1))
+    field = synthetic_field(torch.Generator().manual_seed(1), SMALL_FIELD)
     cfg = CompactCodecConfig(hash_prune=0.2, hash_bits=6)
     hash_q, mlp, meta = quantize_field(field, cfg)
     assert meta["aabb"] == field_box_meta(field) == [field.aabb_min.tolist(), field.aabb_max.tolist()]
