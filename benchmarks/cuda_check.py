@@ -49,7 +49,7 @@ def ring_views(gs: GaussianSet, n: int, size: int) -> list[tuple[np.ndarray, np.
 def render_with_grads(gs: GaussianSet, view, backend: str, weights: torch.Tensor):
     """Image [H, W, 3] and the gradients of Σ weights ⊙ image, on the CPU."""
     dev = "cuda" if backend == "cuda" else "cpu"
-    params = {k: v.to(dev) for k, v in gs.to_parameters().items()}
+    params = {k: v.detach().to(dev).requires_grad_(True) for k, v in gs.to_parameters().items()}  # leaves on dev
     c2w, K, w, h = view
     img, _, _ = rasterize(
         params["means"],
@@ -66,7 +66,9 @@ def render_with_grads(gs: GaussianSet, view, backend: str, weights: torch.Tensor
         backend=backend,
     )
     (img * weights.to(dev)).sum().backward()
-    return img.detach().cpu(), {k: params[k].grad.detach().cpu() for k in GRAD_KEYS}
+    # a parameter the render does not use (shN at SH degree 0) has no gradient: zero
+    grads = {k: params[k].grad if params[k].grad is not None else torch.zeros_like(params[k]) for k in GRAD_KEYS}
+    return img.detach().cpu(), {k: g.detach().cpu() for k, g in grads.items()}
 
 
 def cpu_reference(scenes: list[Path], n_views: int, size: int) -> dict:

@@ -202,7 +202,7 @@ class CompactOutput(Output):
         code, usage = compact_code(t)
         path = t.out_dir / SCENE_NAME
         size = write_compact(path, code)
-        scene = dequantize(read_compact(path))
+        scene = dequantize(read_compact(path)).to(t.device)  # the training device: CUDA renders need it there
         bg = t.background.to(t.device)
 
         def render(v: View) -> torch.Tensor:

@@ -139,3 +139,15 @@ def test_colour_field_quantisation_keeps_its_box_and_zeroes_small_entries():
     back = dequantize_field(meta, hash_q, mlp)
     err = (back.hash_params.detach() - field.hash_params.detach()).abs()
     assert float(err[torch.from_numpy(~small)].max()) <= meta["step"] / 2 + 1e-6
+
+
+def test_a_decoded_scene_moves_to_the_rendering_device_with_its_colour_field(tmp_path):
+    """Training on CUDA evaluates the decoded file there: every tensor and the field must follow
+    (a CPU tensor reaching gsplat's kernels failed on the GPU). The meta device stands in for CUDA."""
+    write_compact(tmp_path / "s.spk", synthetic_code())
+    scene = dequantize(read_compact(tmp_path / "s.spk"))
+    moved = scene.to("meta")
+    tensors = [moved.means, moved.quats, moved.scales, moved.opacities, *moved.field.parameters()]
+    assert tensors and all(t.device.type == "meta" for t in tensors)
+    assert scene.means.device.type == "cpu" and next(scene.field.parameters()).device.type == "cpu"
+    assert len(moved) == len(scene) and moved.meta is scene.meta

@@ -3,6 +3,8 @@ training cameras, and bake it into plain Gaussians."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +47,19 @@ class CompactScene:
     @property
     def sh_degree(self) -> int:
         return 0 if self.sh is None else sh_degree_from_bases(self.sh.shape[1])
+
+    def to(self, device: str | torch.device) -> CompactScene:
+        """A copy with its tensors and colour field on ``device`` (a decoded scene is on the CPU);
+        the field is copied, since ``Module.to`` moves in place."""
+        return dataclasses.replace(
+            self,
+            means=self.means.to(device),
+            quats=self.quats.to(device),
+            scales=self.scales.to(device),
+            opacities=self.opacities.to(device),
+            field=None if self.field is None else copy.deepcopy(self.field).to(device),
+            sh=None if self.sh is None else self.sh.to(device),
+        )
 
 
 def camera_center(viewmat: Tensor) -> Tensor:
