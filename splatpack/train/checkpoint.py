@@ -71,8 +71,9 @@ def _verify(state: Any, path: Path) -> None:
         raise SplatpackError("cannot resume from checkpoint: its contents do not match their SHA-256 (corrupted)", path)
 
 
-def save_checkpoint(trainer: Trainer, path: Path) -> None:
-    """Write ``trainer``'s state to ``path`` (atomically)."""
+def save_checkpoint(trainer: Trainer, path: Path, strategy_state: dict | None = None) -> None:
+    """Write ``trainer``'s state to ``path`` (atomically); ``strategy_state`` replaces the
+    densifier's (data-parallel runs save the statistics summed over the ranks)."""
     t = trainer
     state = {
         "step": t.step,
@@ -80,7 +81,7 @@ def save_checkpoint(trainer: Trainer, path: Path) -> None:
         "params": {k: v.detach().cpu() for k, v in t.params.items()},
         "optimizers": {k: o.state_dict() for k, o in t.optimizers.items()},
         "scheduler": t.scheduler.state_dict(),
-        "strategy_state": _on("cpu", t.strategy_state),
+        "strategy_state": _on("cpu", t.strategy_state if strategy_state is None else strategy_state),
         "rng": t.rng.get_state(),
         "torch_rng": torch.get_rng_state(),
         "order": t.order,

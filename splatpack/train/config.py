@@ -158,6 +158,7 @@ class GridTraining:
 @dataclass
 class TrainConfig:
     steps: int = 30_000
+    batch_size: int = 1  # cameras per step (per rank when distributed); the loss is their mean
     sh_degree: int = 3
     sh_degree_interval: int = 1000
     ssim_lambda: float = 0.2

@@ -2,13 +2,16 @@
 
 gsplat 1.5.3 writes the opacity-reset test as ``step % reset_every == 0 & step > 0``, which
 Python parses as a chained comparison that is never true, so opacities are never reset. The
-subclass here performs the reset (to 2 × ``prune_opa``, as gsplat intends) and adds an
-optional cap on the number of Gaussians for fixed CPU budgets.
+subclass here performs the reset (to 2 × ``prune_opa``, as gsplat intends), adds an
+optional cap on the number of Gaussians for fixed CPU budgets, and, in data-parallel training,
+sums the statistics over the ranks before each refinement decides anything.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from gsplat.strategy import DefaultStrategy
@@ -19,6 +22,7 @@ from gsplat.strategy.ops import reset_opa
 class Densifier(DefaultStrategy):
     max_gaussians: int = 0
     budget_ramp: bool = False  # spread the growth to max_gaussians over the refinement window
+    reduce_statistics: Callable[[dict[str, Any]], None] | None = None  # e.g. a sum over ranks
 
     def allowed(self, state, step: int, n: int) -> int:
         """How many Gaussians the cap allows at ``step``: ``max_gaussians``, or with
@@ -44,6 +48,8 @@ class Densifier(DefaultStrategy):
         return float(torch.topk(grads[high], room + 1).values[-1])
 
     def _grow_gs(self, params, optimizers, state, step):
+        if self.reduce_statistics is not None:  # refinement starts here: decide on the global statistics
+            self.reduce_statistics(state)
         if self.max_gaussians <= 0:
             return super()._grow_gs(params, optimizers, state, step)
         grow = self.grow_grad2d

@@ -38,9 +38,11 @@ from splatpack.core.atomic import atomic_write_text
 from splatpack.core.errors import SplatpackError
 from splatpack.metrics import ssim
 from splatpack.render import cpu_kernels, rasterize, resolve_backend
+from splatpack.train import distributed
 from splatpack.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from splatpack.train.compact import CompactHooks
 from splatpack.train.config import TrainConfig, config_to_dict
+from splatpack.train.distributed import SINGLE, Ranks
 from splatpack.train.evaluate import RENDERS_DIR, eval_mode, evaluate_views, evaluation_views, lpips_model
 from splatpack.train.grid import GridHooks
 from splatpack.train.hooks import RENDERED, MethodHooks, RenderInputs
@@ -70,6 +72,26 @@ def photometric_loss(render: torch.Tensor, target: torch.Tensor, ssim_lambda: fl
     return (1 - ssim_lambda) * l1 + ssim_lambda * (1 - ssim(render, target))
 
 
+def merge_camera_infos(infos: list[dict[str, Any]]) -> dict[str, Any]:
+    """One ``info`` for the densifier from the per-camera ones of a batch, as gsplat's batched
+    ``rasterization`` returns it: ``means2d`` (with its gradient) and ``radii`` stacked to
+    [B, N, 2] and ``n_cameras`` = B, so that ``DefaultStrategy`` rescales each camera's gradient
+    (the loss is their mean) and counts every camera a Gaussian is seen from."""
+    if len(infos) == 1:
+        return infos[0]
+    means2d = torch.cat([i["means2d"].detach() for i in infos])
+    means2d.grad = torch.cat([i["means2d"].grad for i in infos])
+    if all(getattr(i["means2d"], "absgrad", None) is not None for i in infos):
+        means2d.absgrad = torch.cat([i["means2d"].absgrad for i in infos])
+    return {
+        **infos[0],
+        "means2d": means2d,
+        "radii": torch.cat([i["radii"] for i in infos]),
+        "n_cameras": len(infos),
+        "gaussian_ids": None,
+    }
+
+
 class Trainer:
     """Trains ``capture`` with ``cfg`` into ``out_dir``; ``initial``: the splats of
     ``cfg.init_from`` when the caller has read them already."""
@@ -82,8 +104,10 @@ class Trainer:
         console=None,
         callbacks: Sequence[StepCallback] = (),
         initial: GaussianSet | None = None,
+        ranks: Ranks = SINGLE,
     ):
         self.capture = capture
+        self.ranks = ranks
         is_object = capture.format in ("blender", "synthetic")
         cfg = dataclasses.replace(cfg, compact=cfg.compact.resolved(is_object))
         if cfg.compact.enabled and cfg.compact.max_gaussians > 0:  # a budget, spread over densification
@@ -91,14 +115,19 @@ class Trainer:
             cfg = dataclasses.replace(cfg, densify=d)
         self.cfg = c = cfg.scaled_schedule()
         self.compact = CompactHooks(c.compact, c.densify, c.steps, c.grid.enabled) if c.compact.enabled else None
+        if c.batch_size < 1:
+            raise SplatpackError(f"batch_size must be at least 1, not {c.batch_size}")
         self.out_dir = Path(out_dir)
         self.console = console or Console(stderr=True)
+        if not ranks.is_main:
+            self.console = Console(stderr=True, quiet=True)  # rank 0 reports for the job
         self.backend = resolve_backend(cfg.backend)
         self.device = "cuda" if self.backend == "cuda" else "cpu"
         if self.device == "cpu":
-            torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
-            if cfg.threads:
-                cpu_kernels.set_num_threads(cfg.threads)
+            threads = cfg.threads or max(1, (os.cpu_count() or 1) // ranks.world_size)  # ranks share the cores
+            torch.set_num_threads(threads)
+            if cfg.threads or ranks.distributed:
+                cpu_kernels.set_num_threads(threads)
         qat_start = self.compact.vq_start if self.compact is not None and not c.compact.colour_field else None
         self.grid = GridHooks(c.grid, c.seed, qat_start) if c.grid.enabled else None
         self.hooks: list[MethodHooks] = [h for h in (self.compact, self.grid) if h is not None]
@@ -107,23 +136,33 @@ class Trainer:
         self.scene_scale = capture.scene_scale()
         self.step = 0
         self.train_seconds = 0.0
-        self.callbacks = list(callbacks)
+        self.callbacks = list(callbacks) if ranks.is_main else []
         self.initial = initial
 
     # ---- setup ---------------------------------------------------------------------------------
     def setup(self) -> None:
         cfg = self.cfg
-        torch.manual_seed(cfg.seed)
+        distributed.init_process_group(self.ranks, self.device)
+        torch.manual_seed(cfg.seed)  # the same on every rank: densification's splits draw from it
         self.train_views = load_views(self.capture.train, self.background, self.device)
         self.test_views = load_views(self.capture.test, self.background, self.device)
         if not self.train_views:
             raise SplatpackError("the capture has no training images", self.capture.root)
+        if (
+            cfg.batch_size * self.ranks.world_size > 1
+            and len({(v.frame.width, v.frame.height) for v in self.train_views}) > 1
+        ):
+            raise SplatpackError(
+                "batches of cameras need training images of one size; train with batch_size 1", self.capture.root
+            )
         initial = self.initial if self.initial is not None else initial_gaussians(self.capture, cfg)
         self.params = initial.to(self.device).to_parameters()
         for h in self.hooks:
             h.setup(self.params)
         self.make_optimizers()
         self.densifier = make_densifier(cfg.densify)
+        if self.ranks.distributed:
+            self.densifier.reduce_statistics = distributed.sum_statistics
         self.densifier.check_sanity(self.params, self.optimizers)
         self.strategy_state = self.densifier.initialize_state(scene_scale=self.scene_scale)
         self.rng = torch.Generator().manual_seed(cfg.seed)
@@ -149,7 +188,7 @@ class Trainer:
             for k in rates
             if k in self.params
         }
-        gamma = (lr.means_final / lr.means) ** (1.0 / max(1, self.cfg.steps))
+        gamma = (lr.means_final / lr.means) ** (1.0 / max(1, self.cfg.steps)) if lr.means > 0 else 1.0  # frozen means
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizers["means"], gamma=gamma)
         self.net_optimizers = {}
         for h in self.hooks:
@@ -208,40 +247,67 @@ class Trainer:
         return self.train_views[self.order.pop()]
 
     # ---- training ----------------------------------------------------------------------------------
+    def next_batch(self) -> list[tuple[View, torch.Tensor | None]]:
+        """This rank's cameras (and random backgrounds) of the step's global batch: every rank
+        draws the whole ``batch_size × world_size`` batch from the shared view order and keeps its
+        slice, so N ranks see what one process with the global batch would."""
+        b, r = self.cfg.batch_size, self.ranks.rank
+        batch = []
+        for _ in range(b * self.ranks.world_size):
+            view = self._next_view()
+            bg = torch.rand(3, generator=self.rng) if self.cfg.random_background and view.alpha is not None else None
+            batch.append((view, bg))
+        return batch[r * b : (r + 1) * b]
+
     def train_step(self) -> dict[str, float]:
+        """One step over a batch of cameras: L is the mean of their losses (eq. 7 each); the
+        gradients are averaged over the ranks; densification reads every camera's statistics."""
         cfg = self.cfg
-        view = self._next_view()
-        target, bg = view.image, None
-        if cfg.random_background and view.alpha is not None:
-            bg = torch.rand(3, generator=self.rng).to(self.device)
-            target = view.image + (bg - self.background.to(self.device)) * (1 - view.alpha[..., None])
+        batch = self.next_batch()
         for h in self.hooks:
             h.before_step(self.params, self.step)
-        aux: list[torch.Tensor] = []
-        image, _alpha, info = self.render(view, background=bg, aux=aux)
-        loss = photometric_loss(image, target, cfg.ssim_lambda)
-        total = loss
-        for term in aux + [h.aux_loss(self.params) for h in self.hooks]:
+        totals, losses, sq_errors, infos = [], [], [], []
+        for view, bg in batch:
+            target = view.image
+            if bg is not None:
+                bg = bg.to(self.device)
+                target = view.image + (bg - self.background.to(self.device)) * (1 - view.alpha[..., None])
+            aux: list[torch.Tensor] = []
+            image, _alpha, info = self.render(view, background=bg, aux=aux)
+            self.densifier.step_pre_backward(self.params, self.optimizers, self.strategy_state, self.step, info)
+            loss = photometric_loss(image, target, cfg.ssim_lambda)
+            totals.append(sum(aux, loss))
+            losses.append(loss.detach())
+            sq_errors.append(torch.mean((image.detach() - target) ** 2))
+            infos.append(info)
+        total = torch.stack(totals).mean()
+        for term in [h.aux_loss(self.params) for h in self.hooks]:
             if term is not None:
                 total = total + term
-        self.densifier.step_pre_backward(self.params, self.optimizers, self.strategy_state, self.step, info)
         total.backward()
+        if self.ranks.distributed:
+            distributed.average_gradients(
+                [*self.params.values(), *(p for m in self.modules().values() for p in m.parameters())],
+                self.ranks.world_size,
+            )
         for h in self.hooks:
             h.before_optimise(self.step)
         for opt in [*self.optimizers.values(), *self.net_optimizers.values()]:
             opt.step()
             opt.zero_grad(set_to_none=True)
         self.scheduler.step()
+        if self.ranks.distributed:
+            distributed.average_buffers(self.modules().values(), self.ranks.world_size)
         n_before = len(self.params["means"])
+        info = merge_camera_infos(infos)
         self.densifier.step_post_backward(self.params, self.optimizers, self.strategy_state, self.step, info)
         if len(self.params["means"]) != n_before:
             for h in self.hooks:
                 h.renumbered()
         for h in self.hooks:
             h.after_step(self.params, self.step, self.remove_gaussians)
-        with torch.no_grad():
-            mse = torch.mean((image.detach() - target) ** 2).item()
-        return {"loss": loss.item(), "psnr": -10 * math.log10(max(mse, 1e-10))}
+        mse = torch.stack(sq_errors).mean().item()
+        return {"loss": torch.stack(losses).mean().item(), "psnr": -10 * math.log10(max(mse, 1e-10))}
 
     @torch.no_grad()
     def remove_gaussians(self, gone: torch.Tensor) -> int:
@@ -263,6 +329,7 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.setup()
         if resume and load_checkpoint(self, self.checkpoint_path):
+            distributed.keep_share(self.strategy_state, self.ranks)
             self.console.print(f"resumed from {self.checkpoint_path} at step {self.step}")
         self.notify(force=True)
         cfg = self.cfg
@@ -275,12 +342,24 @@ class Trainer:
                 self.notify(force=self.step == cfg.steps)
                 progress.update(self.step, stats, len(self.params["means"]))
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
-                    save_checkpoint(self, self.checkpoint_path)
+                    self.save_checkpoint()
                 if stop_at is not None and self.step >= stop_at:
-                    save_checkpoint(self, self.checkpoint_path)
+                    self.save_checkpoint()
                     return None
-        save_checkpoint(self, self.checkpoint_path)
+        self.save_checkpoint()
+        if self.ranks.distributed:
+            same = distributed.all_equal(distributed.parameter_digest(dict(self.params)))
+            if not same:
+                raise SplatpackError("the training processes' Gaussians differ: the ranks diverged", self.out_dir)
+            if not self.ranks.is_main:
+                return None  # rank 0 writes and evaluates the scene
         return self.finish()
+
+    def save_checkpoint(self) -> None:
+        """The checkpoint, written by rank 0 (every rank holds the same state)."""
+        state = distributed.summed_statistics(self.strategy_state) if self.ranks.distributed else None  # all ranks
+        if self.ranks.is_main:
+            save_checkpoint(self, self.checkpoint_path, state)
 
     def notify(self, force: bool = False) -> None:
         """Run the step callbacks due at this step (all of them when ``force``)."""
@@ -325,6 +404,8 @@ class Trainer:
             "steps": self.step,
             "backend": self.backend,
             "it_per_s": round(self.step / max(self.train_seconds, 1e-9), 3),
+            "batch_size": self.cfg.batch_size,
+            "world_size": self.ranks.world_size,
             "scene": self.capture.name,
             "format": self.capture.format,
             "resolution": [v0.width, v0.height],

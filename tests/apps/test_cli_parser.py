@@ -100,6 +100,8 @@ def test_defaults_are_those_of_the_earlier_command_line():
         "compact": False,
         "downscale": None,
         "steps": None,
+        "batch_size": None,
+        "nproc": 1,
         "out": None,
         "backend": "auto",
         "resume": False,

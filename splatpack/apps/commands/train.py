@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from splatpack.apps.parser import BACKENDS, int_in
 from splatpack.apps.terminal import wait_for_ctrl_c
 from splatpack.core import SplatpackError
 from splatpack.train import StepCallback, Trainer
+from splatpack.train.distributed import SPAWNED_ENV, ranks_from_environment, spawn
 from splatpack.train.scenes import scene_config
 from splatpack.view.live import LiveTrainingView, LiveViewConfig
 
@@ -38,6 +41,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--downscale", type=int_in(1), metavar="N", help="image downscale factor (uses images_N folders when present)."
     )
     p.add_argument("--steps", type=int_in(1), metavar="N", help="training iterations.")
+    p.add_argument(
+        "--batch-size", type=int_in(1), metavar="B", help="cameras per step (per process with --nproc); default 1."
+    )
+    p.add_argument(
+        "--nproc",
+        type=int_in(1, 256),
+        default=1,
+        metavar="N",
+        help="data-parallel training in N processes (torch.distributed: gloo on the CPU, nccl on CUDA); "
+        "each renders B cameras of a global batch of N×B. Under torchrun, leave it out.",
+    )
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: outputs/<scene>).")
     p.add_argument(
         "--backend",
@@ -63,16 +77,39 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    console = Console(stderr=True)
     if args.compact and args.config:
         raise SplatpackError("give --compact (the full preset) or --config, not both")
-    settings = {
+    if args.nproc > 1:
+        if ranks_from_environment().distributed:
+            raise SplatpackError("this is already a torchrun job: leave out --nproc")
+        if args.viewer:
+            raise SplatpackError("--viewer watches one process: leave it out with --nproc")
+        args.out = args.out or Path("outputs") / scene_config(args.path, _preset(args), _settings(args))[0].name
+        spawn(args.nproc, train_rank, args)
+        report_training(Console(stderr=True), json.loads((args.out / "metrics.json").read_text()), args.out)
+        return
+    train_rank(args)
+
+
+def _preset(args: argparse.Namespace) -> str | None:
+    return "full" if args.compact else args.config
+
+
+def _settings(args: argparse.Namespace) -> dict:
+    return {
         "steps": args.steps,
+        "batch_size": args.batch_size,
         "backend": args.backend,
         "threads": args.threads or None,
         "downscale": args.downscale,
     }
-    spec, cfg, capture = scene_config(args.path, "full" if args.compact else args.config, settings)
+
+
+def train_rank(args: argparse.Namespace) -> None:
+    """Train as this process's rank (the only one without torchrun or --nproc); rank 0 reports."""
+    ranks = ranks_from_environment()
+    console = Console(stderr=True, quiet=not ranks.is_main)
+    spec, cfg, capture = scene_config(args.path, _preset(args), _settings(args))
     out_dir = args.out or Path("outputs") / spec.name
     f0 = capture.train[0]
     console.print(
@@ -80,12 +117,17 @@ def run(args: argparse.Namespace) -> None:
         f"{f0.width}×{f0.height}, {0 if capture.points is None else len(capture.points):,} SfM points → {out_dir}"
     )
     live, callbacks = None, []
-    if args.viewer:
+    if args.viewer and ranks.is_main:
         live = LiveTrainingView(capture.train, LiveViewConfig(port=args.viewer_port))
         callbacks.append(StepCallback(lambda step, params: live.update(params, step), every=args.viewer_every))
         console.print(f"live view: {live.url}")
     try:
-        metrics = Trainer(capture, cfg, out_dir, console=console, callbacks=callbacks).train(resume=args.resume)
+        trainer = Trainer(capture, cfg, out_dir, console=console, callbacks=callbacks, ranks=ranks)
+        metrics = trainer.train(resume=args.resume)
+        if metrics is None:  # not rank 0
+            return
+        if ranks.distributed and os.environ.get(SPAWNED_ENV):
+            return  # the launching process reports
         report_training(console, metrics, out_dir)
         if live is not None and sys.stdin.isatty():
             live.flush()
