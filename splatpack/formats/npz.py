@@ -10,6 +10,7 @@ before decompressing it.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +47,8 @@ def _array(z: zipfile.ZipFile, name: str, path: Path) -> np.ndarray:
                 np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             )
             shape, fortran, dtype = read_header(f)
-        except ValueError as e:
-            raise SplatpackError(f"array '{name}' has a bad header ({e})", path) from None
+        except Exception as e:  # numpy parses the header dict with tokenize/ast: any error is a bad header
+            raise SplatpackError(f"array '{name}' has a bad header ({type(e).__name__})", path) from None
         if dtype.hasobject or dtype.kind != "f":
             raise SplatpackError(f"array '{name}' is {dtype}, not floating point", path)
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
@@ -55,7 +56,10 @@ def _array(z: zipfile.ZipFile, name: str, path: Path) -> np.ndarray:
             raise SplatpackError(f"array '{name}' claims {nbytes} bytes, more than the file holds", path)
         if shape:
             check_gaussians(int(shape[0]), path)
-        data = np.frombuffer(f.read(nbytes), dtype=dtype, count=int(np.prod(shape, dtype=np.int64)))
+        raw = f.read(nbytes)
+        if len(raw) < nbytes:
+            raise SplatpackError(f"array '{name}' is truncated ({len(raw)} of {nbytes} bytes)", path)
+        data = np.frombuffer(raw, dtype=dtype, count=int(np.prod(shape, dtype=np.int64)))
     return data.reshape(shape, order="F" if fortran else "C").astype(np.float32)
 
 
@@ -65,7 +69,7 @@ def load_npz(path: str | Path) -> GaussianSet:
     try:
         with zipfile.ZipFile(path) as z:
             a = {k: _array(z, k, path) for k in FIELDS}
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError, OSError, EOFError) as e:
         raise SplatpackError(f"not a readable .npz ({e})", path) from None
     n = a["means"].shape[0] if a["means"].ndim == 2 else -1
     want = {"means": (n, 3), "quats": (n, 4), "scales": (n, 3), "opacities": (n,), "sh0": (n, 1, 3)}

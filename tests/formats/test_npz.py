@@ -55,3 +55,27 @@ def test_a_forged_shape_is_refused_before_allocation(tmp_path: Path) -> None:
         z.writestr("means.npy", buf.getvalue() + b"\0" * 64)
     with pytest.raises(SplatpackError, match="more than the file holds"):
         load_scene(path)
+
+
+def _npz_with_member(path: Path, npy: bytes) -> Path:
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("means.npy", npy)
+    return path
+
+
+def test_an_array_shorter_than_its_header_is_refused(tmp_path: Path) -> None:
+    """Found by benchmarks/fuzz_readers.py: the stream ended before the shape the header gives
+    (numpy's 'buffer is smaller than requested size' traceback)."""
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.zeros((4, 3), np.float32))
+    npy = buf.getvalue()[:-28]  # 20 of the 48 data bytes
+    with pytest.raises(SplatpackError, match="truncated"):
+        load_scene(_npz_with_member(tmp_path / "t.npz", npy))
+
+
+def test_a_header_numpy_cannot_tokenize_is_refused(tmp_path: Path) -> None:
+    """Found by benchmarks/fuzz_readers.py: an unterminated header dict raised tokenize's TokenError."""
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (4, 3"
+    npy = b"\x93NUMPY\x01\x00" + len(header + b"\n").to_bytes(2, "little") + header + b"\n" + bytes(48)
+    with pytest.raises(SplatpackError, match="bad header"):
+        load_scene(_npz_with_member(tmp_path / "h.npz", npy))
