@@ -79,3 +79,14 @@ def test_a_header_numpy_cannot_tokenize_is_refused(tmp_path: Path) -> None:
     npy = b"\x93NUMPY\x01\x00" + len(header + b"\n").to_bytes(2, "little") + header + b"\n" + bytes(48)
     with pytest.raises(SplatpackError, match="bad header"):
         load_scene(_npz_with_member(tmp_path / "h.npz", npy))
+
+
+def test_an_encrypted_member_is_refused(tmp_path: Path) -> None:
+    """Found by benchmarks/fuzz_readers.py: zipfile's RuntimeError ('password required')."""
+    path = save_scene(GaussianSet.random_in_box(20, np.full(3, -1.0), np.ones(3)), tmp_path / "a.npz")
+    b = bytearray(path.read_bytes())
+    i = b.find(b"PK\x01\x02")
+    b[i + 8] |= 1  # general-purpose flag bit 0: encrypted
+    path.write_bytes(bytes(b))
+    with pytest.raises(SplatpackError, match="not a readable"):
+        load_scene(path)

@@ -294,3 +294,25 @@ def test_sog_package_reexports_its_modules():
     assert sog.encode_sog is write.encode_sog and sog.save_sog is write.save_sog
     assert sog.load_sog is read.load_sog and sog.FORMAT.read is read.load_sog and sog.FORMAT.write is write.save_sog
     assert sog.morton_order is textures.morton_order and sog.texture_size is textures.texture_size
+
+
+def _patch_central_directory(data: bytes, offset: int, value: bytes) -> bytes:
+    """``data`` with ``value`` written at ``offset`` of every central-directory entry."""
+    b = bytearray(data)
+    i = b.find(b"PK\x01\x02")
+    while i >= 0:
+        b[i + offset : i + offset + len(value)] = value
+        i = b.find(b"PK\x01\x02", i + 4)
+    return bytes(b)
+
+
+@pytest.mark.parametrize(
+    ("offset", "value", "what"),
+    [(6, bytes([83, 0]), "a zip version zipfile does not implement"), (8, b"\x01\x00", "an encrypted member")],
+)
+def test_a_zip_python_cannot_open_is_refused(tmp_path, offset, value, what):
+    """Found by benchmarks/fuzz_readers.py: NotImplementedError / RuntimeError tracebacks from zipfile."""
+    path = save_sog(random_set(30, seed=3), tmp_path / "a.sog")
+    path.write_bytes(_patch_central_directory(path.read_bytes(), offset, value))
+    with pytest.raises(SplatpackError):
+        load_scene(path)

@@ -100,7 +100,7 @@ class SogFiles:
         elif path.is_file():
             try:
                 self.zip = zipfile.ZipFile(path)
-            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as e:
                 raise SplatpackError(f"not a SOG bundle (bad zip: {e})", path) from None
             self.meta_name = "meta.json"
         else:
