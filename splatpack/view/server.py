@@ -14,7 +14,9 @@ only, answers ``GET`` and ``HEAD`` only (405 otherwise), lists no folder, resolv
 static path and refuses any that leaves the static folder (``..``, ``%2e%2e``, backslashes,
 symlinks pointing outside), rejects NUL bytes (400), and rejects requests whose ``Host``
 header is not a loopback name (DNS rebinding: a web page must not be able to read the scene
-through a hostname it controls).
+through a hostname it controls). It also bounds what a client can hold: a request line longer
+than :data:`MAX_REQUEST_LINE` gets 414, a connection silent for :data:`IDLE_SECONDS` is
+closed, and beyond :data:`MAX_CONNECTIONS` open connections a new one gets 503 and is closed.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from urllib.parse import quote
 
 from splatpack.codecs import scene_codec
 from splatpack.core.errors import SplatpackError
-from splatpack.formats import detect_format
+from splatpack.formats import detect_format, load_scene
 from splatpack.spk import SpkReader
 from splatpack.view.request import (
     BadRequest,
@@ -51,6 +53,10 @@ from splatpack.view.request import (
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 BUILD_HINT = "cd viewer && npm ci && npm run build"
 CHUNK = 1 << 20
+MAX_REQUEST_LINE = 8192  # bytes: a longer request line (an over-long path) gets 414
+IDLE_SECONDS = 15.0  # a connection that sends nothing for this long is closed (half-sent requests too)
+MAX_CONNECTIONS = 64  # open connections (one thread each); the next gets 503 and is closed
+BUSY_REPLY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +117,15 @@ class ViewServer:
     bound in the constructor). Use as a context manager, or call :meth:`start` / :meth:`stop`.
     """
 
-    def __init__(self, files: list[Path], static_dir: Path = STATIC_DIR, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        files: list[Path],
+        static_dir: Path = STATIC_DIR,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        idle_seconds: float = IDLE_SECONDS,
+        max_connections: int = MAX_CONNECTIONS,
+    ):
         if not is_loopback_host(host):
             raise SplatpackError(
                 f"refusing to serve on {host!r}: the viewer serves local files on a loopback "
@@ -128,8 +142,9 @@ class ViewServer:
                 raise SplatpackError(f"two files named {p.name!r}; the viewer serves files by name", p)
             self.files[p.name] = ServedFile(p.name, p.resolve())
         server_class = _IPv6Server if ":" in host else _IPv4Server
+        server_class = type(server_class.__name__, (server_class,), {"max_connections": max_connections})
         try:
-            self.httpd = server_class((host, port), _make_handler(self))
+            self.httpd = server_class((host, port), _make_handler(self, idle_seconds))
         except OSError as e:
             raise SplatpackError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
         self._thread: threading.Thread | None = None
@@ -181,6 +196,27 @@ class ViewServer:
 class _IPv4Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = False  # never share a port with another server
+    max_connections = MAX_CONNECTIONS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):  # at the cap: answer without a thread
+            try:
+                request.sendall(BUSY_REPLY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind also looks up the host's FQDN (a DNS query); loopback needs none.
@@ -195,9 +231,10 @@ class _IPv6Server(_IPv4Server):
     address_family = socket.AF_INET6
 
 
-def _make_handler(server: ViewServer) -> type[BaseHTTPRequestHandler]:
+def _make_handler(server: ViewServer, idle_seconds: float) -> type[BaseHTTPRequestHandler]:
     class Handler(_Handler):
         view = server
+        timeout = idle_seconds
 
     return Handler
 
@@ -209,12 +246,14 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "splatpack"
     sys_version = ""
     protocol_version = "HTTP/1.1"
+    timeout = IDLE_SECONDS  # socket timeout of every read and write on the connection
 
     def handle_one_request(self) -> None:
         # BaseHTTPRequestHandler answers unknown methods with 501; this server answers 405.
         try:
-            self.raw_requestline = self.rfile.readline(65537)
-            if len(self.raw_requestline) > 65536:
+            self.raw_requestline = self.rfile.readline(MAX_REQUEST_LINE + 1)
+            if len(self.raw_requestline) > MAX_REQUEST_LINE:
+                self.close_connection = True
                 self.requestline, self.request_version, self.command = "", "", ""
                 self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
                 return
@@ -345,4 +384,6 @@ def viewable_format(path: str | Path) -> str:
     if fmt.name == "spk":
         with SpkReader(p) as reader:
             scene_codec(reader.meta.get("kind"), p)  # a kind no codec here reads is refused now
+    else:  # read it as the readers do (bounded): a truncated or forged file fails here, not in the browser
+        load_scene(p)
     return fmt.name

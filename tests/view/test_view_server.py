@@ -308,3 +308,46 @@ def test_cli_desktop_missing_dependency(site, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "splatpack.view.desktop", None)  # as if its dependencies were missing
     line = one_line_error(["view", scene, "--desktop"], capsys)
     assert "desktop viewer" in line and "not installed" in line
+
+
+# ---- what a client can hold -----------------------------------------------------------------------
+
+
+def test_an_over_long_request_line_gets_414(server):
+    status, headers, _ = fetch(server, "/" + "a" * 9000)
+    assert status == 414
+
+
+def test_a_silent_connection_is_closed(site):
+    """A half-sent request (or an idle keep-alive) is dropped after idle_seconds."""
+    static, scene = site
+    with ViewServer([scene], static_dir=static, idle_seconds=0.3) as s:
+        with socket.create_connection(s.address, timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1")  # no end of headers
+            t0 = time.monotonic()
+            assert sock.recv(1024) == b""  # closed by the server, not by our 5 s timeout
+            assert time.monotonic() - t0 < 3
+
+
+def test_connections_beyond_the_cap_get_503_and_slots_come_back(site):
+    static, scene = site
+    with ViewServer([scene], static_dir=static, max_connections=3, idle_seconds=2) as s:
+        held = [socket.create_connection(s.address, timeout=5) for _ in range(3)]
+        try:
+            time.sleep(0.2)  # the server has taken all three
+            with socket.create_connection(s.address, timeout=5) as extra:
+                assert extra.recv(1024).startswith(b"HTTP/1.1 503")
+        finally:
+            for h in held:
+                h.close()
+        time.sleep(0.3)  # their threads end and give the slots back
+        assert fetch(s, "/config.json")[0] == 200
+
+
+def test_cli_refuses_a_truncated_scene_before_serving(site, tmp_path, capsys):
+    _, scene = site
+    cut = tmp_path / "cut.splat"
+    cut.write_bytes(scene.read_bytes()[:-7])
+    assert main(["view", str(cut), "--no-browser"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "cut.splat" in err[0]
