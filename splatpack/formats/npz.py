@@ -69,7 +69,14 @@ def load_npz(path: str | Path) -> GaussianSet:
     try:
         with zipfile.ZipFile(path) as z:
             a = {k: _array(z, k, path) for k in FIELDS}
-    except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, OSError, EOFError) as e:  # RuntimeError: encrypted
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        NotImplementedError,
+        RuntimeError,
+        OSError,
+        EOFError,
+    ) as e:  # RuntimeError: encrypted
         raise SplatpackError(f"not a readable .npz ({e})", path) from None
     n = a["means"].shape[0] if a["means"].ndim == 2 else -1
     want = {"means": (n, 3), "quats": (n, 4), "scales": (n, 3), "opacities": (n,), "sh0": (n, 1, 3)}

@@ -321,12 +321,14 @@ def test_an_over_long_request_line_gets_414(server):
 def test_a_silent_connection_is_closed(site):
     """A half-sent request (or an idle keep-alive) is dropped after idle_seconds."""
     static, scene = site
-    with ViewServer([scene], static_dir=static, idle_seconds=0.3) as s:
-        with socket.create_connection(s.address, timeout=5) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1")  # no end of headers
-            t0 = time.monotonic()
-            assert sock.recv(1024) == b""  # closed by the server, not by our 5 s timeout
-            assert time.monotonic() - t0 < 3
+    with (
+        ViewServer([scene], static_dir=static, idle_seconds=0.3) as s,
+        socket.create_connection(s.address, timeout=5) as sock,
+    ):
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1")  # no end of headers
+        t0 = time.monotonic()
+        assert sock.recv(1024) == b""  # closed by the server, not by our 5 s timeout
+        assert time.monotonic() - t0 < 3
 
 
 def test_connections_beyond_the_cap_get_503_and_slots_come_back(site):
