@@ -14,7 +14,7 @@ import sys
 import warnings
 
 from splatpack.apps.commands import COMMANDS
-from splatpack.apps.parser import build_parser, parse_args
+from splatpack.apps.parser import build_parser, follow_output_link, parse_args
 from splatpack.core import SplatpackError
 from splatpack.core.limits import gaussian_limit
 
@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_args(build_parser(COMMANDS, DESCRIPTION), argv, list(COMMANDS))
         with gaussian_limit(getattr(args, "max_gaussians", None)), warnings.catch_warnings(record=True) as held:
             warnings.simplefilter("default" if not debug else "always")
+            follow_output_link(args)
             args.run(args)
     except SplatpackError as e:
         if debug:

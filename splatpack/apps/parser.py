@@ -10,7 +10,9 @@ underscore spelling (``--viewer_port``) is accepted too.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from types import ModuleType
 from typing import get_args
 
@@ -19,7 +21,17 @@ from splatpack.core import SplatpackError
 from splatpack.core.limits import DEFAULT_MAX_GAUSSIANS
 from splatpack.render.rasterize import Backend
 
-__all__ = ["BACKENDS", "Parser", "add_max_gaussians", "build_parser", "int_in", "parse_args", "quality_level"]
+__all__ = [
+    "BACKENDS",
+    "Parser",
+    "add_follow_symlinks",
+    "add_max_gaussians",
+    "build_parser",
+    "follow_output_link",
+    "int_in",
+    "parse_args",
+    "quality_level",
+]
 
 BACKENDS: tuple[str, ...] = get_args(Backend)  # auto, cpu, cuda
 QUALITY_CHOICES = ("sog", *QUALITY_NAMES)
@@ -79,6 +91,24 @@ def add_max_gaussians(p: argparse.ArgumentParser) -> None:
         help=f"refuse a scene of more than N Gaussians (default {DEFAULT_MAX_GAUSSIANS:,}); setting it also "
         "accepts, up to N, a file that claims more Gaussians than its size usually holds.",
     )
+
+
+def add_follow_symlinks(p: argparse.ArgumentParser) -> None:
+    """``--follow-symlinks``, for a command that writes ``-o OUT``: by default an ``OUT`` that is a
+    symbolic link is refused (:mod:`splatpack.core.atomic`); with it, the file it points to is
+    replaced."""
+    p.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="when OUT is a symbolic link, write the file it points to (refused otherwise).",
+    )
+
+
+def follow_output_link(args: argparse.Namespace) -> None:
+    """With ``--follow-symlinks``, ``args.out`` becomes the path its link points to."""
+    out = getattr(args, "out", None)
+    if getattr(args, "follow_symlinks", False) and out is not None and Path(out).is_symlink():
+        args.out = Path(os.path.realpath(out))
 
 
 def build_parser(commands: Mapping[str, ModuleType], description: str) -> Parser:

@@ -74,3 +74,19 @@ def test_png_writer_rounds_and_clamps(tmp_path):
 )
 def test_export_report_line(result, line):
     assert format_export(result) == line
+
+
+@pytest.mark.parametrize("command", ["export", "decompress", "compress"])
+def test_an_output_link_is_written_through_only_with_follow_symlinks(tmp_path, capsys, command):
+    src = save_scene(
+        GaussianSet.random_in_box(50, np.full(3, -1.0), np.ones(3), sh_degree=0, seed=2), tmp_path / "a.ply"
+    )
+    suffix = ".spk" if command == "compress" else ".ply"
+    real, link = tmp_path / f"real{suffix}", tmp_path / f"link{suffix}"
+    real.write_bytes(b"old")
+    link.symlink_to(real)
+    assert main([command, str(src), "-o", str(link)]) == 2
+    assert "symbolic link" in capsys.readouterr().err and real.read_bytes() == b"old"
+    assert main([command, str(src), "-o", str(link), "--follow-symlinks"]) == 0
+    assert link.is_symlink() and real.read_bytes() != b"old"
+    assert len(splatpack.formats.load_scene(link)) == 50

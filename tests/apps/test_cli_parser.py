@@ -124,8 +124,17 @@ def test_defaults_are_those_of_the_earlier_command_line():
         "backend": "auto",
     }
     assert parsed("info", "a.spk") == {"file": Path("a.spk"), "json": False}
-    assert parsed("decompress", "a.spk", "-o", "b.ply") == {"file": Path("a.spk"), "out": Path("b.ply")}
-    assert parsed("export", "a.spk", "-o", "b.sog") == {"file": Path("a.spk"), "out": Path("b.sog"), "format": None}
+    assert parsed("decompress", "a.spk", "-o", "b.ply") == {
+        "file": Path("a.spk"),
+        "out": Path("b.ply"),
+        "follow_symlinks": False,
+    }
+    assert parsed("export", "a.spk", "-o", "b.sog") == {
+        "file": Path("a.spk"),
+        "out": Path("b.sog"),
+        "format": None,
+        "follow_symlinks": False,
+    }
     assert parsed("compress", "a.ply", "-o", "b.spk") == {
         "file": Path("a.ply"),
         "out": Path("b.spk"),
@@ -133,6 +142,7 @@ def test_defaults_are_those_of_the_earlier_command_line():
         "finetune": None,
         "finetune_steps": 1000,
         "backend": "auto",
+        "follow_symlinks": False,
     }
     assert parsed("bench") == {
         "out": Path("outputs/bench/rd"),

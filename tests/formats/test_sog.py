@@ -316,3 +316,33 @@ def test_a_zip_python_cannot_open_is_refused(tmp_path, offset, value, what):
     path.write_bytes(_patch_central_directory(path.read_bytes(), offset, value))
     with pytest.raises(SplatpackError):
         load_scene(path)
+
+
+def test_beside_a_json_the_file_set_switches_at_once(tmp_path, monkeypatch):
+    """SOG written next to ``scene.json``: content-named images first, the .json last. A write
+    killed before the .json leaves the old scene readable (it used to mix new images with the old
+    meta); a finished one removes the old images."""
+    import splatpack.formats.sog.write as sog_write
+
+    first, second = random_set(40, seed=4), random_set(70, seed=5)
+    path = tmp_path / "scene.json"
+    save_sog(first, path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+
+    real = sog_write.atomic_write_bytes
+
+    def killed_at_the_json(p, data):
+        if Path(p).suffix == ".json":
+            raise KeyboardInterrupt  # as if the process died here
+        real(p, data)
+
+    monkeypatch.setattr(sog_write, "atomic_write_bytes", killed_at_the_json)
+    with pytest.raises(KeyboardInterrupt):
+        save_sog(second, path)
+    assert len(load_scene(path)) == 40  # still the first scene, whole
+    monkeypatch.setattr(sog_write, "atomic_write_bytes", real)
+    save_sog(second, path)
+    assert len(load_scene(path)) == 70
+    after = sorted(p.name for p in tmp_path.iterdir() if p.name not in before or p.name == "scene.json")
+    leftovers = [n for n in before if n != "scene.json" and (tmp_path / n).exists()]
+    assert leftovers == [] and len(after) == 6  # the .json and its five images (SH degree 0)

@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from splatpack.apps.inspect import relative_size
-from splatpack.apps.parser import BACKENDS, add_max_gaussians, int_in, quality_level
+from splatpack.apps.parser import BACKENDS, add_follow_symlinks, add_max_gaussians, int_in, quality_level
 from splatpack.codecs.grid import GridCodecConfig, write_grid_scene
 from splatpack.core import GaussianSet
 from splatpack.formats import load_scene, path_size
@@ -46,6 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=BACKENDS, default="auto", help="rasterizer for the fine-tune.")
 
     add_max_gaussians(p)
+    add_follow_symlinks(p)
 
 
 def run(args: argparse.Namespace) -> None:

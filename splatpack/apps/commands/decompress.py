@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from splatpack.apps.inspect import decompress, format_export
-from splatpack.apps.parser import add_max_gaussians
+from splatpack.apps.parser import add_follow_symlinks, add_max_gaussians
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,6 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", type=Path, required=True, metavar="OUT", help="the PLY to write.")
 
     add_max_gaussians(p)
+    add_follow_symlinks(p)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from splatpack.apps.inspect import export, format_export
-from splatpack.apps.parser import add_max_gaussians
+from splatpack.apps.parser import add_follow_symlinks, add_max_gaussians
 
 EXPORT_FORMATS = ("ply", "splat", "spz", "sog")
 
@@ -27,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
     add_max_gaussians(p)
+    add_follow_symlinks(p)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -3,9 +3,11 @@ lossless WebP textures and ``meta.json`` (layout: :mod:`splatpack.formats.sog`).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
+import re
 import zipfile
 from pathlib import Path
 
@@ -107,8 +109,11 @@ def save_sog(gs: GaussianSet, path: str | Path, *, iterations: int = 10, seed: i
 
     The bundle is written atomically, and so is the folder: built aside and swapped in whole
     (:func:`~splatpack.core.atomic.atomic_folder`), which replaces an existing folder only when it
-    holds nothing but ``meta.json`` and ``.webp`` files. Next to a ``.json`` file each file is
-    atomic, ``meta.json`` last, but not the set."""
+    holds nothing but ``meta.json`` and ``.webp`` files. Next to a ``.json`` file the set is
+    atomic too: the images are named after their content (``scene.<hash>.means_l.webp``; the
+    meta names its files), written first, and the ``.json`` is swapped in last — before that
+    instant it names the old images, after it the new ones. Then the images of the replaced
+    ``.json`` that carry such a name are removed."""
     path = Path(path)
     require_finite(gs, path)
     files = encode_sog(gs, iterations=iterations, seed=seed)
@@ -121,12 +126,35 @@ def save_sog(gs: GaussianSet, path: str | Path, *, iterations: int = 10, seed: i
         atomic_write_bytes(path, buf.getvalue())
         return path
     if path.suffix.lower() == ".json":
-        meta = files.pop("meta.json")
-        for name, data in files.items():
-            atomic_write_bytes(path.parent / name, data)
-        atomic_write_bytes(path, meta)  # last: meta.json never names an image not yet written
+        _save_beside_json(files, path)
         return path
     with atomic_folder(path, may_replace=lambda name: name == "meta.json" or name.endswith(".webp")) as tmp:
         for name, data in files.items():
             (tmp / name).write_bytes(data)
     return path
+
+
+def _tagged_names(meta: dict) -> set[str]:
+    """The file names a SOG meta lists."""
+    return {f for v in meta.values() if isinstance(v, dict) for f in v.get("files", []) if isinstance(f, str)}
+
+
+def _save_beside_json(files: dict[str, bytes], path: Path) -> None:
+    """Images under content-derived names next to ``path``, then ``path`` (see :func:`save_sog`)."""
+    meta = json.loads(files.pop("meta.json"))
+    tag = hashlib.sha256(b"".join(files[n] for n in sorted(files))).hexdigest()[:12]
+    names = {n: f"{path.stem}.{tag}.{n}" for n in files}
+    for section in meta.values():
+        if isinstance(section, dict) and "files" in section:
+            section["files"] = [names[f] for f in section["files"]]
+    try:  # the images the .json there names now, to remove once it no longer does
+        old = _tagged_names(json.loads(path.read_bytes())) if path.is_file() else set()
+    except (OSError, ValueError):
+        old = set()
+    for n, data in files.items():
+        atomic_write_bytes(path.parent / names[n], data)
+    atomic_write_bytes(path, json.dumps(meta).encode())  # the switch from the old set to the new
+    ours = re.compile(rf"{re.escape(path.stem)}\.[0-9a-f]{{12}}\.[\w.]+\.webp")
+    for stale in old - set(names.values()):
+        if ours.fullmatch(stale) and "/" not in stale:
+            (path.parent / stale).unlink(missing_ok=True)
