@@ -10,6 +10,7 @@ warning once as ``warning: …`` at the end.
 
 from __future__ import annotations
 
+import shlex
 import sys
 import warnings
 
@@ -17,6 +18,7 @@ from splatpack.apps.commands import COMMANDS
 from splatpack.apps.parser import build_parser, follow_output_link, parse_args
 from splatpack.core import SplatpackError
 from splatpack.core.limits import gaussian_limit
+from splatpack.train.interrupt import TrainingInterrupted
 
 __all__ = ["entrypoint", "main"]
 
@@ -35,12 +37,22 @@ def main(argv: list[str] | None = None) -> int:
             warnings.simplefilter("default" if not debug else "always")
             follow_output_link(args)
             args.run(args)
+    except TrainingInterrupted as e:
+        print(f"interrupted at step {e.step} of {e.steps}; checkpoint written: {e.checkpoint}", file=sys.stderr)
+        again = [a for a in argv if a not in ("--resume", "--overwrite", "--no-resume")]
+        print(f"resume with: splatpack {shlex.join(again)} --resume", file=sys.stderr)
+        return 130
     except SplatpackError as e:
         if debug:
             raise
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except SystemError as e:  # a Ctrl-C raised inside a compiled kernel surfaces as this
+        if not isinstance(e.__cause__ or e.__context__, KeyboardInterrupt):
+            raise
         print("interrupted", file=sys.stderr)
         return 130
     except SystemExit as e:  # argparse exits 0 after printing --help
@@ -52,4 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entrypoint() -> None:
-    sys.exit(main())
+    """Kept for scripts that name it; the console script is :func:`splatpack.apps.launch.entrypoint`."""
+    from splatpack.apps.launch import entrypoint as guarded
+
+    guarded()

@@ -41,6 +41,7 @@ __all__ = [
     "SPAWNED_ENV",
     "Ranks",
     "all_equal",
+    "any_rank",
     "average_buffers",
     "average_gradients",
     "barrier",
@@ -168,6 +169,14 @@ def all_equal(value: str) -> bool:
     values: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(values, value)
     return len(set(values)) == 1
+
+
+def any_rank(flag: bool, device: str = "cpu") -> bool:
+    """Whether ``flag`` is set on any rank (a collective: every rank must call it; ``device``:
+    where the backend reduces, ``cuda`` for nccl)."""
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
 
 
 def barrier() -> None:

@@ -46,6 +46,7 @@ from splatpack.train.distributed import SINGLE, Ranks
 from splatpack.train.evaluate import RENDERS_DIR, eval_mode, evaluate_views, evaluation_views, lpips_model
 from splatpack.train.grid import GridHooks
 from splatpack.train.hooks import RENDERED, MethodHooks, RenderInputs
+from splatpack.train.interrupt import StopRequest, TrainingInterrupted
 from splatpack.train.outputs import output_for
 from splatpack.train.progress import TrainProgress
 from splatpack.train.strategy import make_densifier
@@ -328,13 +329,24 @@ class Trainer:
         """Train to ``cfg.steps`` (or pause at ``stop_at``: checkpoint written, returns None)."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.setup()
-        if resume and load_checkpoint(self, self.checkpoint_path):
+        if resume:
+            if not load_checkpoint(self, self.checkpoint_path):
+                raise SplatpackError(
+                    "no checkpoint to resume from; train without --resume to start", self.checkpoint_path
+                )
             distributed.keep_share(self.strategy_state, self.ranks)
             self.console.print(f"resumed from {self.checkpoint_path} at step {self.step}")
+        with StopRequest() as stop:
+            return self._train(stop, stop_at)
+
+    def _train(self, stop: StopRequest, stop_at: int | None) -> dict[str, Any] | None:
         self.notify(force=True)
         cfg = self.cfg
         with TrainProgress(self.console, cfg.steps, self.step, cfg.log_every) as progress:
             while self.step < cfg.steps:
+                if self.stop_requested(stop):
+                    self.save_checkpoint()
+                    raise TrainingInterrupted(self.step, cfg.steps, self.checkpoint_path)
                 t0 = time.perf_counter()
                 stats = self.train_step()
                 self.step += 1
@@ -354,6 +366,10 @@ class Trainer:
             if not self.ranks.is_main:
                 return None  # rank 0 writes and evaluates the scene
         return self.finish()
+
+    def stop_requested(self, stop: StopRequest) -> bool:
+        """Ctrl-C seen, by any rank (they all stop at the same step)."""
+        return distributed.any_rank(stop.requested, self.device) if self.ranks.distributed else stop.requested
 
     def save_checkpoint(self) -> None:
         """The checkpoint, written by rank 0 (every rank holds the same state)."""

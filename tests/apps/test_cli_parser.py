@@ -105,6 +105,7 @@ def test_defaults_are_those_of_the_earlier_command_line():
         "out": None,
         "backend": "auto",
         "resume": False,
+        "overwrite": False,
         "threads": 0,
         "viewer": False,
         "viewer_port": 8080,

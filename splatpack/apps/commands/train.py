@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from splatpack.apps.terminal import wait_for_ctrl_c
 from splatpack.core import SplatpackError
 from splatpack.train import StepCallback, Trainer
 from splatpack.train.distributed import SPAWNED_ENV, ranks_from_environment, spawn
+from splatpack.train.evaluate import RENDERS_DIR
 from splatpack.train.scenes import scene_config
 from splatpack.view.live import LiveTrainingView, LiveViewConfig
 
@@ -62,6 +64,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--resume", action=argparse.BooleanOptionalAction, default=False, help="continue from out/checkpoint.pt."
     )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in the output folder (refused otherwise, unless --resume).",
+    )
     p.add_argument("--threads", type=int_in(0), default=0, metavar="N", help="CPU threads (0 = all cores).")
     p.add_argument(
         "--viewer", action="store_true", help="watch the Gaussians train in the browser (viser, on 127.0.0.1)."
@@ -79,16 +86,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     if args.compact and args.config:
         raise SplatpackError("give --compact (the full preset) or --config, not both")
+    if ranks_from_environment().is_main:
+        args.out = args.out or Path("outputs") / scene_config(args.path, _preset(args), _settings(args))[0].name
+        claim_output_folder(args.out, resume=args.resume, overwrite=args.overwrite)
     if args.nproc > 1:
         if ranks_from_environment().distributed:
             raise SplatpackError("this is already a torchrun job: leave out --nproc")
         if args.viewer:
             raise SplatpackError("--viewer watches one process: leave it out with --nproc")
-        args.out = args.out or Path("outputs") / scene_config(args.path, _preset(args), _settings(args))[0].name
         spawn(args.nproc, train_rank, args)
         report_training(Console(stderr=True), json.loads((args.out / "metrics.json").read_text()), args.out)
         return
     train_rank(args)
+
+
+RUN_FILES = ("metrics.json", "checkpoint.pt", "point_cloud.ply", "scene.spk", "config.json", "scene.json")
+
+
+def claim_output_folder(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to train over another run in ``out`` unless resuming it or asked to replace it;
+    with ``overwrite``, remove that run's files first (nothing else in the folder)."""
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if not found or resume:
+        return
+    if not overwrite:
+        raise SplatpackError(
+            f"already holds a run ({', '.join(found)}): pass --resume to continue it or --overwrite to replace it", out
+        )
+    for name in found:
+        (out / name).unlink()
+    shutil.rmtree(out / RENDERS_DIR, ignore_errors=True)
 
 
 def _preset(args: argparse.Namespace) -> str | None:

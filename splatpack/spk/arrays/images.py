@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from splatpack.core.cstderr import c_stderr_captured
 from splatpack.spk.arrays.base import CodecError, Expect, check_params
 from splatpack.spk.arrays.header import Reader, array_header, dtype_code, native, read_array_header
 
@@ -113,7 +114,8 @@ class ImageCodec:
         n_out = self.decoded_channels(c)
         out = np.empty((h, w, n_out) if n_out > 1 else (h, w), native(dtype))
         try:
-            img = self.decode_image(ic, data, out, c)
+            with c_stderr_captured():  # libpng prints warnings on corrupt streams: the error says it
+                img = self.decode_image(ic, data, out, c)
         except MemoryError:
             raise r.fail("image too large to decode") from None
         except Exception as exc:  # the libraries' own errors (corrupt stream, wrong layout, ...)

@@ -1,0 +1,17 @@
+"""The ``splatpack`` console script: imports the command line inside a guard, so that a Ctrl-C
+while the heavy modules (torch, numba) load exits 130 with one line instead of a traceback."""
+
+from __future__ import annotations
+
+import sys
+
+
+def entrypoint() -> None:
+    try:
+        from splatpack.apps.cli import main
+
+        code = main()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)
