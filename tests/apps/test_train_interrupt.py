@@ -1,0 +1,49 @@
+"""Ctrl-C during `splatpack train` (a real subprocess, interrupted at random moments: while
+importing, setting up, compiling or stepping): never a traceback, exit 130, and once the loop runs
+a checkpoint and a line saying how to resume; an existing run is not overwritten by accident."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+from splatpack.apps.cli import main
+
+RUNS = 20
+
+
+def test_ctrl_c_never_prints_a_traceback(tmp_path):
+    rng = random.Random(0)
+    resumable = 0
+    for i in range(RUNS):
+        out = tmp_path / f"run{i}"
+        p = subprocess.Popen(
+            [sys.executable, "-m", "splatpack", "train", "default", "--steps", "100000", "--out", str(out)],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        time.sleep(rng.uniform(0.2, 8.0))
+        p.send_signal(signal.SIGINT)
+        err = p.communicate(timeout=120)[1]
+        assert "Traceback" not in err and "SystemError" not in err, err
+        assert p.returncode == 130, (p.returncode, err)
+        if "resume with: splatpack train default" in err:
+            resumable += 1
+            assert (out / "checkpoint.pt").is_file()
+    assert resumable >= RUNS // 4  # most interrupts land in the loop
+
+
+def test_resume_without_a_checkpoint_and_overwrite(tmp_path, capsys):
+    assert main(["train", "default", "--steps", "5", "--out", str(tmp_path), "--resume"]) == 2
+    assert "no checkpoint to resume from" in capsys.readouterr().err
+    assert main(["train", "default", "--steps", "5", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert main(["train", "default", "--steps", "5", "--out", str(tmp_path)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["train", "default", "--steps", "5", "--out", str(tmp_path), "--overwrite"]) == 0
