@@ -3,6 +3,7 @@ while the heavy modules (torch, numba) load exits 130 with one line instead of a
 
 from __future__ import annotations
 
+import signal
 import sys
 
 
@@ -14,4 +15,6 @@ def entrypoint() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         code = 130
+    if code == 130:  # interrupted: a Ctrl-C still pending must not kill the interpreter's shutdown
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.exit(code)
