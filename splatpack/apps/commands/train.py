@@ -15,9 +15,11 @@ from splatpack.apps.parser import BACKENDS, int_in
 from splatpack.apps.terminal import wait_for_ctrl_c
 from splatpack.core import SplatpackError
 from splatpack.train import StepCallback, Trainer
+from splatpack.train.checkpoint import CHECKPOINT_NAME
 from splatpack.train.distributed import SPAWNED_ENV, ranks_from_environment, spawn
 from splatpack.train.evaluate import RENDERS_DIR
-from splatpack.train.scenes import scene_config
+from splatpack.train.outputs import PLY_NAME, SCENE_NAME
+from splatpack.train.scenes import resolve_scene, scene_config
 from splatpack.view.live import LiveTrainingView, LiveViewConfig
 
 
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> None:
     if args.compact and args.config:
         raise SplatpackError("give --compact (the full preset) or --config, not both")
     if ranks_from_environment().is_main:
-        args.out = args.out or Path("outputs") / scene_config(args.path, _preset(args), _settings(args))[0].name
+        args.out = args.out or Path("outputs") / resolve_scene(args.path).name  # the name, without loading the capture
         claim_output_folder(args.out, resume=args.resume, overwrite=args.overwrite)
     if args.nproc > 1:
         if ranks_from_environment().distributed:
@@ -100,7 +102,7 @@ def run(args: argparse.Namespace) -> None:
     train_rank(args)
 
 
-RUN_FILES = ("metrics.json", "checkpoint.pt", "point_cloud.ply", "scene.spk", "config.json", "scene.json")
+RUN_FILES = ("metrics.json", CHECKPOINT_NAME, PLY_NAME, SCENE_NAME, "config.json", "scene.json")
 
 
 def claim_output_folder(out: Path, resume: bool, overwrite: bool) -> None:
