@@ -3,6 +3,7 @@ while the heavy modules (torch, numba) load exits 130 with one line instead of a
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -15,6 +16,20 @@ def entrypoint() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         code = 130
-    if code == 130:  # interrupted: a Ctrl-C still pending must not kill the interpreter's shutdown
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if code == 130:
+        _exit_interrupted()
     sys.exit(code)
+
+
+def _exit_interrupted() -> None:
+    """Exit 130 at once. CPython remembers a KeyboardInterrupt that crossed C code running Python
+    (``PyRun_*``) even when it was caught later, and then kills itself with SIGINT after
+    finalising; a second Ctrl-C could also land during shutdown. The command has finished its
+    outputs and cleanup by now, so the streams are flushed and the process ends here."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(130)

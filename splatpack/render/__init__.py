@@ -3,7 +3,7 @@
 from splatpack.core.sh import eval_sh_bases, rgb_to_sh, sh_to_color, sh_to_rgb
 from splatpack.render.gaussians import render_gaussians, render_image
 from splatpack.render.projection import Projection, project_gaussians, quat_to_rotmat
-from splatpack.render.rasterize import cuda_available, rasterize, resolve_backend
+from splatpack.render.rasterize import cuda_available, rasterize, resolve_backend, warm_up
 
 __all__ = [
     "Projection",
@@ -18,4 +18,5 @@ __all__ = [
     "rgb_to_sh",
     "sh_to_color",
     "sh_to_rgb",
+    "warm_up",
 ]

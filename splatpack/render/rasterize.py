@@ -137,3 +137,24 @@ def _rasterize_gsplat(
     info = dict(info)
     info["backend"] = "cuda"
     return renders[0], alphas[0, ..., 0], info
+
+
+def warm_up(backend: Backend = "auto", sh_degree: int = 1) -> None:
+    """Render a tiny scene forward and backward once, so that the CPU backend's compiled kernels
+    (numba, cached on disk after the first run) are built or loaded now rather than inside the
+    first training step. Nothing to do on CUDA (gsplat compiles on import)."""
+    if resolve_backend(backend) != "cpu":
+        return
+    g = torch.Generator().manual_seed(0)
+    n, k = 16, (sh_degree + 1) ** 2
+    means = (torch.rand(n, 3, generator=g) - 0.5).requires_grad_()
+    means.data[:, 2] += 3.0
+    quats = torch.randn(n, 4, generator=g).requires_grad_()
+    scales = torch.full((n, 3), 0.1).requires_grad_()
+    opacities = torch.full((n,), 0.5).requires_grad_()
+    colors = torch.rand(n, k, 3, generator=g).requires_grad_()
+    K = torch.tensor([[32.0, 0, 16], [0, 32.0, 16], [0, 0, 1]])
+    image, alpha, _ = rasterize(
+        means, quats, scales, opacities, colors, torch.eye(4), K, 32, 32, sh_degree=sh_degree, backend="cpu"
+    )
+    (image.sum() + alpha.sum()).backward()

@@ -12,6 +12,7 @@ inside one used to surface as numba's ``SystemError``.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from pathlib import Path
 from types import FrameType
@@ -40,6 +41,7 @@ class StopRequest:
         if self.requested:  # the second Ctrl-C: stop now
             raise KeyboardInterrupt
         self.requested = True
+        print("stopping after this step to write a checkpoint (Ctrl-C again to stop at once)", file=sys.stderr)
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():

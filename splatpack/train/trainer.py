@@ -36,8 +36,9 @@ from splatpack.captures import Capture
 from splatpack.core import GaussianSet
 from splatpack.core.atomic import atomic_write_text
 from splatpack.core.errors import SplatpackError
+from splatpack.core.notice import notice_if_slow
 from splatpack.metrics import ssim
-from splatpack.render import cpu_kernels, rasterize, resolve_backend
+from splatpack.render import cpu_kernels, rasterize, resolve_backend, warm_up
 from splatpack.train import distributed
 from splatpack.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from splatpack.train.compact import CompactHooks
@@ -48,7 +49,7 @@ from splatpack.train.grid import GridHooks
 from splatpack.train.hooks import RENDERED, MethodHooks, RenderInputs
 from splatpack.train.interrupt import StopRequest, TrainingInterrupted
 from splatpack.train.outputs import output_for
-from splatpack.train.progress import TrainProgress
+from splatpack.train.progress import COMPILING, TrainProgress
 from splatpack.train.strategy import make_densifier
 from splatpack.train.views import View, initial_gaussians, load_views
 
@@ -336,6 +337,8 @@ class Trainer:
                 )
             distributed.keep_share(self.strategy_state, self.ranks)
             self.console.print(f"resumed from {self.checkpoint_path} at step {self.step}")
+        with notice_if_slow(self.console.print, COMPILING):
+            warm_up(self.backend, self.cfg.sh_degree)
         with StopRequest() as stop:
             return self._train(stop, stop_at)
 
