@@ -27,8 +27,10 @@ sh          3·D·N           ``D = 0, 3, 8, 15`` coefficients × RGB, ``sh·128
 that :class:`~splatpack.core.GaussianSet` follows is right-down-front (RDF); Niantic's
 ``ply_to_spz``/``spz_to_ply`` convert between them. By default (``convert_axes=True``) reading
 and writing do the same: ``y`` and ``z`` change sign, rotations become ``(w, x, −y, −z)``
-and the SH coefficients take Niantic's ``flipSh`` signs. ``convert_axes=False`` keeps the
-stored values (as gsply and splat-transform do).
+and the SH coefficients take Niantic's ``flipSh`` signs. PlayCanvas splat-transform and Spark
+agree with this (checked against splat-transform in both directions by
+``tests/formats/test_spz_splat_transform.py``); gsply 0.4.6 keeps the stored values, so its
+reading of a file has ``y`` and ``z`` negated. ``convert_axes=False`` keeps the stored values.
 
 **What gsply does and does not do here.** Writing goes through ``gsply.write_spz`` (v4 by
 default, the newest version that both this reader and gsply's reader handle; v3 on request):
