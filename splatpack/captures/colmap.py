@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from splatpack.captures.images import image_dirs, intrinsics_matrix, pick_image_dir, scaled_size, split_frames
+from splatpack.captures.masks import find_mask
 from splatpack.captures.types import Capture, Distortion, Frame
 from splatpack.core.errors import CaptureError
 
@@ -358,7 +359,7 @@ def load_colmap(root: Path, downscale: int = 1, test_every: int = 8, images_dir:
         cam, path = cams[im.camera_id], folder / im.name
         w, h = scaled_size(path, (cam.width, cam.height), downscale)
         K, dist = cam.intrinsics(w, h)
-        frames.append(Frame(path, im.camtoworld(), K, w, h, dist))
+        frames.append(Frame(path, im.camtoworld(), K, w, h, dist, find_mask(path)))
     train, test = split_frames(frames, test_every, root)
     models = sorted({c.model for c in cams.values()})
     return Capture(

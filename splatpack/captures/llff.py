@@ -8,7 +8,9 @@ pure column permutation (world frame and scale unchanged), so OpenCV ``[right, d
 is ``[c1, c0, -c2]`` and COLMAP's ``points3D`` (when present) already lie in the same world.
 No recentring or rescaling is applied. Images are those of ``images_{downscale}/`` (else
 ``images/`` resized on load), sorted by name as in the NeRF loader; the principal point is the
-image centre; frames are split every ``test_every``-th (LLFF holdout convention: 8).
+image centre; frames are split every ``test_every``-th (LLFF holdout convention: 8). Each frame
+keeps its ``near, far`` bounds; object masks are found in ``masks/`` (or ``masks_N/``) beside the
+images (:mod:`splatpack.captures.masks`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from splatpack.captures.images import (
     scaled_size,
     split_frames,
 )
+from splatpack.captures.masks import find_mask
 from splatpack.captures.types import Capture, Frame
 from splatpack.core.errors import CaptureError
 
@@ -46,14 +49,14 @@ def load_llff(root: Path, downscale: int = 1, test_every: int = 8) -> Capture:
     if len(paths) != len(poses):
         raise CaptureError(f"{len(paths)} images in {folder.name}/ but {len(poses)} poses", pb_path)
     frames = []
-    for path, pose in zip(paths, poses):
+    for path, pose, (near, far) in zip(paths, poses, bounds):
         (H, W, f), R, t = pose[:, 4], pose[:, :3], pose[:, 3]
         w, h = scaled_size(path, (int(round(W)), int(round(H))), downscale)
         c2w = np.eye(4)
         c2w[:3, :3] = np.stack([R[:, 1], R[:, 0], -R[:, 2]], axis=1)
         c2w[:3, 3] = t
         K = intrinsics_matrix(f * w / W, f * h / H, w / 2, h / 2)
-        frames.append(Frame(path, c2w, K, w, h))
+        frames.append(Frame(path, c2w, K, w, h, mask_path=find_mask(path), near_far=(float(near), float(far))))
     train, test = split_frames(frames, test_every, root)
     points = colors = None
     for name in ("points3D.bin", "points3D.txt"):

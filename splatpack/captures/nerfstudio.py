@@ -12,6 +12,8 @@ With ``downscale > 1`` an ``images_{downscale}/<name>`` sibling of the image fol
 it exists (nerfstudio's convention), else the image is resized on load. Frames are sorted by
 file path; the json's ``train_filenames``/``test_filenames`` define the split when present,
 otherwise every ``test_every``-th frame is a test frame. Fisheye and ``k3``/``k4`` are rejected.
+A frame's ``mask_path`` (relative to the json) is its object mask; without one, a ``masks/``
+folder beside the images is searched (:mod:`splatpack.captures.masks`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 
 from splatpack.captures.blender import pose, read_json
 from splatpack.captures.images import image_size, intrinsics_matrix, scaled_size, split_frames
+from splatpack.captures.masks import find_mask
 from splatpack.captures.types import Capture, Distortion, Frame
 from splatpack.core.errors import CaptureError
 
@@ -75,7 +78,15 @@ def _frame(fr: dict, meta: dict, json_path: Path, downscale: int) -> Frame:
     dist = None
     if model == "OPENCV" and any((k1, k2, p1, p2)):
         dist = Distortion("OPENCV", k1, k2, p1, p2, K_src=K.copy())
-    return Frame(path.absolute(), pose(fr, json_path), K, w, h, dist)
+    mask = fr.get("mask_path")
+    if isinstance(mask, str):
+        mask_path = Path(mask) if Path(mask).is_absolute() else json_path.parent / mask
+        if not mask_path.is_file():
+            raise CaptureError(f"frame {fr['file_path']!r}: mask not found: {mask}", json_path)
+        mask_path = mask_path.absolute()
+    else:
+        mask_path = find_mask(path)
+    return Frame(path.absolute(), pose(fr, json_path), K, w, h, dist, mask_path)
 
 
 def load_nerfstudio(path: Path, downscale: int = 1, test_every: int = 8) -> Capture:

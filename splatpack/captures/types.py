@@ -9,6 +9,8 @@ Conventions (those of gsplat's COLMAP parser and nerfstudio's dataparsers):
   downscale factor has been applied; pixel centres are at integer + 0.5.
 * A frame whose camera has lens distortion carries it in ``distortion`` and the image is
   undistorted to the pinhole ``K`` when loaded (:func:`splatpack.captures.images.load_image`).
+* ``mask_path`` is the frame's object mask when the capture ships one (``masks/`` beside the
+  images, nerfstudio's ``mask_path``), read by :func:`splatpack.captures.masks.load_mask`.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class Frame:
     width: int
     height: int
     distortion: Distortion | None = None
+    mask_path: Path | None = None  # object mask (white = object), see splatpack.captures.masks
+    near_far: tuple[float, float] | None = None  # scene depth bounds along the axis (LLFF), when known
 
     @property
     def name(self) -> str:

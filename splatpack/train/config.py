@@ -168,9 +168,17 @@ class TrainConfig:
     init_opacity: float = 0.1
     init_scale: float = 1.0
     init_random_points: int = 100_000  # used when the capture has no SfM points
-    init_extent: float = 1.3  # random init inside [-e, e]^3 × scene radius / 1.1 (Blender: ±1.3)
+    init_mode: Literal["frustum", "box"] = "frustum"  # without SfM points: random points in the training
+    # cameras' common view (carved by alpha/masks, coloured from the photos; splatpack.train.init), or
+    # in a box (3DGS)
+    init_view_fraction: float = 0.8  # frustum init: a point must be seen by this fraction of the cameras
+    init_extent: float = 1.3  # box init: inside [-e, e]^3 × scene radius / 1.1 (Blender: ±1.3)
     init_from: str = ""  # start from these splats (any format splatpack reads) instead of the SfM points
     random_background: bool = False
+    mask_mode: Literal["alpha", "loss", "off"] = "alpha"  # object masks (masks/ beside images/, nerfstudio
+    # mask_path): "alpha" composites the photo on the background through the mask (as RGBA images
+    # are), "loss" leaves the photo as it is and counts only the pixels inside the mask in the loss,
+    # "off" ignores mask files (an image's own alpha is always composited)
     antialiased: bool = False
     downscale: int = 1
     test_every: int = 8

@@ -37,7 +37,7 @@ from splatpack.core import GaussianSet
 from splatpack.core.atomic import atomic_write_text
 from splatpack.core.errors import SplatpackError
 from splatpack.core.notice import notice_if_slow
-from splatpack.metrics import ssim
+from splatpack.metrics import ssim, ssim_map
 from splatpack.render import cpu_kernels, rasterize, resolve_backend, warm_up
 from splatpack.train import distributed
 from splatpack.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
@@ -66,12 +66,23 @@ class StepCallback:
     every: int = 100
 
 
-def photometric_loss(render: torch.Tensor, target: torch.Tensor, ssim_lambda: float) -> torch.Tensor:
-    """(1 − λ)·|render − target|₁ + λ·(1 − SSIM(render, target)) (3DGS eq. 7)."""
-    l1 = (render - target).abs().mean()
+def photometric_loss(
+    render: torch.Tensor, target: torch.Tensor, ssim_lambda: float, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(1 − λ)·|render − target|₁ + λ·(1 − SSIM(render, target)) (3DGS eq. 7), images [H, W, 3].
+
+    With a ``mask`` [H, W] in [0, 1] both terms are mask-weighted means, Σ m·e / Σ m over the
+    pixels (and channels): pixels outside the mask do not count (``mask_mode: loss``)."""
+    if mask is None:
+        l1 = (render - target).abs().mean()
+        return l1 if ssim_lambda == 0 else (1 - ssim_lambda) * l1 + ssim_lambda * (1 - ssim(render, target))
+    w = mask[..., None].expand_as(render)
+    total = w.sum().clamp_min(1e-8)
+    l1 = ((render - target).abs() * w).sum() / total
     if ssim_lambda == 0:
         return l1
-    return (1 - ssim_lambda) * l1 + ssim_lambda * (1 - ssim(render, target))
+    s = (ssim_map(render, target)[0].permute(1, 2, 0) * w).sum() / total
+    return (1 - ssim_lambda) * l1 + ssim_lambda * (1 - s)
 
 
 def merge_camera_infos(infos: list[dict[str, Any]]) -> dict[str, Any]:
@@ -146,8 +157,8 @@ class Trainer:
         cfg = self.cfg
         distributed.init_process_group(self.ranks, self.device)
         torch.manual_seed(cfg.seed)  # the same on every rank: densification's splits draw from it
-        self.train_views = load_views(self.capture.train, self.background, self.device)
-        self.test_views = load_views(self.capture.test, self.background, self.device)
+        self.train_views = load_views(self.capture.train, self.background, self.device, cfg.mask_mode)
+        self.test_views = load_views(self.capture.test, self.background, self.device, cfg.mask_mode)
         if not self.train_views:
             raise SplatpackError("the capture has no training images", self.capture.root)
         if (
@@ -157,7 +168,9 @@ class Trainer:
             raise SplatpackError(
                 "batches of cameras need training images of one size; train with batch_size 1", self.capture.root
             )
-        initial = self.initial if self.initial is not None else initial_gaussians(self.capture, cfg)
+        initial = self.initial
+        if initial is None:
+            initial = initial_gaussians(self.capture, cfg, self.train_views, notice=self.console.print)
         self.params = initial.to(self.device).to_parameters()
         for h in self.hooks:
             h.setup(self.params)
@@ -277,7 +290,7 @@ class Trainer:
             aux: list[torch.Tensor] = []
             image, _alpha, info = self.render(view, background=bg, aux=aux)
             self.densifier.step_pre_backward(self.params, self.optimizers, self.strategy_state, self.step, info)
-            loss = photometric_loss(image, target, cfg.ssim_lambda)
+            loss = photometric_loss(image, target, cfg.ssim_lambda, view.mask)
             totals.append(sum(aux, loss))
             losses.append(loss.detach())
             sq_errors.append(torch.mean((image.detach() - target) ** 2))
