@@ -20,9 +20,63 @@ from splatpack.core import SplatpackError
 from splatpack.core.limits import gaussian_limit
 from splatpack.train.interrupt import TrainingInterrupted
 
-__all__ = ["entrypoint", "main"]
+__all__ = ["EXAMPLES", "build_cli_parser", "entrypoint", "main"]
 
 DESCRIPTION = "Train, compress, export and view compact 3D Gaussian Splatting scenes."
+
+#: command name → command lines its ``--help`` ends with (each one parses: tests/apps/test_cli_guidance.py)
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "train": (
+        "splatpack train default                  # the built-in synthetic scene → outputs/default",
+        "splatpack train scenes/lego.yaml --compact --out outputs/lego",
+        "splatpack train my_capture --steps 3000 --downscale 2",
+    ),
+    "process": (
+        "splatpack process photos --out my_capture   # then: splatpack train my_capture",
+        "splatpack process frames --out my_capture --matching sequential",
+    ),
+    "render": (
+        "splatpack render outputs/default         # its test views → outputs/default/renders",
+        "splatpack render outputs/default --orbit --frames 60",
+    ),
+    "info": (
+        "splatpack info outputs/default/point_cloud.ply",
+        "splatpack info scene.spk --json",
+    ),
+    "decompress": ("splatpack decompress scene.spk -o scene.ply",),
+    "export": (
+        "splatpack export scene.spk -o scene.spz",
+        "splatpack export point_cloud.ply -o scene_sog --format sog   # a SOG folder",
+    ),
+    "compress": (
+        "splatpack compress plant.splat -o plant.spk --quality high",
+        "splatpack compress outputs/default/point_cloud.ply -o scene.spk --finetune default",
+    ),
+    "bench": ("splatpack bench --inputs plant.splat --tools splatpack spz --qualities 4 8",),
+    "view": (
+        "splatpack view scene.spk",
+        "splatpack view plant.splat --no-browser --port 8000",
+        "splatpack view plant.splat --desktop",
+    ),
+    "completion": (
+        "splatpack completion bash > ~/.local/share/bash-completion/completions/splatpack",
+        "splatpack completion zsh > ~/.zfunc/_splatpack    # with fpath+=(~/.zfunc) before compinit",
+    ),
+}
+
+EPILOG = """getting started:
+  splatpack train default                           # train the built-in scene (a few minutes)
+  splatpack view outputs/default/point_cloud.ply    # look at it in the browser
+  splatpack compress outputs/default/point_cloud.ply -o scene.spk
+  splatpack info scene.spk
+
+`splatpack COMMAND --help` lists a command's options with examples; `splatpack completion bash` \
+(or zsh) prints a shell completion script."""
+
+
+def build_cli_parser():
+    """The parser of the whole command line, with the examples and the getting-started epilog."""
+    return build_parser(COMMANDS, DESCRIPTION, EXAMPLES, EPILOG)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
     held: list[warnings.WarningMessage] = []
     try:
-        args = parse_args(build_parser(COMMANDS, DESCRIPTION), argv, list(COMMANDS))
+        args = parse_args(build_cli_parser(), argv, list(COMMANDS))
         with gaussian_limit(getattr(args, "max_gaussians", None)), warnings.catch_warnings(record=True) as held:
             warnings.simplefilter("default" if not debug else "always")
             follow_output_link(args)

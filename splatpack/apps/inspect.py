@@ -1,5 +1,5 @@
-"""``splatpack info``, ``decompress`` and ``export``: inspect a ``.spk`` file, or turn any scene
-splatpack reads into a file other tools open (INRIA PLY, .splat, SPZ, PlayCanvas SOG; a compact
+"""``splatpack info``, ``decompress`` and ``export``: inspect a scene file (a ``.spk`` section by
+section), or turn any scene splatpack reads into a file other tools open (INRIA PLY, .splat, SPZ, PlayCanvas SOG; a compact
 scene's colour field is baked into degree-3 SH)."""
 
 from __future__ import annotations
@@ -44,6 +44,42 @@ def spk_info(path: str | Path) -> dict[str, Any]:
         "attributes": attrs,
         "kind": info["meta"].get("kind"),
     }
+
+
+def scene_info(path: str | Path) -> dict[str, Any]:
+    """What ``splatpack info`` reports: :func:`spk_info` for a ``.spk``; for any other scene
+    (read with :func:`~splatpack.formats.load_scene`) its format, Gaussian count, SH degree,
+    bounding box of the centres, size on disk and bytes per Gaussian."""
+    fmt = detect_format(path)
+    if fmt.name == "spk":
+        return spk_info(path)
+    gs = load_scene(path)
+    n, total = len(gs), path_size(path)
+    means = gs.means.detach().cpu().numpy().astype(np.float64)
+    return {
+        "file": str(path),
+        "format": fmt.name,
+        "num_gaussians": n,
+        "sh_degree": gs.sh_degree,
+        "bbox_min": means.min(0).tolist() if n else None,
+        "bbox_max": means.max(0).tolist() if n else None,
+        "total_bytes": total,
+        "bytes_per_gaussian": total / max(n, 1),
+    }
+
+
+def format_scene_info(d: dict[str, Any]) -> str:
+    """The text ``splatpack info`` prints for :func:`scene_info`'s dict."""
+    if "sections" in d:
+        return format_info(d)
+    lines = [
+        f"{d['file']}: {d['format']}, {d['num_gaussians']:,} Gaussians, SH degree {d['sh_degree']}, "
+        f"{d['total_bytes']:,} bytes ({d['bytes_per_gaussian']:.2f} B/Gaussian)"
+    ]
+    if d["bbox_min"] is not None:
+        lo, hi = (", ".join(f"{v + 0.0:.3g}" for v in d[k]) for k in ("bbox_min", "bbox_max"))  # + 0.0: no "-0"
+        lines.append(f"  bounding box: ({lo}) .. ({hi})")
+    return "\n".join(lines)
 
 
 def relative_size(size: int, reference: int) -> str:

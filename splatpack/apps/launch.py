@@ -1,14 +1,34 @@
 """The ``splatpack`` console script: imports the command line inside a guard, so that a Ctrl-C
-while the heavy modules (torch, numba) load exits 130 with one line instead of a traceback."""
+while the heavy modules (torch, numba) load exits 130 with one line instead of a traceback.
+``splatpack --version`` is answered here, before those modules load."""
 
 from __future__ import annotations
 
 import os
 import signal
 import sys
+from importlib.metadata import PackageNotFoundError, version
+
+import splatpack
+
+
+def version_text() -> str:
+    """``splatpack 0.1.0 (torch 2.13.0, numba 0.61.0)``, from the installed packages' metadata
+    (without importing torch or numba)."""
+    return f"splatpack {splatpack.__version__} ({', '.join(f'{n} {_installed(n)}' for n in ('torch', 'numba'))})"
+
+
+def _installed(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 def entrypoint() -> None:
+    if sys.argv[1:] == ["--version"]:
+        print(version_text())
+        sys.exit(0)
     try:
         from splatpack.apps.cli import main
 

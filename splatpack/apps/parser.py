@@ -2,20 +2,24 @@
 
 :class:`Parser` raises :class:`~splatpack.core.SplatpackError` instead of printing argparse's
 usage and exiting, so a bad option reads like every other bad input: ``error: <message>`` and
-exit status 2. Option values are checked where they are parsed (:func:`int_in`,
-:func:`quality_level`). Option names are spelled with hyphens (``--viewer-port``); the
-underscore spelling (``--viewer_port``) is accepted too.
+exit status 2, with a "did you mean" for a mistyped command or option. Option values are
+checked where they are parsed (:func:`int_in`, :func:`quality_level`), output names where a
+command starts (:func:`require_extension`). Option names are spelled with hyphens
+(``--viewer-port``); the underscore spelling (``--viewer_port``) is accepted too. Each command's
+help ends with examples (``build_parser``'s ``examples``).
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import get_args
 
+from splatpack.apps.launch import version_text
 from splatpack.codecs.grid import QUALITY_LEVELS, QUALITY_NAMES
 from splatpack.core import SplatpackError
 from splatpack.core.limits import DEFAULT_MAX_GAUSSIANS
@@ -31,6 +35,8 @@ __all__ = [
     "int_in",
     "parse_args",
     "quality_level",
+    "require_extension",
+    "subcommands",
 ]
 
 BACKENDS: tuple[str, ...] = get_args(Backend)  # auto, cpu, cuda
@@ -42,6 +48,13 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         return action.help if action.default is None else super()._get_help_string(action)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        """Paragraphs are filled; an indented line (an example command) is kept as written."""
+        return "\n".join(
+            indent + line if line.startswith(" ") else super(HelpFormatter, self)._fill_text(line, width, indent)
+            for line in text.splitlines()
+        )
 
 
 class Parser(argparse.ArgumentParser):
@@ -111,17 +124,48 @@ def follow_output_link(args: argparse.Namespace) -> None:
         args.out = Path(os.path.realpath(out))
 
 
-def build_parser(commands: Mapping[str, ModuleType], description: str) -> Parser:
+def build_parser(
+    commands: Mapping[str, ModuleType],
+    description: str,
+    examples: Mapping[str, Sequence[str]] | None = None,
+    epilog: str | None = None,
+) -> Parser:
     """The ``splatpack`` parser with one subcommand per entry of ``commands``: a module whose
-    docstring is the command's help, with ``add_arguments(parser)`` and ``run(args)``."""
-    parser = Parser(prog="splatpack", description=description)
+    docstring is the command's help, with ``add_arguments(parser)`` and ``run(args)``.
+    ``examples[name]`` are command lines (a ``# comment`` may follow) listed under the command's
+    help; ``epilog`` ends the top-level help."""
+    parser = Parser(prog="splatpack", description=description, epilog=epilog)
+    parser.add_argument("--version", action="version", version=version_text(), help="print the versions and exit.")
+    parser.add_argument(  # cli.main takes it out of the command line before parsing; listed for the help
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the traceback of an error instead of its one line (anywhere on the command line).",
+    )
     sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND", required=True, parser_class=Parser)
     for name, module in commands.items():
         doc = " ".join((module.__doc__ or "").split())
-        command = sub.add_parser(name, help=doc, description=doc)
+        lines = (examples or {}).get(name, ())
+        example_text = "examples:\n" + "\n".join(f"  {line}" for line in lines) if lines else None
+        command = sub.add_parser(name, help=doc, description=doc, epilog=example_text)
         module.add_arguments(command)
         command.set_defaults(run=module.run)
     return parser
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """Command name → its parser."""
+    return next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def _options(parser: argparse.ArgumentParser) -> list[str]:
+    return [s for a in parser._actions for s in a.option_strings]
+
+
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """`` (did you mean 'train'?)`` for the choice closest to ``word``, or ``""``."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _hyphenated(arg: str) -> str:
@@ -132,12 +176,39 @@ def _hyphenated(arg: str) -> str:
     return name.replace("_", "-") + eq + value
 
 
+def _refuse_unknown(parser: argparse.ArgumentParser, unknown: Sequence[str]) -> None:
+    """One line for arguments ``parser`` does not know: the first unknown option with the closest
+    known one, else the first stray argument."""
+    option = next((a.partition("=")[0] for a in unknown if a.startswith("-") and a != "-"), None)
+    if option is not None:
+        hint = _did_you_mean(option, _options(parser)) or f" (see {parser.prog} --help)"
+        raise SplatpackError(f"{parser.prog}: unknown option {option!r}{hint}")
+    raise SplatpackError(f"{parser.prog}: unexpected argument {unknown[0]!r} (see {parser.prog} --help)")
+
+
 def parse_args(parser: Parser, argv: Sequence[str], commands: Sequence[str]) -> argparse.Namespace:
-    """``argv`` parsed; an unknown command or option raises ``SplatpackError``."""
-    first = next((a for a in argv if not a.startswith("-")), None)
-    if first is not None and first not in commands:
-        raise SplatpackError(f"Unrecognized options: {first} (the commands are {', '.join(commands)})")
-    args, unknown = parser.parse_known_args([_hyphenated(a) for a in argv])
+    """``argv`` parsed; an unknown command or option raises ``SplatpackError`` (with the closest
+    known name when one is close)."""
+    argv = [_hyphenated(a) for a in argv]
+    first = next((i for i, a in enumerate(argv) if not a.startswith("-")), len(argv))
+    leading = [a for a in argv[:first] if a not in _options(parser)]
+    if leading:
+        _refuse_unknown(parser, leading)
+    if first < len(argv) and argv[first] not in commands:
+        word = argv[first]
+        hint = _did_you_mean(word, commands) or f" (the commands are {', '.join(commands)})"
+        raise SplatpackError(f"unknown command {word!r}{hint}")
+    args, unknown = parser.parse_known_args(argv)
     if unknown:
-        raise SplatpackError(f"splatpack {args.command}: Unrecognized options: {' '.join(unknown)}")
+        _refuse_unknown(subcommands(parser)[args.command], unknown)
     return args
+
+
+def require_extension(out: Path, extensions: Sequence[str], advice: str) -> None:
+    """Refuse an output name that does not end in one of ``extensions`` before any work is done:
+    ``<out>: <what is wrong>: <advice>``."""
+    suffix = Path(out).suffix.lower()
+    if suffix in extensions:
+        return
+    problem = "no extension" if not suffix else f"unexpected extension {suffix!r}"
+    raise SplatpackError(f"{problem}: {advice}", out)

@@ -125,7 +125,7 @@ def test_train_then_render(tmp_path, capsys):
     [
         (["compress", "x.ply", "-o", "y.spk", "--quality", "best"], "--quality"),
         (["bench", "--qualities", "a"], "--qualities"),
-        (["compres", "x"], "Unrecognized options: compres"),
+        (["compres", "x"], "unknown command 'compres' (did you mean 'compress'?)"),
         (["info"], "info"),
     ],
 )

@@ -40,8 +40,8 @@ def one_error_line(args: list[str], capsys) -> str:
         (["bench", "--qualities", "3", "12"], ["--qualities", "'12'"]),
         (["export", "x.spk", "-o", "y", "--format", "jpg"], ["--format", "'jpg'"]),
         (["export", "x.spk"], ["splatpack export", "-o/--out"]),
-        (["frobnicate"], ["Unrecognized options: frobnicate", "train"]),
-        (["train", "x", "--bogus"], ["splatpack train", "Unrecognized options: --bogus"]),
+        (["frobnicate"], ["unknown command 'frobnicate'", "train"]),
+        (["train", "x", "--bogus"], ["splatpack train", "unknown option '--bogus'"]),
         (["train", "x", "--step", "5"], ["--step"]),  # no abbreviations
         ([], ["COMMAND"]),
     ],
@@ -83,7 +83,18 @@ def test_command_help_lists_options_with_their_help(capsys):
 
 
 def test_command_table():
-    assert list(COMMANDS) == ["train", "process", "render", "info", "decompress", "export", "compress", "bench", "view"]
+    assert list(COMMANDS) == [
+        "train",
+        "process",
+        "render",
+        "info",
+        "decompress",
+        "export",
+        "compress",
+        "bench",
+        "view",
+        "completion",
+    ]
     for name, module in COMMANDS.items():
         assert module.__doc__ and callable(module.add_arguments) and callable(module.run), name
 

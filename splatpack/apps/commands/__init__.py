@@ -2,7 +2,18 @@
 defines ``add_arguments(parser)`` (the options, with their help and checks) and ``run(args)``
 (call the library, print). A new command is one module and one line in :data:`COMMANDS`."""
 
-from splatpack.apps.commands import bench, compress, decompress, export, info, process, render, train, view
+from splatpack.apps.commands import (
+    bench,
+    completion,
+    compress,
+    decompress,
+    export,
+    info,
+    process,
+    render,
+    train,
+    view,
+)
 
 __all__ = ["COMMANDS"]
 
@@ -17,4 +28,5 @@ COMMANDS = {
     "compress": compress,
     "bench": bench,
     "view": view,
+    "completion": completion,
 }

@@ -13,7 +13,14 @@ from pathlib import Path
 from rich.console import Console
 
 from splatpack.apps.inspect import relative_size
-from splatpack.apps.parser import BACKENDS, add_follow_symlinks, add_max_gaussians, int_in, quality_level
+from splatpack.apps.parser import (
+    BACKENDS,
+    add_follow_symlinks,
+    add_max_gaussians,
+    int_in,
+    quality_level,
+    require_extension,
+)
 from splatpack.codecs.grid import GridCodecConfig, write_grid_scene
 from splatpack.core import GaussianSet
 from splatpack.formats import load_scene, path_size
@@ -50,6 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    require_extension(args.out, (".spk",), f"compress writes a .spk scene: name it {args.out.with_suffix('.spk')}")
     t0 = time.perf_counter()
     cfg = GridCodecConfig.from_quality(args.quality)
     gs = load_scene(args.file)

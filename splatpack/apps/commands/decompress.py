@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from splatpack.apps.inspect import decompress, format_export
-from splatpack.apps.parser import add_follow_symlinks, add_max_gaussians
+from splatpack.apps.parser import add_follow_symlinks, add_max_gaussians, require_extension
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,4 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    require_extension(
+        args.out,
+        (".ply",),
+        f"decompress writes an INRIA PLY: name it {args.out.with_suffix('.ply')} "
+        "(`splatpack export --format` writes .splat, .spz and .sog)",
+    )
     print(format_export(decompress(args.file, args.out)))
