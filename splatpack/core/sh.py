@@ -84,3 +84,19 @@ def rgb_to_sh(rgb: Tensor) -> Tensor:
 
 def sh_to_rgb(sh0: Tensor) -> Tensor:
     return sh0 * SH_C0 + 0.5
+
+
+def sh_rotation(degree: int, rotation: Tensor) -> Tensor:
+    """The matrix M [K, K] (K = (degree+1)²) that rotates SH coefficients with the scene: for a
+    world rotation R (``rotation`` [3, 3]), the colour c'(d) = c(Rᵀd) of a rotated Gaussian has
+    coefficients M @ c. Each band is closed under rotation, so M is exact when fitted by least
+    squares on more directions than coefficients: M = Y(D)⁺ Y(RᵀD) over a Fibonacci sphere D."""
+    n = 4 * (degree + 1) ** 2 + 16
+    i = torch.arange(n, dtype=torch.float64) + 0.5
+    z = 1 - 2 * i / n
+    phi = i * torch.pi * (3 - 5**0.5)
+    r = torch.sqrt(1 - z * z)
+    d = torch.stack([r * torch.cos(phi), r * torch.sin(phi), z], -1)  # [n, 3]
+    y = eval_sh_bases(degree, d)  # [n, K]
+    y_turned = eval_sh_bases(degree, d @ rotation.double())  # rows Rᵀd (d @ R = (Rᵀ d)ᵀ)
+    return torch.linalg.lstsq(y, y_turned).solution.to(rotation.dtype)
