@@ -74,27 +74,33 @@ def _llff_frames(pose_file: Path, photos: list[Path]) -> list[Frame]:
     """The LLFF reader on a temporary folder: ``poses_bounds.npy`` and ``images/`` as links."""
     root = pose_file if pose_file.is_dir() else pose_file.parent
     npy, images_dir = root / "poses_bounds.npy", photos[0].parent
+    count, width = _llff_header(npy)
+    if count is not None and count != len(photos):
+        raise CaptureError(f"{len(photos)} images in {images_dir} but {count} poses", npy)
+    downscale = 1 if width is None else max(1, math.ceil(width / image_size(photos[0])[0] - 1e-3))
     with tempfile.TemporaryDirectory(prefix="splatpack-poses-") as tmp:
         os.symlink(npy, Path(tmp) / "poses_bounds.npy")
         os.symlink(images_dir, Path(tmp) / "images", target_is_directory=True)
         try:
-            frames = load_capture(tmp, "llff", downscale=_llff_downscale(npy, photos[0]), test_every=0).frames
+            frames = load_capture(tmp, "llff", downscale=downscale, test_every=0).frames
         except CaptureError as e:  # name the user's files, not the links
             message = str(e).replace(str(Path(tmp) / "images"), str(images_dir))
             raise CaptureError(message.replace(str(Path(tmp) / "poses_bounds.npy"), str(npy))) from None
         return [dataclasses.replace(f, image_path=images_dir / f.image_path.name) for f in frames]
 
 
-def _llff_downscale(npy: Path, photo: Path) -> int:
-    """The integer factor from the original width (row 0, column ``w`` of the 3×5 pose) to the
-    photo's width, rounded up so that the reader never asks for a larger image; 1 when the file
-    cannot be read (the reader reports why)."""
+def _llff_header(npy: Path) -> tuple[int | None, float | None]:
+    """``(number of poses, original width)``: rows of the N × 17 array, and the ``w`` of the first
+    3×5 pose's ``hwf`` column (row-major, index 9); ``None`` where the file does not say (the
+    reader then reports why). The photos' downscale is that width over theirs, rounded up so
+    that the reader never asks for a larger image than the photos."""
     try:
-        width = float(np.load(npy, allow_pickle=False)[0, 9])
-    except (OSError, ValueError, EOFError, IndexError):
-        return 1
-    ratio = width / image_size(photo)[0]
-    return max(1, math.ceil(ratio - 1e-3)) if math.isfinite(ratio) else 1
+        pb = np.load(npy, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None, None
+    if pb.ndim != 2 or pb.shape[1] != 17 or len(pb) == 0 or not np.isfinite(pb[0, 9]) or pb[0, 9] < 1:
+        return None, None
+    return len(pb), float(pb[0, 9])
 
 
 def _unique(frames: list[Frame], pose_file: Path) -> dict[str, Frame]:
