@@ -240,3 +240,26 @@ def test_downscale_options(arc, tmp_path: Path, capsys: pytest.CaptureFixture) -
         assert f"argument {flag}: expected an integer ≥ 1, got '0'" in err
     err = error_line(capsys, root / "images", "--out", tmp_path / "o", "--downscale", "2", "--max-size", "9")
     assert "not allowed with" in err
+
+
+def test_fern_llff_subset(shared_dir: Path, tmp_path: Path) -> None:
+    """Real photos: 8 of fern's views with their LLFF poses; the points land on the scene that
+    COLMAP's own reconstruction (``fern/sparse/0/points3D.bin``, the same world) found."""
+    from scipy.spatial import cKDTree
+
+    fern = shared_dir / "scenes/fern"
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for p in sorted((fern / "images_8").iterdir())[:8]:
+        shutil.copy(p, photos / p.name)
+    np.save(tmp_path / "poses_bounds.npy", np.load(fern / "poses_bounds.npy")[:8])
+    stats = triangulate_known_poses(photos, tmp_path / "poses_bounds.npy", tmp_path / "out")
+    assert stats["images"] == 8 and stats["points"] > 300 and stats["mean_reprojection_error"] < 1.5
+    cap, ref = load_capture(tmp_path / "out", test_every=0), load_capture(fern, downscale=8, test_every=0)
+    given = {f.name: f for f in ref.frames}
+    for f in cap.frames:
+        np.testing.assert_allclose(f.camtoworld, given[f.name].camtoworld, atol=1e-9)
+        np.testing.assert_allclose(f.K, given[f.name].K, rtol=1e-9)
+    extent = (np.percentile(ref.points, 95, axis=0) - np.percentile(ref.points, 5, axis=0)).max()
+    d, _ = cKDTree(ref.points).query(cap.points)
+    assert np.median(d) < 0.02 * extent, (np.median(d), extent)
