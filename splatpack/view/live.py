@@ -38,6 +38,7 @@ from splatpack.captures.types import Frame
 from splatpack.core.errors import SplatpackError
 from splatpack.core.sh import sh_to_rgb
 from splatpack.render.projection import covariance_3d
+from splatpack.view.framing import Framing, frame_cameras, frame_points
 from splatpack.view.request import check_port, http_url, is_loopback_host
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,8 @@ class LiveTrainingView:
 
     ``cameras`` are drawn once as frustums (OpenCV camera-to-world poses, as in
     :class:`~splatpack.captures.types.Frame`); the scene's up direction and the initial view
-    follow the cameras.
+    are :func:`~splatpack.view.framing.frame_cameras` of them (without cameras, the framing of
+    the first Gaussians shown, :func:`~splatpack.view.framing.frame_points`).
     """
 
     def __init__(self, cameras: Sequence[Frame] = (), cfg: LiveViewConfig | None = None):
@@ -124,7 +126,7 @@ class LiveTrainingView:
         self.apply_seconds = 0.0  # the last update's cost on the worker thread
         self.error: BaseException | None = None
         self._status = self.server.gui.add_markdown("waiting for the first Gaussians…")
-        self._first_camera: np.ndarray | None = None
+        self.framing: Framing | None = None  # the initial view, once known
         self._add_cameras(list(cameras))
         self._cond = threading.Condition()
         self._pending: tuple[int, dict[str, torch.Tensor]] | None = None
@@ -187,7 +189,8 @@ class LiveTrainingView:
         arrays = splat_arrays(snap, self.cfg.mask_threshold)
         if self.splats is None:
             self.splats = self.server.scene.add_gaussian_splats("/gaussians", **arrays)
-            self._set_initial_camera(np.median(arrays["centers"], axis=0))  # the scene's middle
+            if self.framing is None:  # no cameras: frame the first Gaussians
+                self._set_initial_camera(frame_points(arrays["centers"], arrays["opacities"]))
         else:
             self.splats.set_gaussians(**arrays)
         self.step, self.num_gaussians = step, len(arrays["centers"])
@@ -213,22 +216,20 @@ class LiveTrainingView:
                 position=m[:3, 3],
                 color=(255, 140, 0),
             )
-        up = -c2w[:, :3, 1].mean(0)  # OpenCV cameras: y points down in the image
-        if np.linalg.norm(up) > 1e-6:
-            up /= np.linalg.norm(up)
-            self.server.scene.set_up_direction(up)
-            self.server.initial_camera.up = up
-        self._first_camera = c2w[0]
-        self._set_initial_camera(c2w[0, :3, 3] + c2w[0, :3, 2] * radius)
+        self._set_initial_camera(
+            frame_cameras(c2w, np.stack([f.K for f in frames]), np.array([f.height for f in frames], np.float64))
+        )
 
-    def _set_initial_camera(self, target: np.ndarray) -> None:
-        """Look at ``target`` from a little behind the first training camera (a browser opening
-        the page starts there)."""
-        if self._first_camera is None:
-            return
-        c0 = self._first_camera[:3, 3]
-        self.server.initial_camera.look_at = target
-        self.server.initial_camera.position = c0 + 0.3 * (c0 - target)
+    def _set_initial_camera(self, framing: Framing) -> None:
+        """Start a browser opening the page (and viser's "Reset View") at ``framing``, with its up
+        as the scene's up direction."""
+        self.framing = framing
+        self.server.scene.set_up_direction(framing.up)
+        cam = self.server.initial_camera
+        cam.up = framing.up
+        cam.look_at = framing.centre
+        cam.position = framing.eye
+        cam.fov = math.radians(framing.fov_degrees)
 
     # ---- life cycle --------------------------------------------------------------------------------
     def close(self) -> None:

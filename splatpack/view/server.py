@@ -4,7 +4,9 @@
 ``/``             ``index.html`` of the built web app (``splatpack/view/static/``), or a
                   short page saying how to build it when it is missing (status 503)
 ``/<path>``       any other file under the static folder (``/assets/…``); nothing else
-``/config.json``  ``{"files": [{"name", "url", "bytes"}]}``: the scenes the app should open
+``/config.json``  ``{"files": [{"name", "url", "bytes"[, "framing"]}]}``: the scenes the app
+                  should open, the first on start, from the camera of its ``framing``
+                  (:meth:`Framing.to_json <splatpack.view.framing.Framing.to_json>`) when given
 ``/files/<name>`` exactly the files given to :class:`ViewServer`, by basename, with
                   ``Content-Length``, ``Accept-Ranges`` and single-range ``Range`` requests
 ================  ===================================================================
@@ -39,6 +41,7 @@ from splatpack.codecs import scene_codec
 from splatpack.core.errors import SplatpackError
 from splatpack.formats import detect_format, load_scene
 from splatpack.spk import SpkReader
+from splatpack.view.framing import Framing
 from splatpack.view.request import (
     BadRequest,
     check_port,
@@ -114,7 +117,8 @@ class ViewServer:
     """A threaded HTTP server on a loopback address for the web viewer and the given files.
 
     ``port=0`` picks a free port; :attr:`url` is known once the object exists (the socket is
-    bound in the constructor). Use as a context manager, or call :meth:`start` / :meth:`stop`.
+    bound in the constructor). ``framings`` maps a file's name to the view the app starts from
+    when it opens that file. Use as a context manager, or call :meth:`start` / :meth:`stop`.
     """
 
     def __init__(
@@ -125,6 +129,7 @@ class ViewServer:
         port: int = 0,
         idle_seconds: float = IDLE_SECONDS,
         max_connections: int = MAX_CONNECTIONS,
+        framings: dict[str, Framing] | None = None,
     ):
         if not is_loopback_host(host):
             raise SplatpackError(
@@ -141,6 +146,10 @@ class ViewServer:
             if p.name in self.files:
                 raise SplatpackError(f"two files named {p.name!r}; the viewer serves files by name", p)
             self.files[p.name] = ServedFile(p.name, p.resolve())
+        self.framings = dict(framings or {})
+        unknown = self.framings.keys() - self.files.keys()
+        if unknown:
+            raise ValueError(f"framings for files not served: {', '.join(sorted(unknown))}")
         server_class = _IPv6Server if ":" in host else _IPv4Server
         server_class = type(server_class.__name__, (server_class,), {"max_connections": max_connections})
         try:
@@ -170,7 +179,14 @@ class ViewServer:
         return (self.static_dir / "index.html").is_file()
 
     def config(self) -> dict:
-        return {"files": [{"name": f.name, "url": f.url, "bytes": f.path.stat().st_size} for f in self.files.values()]}
+        """What ``/config.json`` answers: the files, each with its framing when there is one."""
+        files = []
+        for f in self.files.values():
+            entry = {"name": f.name, "url": f.url, "bytes": f.path.stat().st_size}
+            if f.name in self.framings:
+                entry["framing"] = self.framings[f.name].to_json()
+            files.append(entry)
+        return {"files": files}
 
     # ---- life cycle ---------------------------------------------------------------------------------
     def start(self) -> ViewServer:

@@ -74,6 +74,18 @@ def test_serves_on_loopback_with_camera_frustums(live, capture):
     h = names["/cameras/0000"]
     assert np.allclose(h.position, f0.camtoworld[:3, 3], atol=1e-5)
     assert math.isclose(h.fov, 2 * math.atan2(f0.height / 2, f0.K[1, 1]), rel_tol=1e-6)
+    # the start view is the training cameras' framing (splatpack.view.framing), up as the scene's up
+    from splatpack.view.framing import frame_cameras
+
+    expected = frame_cameras(
+        [f.camtoworld for f in capture.train], [f.K for f in capture.train], [f.height for f in capture.train]
+    )
+    cam = live.server.initial_camera
+    np.testing.assert_allclose(cam.look_at, expected.centre, atol=1e-9)
+    np.testing.assert_allclose(cam.position, expected.eye, atol=1e-9)
+    np.testing.assert_allclose(cam.up, expected.up, atol=1e-9)
+    assert expected.up[2] > 0.99  # the synthetic capture is z-up
+    assert math.isclose(cam.fov, math.radians(expected.fov_degrees), rel_tol=1e-9)
 
 
 @needs_viser

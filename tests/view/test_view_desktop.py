@@ -27,7 +27,7 @@ import torch
 from splatpack.core import GaussianSet
 from splatpack.core.errors import SplatpackError
 from splatpack.metrics import psnr
-from splatpack.render.camera import frame_gaussians, look_at, orbit_cameras
+from splatpack.render.camera import look_at, orbit_cameras
 from splatpack.render.gaussians import render_image
 
 moderngl = pytest.importorskip("moderngl", reason="moderngl is not installed (pip install moderngl glfw)")
@@ -240,16 +240,28 @@ def test_orbit_camera_controls():
     np.testing.assert_allclose(cam.target - t1, cam.c2w()[:3, 2], atol=1e-9)
 
 
-def test_orbit_camera_is_look_at_of_the_camera_module():
-    """The orbit camera's pose and framing come from :mod:`splatpack.render.camera`."""
+def test_orbit_camera_starts_at_the_framing():
+    """The orbit camera's pose is look_at of :mod:`splatpack.render.camera`, and it starts exactly
+    at a :class:`~splatpack.view.framing.Framing` (eye, look-at point, up, field of view)."""
+    from splatpack.view.framing import frame_cameras, frame_points
+
     means = np.random.default_rng(2).normal(size=(200, 3))
+    framing = frame_points(means, up=desktop.UP_AXES[1], fov_degrees=50.0)
     cam = desktop.OrbitCamera.framing(means, 50.0, up=desktop.UP_AXES[1])
-    centre, dist = frame_gaussians(means, 50.0)
-    np.testing.assert_array_equal(cam.target, centre)
-    assert cam.distance == dist and cam.fov_degrees == 50.0
+    np.testing.assert_allclose(cam.target, framing.centre)
+    np.testing.assert_allclose(cam.eye, framing.eye, atol=1e-9)
+    assert cam.fov_degrees == 50.0
     np.testing.assert_array_equal(cam.c2w(), look_at(cam.eye, cam.target, desktop.UP_AXES[1]))
+    # a tilted up (the mean of training cameras) and a field of view from their intrinsics
+    c2w = look_at(np.array([3.0, -1.0, 2.0]), np.zeros(3), np.array([0.1, 0.0, 1.0]))
+    K = np.array([[80.0, 0, 32], [0, 80.0, 32], [0, 0, 1]])
+    framing = frame_cameras(c2w[None], K[None], [64.0], means)
+    cam = desktop.OrbitCamera.from_framing(framing)
+    np.testing.assert_allclose(cam.eye, framing.eye, atol=1e-9)
+    np.testing.assert_allclose(cam.c2w(), framing.c2w(), atol=1e-9)
+    assert cam.fov_degrees == pytest.approx(framing.fov_degrees)
     empty = desktop.OrbitCamera.framing(np.zeros((0, 3)))
-    assert empty.distance == 1.0 and not empty.target.any()
+    assert np.isfinite(empty.c2w()).all() and not empty.target.any()
 
 
 def test_shader_sources_and_package_exports():

@@ -1,5 +1,6 @@
-"""Look at a scene: serve the web viewer and FILE on 127.0.0.1 and open the browser (Ctrl-C
-stops), or with --desktop open a native window."""
+"""Look at a scene: serve the web viewer and FILE (or a training run's result) on 127.0.0.1 and
+open the browser (Ctrl-C stops), or with --desktop open a native window; both start from the
+run's training cameras when known, else from a robust framing of the Gaussians."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pathlib import Path
 from splatpack.apps.parser import add_max_gaussians, int_in
 from splatpack.apps.terminal import wait_for_ctrl_c
 from splatpack.core import SplatpackError
-from splatpack.view.server import BUILD_HINT, ViewServer, viewable_format
+from splatpack.view.server import BUILD_HINT, ViewServer
+from splatpack.view.target import resolve_target, scene_points, view_framing
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,7 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "file",
         metavar="FILE",
         type=Path,
-        help="a .spk scene or a splat file (PLY, compressed PLY, .splat, .spz, .sog).",
+        help="a .spk scene, a splat file (PLY, compressed PLY, .splat, .spz, .sog) or a `splatpack train` "
+        "output folder (its scene.spk or point_cloud.ply, framed from its training cameras).",
     )
     p.add_argument(
         "--port", type=int_in(0, 65535), default=0, metavar="N", help="the port to listen on (0 = a free one)."
@@ -33,22 +36,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    viewable_format(args.file)
+    target = resolve_target(args.file)
+    points = scene_points(target.file)  # reads (and so checks) the whole file before serving it
+    framing, notes = view_framing(target, points)
+    for note in notes:
+        print(f"warning: {note}; the view is framed from the {framing.source}", file=sys.stderr)
     if args.desktop:
         try:  # the desktop viewer's package holds the optional dependencies (moderngl, glfw)
             from splatpack.view.desktop import run_desktop_viewer
 
-            run_desktop_viewer(args.file, width=args.width, height=args.height)
+            run_desktop_viewer(target.file, width=args.width, height=args.height, framing=framing)
         except ModuleNotFoundError as e:
             raise SplatpackError(f"the desktop viewer cannot start: the module {e.name!r} is not installed") from None
         return
-    with ViewServer([args.file], port=args.port) as server:
+    name = target.file.name
+    with ViewServer([target.file], port=args.port, framings={name: framing}) as server:
         if not server.has_app:
             print(
                 f"warning: the web viewer is not built ({server.static_dir} has no index.html): run `{BUILD_HINT}`",
                 file=sys.stderr,
             )
-        print(f"serving {args.file.name} at {server.url} (Ctrl-C to stop)", flush=True)
+        print(f"serving {target.file} at {server.url} (Ctrl-C to stop)", flush=True)
         try:
             if not args.no_browser and not webbrowser.open(server.url):
                 print(f"could not start a browser: open {server.url}", file=sys.stderr)

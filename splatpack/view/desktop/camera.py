@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from splatpack.render.camera import frame_gaussians, look_at
+from splatpack.render.camera import look_at
+from splatpack.view.framing import Framing, frame_points
 
 UP_AXES = [np.array(v, np.float64) for v in ((0, -1, 0), (0, 0, 1), (0, 1, 0), (0, 0, -1), (1, 0, 0), (-1, 0, 0))]
 
@@ -26,16 +27,22 @@ class OrbitCamera:
     fov_degrees: float = 60.0
 
     @classmethod
-    def framing(cls, means: np.ndarray, fov_degrees: float = 60.0, up: np.ndarray | None = None) -> OrbitCamera:
-        """Looks at the median of the Gaussians from far enough to see the central 80 % of
-        them (the framing of :func:`splatpack.render.camera.orbit_cameras`)."""
-        if len(means) == 0:
-            return cls(np.zeros(3), 1.0, fov_degrees=fov_degrees)
-        centre, dist = frame_gaussians(means, fov_degrees)
-        cam = cls(centre, dist, fov_degrees=fov_degrees)
-        if up is not None:
-            cam.up = np.asarray(up, np.float64)
+    def from_framing(cls, framing: Framing) -> OrbitCamera:
+        """The orbit camera at a :class:`~splatpack.view.framing.Framing`'s start view: its
+        look-at point, distance, direction (as yaw and pitch about its up) and field of view."""
+        cam = cls(np.array(framing.centre, np.float64), max(framing.distance, 1e-6), fov_degrees=framing.fov_degrees)
+        cam.up = np.array(framing.up, np.float64)
+        d = (framing.eye - framing.centre) / cam.distance
+        e1, e2 = cam._basis()
+        cam.yaw = math.atan2(float(d @ e2), float(d @ e1))
+        cam.pitch = float(np.clip(math.asin(np.clip(d @ cam.up, -1.0, 1.0)), -math.radians(89.0), math.radians(89.0)))
         return cam
+
+    @classmethod
+    def framing(cls, means: np.ndarray, fov_degrees: float = 60.0, up: np.ndarray | None = None, opacities=None):
+        """Frames the Gaussians (:func:`~splatpack.view.framing.frame_points`: their weighted
+        median, the 5–95 % box fitted in the view) with world ``up`` (default −y)."""
+        return cls.from_framing(frame_points(means, opacities, UP_AXES[0] if up is None else up, fov_degrees))
 
     def _basis(self) -> tuple[np.ndarray, np.ndarray]:
         """Two unit vectors spanning the plane perpendicular to ``up``."""

@@ -3,6 +3,7 @@ and :func:`run_desktop_viewer` behind ``splatpack view --desktop``."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from splatpack.view.desktop.context import (
 )
 from splatpack.view.desktop.data import SplatData
 from splatpack.view.desktop.renderer import SplatRenderer
+from splatpack.view.framing import Framing
 
 
 @dataclass
@@ -41,7 +43,8 @@ class ViewerConfig:
 
 class DesktopViewer:
     """A glfw window showing one scene: left drag orbits, right drag pans, the wheel zooms,
-    W/A/S/D (and Q/E) fly, U cycles the up axis, R resets the view, Esc closes.
+    W/A/S/D (and Q/E) fly, U cycles the up axis, R resets the view, Esc closes. The view starts
+    (and R returns) at ``framing`` when given, else at a robust framing of the Gaussians.
 
     The splats are drawn into a float framebuffer and shown in the window; a frame is
     re-rendered (and the Gaussians re-sorted) only when the camera or the window size changes.
@@ -49,13 +52,18 @@ class DesktopViewer:
     (fragment work dominates on llvmpipe) and once at full resolution when it stops.
     """
 
-    def __init__(self, gs: GaussianSet | SplatData, name: str, config: ViewerConfig | None = None):
+    def __init__(
+        self, gs: GaussianSet | SplatData, name: str, config: ViewerConfig | None = None, framing: Framing | None = None
+    ):
         self.config = config or ViewerConfig()
         self.data = gs if isinstance(gs, SplatData) else SplatData.from_gaussians(gs)
         self.count = len(gs)  # as in the file (``data`` drops the invisible, opacity < 1/255)
         self.name = name
-        self.camera = OrbitCamera.framing(self.data.means, self.config.fov_degrees)
-        self._home = OrbitCamera.framing(self.data.means, self.config.fov_degrees)
+        if framing is not None:
+            self._home = OrbitCamera.from_framing(framing)
+        else:
+            self._home = OrbitCamera.framing(self.data.means, self.config.fov_degrees, opacities=self.data.opacities)
+        self.camera = self._home_camera()
         self.window = None
         self.ctx = None
         self.renderer: SplatRenderer | None = None
@@ -66,6 +74,10 @@ class DesktopViewer:
         self._drag: tuple[int, float, float] | None = None
         self._last_title = 0.0
         self._glfw_error = ""
+
+    def _home_camera(self) -> OrbitCamera:
+        home = self._home
+        return dataclasses.replace(home, target=home.target.copy(), up=home.up.copy())
 
     # ---- lifecycle -----------------------------------------------------------------------
     def open(self) -> None:
@@ -212,8 +224,7 @@ class DesktopViewer:
         if key == glfw.KEY_ESCAPE:
             glfw.set_window_should_close(window, True)
         elif key == glfw.KEY_R:
-            up = self.camera.up
-            self.camera = OrbitCamera.framing(self.data.means, self.config.fov_degrees, up)
+            self.camera = self._home_camera()
             self._changed(moving=False)
         elif key == glfw.KEY_U:
             i = next((i for i, a in enumerate(UP_AXES) if np.allclose(a, self.camera.up)), -1)
@@ -263,8 +274,9 @@ class DesktopViewer:
                 glfw.wait_events_timeout(0.02 if self._coarse else 0.1)
 
 
-def run_desktop_viewer(path: str | Path, width: int = 1024, height: int = 768) -> None:
-    """Open ``path`` (any scene :func:`splatpack.formats.load_scene` reads) in a window."""
+def run_desktop_viewer(path: str | Path, width: int = 1024, height: int = 768, framing: Framing | None = None) -> None:
+    """Open ``path`` (any scene :func:`splatpack.formats.load_scene` reads) in a window, starting
+    at ``framing`` (and on its background) when given."""
     path = Path(path)
     if not path.exists():
         raise SplatpackError("file does not exist", path)
@@ -272,5 +284,8 @@ def run_desktop_viewer(path: str | Path, width: int = 1024, height: int = 768) -
     import_glfw()
     require_display()  # before a possibly long load
     gs = load_scene(path)
-    with DesktopViewer(gs, path.name, ViewerConfig(width=width, height=height)) as viewer:
+    config = ViewerConfig(width=width, height=height)
+    if framing is not None and framing.background is not None:
+        config.background = framing.background
+    with DesktopViewer(gs, path.name, config, framing) as viewer:
         viewer.run()

@@ -12,6 +12,8 @@ import * as THREE from "three";
 /** Default clip planes; Spark drops splats outside them. */
 export const NEAR = 0.01;
 export const FAR = 1e5;
+/** Vertical field of view (degrees) without a framing. */
+export const DEFAULT_FOV = 50;
 
 /**
  * Pose a three.js camera from a row-major OpenCV camera-to-world matrix (16 numbers).
@@ -107,4 +109,49 @@ export function frameSphere(camera, centre, radius, up = new THREE.Vector3(0, -1
   camera.lookAt(centre);
   camera.updateMatrixWorld(true);
   return dist;
+}
+
+/** Three finite numbers as a Vector3, or an error naming the field. */
+function vector3(v, name) {
+  if (!Array.isArray(v) || v.length !== 3 || !v.every(Number.isFinite)) {
+    throw new Error(`framing: ${name} must be three finite numbers`);
+  }
+  return new THREE.Vector3(...v);
+}
+
+/**
+ * A framing from config.json ({centre, eye, up, fov, radius, background, source}, computed by
+ * splatpack.view.framing) as three.js values, checked.
+ */
+export function parseFraming(f) {
+  const fov = Number(f.fov);
+  if (!(fov > 0 && fov < 180)) throw new Error("framing: fov must be in (0, 180) degrees");
+  const up = vector3(f.up, "up");
+  if (up.lengthSq() === 0) throw new Error("framing: up must not be zero");
+  const bg = f.background;
+  return {
+    centre: vector3(f.centre, "centre"),
+    eye: vector3(f.eye, "eye"),
+    up: up.normalize(),
+    fov,
+    radius: Number.isFinite(f.radius) && f.radius > 0 ? f.radius : 1,
+    background: bg ? new THREE.Color().setRGB(...vector3(bg, "background").toArray(), THREE.SRGBColorSpace) : null,
+    source: typeof f.source === "string" ? f.source : null,
+  };
+}
+
+/**
+ * Put `camera` at a parsed framing: its field of view and up, at its eye looking at its centre.
+ * The framing fits the scene in a square view; in a portrait window (aspect < 1) the eye moves
+ * back by 1 / aspect so that the narrower width still holds it.
+ */
+export function applyFraming(camera, framing) {
+  camera.fov = framing.fov;
+  camera.up.copy(framing.up);
+  const offset = framing.eye.clone().sub(framing.centre);
+  if (camera.aspect > 0 && camera.aspect < 1) offset.divideScalar(camera.aspect);
+  camera.position.copy(framing.centre).add(offset);
+  camera.lookAt(framing.centre);
+  if (!camera.userData.fixedProjection) camera.updateProjectionMatrix();
+  camera.updateMatrixWorld(true);
 }

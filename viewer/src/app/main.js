@@ -1,8 +1,9 @@
 // splatpack viewer entry point: builds the viewer and overlay, opens what the page was given
-// (`?url=...`, else the first file of the server's `config.json`, else waits for a drop), and
-// exposes the scripting API `window.splatpack` used by the browser tests:
+// (`?url=...`, else the first file of the server's `config.json`, from the camera and on the
+// background of its `framing`, which `splatpack view` computes in Python; else waits for a
+// drop), and exposes the scripting API `window.splatpack` used by the browser tests:
 //
-//   load(url) / loadFile(File)  -> Promise<stats>, resolved once the whole scene is shown
+//   load(url[, framing]) / loadFile(File)  -> Promise<stats>, resolved once the whole scene is shown
 //   setCamera({c2w, fx, fy, cx, cy, width, height})   exact OpenCV camera, canvas at DPR 1
 //   renderOnce()               -> Promise, after a frame sorted for the current camera is drawn
 //   snapshot()                 -> PNG data URL of the canvas
@@ -32,23 +33,28 @@ function stats() {
     error: current?.error ?? null,
     fps: viewer.fps(),
     mode: viewer.controls.mode,
+    framing: viewer.home?.source ?? null, // where the start view came from ("cameras", "gaussians")
     phases: viewer.drawnPhases.map((p) => ({ ...p })), // load phases drawn: [{phase, numGaussians}]
   };
 }
 
-/** Load a URL or File, replacing the current scene; `current.promise` is the load. */
-function open(source) {
-  const promise = openScene(source);
+/**
+ * Load a URL or File, replacing the current scene; `current.promise` is the load. `framing`
+ * (from config.json) is the start view; without one the viewer frames the scene itself.
+ */
+function open(source, framing = null) {
+  const promise = openScene(source, framing);
   current.promise = promise;
   return promise;
 }
 
-async function openScene(source) {
+async function openScene(source, framing) {
   const id = ++loadCounter;
   const isCancelled = () => id !== loadCounter;
   const name = baseName(typeof source === "string" ? source : source.name);
   current = { id, loading: true, info: { name, numGaussians: 0, timings: {} }, error: null };
   viewer.clear();
+  viewer.setFraming(framing);
   overlay.showMessage("");
   overlay.setProgress(0, `${name}: connecting`);
   let framed = false;
@@ -64,7 +70,7 @@ async function openScene(source) {
         current.info.numGaussians = count;
         viewer.showMesh(mesh);
         if (!framed) {
-          viewer.measure(means);
+          if (!framing) viewer.measure(means);
           viewer.frame();
           framed = true;
           framedPose = viewer.camera.matrixWorld.clone();
@@ -117,7 +123,7 @@ setInterval(() => {
 }, 500);
 
 window.splatpack = {
-  load: (url) => open(String(url)),
+  load: (url, framing = null) => open(String(url), framing),
   loadFile: (file) => open(file),
   setCamera: (cam) => viewer.setCamera(cam),
   renderOnce: (opts) => viewer.renderOnce(opts),
@@ -139,7 +145,7 @@ async function start() {
     config = null; // no server config: an empty viewer waiting for a file
   }
   const first = config?.files?.[0];
-  if (first?.url) return open(first.url);
+  if (first?.url) return open(first.url, first.framing ?? null);
   overlay.showMessage("Drop a .spk, .ply, .splat, .spz or .sog file here, or click Open…");
   return null;
 }

@@ -8,8 +8,8 @@
 import * as THREE from "three";
 import { SparkRenderer } from "@sparkjsdev/spark";
 import {
-  FAR, NEAR, frameSphere, medianOfMeans, projectionFromIntrinsics, radiusAround,
-  releaseProjection, setFixedProjection, setOpenCvPose,
+  DEFAULT_FOV, FAR, NEAR, applyFraming, frameSphere, medianOfMeans, parseFraming, projectionFromIntrinsics,
+  radiusAround, releaseProjection, setFixedProjection, setOpenCvPose,
 } from "./camera.js";
 import { ViewControls } from "./controls.js";
 import { recolour } from "./packing.js";
@@ -36,7 +36,7 @@ export class Viewer {
     this.renderer.setPixelRatio(window.devicePixelRatio || 1);
     this.scene = new THREE.Scene();
     this.scene.background = new THREE.Color(0x000000);
-    this.camera = new THREE.PerspectiveCamera(50, 1, NEAR, FAR);
+    this.camera = new THREE.PerspectiveCamera(DEFAULT_FOV, 1, NEAR, FAR);
     this.camera.up.set(0, -1, 0);
     this.camera.position.set(0, 0, -3);
     this.camera.lookAt(0, 0, 0);
@@ -52,6 +52,7 @@ export class Viewer {
     this.scripted = false; // a test set the camera: controls wait for user input
     this.fixedSize = null; // {width, height} from setCamera
     this.loaded = null; // the current LoadedScene
+    this.home = null; // the start view given with the scene (see setFraming), or null
     this.centre = new THREE.Vector3();
     this.radius = 1;
     this.dirty = true;
@@ -203,17 +204,42 @@ export class Viewer {
     this.invalidate();
   }
 
+  /**
+   * Adopt the start view `framing` that `splatpack view` computed for the scene (config.json:
+   * {centre, eye, up, fov, radius, background, source}), or none (null): the viewer then frames
+   * the scene from its means, with -y up, on black.
+   */
+  setFraming(framing) {
+    this.home = framing ? parseFraming(framing) : null;
+    const bg = this.home?.background ?? new THREE.Color(0x000000);
+    this.scene.background = bg;
+    this.renderer.setClearColor(bg, 1);
+    if (this.home) {
+      this.centre = this.home.centre.clone();
+      this.radius = this.home.radius;
+    } else {
+      this.camera.up.set(0, -1, 0);
+      this.camera.fov = DEFAULT_FOV;
+      if (!this.camera.userData.fixedProjection) this.camera.updateProjectionMatrix();
+    }
+    this.invalidate();
+  }
+
   /** Remember the scene's centre (median of means) and size. */
   measure(means) {
     this.centre = medianOfMeans(means);
     this.radius = radiusAround(means, this.centre);
   }
 
-  /** Point the camera at the scene's median from outside its bulk; orbit around the median. */
+  /**
+   * Go to the start view: the given framing, else point the camera at the scene's median from
+   * outside its bulk. The orbit controls turn around the look-at point.
+   */
   frame() {
     if (this.scripted) return;
     this.camera.aspect = this.canvas.clientWidth / Math.max(this.canvas.clientHeight, 1) || this.camera.aspect;
-    frameSphere(this.camera, this.centre, this.radius, this.camera.up.clone());
+    if (this.home) applyFraming(this.camera, this.home);
+    else frameSphere(this.camera, this.centre, this.radius, this.camera.up.clone());
     this.controls.frame(this.centre, this.radius);
     this.invalidate();
   }
@@ -224,7 +250,7 @@ export class Viewer {
     this.loaded = loaded;
     this.showMesh(loaded.mesh);
     this.recolouredAt = null;
-    this.measure(loaded.means);
+    if (!this.home) this.measure(loaded.means);
   }
 
   /**
