@@ -51,13 +51,11 @@ def read_pose_file(pose_file: str | Path, images_dir: str | Path) -> tuple[str, 
     by_name = _unique(frames, pose_file)
     missing = [p.name for p in photos if p.name not in by_name]
     extra = sorted(set(by_name) - {p.name for p in photos})
-    if missing or extra:
-        what = [f"no pose for {_few(missing)}"] * bool(missing) + [f"no image for the poses of {_few(extra)}"] * bool(
-            extra
-        )
-        raise CaptureError(
-            f"{len(photos)} images in {images_dir} but {len(frames)} poses: {'; '.join(what)}", pose_file
-        )
+    problems = [f"no pose for {_few(missing)}"] if missing else []
+    problems += [f"no image for the poses of {_few(extra)}"] if extra else []
+    if problems:
+        message = f"{len(photos)} images in {images_dir} but {len(frames)} poses: {'; '.join(problems)}"
+        raise CaptureError(message, pose_file)
     return fmt, [at_image_size(by_name[p.name], p) for p in photos]
 
 

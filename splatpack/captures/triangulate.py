@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-import numpy as np
-
 from splatpack.captures.downscale import DownscaleConfig
 from splatpack.captures.images import list_images
 from splatpack.captures.pose_file import at_image_size, read_pose_file
@@ -96,7 +94,7 @@ def _known_reconstruction(pycolmap: ModuleType, db: Path, frames: dict[str, Fram
             camera = colmap_camera(pycolmap, image.camera_id, frame)
             database.update_camera(camera)
             rec.add_camera_with_trivial_rig(camera)
-            cam_from_world = np.linalg.inv(frame.camtoworld)[:3]  # OpenCV world-to-camera
+            cam_from_world = frame.viewmat()[:3]  # OpenCV world-to-camera, as COLMAP stores it
             known = pycolmap.Image(name=image.name, camera_id=image.camera_id, image_id=image.image_id)
             rec.add_image_with_trivial_frame(known, pycolmap.Rigid3d(cam_from_world))
     finally:
