@@ -263,3 +263,22 @@ def test_fern_llff_subset(shared_dir: Path, tmp_path: Path) -> None:
     extent = (np.percentile(ref.points, 95, axis=0) - np.percentile(ref.points, 5, axis=0)).max()
     d, _ = cKDTree(ref.points).query(cap.points)
     assert np.median(d) < 0.02 * extent, (np.median(d), extent)
+
+
+def test_sfm_downscaled_then_rerun(shared_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """``process --downscale 2`` reconstructs from ``images_2`` copies that the model describes; a
+    second run with ``--max-size`` replaces the whole output folder."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for p in sorted((shared_dir / "scenes/fern/images_4").iterdir())[:6]:
+        shutil.copy(p, photos / p.name)
+    out = tmp_path / "out"
+    assert main(["process", str(photos), "--out", str(out), "--downscale", "2", "--matching", "sequential"]) == 0
+    assert "registered: 6" in capsys.readouterr().out
+    assert [Image.open(p).size for p in sorted((out / "images_2").iterdir())] == [(504, 378)] * 6
+    cap = load_capture(out, test_every=0)
+    assert len(cap.frames) == 6 and {(f.width, f.height) for f in cap.frames} == {(504, 378)}
+    assert all(f.image_path.parent == out / "images_2" for f in cap.frames)
+    assert main(["process", str(photos), "--out", str(out), "--max-size", "300", "--matching", "sequential"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["database.db", "images_4", "sparse", "splatpack_sfm.json"]
+    assert json.loads((out / "splatpack_sfm.json").read_text())["images_dir"] == str(out / "images_4")
