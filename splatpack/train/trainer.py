@@ -170,7 +170,8 @@ class Trainer:
             )
         initial = self.initial
         if initial is None:
-            initial = initial_gaussians(self.capture, cfg, self.train_views, notice=self.console.print)
+            say = lambda line: self.console.print(line, soft_wrap=True, markup=False)  # one line, unwrapped
+            initial = initial_gaussians(self.capture, cfg, self.train_views, notice=say)
         self.params = initial.to(self.device).to_parameters()
         for h in self.hooks:
             h.setup(self.params)

@@ -68,10 +68,11 @@ def load_views(frames: list[Frame], background: torch.Tensor, device: str, mask_
     return views
 
 
-def no_points_notice(capture: Capture) -> str:
-    """What ``train`` says about a capture without SfM points."""
+def no_points_notice(capture: Capture, init_mode: str = "frustum") -> str:
+    """What ``train`` says, in one line, about a capture without SfM points."""
+    where = "in the cameras' common view" if init_mode == "frustum" else "in a box around the cameras"
     return (
-        f"note: {capture.name} has no SfM points: starting from random points in the cameras' common view; "
+        f"note: {capture.name} has no SfM points: starting from random points {where}; "
         "`splatpack process IMAGES --poses FILE --out DIR` triangulates points with the known poses"
     )
 
@@ -117,11 +118,11 @@ def initial_gaussians(
         return GaussianSet.from_points(
             capture.points, capture.point_colors, cfg.sh_degree, cfg.init_opacity, cfg.init_scale, cfg.seed
         )
-    if notice is not None:
-        notice(no_points_notice(capture))
-    kw = {"init_opacity": cfg.init_opacity, "init_scale": cfg.init_scale}
     if cfg.init_mode not in ("frustum", "box"):
         raise SplatpackError(f"init_mode must be 'frustum' or 'box', not {cfg.init_mode!r}")
+    if notice is not None:
+        notice(no_points_notice(capture, cfg.init_mode))
+    kw = {"init_opacity": cfg.init_opacity, "init_scale": cfg.init_scale}
     if cfg.init_mode == "frustum":
         frames = [v.frame for v in views] if views else capture.train
         cams = frame_cameras(frames, capture.near_far)
