@@ -33,7 +33,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "process": (
         "splatpack process photos --out my_capture   # then: splatpack train my_capture",
-        "splatpack process frames --out my_capture --matching sequential",
+        "splatpack process frames --out my_capture --matching sequential --max-size 1600",
+        "splatpack process photos --out my_capture --poses transforms.json   # known cameras",
     ),
     "render": (
         "splatpack render outputs/default         # its test views → outputs/default/renders",
@@ -70,8 +71,8 @@ EPILOG = """getting started:
   splatpack compress outputs/default/point_cloud.ply -o scene.spk
   splatpack info scene.spk
 
-`splatpack COMMAND --help` lists a command's options with examples; `splatpack completion bash` \
-(or zsh) prints a shell completion script."""
+`splatpack COMMAND --help` lists a command's options, with examples. Tab completion of commands and options:
+  source <(splatpack completion bash)               # or, for zsh: splatpack completion zsh > ~/.zfunc/_splatpack"""
 
 
 def build_cli_parser():

@@ -126,6 +126,9 @@ def test_defaults_are_those_of_the_earlier_command_line():
         "images_dir": Path("imgs"),
         "out": Path("o"),
         "matching": "exhaustive",
+        "poses": None,
+        "downscale": None,
+        "max_size": None,
     }
     assert parsed("render", "run") == {
         "run_dir": Path("run"),
