@@ -1,6 +1,7 @@
 """Driving the built web viewer in a real headless Chromium (Debian's ``/usr/bin/chromium``) for
 the browser tests: launch, open the app from :class:`~splatpack.view.server.ViewServer`, load
-scenes by URL or by a real drag-and-drop, set an exact OpenCV camera, and read the canvas back.
+scenes by URL or by a real drag-and-drop, set an exact OpenCV camera, and read the canvas back
+(from that camera, or from the app's own start view).
 
 Rendering is software WebGL (ANGLE on SwiftShader), so it runs on any CI machine without a GPU.
 Playwright (the ``playwright`` Python package) only drives the system browser; it never
@@ -103,6 +104,14 @@ class ViewerPage:
                 return window.splatpack.snapshot();
             }""",
             cam,
+        )
+        return decode_data_url(url)
+
+    def view(self) -> np.ndarray:
+        """The app's own current view (the interactive camera, at the page's size), drawn once
+        sorted for that camera; float RGB [H, W, 3] in 0..1."""
+        url = self.page.evaluate(
+            "async () => { await window.splatpack.renderOnce(); return window.splatpack.snapshot(); }"
         )
         return decode_data_url(url)
 

@@ -5,9 +5,10 @@
   :func:`~splatpack.render.camera.focus_point`), and the start camera looks at it from the
   direction and the median distance of a typical training camera, with its field of view.
 * :func:`frame_points` — from the Gaussians alone: the look-at point is the opacity-weighted
-  median of their centres, the extent their opacity-weighted 5–95 % quantile box (floaters and
-  far outliers ignored), up the capture convention of the scene's axes, and the camera stands in
-  front of the scene, 15° above it, as far as the box needs to fit the field of view.
+  trimmed mean of their centres (5–95 % per axis), the extent their opacity-weighted 5–95 %
+  quantile box grown by 15 % on each side (floaters and far outliers ignored), up the capture
+  convention of the scene's axes; the camera stands in front of the scene, 15° above it, as far
+  as the box needs to fit the field of view with a margin.
 
 Axes: splatpack's readers give every format in the INRIA PLY / COLMAP axes (x right, y down,
 z forward, "RDF"; SPZ's right-up-back axes are turned on load), so a bare scene file has −y up
@@ -40,7 +41,8 @@ RDF_UP = (0.0, -1.0, 0.0)  # INRIA PLY / COLMAP (and SPZ once read): y points do
 BLENDER_UP = (0.0, 0.0, 1.0)  # Blender / NeRF-synthetic worlds are z-up
 DEFAULT_FOV = 50.0  # vertical field of view (degrees) when no training camera gives one
 QUANTILES = (0.05, 0.95)  # the extent of the Gaussians: this share of their opacity lies inside
-MARGIN = 1.1  # the extent fills 1 / MARGIN of the field of view
+PAD = 0.15  # the quantile box grows by this share of its size on every side (an object's thin ends)
+MARGIN = 1.15  # the extent fills 1 / MARGIN of the field of view
 ELEVATION = 15.0  # degrees above the scene's horizon of the camera framed from the Gaussians
 MAX_SAMPLES = 1_000_000  # quantiles over at most this many Gaussians (an even stride)
 MIN_AXIS_SPREAD = 1e-3  # below this mean sin² between optical axes their crossing is ill-posed
@@ -126,9 +128,17 @@ def _points(means, opacities) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _robust_box(m: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(median, low, high) per axis of the weighted centres: the median and the 5–95 % box."""
-    q = np.stack([weighted_quantiles(m[:, a], w, (0.5, *QUANTILES)) for a in range(3)], axis=1)
-    return q[0], q[1], q[2]
+    """(centre, low, high) of the weighted centres: per axis the weighted mean of the values in
+    the 5–95 % quantile range (a trimmed mean: floaters drop out, yet an object's parts count by
+    their weight, so a light part above a heavy base still pulls the centre up), and that range
+    grown by :data:`PAD` of its size on each side (the quantiles cut off an object's thin ends)."""
+    centre, lo, hi = np.zeros(3), np.zeros(3), np.zeros(3)
+    for a in range(3):
+        lo[a], hi[a] = weighted_quantiles(m[:, a], w, QUANTILES)
+        inside = (m[:, a] >= lo[a]) & (m[:, a] <= hi[a]) & (w > 0)
+        centre[a] = np.average(m[inside, a], weights=w[inside]) if inside.any() else 0.5 * (lo[a] + hi[a])
+    pad = PAD * (hi - lo)
+    return centre, lo - pad, hi + pad
 
 
 def fit_distance(offsets: np.ndarray, forward: np.ndarray, up: np.ndarray, fov_degrees: float, aspect: float) -> float:
@@ -157,10 +167,11 @@ def frame_points(
     front=(0.0, 0.0, -1.0),
 ) -> Framing:
     """Frame Gaussians with centres ``means`` [N, 3] and opacities (0..1) ``opacities`` [N]
-    from robust statistics: look at their weighted median, from the ``front`` side (default −z,
+    from robust statistics: look at their weighted trimmed mean, from the ``front`` side (default −z,
     where a capture's cameras stand in RDF axes; −y when that is along ``up``) raised by
-    :data:`ELEVATION` towards ``up``, at the distance that fits their weighted 5–95 % box in
-    the view (:func:`fit_distance`). Floaters (far and few, or faint) move none of these."""
+    :data:`ELEVATION` towards ``up``, at the distance that fits their weighted 5–95 % box,
+    grown by :data:`PAD`, in the view (:func:`fit_distance`). Floaters (far and few, or faint)
+    move none of these."""
     up = _unit(up)
     m, w = _points(means, opacities)
     if len(m) == 0:
@@ -181,7 +192,7 @@ def frame_points(
 
 def _look_at_point(c2ws: np.ndarray, means, opacities) -> np.ndarray:
     """The point nearest every optical axis, when the axes cross (else, e.g. for parallel
-    cameras, the Gaussians' median projected onto the mean optical axis, or a unit in front)."""
+    cameras, the Gaussians' trimmed mean projected onto the mean optical axis, or a unit in front)."""
     dirs = c2ws[:, :3, 2] / np.linalg.norm(c2ws[:, :3, 2], axis=1, keepdims=True)
     eyes = c2ws[:, :3, 3]
     spread = np.linalg.eigvalsh(np.eye(3) * len(dirs) - dirs.T @ dirs)[0] / len(dirs)  # mean sin² to the best axis

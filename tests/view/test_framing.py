@@ -13,6 +13,7 @@ import pytest
 from splatpack.render.camera import look_at
 from splatpack.view.framing import (
     BLENDER_UP,
+    MARGIN,
     RDF_UP,
     capture_up,
     fit_distance,
@@ -101,7 +102,7 @@ def test_capture_conventions():
 def test_fit_distance_is_tight():
     """A point on the edge of a view's margin needs exactly that distance."""
     fov = 60.0
-    t = math.tan(math.radians(fov) / 2) / 1.1  # the margin of framing.MARGIN
+    t = math.tan(math.radians(fov) / 2) / MARGIN
     forward, up = np.array([0.0, 0.0, 1.0]), np.array([0.0, -1.0, 0.0])
     d = fit_distance(np.array([[0.0, -1.0, 0.0]]), forward, up, fov, 1.0)  # one unit above the centre
     assert d == pytest.approx(1.0 / t)
@@ -160,7 +161,7 @@ def test_frame_from_training_cameras():
 
 def test_parallel_cameras_look_at_the_gaussians_depth():
     """A forward-facing rig whose axes are parallel has no crossing point: the look-at point is
-    on the mean optical axis at the Gaussians' median depth."""
+    on the mean optical axis at the depth of the Gaussians' (trimmed mean) centre."""
     eyes = np.array([[x, y, 0.0] for x in (-1.0, 0.0, 1.0) for y in (-0.5, 0.5)])
     c2ws = np.stack([np.block([[np.eye(3), e[:, None]], [np.zeros((1, 3)), np.ones((1, 1))]]) for e in eyes])
     K = np.array([[50.0, 0, 32], [0, 50.0, 32], [0, 0, 1]])
@@ -169,3 +170,26 @@ def test_parallel_cameras_look_at_the_gaussians_depth():
     np.testing.assert_allclose(framing.centre, [0.0, 0.0, 10.0], atol=0.1)
     np.testing.assert_allclose(framing.up, RDF_UP, atol=1e-12)  # OpenCV cameras upright: y down
     assert framing.eye[2] == pytest.approx(0.0, abs=0.1)
+
+
+@pytest.mark.parametrize("name", ["plant.splat", "biker.spz"])
+def test_real_splats_start_whole_and_centred(shared_dir, name):
+    """The captures of the report (plant cropped at the top, biker off-centre), rendered by the
+    CPU reference renderer from their framing at a 4:3 view: the object's pixels are centred, fill
+    a fair share of the image and leave the top and bottom rows free."""
+    from splatpack.formats import load_scene
+    from splatpack.render.gaussians import render_image
+
+    path = shared_dir / "splats" / name
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    gs = load_scene(path)
+    framing = frame_points(gs.means.numpy(), gs.alphas.numpy())
+    w, h = 96, 72
+    f = 0.5 * h / math.tan(math.radians(framing.fov_degrees) / 2)
+    K = np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]])
+    image = render_image(gs, framing.c2w(), K, w, h, (0.0, 0.0, 0.0), "cpu").numpy()
+    rows, cols = np.nonzero(image.max(axis=2) > 0.1)
+    assert 0.05 < len(rows) / (w * h) < 0.6
+    assert abs(rows.mean() / h - 0.5) < 0.08 and abs(cols.mean() / w - 0.5) < 0.08
+    assert rows.min() > 0 and rows.max() < h - 1  # not cropped at the top or the bottom
