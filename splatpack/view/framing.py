@@ -167,11 +167,11 @@ def frame_points(
     front=(0.0, 0.0, -1.0),
 ) -> Framing:
     """Frame Gaussians with centres ``means`` [N, 3] and opacities (0..1) ``opacities`` [N]
-    from robust statistics: look at their weighted trimmed mean, from the ``front`` side (default −z,
-    where a capture's cameras stand in RDF axes; −y when that is along ``up``) raised by
-    :data:`ELEVATION` towards ``up``, at the distance that fits their weighted 5–95 % box,
-    grown by :data:`PAD`, in the view (:func:`fit_distance`). Floaters (far and few, or faint)
-    move none of these."""
+    from robust statistics: look at their weighted trimmed mean, from the ``front`` side
+    (default −z, where a capture's cameras stand in RDF axes; −y when that is along ``up``)
+    raised by :data:`ELEVATION` towards ``up``, at the distance that fits their weighted 5–95 %
+    box, grown by :data:`PAD`, in the view (:func:`fit_distance`). Floaters (far and few, or
+    faint) move none of these."""
     up = _unit(up)
     m, w = _points(means, opacities)
     if len(m) == 0:
@@ -192,7 +192,8 @@ def frame_points(
 
 def _look_at_point(c2ws: np.ndarray, means, opacities) -> np.ndarray:
     """The point nearest every optical axis, when the axes cross (else, e.g. for parallel
-    cameras, the Gaussians' trimmed mean projected onto the mean optical axis, or a unit in front)."""
+    cameras, the Gaussians' trimmed mean projected onto the mean optical axis, or a unit in
+    front of the mean camera)."""
     dirs = c2ws[:, :3, 2] / np.linalg.norm(c2ws[:, :3, 2], axis=1, keepdims=True)
     eyes = c2ws[:, :3, 3]
     spread = np.linalg.eigvalsh(np.eye(3) * len(dirs) - dirs.T @ dirs)[0] / len(dirs)  # mean sin² to the best axis
@@ -210,12 +211,13 @@ def frame_cameras(c2ws, Ks, heights, means=None, opacities=None) -> Framing:
     """Frame a scene from its training cameras: OpenCV camera-to-world ``c2ws`` [M, 4, 4],
     intrinsics ``Ks`` [M, 3, 3] and image ``heights`` [M] (pixels).
 
-    Up is the mean of the cameras' up vectors (−y columns); the look-at point is the least-squares
-    point nearest their optical axes; the start camera is a typical one — the camera with the
-    least |elevation − median elevation| + |log(distance / median distance)| + ¼·(its angle to
-    the mean viewing direction), angles in radians, seen from the look-at point — moved to the
-    median distance, looking at the point with its own vertical field of view. ``means`` and ``opacities`` (the
-    Gaussians, optional) give the scene's radius and a look-at point when the axes do not cross."""
+    Up is the mean of the cameras' up vectors (−y columns); the look-at point is the
+    least-squares point nearest their optical axes; the start camera is a typical one — the
+    camera with the least |elevation − median elevation| + |log(distance / median distance)| +
+    ¼·(its angle to the mean viewing direction), angles in radians, seen from the look-at point
+    — moved to the median distance, looking at the point with its own vertical field of view.
+    ``means`` and ``opacities`` (the Gaussians, optional) give the scene's radius, and the
+    look-at point when the axes do not cross."""
     c2ws = np.asarray(c2ws, np.float64).reshape(-1, 4, 4)
     if len(c2ws) == 0:
         raise ValueError("no cameras to frame from")
