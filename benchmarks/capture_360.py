@@ -37,7 +37,7 @@ from splatpack.train import TrainConfig, Trainer, apply_overrides
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def config(init_mode: str, mask_mode: str, steps: int, points: int, seed: int = 0) -> TrainConfig:
+def config(init_mode: str, mask_mode: str, steps: int, points: int, threads: int, seed: int = 0) -> TrainConfig:
     """The default 3DGS recipe at ``steps`` (schedules rescaled), SH degree 3, no LPIPS."""
     return apply_overrides(
         TrainConfig(),
@@ -50,6 +50,7 @@ def config(init_mode: str, mask_mode: str, steps: int, points: int, seed: int = 
             "checkpoint_every": 0,
             "log_every": 100,
             "seed": seed,
+            "threads": threads,
         },
     )
 
@@ -90,6 +91,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--points", type=int, default=20_000, help="init_random_points")
     ap.add_argument("--runs", default="box:alpha,frustum:alpha,box:off,frustum:off", help="init_mode:mask_mode,…")
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads (0 = all cores)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/capture_360.json")
     args = ap.parse_args()
     console = Console(stderr=True)
@@ -100,12 +102,18 @@ def main() -> None:
         for spec in args.runs.split(","):
             init_mode, mask_mode = spec.split(":")
             console.print(f"[bold]{init_mode} init, mask_mode {mask_mode}[/]")
-            r = run(capture, config(init_mode, mask_mode, args.steps, args.points), Path(tmp) / spec, console)
+            cfg = config(init_mode, mask_mode, args.steps, args.points, args.threads)
+            r = run(capture, cfg, Path(tmp) / spec, console)
             console.print(
                 f"  test {r['test_psnr']:.2f} dB, train {r['train_psnr']:.2f} dB, gap {r['gap_db']:.2f} dB, "
                 f"worst test view {r['worst_test_psnr']:.2f} dB ({r['worst_below_mean_db']:.2f} below the mean)"
             )
             results.append(r)
+            write(args, capture, results)  # after every run: a long benchmark keeps what it measured
+    print(args.out)
+
+
+def write(args: argparse.Namespace, capture, results: list[dict]) -> None:
     out = {
         "capture": {
             "kind": "synthetic object, LLFF poses_bounds.npy + masks, no SfM points",
@@ -118,12 +126,11 @@ def main() -> None:
         "init_random_points": args.points,
         "threads": torch.get_num_threads(),
         "command": f"nice python benchmarks/capture_360.py --size {args.size} --views {args.views} "
-        f"--steps {args.steps} --points {args.points} --runs {args.runs}",
+        f"--steps {args.steps} --points {args.points} --threads {args.threads} --runs {args.runs}",
         "runs": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
-    print(args.out)
 
 
 if __name__ == "__main__":
