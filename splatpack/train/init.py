@@ -39,11 +39,12 @@ class Cameras:
     def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pixel coordinates ``u, v`` and depth ``z`` [C, P] of world ``points`` [P, 3] in every camera."""
         R, t = self.c2w[:, :3, :3], self.c2w[:, :3, 3]
-        x = np.einsum("cji,cpj->cpi", R, points[None] - t[:, None])  # Rᵀ (X − t): camera coordinates
-        z = x[..., 2]
+        offset = np.einsum("cj,cji->ci", t, R)  # Rᵀ t
+        # camera coordinates Rᵀ (X − t), one [C, P] plane per axis (elementwise: fast for 3×3)
+        x, y, z = (sum(R[:, j, i, None] * points[None, :, j] for j in range(3)) - offset[:, i, None] for i in range(3))
         safe = np.where(z > 1e-12, z, 1e-12)
-        u = self.K[:, 0, 0, None] * x[..., 0] / safe + self.K[:, 0, 2, None]
-        v = self.K[:, 1, 1, None] * x[..., 1] / safe + self.K[:, 1, 2, None]
+        u = self.K[:, 0, 0, None] * x / safe + self.K[:, 0, 2, None]
+        v = self.K[:, 1, 1, None] * y / safe + self.K[:, 1, 2, None]
         return u, v, z
 
 
@@ -84,7 +85,6 @@ def common_view_points(
     masks: Sequence[np.ndarray | None] | None = None,
     max_outside: float = 0.05,
     seed: int = 0,
-    batch: int = 1 << 16,
 ) -> np.ndarray:
     """``n`` points [n, 3] uniform in the region seen by at least ``min_fraction`` of the cameras
     (and, with ``masks``, inside the mask of all but ``max_outside`` of the cameras that see them).
@@ -96,6 +96,7 @@ def common_view_points(
     """
     rng = np.random.default_rng(seed)
     k = max(1, int(np.ceil(min_fraction * len(cams))))
+    batch = int(np.clip((1 << 22) // len(cams), 1 << 12, 1 << 16))  # candidates × cameras ≤ 4 M: ~200 MB
 
     def accept(pts: np.ndarray) -> np.ndarray:
         seen, out = frustum_votes(pts, cams, masks)

@@ -105,8 +105,8 @@ def initial_gaussians(
     notice: Callable[[str], object] | None = None,
 ) -> GaussianSet:
     """From ``cfg.init_from`` (trained splats), the capture's SfM points, or — when there are none
-    — ``cfg.init_random_points`` random points: in the training cameras' common view
-    (``init_mode: frustum``, :func:`~splatpack.train.init.common_view_points`; with the ``views``'
+    — ``cfg.init_random_points`` random points: in the common view of the training cameras (at
+    most :data:`INIT_CAMERAS` of them; ``init_mode: frustum``, :func:`~splatpack.train.init.common_view_points`; with the ``views``'
     alpha or masks carved to their visual hull, coloured from their images) or in a box
     (``init_mode: box``, 3DGS). ``notice`` is told, in one line, that the capture has no points."""
     if cfg.init_from:
@@ -125,6 +125,8 @@ def initial_gaussians(
     kw = {"init_opacity": cfg.init_opacity, "init_scale": cfg.init_scale}
     if cfg.init_mode == "frustum":
         frames = [v.frame for v in views] if views else capture.train
+        pick = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), INIT_CAMERAS)).round().astype(int))
+        frames, views = [frames[i] for i in pick], views and [views[i] for i in pick]
         cams = frame_cameras(frames, capture.near_far)
         masks = None
         if views:
@@ -146,6 +148,11 @@ def initial_gaussians(
         r = capture.scene_scale() * cfg.init_extent / 1.1
         lo, hi = c - r, c + r
     return GaussianSet.random_in_box(cfg.init_random_points, lo, hi, cfg.sh_degree, cfg.seed, **kw)
+
+
+#: the frustum init tests its candidates against this many training cameras at most (evenly spread
+#: over the capture; the cost is candidates × cameras)
+INIT_CAMERAS = 32
 
 
 def _numpy(t: torch.Tensor | None) -> np.ndarray | None:
