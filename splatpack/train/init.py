@@ -105,7 +105,8 @@ def common_view_points(
     lo, hi = _frusta_bounds(cams)
     found = np.concatenate([accept(rng.uniform(lo, hi, (batch, 3))) for _ in range(4)])
     if len(found) == 0:
-        raise ValueError(f"no point is seen by {k} of the {len(cams)} cameras")
+        inside = " inside their masks" if masks is not None and any(m is not None for m in masks) else ""
+        raise ValueError(f"no point is seen by {k} of the {len(cams)} cameras{inside}")
     pad = 0.05 * (found.max(0) - found.min(0)) + 1e-9
     lo, hi = found.min(0) - pad, found.max(0) + pad
     kept, total = [], 0

@@ -90,3 +90,18 @@ def test_initial_gaussians_of_an_object_capture(tiny_capture) -> None:
     box = initial_gaussians(tiny_capture, TrainConfig(init_random_points=3000, sh_degree=0, init_mode="box"))
     # carved to the object's hull: much nearer the origin than the box's points
     assert np.linalg.norm(means, axis=1).mean() < 0.7 * np.linalg.norm(box.means.numpy(), axis=1).mean()
+
+
+def test_no_common_view_falls_back_to_the_box(tiny_capture) -> None:
+    """Empty masks leave no point to keep: the box init is used, and the notice says so."""
+    import torch
+
+    views = load_views(tiny_capture.train, torch.ones(3), "cpu")
+    for v in views:
+        v.alpha = torch.zeros_like(v.alpha)
+    said: list[str] = []
+    cfg = TrainConfig(init_random_points=500, sh_degree=0)
+    gs = initial_gaussians(tiny_capture, cfg, views, notice=said.append)
+    assert len(said) == 2 and "no point is seen" in said[1] and "inside their masks" in said[1] and "box" in said[1]
+    box = initial_gaussians(tiny_capture, TrainConfig(init_random_points=500, sh_degree=0, init_mode="box"))
+    assert torch.equal(gs.means, box.means)
