@@ -120,6 +120,8 @@ def initial_gaussians(
         )
     if cfg.init_mode not in ("frustum", "box"):
         raise SplatpackError(f"init_mode must be 'frustum' or 'box', not {cfg.init_mode!r}")
+    if not 0 < cfg.init_view_fraction <= 1:
+        raise SplatpackError(f"init_view_fraction must be in (0, 1], not {cfg.init_view_fraction!r}")
     if notice is not None:
         notice(no_points_notice(capture, cfg.init_mode))
     kw = {"init_opacity": cfg.init_opacity, "init_scale": cfg.init_scale}

@@ -105,3 +105,11 @@ def test_no_common_view_falls_back_to_the_box(tiny_capture) -> None:
     assert len(said) == 2 and "no point is seen" in said[1] and "inside their masks" in said[1] and "box" in said[1]
     box = initial_gaussians(tiny_capture, TrainConfig(init_random_points=500, sh_degree=0, init_mode="box"))
     assert torch.equal(gs.means, box.means)
+
+
+@pytest.mark.parametrize("setting", [{"init_mode": "sphere"}, {"init_view_fraction": 0.0}, {"init_view_fraction": 1.5}])
+def test_bad_init_settings_are_one_line_errors(tiny_capture, setting) -> None:
+    from splatpack.core.errors import SplatpackError
+
+    with pytest.raises(SplatpackError, match=next(iter(setting))):
+        initial_gaussians(tiny_capture, TrainConfig(init_random_points=100, **setting))
