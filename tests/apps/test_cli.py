@@ -168,7 +168,7 @@ def test_training_that_prunes_everything_gives_one_line(tmp_path, capsys):
     root = make_synthetic_scene(tmp_path / "scene", width=40, height=40, n_train=8, n_test=2)
     scene = tmp_path / "t.yaml"
     scene.write_text(
-        f"name: t\ndata: {root}\nformat: blender\noverrides: {{init_random_points: 30, eval_lpips: false}}\n"
+        f"name: t\ndata: {root}\nformat: blender\noverrides: {{init_random_points: 30, init_mode: box, eval_lpips: false}}\n"
     )
     for preset in ("compact", "full"):
         capsys.readouterr()

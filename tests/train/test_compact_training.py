@@ -27,6 +27,7 @@ def compact_config(**kw) -> TrainConfig:
     base = {
         "steps": 80,
         "init_random_points": 1500,
+        "init_mode": "box",  # random points in a box: many fall outside the object, so the masks prune
         "checkpoint_every": 40,
         "eval_lpips": False,
         "log_every": 10,
