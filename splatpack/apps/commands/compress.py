@@ -66,7 +66,9 @@ def run(args: argparse.Namespace) -> None:
             args.file, gs, args.out, args.finetune, args.finetune_steps, args.quality, args.backend
         )
     else:
-        size = write_grid_scene(args.out, gs, cfg)
+        # a spinner on a terminal (nothing in a pipe or log): sorting and coding take seconds per 100k
+        with Console(stderr=True).status(f"compressing {len(gs):,} Gaussians: grid sort, then plane coding"):
+            size = write_grid_scene(args.out, gs, cfg)
     src = path_size(args.file)
     print(
         f"wrote {args.out}: {len(gs):,} Gaussians, {size:,} bytes ({relative_size(size, src)} than "
