@@ -140,7 +140,8 @@ def baked_vs_field(scene, gs: GaussianSet, max_views: int = 8) -> dict[str, Any]
 
 
 def decompress(path: str | Path, out: str | Path, max_views: int = 8) -> dict[str, Any]:
-    """Write ``out`` (INRIA PLY, SH degree 3). Returns the baked-vs-field PSNR when measurable."""
+    """Write ``out`` as an INRIA PLY with the scene's SH degree (a compact scene's colour field is
+    baked to degree 3). Returns the baked-vs-field PSNR when measurable."""
     r = export(path, out, "ply", max_views)
     r["ply"] = r.pop("out")
     return r
