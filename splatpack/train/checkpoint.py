@@ -12,13 +12,13 @@ restored: a checkpoint whose bytes changed (a flipped bit in the parameters) is 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from splatpack.core.atomic import atomic_write
+from splatpack.core.digest import state_digest
 from splatpack.core.errors import SplatpackError
 from splatpack.train.config import config_to_dict
 
@@ -32,32 +32,6 @@ CHECKPOINT_NAME = "checkpoint.pt"
 
 def _on(device: str, state: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in state.items()}
-
-
-def _feed(h: Any, value: Any) -> None:
-    if torch.is_tensor(value):
-        t = value.detach().cpu().contiguous()
-        h.update(f"T{t.dtype}{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy())
-    elif isinstance(value, dict):
-        h.update(f"D{len(value)}|".encode())
-        for k, v in value.items():
-            _feed(h, k)
-            _feed(h, v)
-    elif isinstance(value, (list, tuple)):
-        h.update(f"L{len(value)}|".encode())
-        for v in value:
-            _feed(h, v)
-    else:
-        r = repr(value)
-        h.update(f"S{type(value).__name__}:{len(r)}:{r}|".encode())
-
-
-def state_digest(state: dict[str, Any]) -> str:
-    """SHA-256 (hex) of a checkpoint's state: tensors by dtype, shape and bytes, the rest by repr."""
-    h = hashlib.sha256()
-    _feed(h, state)
-    return h.hexdigest()
 
 
 def _verify(state: Any, path: Path) -> None:
