@@ -105,7 +105,7 @@ class GroupOrder:
 @dataclass(frozen=True)
 class BitModelConfig:
     """A bit model's shape: K ``planes`` with their ``ranks`` (see :class:`GroupOrder`),
-    ``hidden`` channels, ``blocks`` residual 3×3 blocks with the given ``dilations`` (cycled)."""
+    ``hidden`` channels (a 1×1 stem), ``blocks`` residual 3×3 blocks with the given ``dilations`` (cycled)."""
 
     ranks: tuple[int, ...]
     spatial: int = 2
@@ -146,7 +146,7 @@ class BitModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         k, w = cfg.planes, cfg.hidden
-        self.stem = nn.Conv2d(2 * k, w, 3, padding=1)
+        self.stem = nn.Conv2d(2 * k, w, 1)  # cells mix their own bits; the blocks look around
         dil = cfg.dilations or (1,)
         self.blocks = nn.ModuleList(_Block(w, dil[i % len(dil)]) for i in range(cfg.blocks))
         self.head = nn.Conv2d(w, k, 1)

@@ -34,7 +34,7 @@ def copying_model() -> BitModel:
     with torch.no_grad():
         for p in model.parameters():
             p.zero_()
-        model.stem.weight[0, 0, 1, 1] = 1.0  # hidden 0 = plane 0's bit as ±1 (0 while unknown)
+        model.stem.weight[0, 0, 0, 0] = 1.0  # hidden 0 = plane 0's bit as ±1 (0 while unknown)
         model.head.weight[1, 0] = 20.0  # gelu(1) = 0.84, gelu(−1) = −0.16
         model.head.bias[1] = -7.0
     return coding_copy(model)
