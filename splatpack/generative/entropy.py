@@ -112,8 +112,8 @@ def encode_planes(model: BitModel, bits: np.ndarray, known_planes: np.ndarray | 
         g = group.numpy()
         symbols.append(bits[g])
         p1.append(probs[g])
-    symbols_all = np.concatenate(symbols).astype(np.int32)
-    p_all = np.concatenate(p1)
+    symbols_all = np.concatenate([np.zeros(0, np.uint8), *symbols]).astype(np.int32)
+    p_all = np.concatenate([np.zeros(0, np.int64), *p1])
     coder = constriction.stream.stack.AnsCoder()
     if symbols_all.size:
         coder.encode_reverse(symbols_all, constriction.stream.model.Bernoulli(), p_all / PROB_ONE)
