@@ -52,6 +52,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "compress": (
         "splatpack compress plant.splat -o plant.spk --quality high",
         "splatpack compress outputs/default/point_cloud.ply -o scene.spk --finetune default",
+        "splatpack compress plant.splat -o plant.spk --target-size 1MB   # the best quality that fits",
     ),
     "bench": ("splatpack bench --inputs plant.splat --tools splatpack spz --qualities 4 8",),
     "view": (

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import math
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -31,6 +33,8 @@ __all__ = [
     "add_follow_symlinks",
     "add_max_gaussians",
     "build_parser",
+    "byte_size",
+    "float_in",
     "follow_output_link",
     "int_in",
     "parse_args",
@@ -40,6 +44,9 @@ __all__ = [
 ]
 
 BACKENDS: tuple[str, ...] = get_args(Backend)  # auto, cpu, cuda
+#: byte-size suffixes (case-insensitive, an optional trailing B): k, M, G decimal; Ki, Mi, Gi binary
+SIZE_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "ki": 1 << 10, "mi": 1 << 20, "gi": 1 << 30}
+SIZE_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(|k|m|g|ki|mi|gi)b?", re.IGNORECASE)
 QUALITY_CHOICES = ("sog", *QUALITY_NAMES)
 
 
@@ -82,6 +89,32 @@ def int_in(lo: int, hi: int | None = None) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def float_in(lo: float, hi: float | None = None) -> Callable[[str], float]:
+    """A value type: a finite number > ``lo`` (and ≤ ``hi``)."""
+    expected = f"a number > {lo:g}" if hi is None else f"a number in ({lo:g}, {hi:g}]"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value <= lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
+
+
+def byte_size(text: str) -> int:
+    """A value type: a size in bytes, ``1500000``, ``500k``, ``2MB``, ``1.5M`` (decimal units) or
+    ``512KiB``, ``2MiB`` (binary), at least 1 byte."""
+    m = SIZE_RE.fullmatch(text.strip())
+    value = round(float(m[1]) * SIZE_UNITS[m[2].lower()]) if m else 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a size in bytes such as 1500000, 500k or 2MB, got {text!r}")
+    return value
 
 
 def quality_level(text: str) -> int | str:

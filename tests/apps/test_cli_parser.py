@@ -154,6 +154,8 @@ def test_defaults_are_those_of_the_earlier_command_line():
         "file": Path("a.ply"),
         "out": Path("b.spk"),
         "quality": 6,
+        "target_size": None,
+        "target_psnr": None,
         "finetune": None,
         "finetune_steps": 1000,
         "backend": "auto",

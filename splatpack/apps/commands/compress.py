@@ -1,6 +1,7 @@
 """Compress trained splats: sort them into a self-organising grid (PLAS) and code every attribute
 plane as an image, into a .spk scene; with --finetune, first a short fine-tune against the
-capture's images with the grid smoothness loss (no densification)."""
+capture's images with the grid smoothness loss (no densification); with --target-size or
+--target-psnr, the quality level that meets the target (bisection of the ladder)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,15 @@ from splatpack.apps.parser import (
     BACKENDS,
     add_follow_symlinks,
     add_max_gaussians,
+    byte_size,
+    float_in,
     int_in,
     quality_level,
     require_extension,
 )
+from splatpack.apps.target import Target, write_to_target
 from splatpack.codecs.grid import GridCodecConfig, write_grid_scene
-from splatpack.core import GaussianSet
+from splatpack.core import GaussianSet, SplatpackError
 from splatpack.formats import load_scene, path_size
 from splatpack.train import Trainer
 from splatpack.train.scenes import scene_config
@@ -36,13 +40,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="INRIA .ply (SH 0-3), PlayCanvas .compressed.ply, .splat, .spz (v1-4), SOG (.sog or folder), or a .spk.",
     )
     p.add_argument("-o", "--out", type=Path, required=True, metavar="OUT", help="the .spk to write.")
-    p.add_argument(
+    rate = p.add_mutually_exclusive_group()
+    rate.add_argument(
         "--quality",
         type=quality_level,
-        default=6,
+        default="6",  # parsed as 6; a str, so argparse tells an explicit --quality 6 beside a target
         metavar="0..10|NAME",
         help="0 (smallest) … 10 (near lossless), default 6; "
         '"sog" is Self-Organizing Gaussians\' own quantisation (see splatpack.codecs.grid).',
+    )
+    rate.add_argument(
+        "--target-size",
+        type=byte_size,
+        metavar="BYTES",
+        help="the highest quality whose file is at most BYTES (1500000, 500k, 2MB, 2MiB).",
+    )
+    rate.add_argument(
+        "--target-psnr",
+        type=float_in(0),
+        metavar="DB",
+        help=f"the smallest file whose renders are at least DB dB PSNR against the original's "
+        f"({Target.views} orbit views of {Target.render_size} px).",
     )
     p.add_argument(
         "--finetune",
@@ -59,9 +77,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     require_extension(args.out, (".spk",), f"compress writes a .spk scene: name it {args.out.with_suffix('.spk')}")
     t0 = time.perf_counter()
+    target = Target(size=args.target_size, psnr=args.target_psnr)
+    if args.finetune and (target.size or target.psnr):
+        raise SplatpackError("--finetune takes --quality, not --target-size or --target-psnr")
     cfg = GridCodecConfig.from_quality(args.quality)
     gs = load_scene(args.file)
-    if args.finetune:
+    chosen = ""
+    if target.size or target.psnr:
+        console = Console(stderr=True)
+        say = lambda line: console.print(f"  {line}", highlight=False)  # progress on stderr
+        trial = write_to_target(gs, target, args.out, say, args.file)
+        size = trial.bytes
+        chosen = f", quality {trial.quality}, {trial.psnr:.2f} dB PSNR on {target.views} orbit views"
+    elif args.finetune:
         size = finetune_and_compress(
             args.file, gs, args.out, args.finetune, args.finetune_steps, args.quality, args.backend
         )
@@ -72,7 +100,7 @@ def run(args: argparse.Namespace) -> None:
     src = path_size(args.file)
     print(
         f"wrote {args.out}: {len(gs):,} Gaussians, {size:,} bytes ({relative_size(size, src)} than "
-        f"{Path(args.file).name}), {time.perf_counter() - t0:.1f} s"
+        f"{Path(args.file).name}){chosen}, {time.perf_counter() - t0:.1f} s"
     )
 
 

@@ -32,7 +32,7 @@ from splatpack.core.frames import canonical_gaussians
 from splatpack.spk.arrays import CodecError, encode_array
 from splatpack.spk.container import Section
 
-__all__ = ["check_grid_index", "code_attribute", "encode_grid_scene", "grid_attribute_bytes"]
+__all__ = ["check_grid_index", "code_attribute", "encode_grid_scene", "grid_attribute_bytes", "scene_grid"]
 
 #: what a coded attribute is: its sections and its meta entry
 Coded = tuple[list[Section], dict[str, Any]]
@@ -123,15 +123,35 @@ def _frame_bytes(coded: dict[str, Coded]) -> int:
     return sum(len(sec.payload) for name in ("scales", "quats") for sec in coded[name][0])
 
 
+def scene_grid(gs, cfg: GridCodecConfig | None = None, canonical=None) -> tuple[np.ndarray, dict[str, Any]]:
+    """The grid index [H, W] :func:`encode_grid_scene` sorts ``gs`` into and the meta's ``sort``
+    entry: PLAS (:func:`sort_scene`) on the canonical frames (ordered scales, a better feature)
+    unless ``cfg.frames`` is ``stored``; ``canonical``: those frames, when already computed. It
+    depends on the sort settings only, so one index serves every level of the quality ladder."""
+    cfg = (cfg or GridCodecConfig()).validate()
+    if cfg.frames != "stored":
+        gs = canonical if canonical is not None else canonical_gaussians(gs)
+    grid_index, stats = sort_scene(gs, cfg)
+    sort_info = {
+        "sorted": bool(cfg.sort and len(gs) >= 16),
+        "passes": int(stats["passes"]),
+        "weights": dict(cfg.sort_weights),
+        "activated": cfg.sort_activated,
+    }
+    return grid_index, sort_info
+
+
 def encode_grid_scene(
-    gs, cfg: GridCodecConfig | None = None, grid_index=None, shn_codebooks=None
+    gs, cfg: GridCodecConfig | None = None, grid_index=None, shn_codebooks=None, sort_info=None
 ) -> tuple[list, dict[str, Any]]:
     """A :class:`~splatpack.core.GaussianSet` → (``.spk`` sections, meta) of a grid scene.
 
     ``grid_index`` [H, W] (each Gaussian once, −1 = empty) skips the sort; otherwise
-    :func:`sort_scene` computes it. ``shn_codebooks`` [S, K, 3(K_sh−1)] (``sh_mode="rvq"``):
-    the residual codebooks training learned, instead of fitting new ones. See
-    :mod:`splatpack.codecs.grid` for the steps.
+    :func:`scene_grid` computes it. ``sort_info``: the meta's ``sort`` entry of a given index
+    (:func:`scene_grid`'s, so that the file is byte for byte the one the sort would write;
+    default ``{"grid_index": "given"}``). ``shn_codebooks`` [S, K, 3(K_sh−1)]
+    (``sh_mode="rvq"``): the residual codebooks training learned, instead of fitting new ones.
+    See :mod:`splatpack.codecs.grid` for the steps.
     """
     cfg = (cfg or GridCodecConfig()).validate()
     n = len(gs)
@@ -143,15 +163,9 @@ def encode_grid_scene(
     elif cfg.frames == "canonical":
         gs = canonical
     values = coded_values(gs, cfg)
-    sort_info: dict[str, Any] = {"grid_index": "given"}
-    if grid_index is None:  # on ordered scales unless the frames are stored as given (a better feature)
-        grid_index, stats = sort_scene(gs if canonical is None else canonical, cfg)
-        sort_info = {
-            "sorted": bool(cfg.sort and n >= 16),
-            "passes": int(stats["passes"]),
-            "weights": dict(cfg.sort_weights),
-            "activated": cfg.sort_activated,
-        }
+    if grid_index is None:
+        grid_index, sort_info = scene_grid(gs, cfg, canonical)
+    sort_info = sort_info or {"grid_index": "given"}
     gi = check_grid_index(grid_index, n)
     cells = GridCells.of(gi)
     coded = {

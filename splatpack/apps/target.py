@@ -1,0 +1,165 @@
+"""``compress --target-size`` / ``--target-psnr``: the level of the grid codec's quality ladder
+(:data:`~splatpack.codecs.grid.QUALITY_LEVELS`) that meets a file-size or a render-quality target.
+
+Along the ladder every level spends at least as many bits on every attribute as the one below,
+so bytes B(q) and PSNR P(q) grow with q, and a bisection over the 11 levels finds
+
+    q* = max {q : B(q) ≤ target}   (``--target-size``: the best file that fits), or
+    q* = min {q : P(q) ≥ target}   (``--target-psnr``: the smallest file that is good enough)
+
+in ⌈log₂ 12⌉ = 4 encodes. PLAS sorts once (:func:`~splatpack.codecs.grid.encode.scene_grid`:
+the grid depends on the sort settings only) and every trial codes on that grid, so the file
+written is byte for byte the one ``--quality q*`` writes. PSNR is the bench's
+(:func:`splatpack.apps.bench.quality_of`, Morgenstern et al.'s SOG evaluation without capture
+images): the decoded scene's renders against the original's, from a few small orbit views.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from splatpack.apps.bench import quality_of, render_views
+from splatpack.codecs.base import EncodedScene
+from splatpack.codecs.grid import QUALITY_LEVELS, GridCodecConfig, read_grid_scene
+from splatpack.codecs.grid.encode import encode_grid_scene, scene_grid
+from splatpack.core import GaussianSet, SplatpackError
+from splatpack.core.validate import validate_gaussians
+from splatpack.render.camera import orbit_cameras
+
+__all__ = ["Target", "Trial", "search_quality", "write_to_target"]
+
+
+@dataclass
+class Target:
+    """What ``--target-size`` / ``--target-psnr`` ask for (exactly one of ``size`` and ``psnr``),
+    and the orbit views PSNR is measured on (``views`` renders of ``render_size``² pixels)."""
+
+    size: int | None = None  # bytes: the file is at most this
+    psnr: float | None = None  # dB against the original's renders: at least this
+    views: int = 8
+    render_size: int = 128
+    fov_degrees: float = 60.0
+
+    def validate(self) -> Target:
+        if (self.size is None) == (self.psnr is None):
+            raise SplatpackError("a target is a size or a PSNR (exactly one)")
+        if self.views < 1 or self.render_size < 1:
+            raise SplatpackError("target: views and render_size must be at least 1")
+        return self
+
+
+@dataclass
+class Trial:
+    """One level tried: its file (in the search's work folder), bytes and PSNR (dB, or None
+    where the search needed none)."""
+
+    quality: int
+    path: Path
+    bytes: int
+    psnr: float | None = None
+
+
+@dataclass
+class _Search:
+    """The state of one search: the scene, its grid, the reference renders (made on first use)."""
+
+    gs: GaussianSet
+    target: Target
+    work: Path
+    say: Callable[[str], object]
+    grid: tuple = ()
+    cameras: tuple = ()
+    reference: list = field(default_factory=list)
+    trials: dict[int, Trial] = field(default_factory=dict)
+
+    def trial(self, q: int, psnr: bool) -> Trial:
+        """Level ``q`` coded on the shared grid (and its PSNR when ``psnr``), once."""
+        t = self.trials.get(q)
+        if t is not None and (t.psnr is not None or not psnr):
+            return t
+        if t is None:
+            cfg = GridCodecConfig.from_quality(q)
+            if not self.grid:
+                self.grid = scene_grid(self.gs, cfg)
+            sections, meta = encode_grid_scene(self.gs, cfg, self.grid[0], sort_info=self.grid[1])
+            path = self.work / f"q{q}.spk"
+            t = self.trials[q] = Trial(q, path, EncodedScene(sections, meta, len(self.gs)).write(path))
+        if psnr:
+            t.psnr = self.measure(t.path)
+        self.say(f"quality {q}: {t.bytes:,} bytes" + ("" if t.psnr is None else f", {t.psnr:.2f} dB"))
+        return t
+
+    def measure(self, path: Path) -> float:
+        """PSNR (dB) of the file at ``path`` against the original's renders."""
+        if not self.reference:
+            tg = self.target
+            self.cameras = orbit_cameras(self.gs.means, tg.views, tg.render_size, tg.fov_degrees)
+            self.reference = render_views(self.gs, *self.cameras, tg.render_size)
+        decoded = render_views(read_grid_scene(path), *self.cameras, self.target.render_size)
+        return quality_of(decoded, self.reference)[0]
+
+
+def search_quality(
+    gs: GaussianSet,
+    target: Target,
+    work: str | Path,
+    say: Callable[[str], object] = lambda _: None,
+    source: str | Path | None = None,
+) -> tuple[Trial, list[Trial]]:
+    """Bisect the quality ladder for ``target``; returns (the chosen trial, with its PSNR, and
+    every trial in the order made). Trial files are written into ``work``. A target no level
+    meets raises :class:`SplatpackError` naming the nearest reachable value (and ``source``, the
+    file ``gs`` came from); ``say`` hears each trial (progress)."""
+    target = target.validate()
+    validate_gaussians(gs)
+    s = _Search(gs, target, Path(work), say)
+    levels = sorted(QUALITY_LEVELS)
+    lo, hi = -1, len(levels)  # indices: for size, ``lo`` fits and ``hi`` does not; for PSNR the reverse
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if target.size is not None:
+            ok = s.trial(levels[mid], psnr=False).bytes <= target.size
+            lo, hi = (mid, hi) if ok else (lo, mid)
+        else:
+            ok = s.trial(levels[mid], psnr=True).psnr >= target.psnr
+            lo, hi = (lo, mid) if ok else (mid, hi)
+    if target.size is not None:
+        if lo < 0:
+            smallest = min(s.trials.values(), key=lambda t: t.bytes)
+            raise SplatpackError(
+                f"--target-size {target.size:,} bytes is below the smallest reachable: "
+                f"{smallest.bytes:,} bytes at quality {smallest.quality}",
+                source,
+            )
+        chosen = s.trial(levels[lo], psnr=True)
+    else:
+        if hi == len(levels):
+            best = max(s.trials.values(), key=lambda t: t.psnr)
+            raise SplatpackError(
+                f"--target-psnr {target.psnr:g} dB is above the highest reachable: "
+                f"{best.psnr:.2f} dB at quality {best.quality}",
+                source,
+            )
+        chosen = s.trials[levels[hi]]
+    return chosen, list(s.trials.values())
+
+
+def write_to_target(
+    gs: GaussianSet,
+    target: Target,
+    out: str | Path,
+    say: Callable[[str], object] = lambda _: None,
+    source: str | Path | None = None,
+) -> Trial:
+    """:func:`search_quality`, then the chosen file moved to ``out`` (atomically: trials are
+    written beside it); returns the chosen trial, its ``path`` now ``out``."""
+    out = Path(out)
+    with tempfile.TemporaryDirectory(prefix=".target-", dir=out.resolve().parent) as tmp:
+        chosen, _ = search_quality(gs, target, tmp, say, source)
+        os.replace(chosen.path, out)
+    chosen.path = out
+    return chosen
