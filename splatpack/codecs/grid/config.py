@@ -44,7 +44,7 @@ GRID_CODECS = ("jxl", "png", "webp", "ans")
 ATTRIBUTES = ("means", "sh0", "shN", "scales", "quats", "opacities")
 OPACITY_SPACES = ("logit", "alpha")
 QUATS_ENCODINGS = ("components", "smallest-three")
-SH_MODES = ("grid", "palette", "rvq")
+SH_MODES = ("grid", "palette", "rvq", "basis")
 #: how each Gaussian's (rotation, scale) pair is coded, all with the same covariance
 #: (:mod:`splatpack.core.frames`): ``stored`` as given; ``turned`` turned by a half-turn so that
 #: |w| is the largest component; ``canonical`` with the axes also ordered by decreasing scale;
@@ -96,7 +96,9 @@ class GridCodecConfig:
     ``means``, ``sh0`` and ``scales``; any of :data:`ATTRIBUTES` may be given); ``sort=False``
     keeps the input order (raster), the baseline SOG improves on. ``palette_*`` apply to
     ``sh_mode="palette"`` (``shN.codec`` codes both the label grid and the centroids there,
-    always losslessly); ``rvq_*`` and ``palette_bits``/``palette_iterations`` to ``sh_mode="rvq"``.
+    always losslessly); ``rvq_*`` and ``palette_bits``/``palette_iterations`` to ``sh_mode="rvq"``;
+    ``basis_rank`` to ``sh_mode="basis"`` (a shared PCA basis and that many coefficient planes
+    of ``shN.bits``, :mod:`splatpack.codecs.grid.basis`).
     ``opacity_space="alpha"`` codes α = σ(o) instead of the logit, for a smaller largest α error.
     """
 
@@ -114,6 +116,7 @@ class GridCodecConfig:
     palette_iterations: int = 10
     rvq_stages: int = 2
     rvq_size: int = 256
+    basis_rank: int = 12
     sort: bool = True
     sort_weights: dict[str, float] = field(default_factory=lambda: {"means": 1.0, "sh0": 1.0, "scales": 1.0})
     sort_activated: bool = True
@@ -161,6 +164,8 @@ class GridCodecConfig:
             raise SplatpackError(f"grid codec: rvq_stages must be in 1..{MAX_RVQ_STAGES}, rvq_size in 1..65536")
         if not 1 <= self.jxl_effort <= 10:
             raise SplatpackError("grid codec: jxl_effort must be in 1..10")
+        if type(self.basis_rank) is not int or not 1 <= self.basis_rank <= 45:
+            raise SplatpackError(f"grid codec: basis_rank must be an integer in 1..45, not {self.basis_rank!r}")
 
     @classmethod
     def from_quality(cls, quality: int | str, **overrides) -> GridCodecConfig:

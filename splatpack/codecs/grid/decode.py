@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from splatpack.codecs.grid.basis import MAX_BASIS_RANK, basis_values
 from splatpack.codecs.grid.config import (
     ALPHA_EPS,
     ATTRIBUTES,
@@ -132,6 +133,20 @@ def _decode_residual_palette(g: _Grid, e: dict, codec: str, distance: float, n: 
     return v
 
 
+def _decode_sh_basis(g: _Grid, e: dict, codec: str, distance: float, channels: int) -> np.ndarray:
+    """The SH rest [N, 3(K−1)] of a low-rank generator: r coefficient planes and the basis table."""
+    r = checked_int(e["rank"], 1, min(channels, MAX_BASIS_RANK), "SH basis rank")
+    bits = checked_int(e["bits"], 1, 16, "shN bits")
+    lo, hi = checked_range(e, r, "shN")
+    q = g.cells("grid.shN.coefs", ImageLayout(codec, bits, distance), r, 1)
+    if int(q.max(initial=0)) >> bits:
+        raise g.error(f"section 'grid.shN.coefs' has values over {bits} bits (corrupt)")
+    table = _section(g.reader, "grid.shN.basis", "deflate", (1 + r, channels), np.dtype(np.float32))
+    if not np.isfinite(table).all():
+        raise g.error("section 'grid.shN.basis' holds non-finite values (corrupt)")
+    return basis_values(q, lo, hi, bits, table)
+
+
 def _decode_smallest_three(g: _Grid, e: dict, codec: str, distance: float) -> np.ndarray:
     """Quaternions [N, 4] from the three smallest components and the index of the largest."""
     bits = checked_int(e["bits"], 2, 16, "quats bits")
@@ -165,6 +180,8 @@ def _decode_attribute(g: _Grid, name: str, e: dict, n: int, channels: int, k_res
         return _decode_palette(g, e, codec, distance, n, channels, k_rest)
     if name == "shN" and e.get("mode") == "rvq":
         return _decode_residual_palette(g, e, codec, distance, n, channels, k_rest)
+    if name == "shN" and e.get("mode") == "basis":
+        return _decode_sh_basis(g, e, codec, distance, channels)
     if name == "shN" and e.get("mode") != "grid":
         raise ValueError("unknown shN mode")
     if name == "quats" and e.get("encoding", "components") == "smallest-three":

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from splatpack.codecs.grid.basis import basis_coefficients
 from splatpack.codecs.grid.config import (
     ATTRIBUTES,
     FORMAT_KIND,
@@ -74,6 +75,8 @@ def code_attribute(name: str, t: np.ndarray, cells: GridCells, cfg: GridCodecCon
     coding: AttributeCoding = getattr(cfg, name)
     if name == "shN" and cfg.sh_mode in ("palette", "rvq"):
         return _code_sh_codes(t, cells, cfg, shn_codebooks)
+    if name == "shN" and cfg.sh_mode == "basis":
+        return _code_sh_basis(t, cells, cfg)
     entry = {"bits": coding.bits, "codec": coding.codec, "distance": float(coding.distance)}
     layout = ImageLayout(coding.codec, coding.bits, coding.distance)
     if name == "quats" and cfg.quats_encoding == "smallest-three":
@@ -117,6 +120,18 @@ def _code_sh_codes(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, shn_co
         "distance": 0.0,
     }
     return secs, {**entry, "lo": lo.reshape(-1).tolist(), "hi": hi.reshape(-1).tolist()}
+
+
+def _code_sh_basis(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig) -> Coded:
+    """The SH rest as a low-rank generator (:mod:`~splatpack.codecs.grid.basis`): r coefficient
+    planes of ``shN.bits`` sharing one step, and the deflated float32 mean and basis."""
+    coding = cfg.shN
+    q, lo, hi, table = basis_coefficients(t, cfg.basis_rank, coding.bits)
+    layout = ImageLayout(coding.codec, coding.bits, coding.distance)
+    coefs = grid_section("grid.shN.coefs", q, cells, q.shape[1], 1, layout, cfg.jxl_effort)
+    basis = Section("grid.shN.basis", "deflate", encode_array(table, "deflate"))
+    entry = {"mode": "basis", "rank": q.shape[1], "bits": coding.bits, "codec": coding.codec}
+    return [coefs, basis], {**entry, "distance": float(coding.distance), "lo": lo.tolist(), "hi": hi.tolist()}
 
 
 def _frame_bytes(coded: dict[str, Coded]) -> int:

@@ -1,0 +1,115 @@
+"""What the low-rank SH generators and band culling are worth on SH-3 splats (issue 15, item 2).
+
+For each input (default: the vanilla lego and fern runs of ``benchmarks/sh3_inputs.py``) and each
+setting, the grid codec writes a ``.spk``; the decoded scene is rendered from orbit views and
+compared with the original's renders (the bench's PSNR/SSIM, :func:`splatpack.apps.bench.quality_of`).
+Settings, all at the quality ladder's level ``--quality`` for the other attributes:
+
+* ``grid``: the SH rest as 15 RGB coefficient planes of ``shN.bits`` (the ladder's own choice);
+* ``basis-r{r}-b{b}``: a shared PCA basis and r coefficient planes of b bits (``sh_mode="basis"``);
+* ``cull-t{τ}``: the grid after Reduced-3DGS band culling (:func:`splatpack.compress.sh_basis.band_degrees`,
+  bands whose view-averaged colour energy is below τ zeroed before coding: no format change);
+* ``palette`` / ``rvq``: the SH palette (SOG's v2) and the residual VQ, for reference.
+
+    python benchmarks/sh_lowrank.py [--inputs A.ply ...] [--quality 6] [--views 16] [--size 256]
+
+Writes ``benchmarks/results/sh_lowrank.json`` (rows: input, setting, bytes, shN_bytes, psnr,
+ssim, encode_seconds) after every input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from splatpack.apps.bench import quality_of, render_views
+from splatpack.codecs.grid import (
+    AttributeCoding,
+    GridCodecConfig,
+    encode_grid_scene,
+    grid_attribute_bytes,
+    read_grid_scene,
+)
+from splatpack.compress.sh_basis import band_degrees, cull_bands
+from splatpack.core.atomic import atomic_write_text
+from splatpack.formats import load_scene
+from splatpack.render.camera import orbit_cameras
+from splatpack.spk.container import write_spk
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_INPUTS = [ROOT / "benchmarks/inputs/lego/point_cloud.ply", ROOT / "benchmarks/inputs/fern/point_cloud.ply"]
+RESULTS = ROOT / "benchmarks/results/sh_lowrank.json"
+
+
+def settings(quality: int) -> dict[str, tuple[GridCodecConfig, float | None]]:
+    """name → (codec settings, band-culling τ or None)."""
+    base = GridCodecConfig.from_quality(quality)
+    out: dict[str, tuple[GridCodecConfig, float | None]] = {"grid": (base, None)}
+    for rank in (4, 8, 12, 16, 24):
+        for bits in (6, 8):
+            cfg = dataclasses.replace(base, sh_mode="basis", basis_rank=rank, shN=AttributeCoding(bits))
+            out[f"basis-r{rank}-b{bits}"] = (cfg, None)
+    for tau in (1e-4, 1e-3, 4e-3):
+        out[f"cull-t{tau:g}"] = (base, tau)
+    out["palette"] = (dataclasses.replace(base, sh_mode="palette", palette_size=8192), None)
+    out["rvq"] = (dataclasses.replace(base, sh_mode="rvq", rvq_stages=2, rvq_size=256), None)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--inputs", nargs="+", type=Path, default=DEFAULT_INPUTS)
+    ap.add_argument("--quality", type=int, default=6)
+    ap.add_argument("--views", type=int, default=16)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--only", nargs="*", default=None, help="setting names to run (default: all)")
+    args = ap.parse_args()
+    rows: list[dict] = []
+    for path in args.inputs:
+        gs = load_scene(path)
+        poses, K = orbit_cameras(gs.means, args.views, args.size, 60.0)
+        reference = render_views(gs, poses, K, args.size)
+        print(f"{path.parent.name}: {len(gs):,} Gaussians, SH degree {gs.sh_degree}", flush=True)
+        for name, (cfg, tau) in settings(args.quality).items():
+            if args.only and name not in args.only:
+                continue
+            src = gs
+            if tau is not None:
+                deg = band_degrees(gs.shN.numpy(), tau)
+                src = dataclasses.replace(gs, shN=torch.from_numpy(cull_bands(gs.shN.numpy(), deg)))
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp) / "s.spk"
+                t0 = time.perf_counter()
+                sections, meta = encode_grid_scene(src, cfg)
+                seconds = time.perf_counter() - t0
+                write_spk(out, sections, meta, len(src))
+                size, per = out.stat().st_size, grid_attribute_bytes(sections)
+                decoded = read_grid_scene(out)
+            p, s = quality_of(render_views(decoded, poses, K, args.size), reference)
+            row = {
+                "input": path.parent.name,
+                "setting": name,
+                "bytes": size,
+                "shN_bytes": per.get("shN"),
+                "psnr": round(p, 3),
+                "ssim": round(s, 5),
+                "encode_seconds": round(seconds, 2),
+            }
+            if tau is not None:
+                row["mean_degree"] = round(float(np.mean(deg)), 3)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        report = {"quality": args.quality, "views": args.views, "size": args.size, "rows": rows}
+        atomic_write_text(RESULTS, json.dumps(report, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    main()
