@@ -25,9 +25,9 @@ class BAEConfig:
     ``blocks`` residual blocks at each resolution."""
 
     channels: int = 14
-    latent_bits: int = 16
-    width: int = 64
-    downsample: int = 2
+    latent_bits: int = 32
+    width: int = 32
+    downsample: int = 3
     blocks: int = 1
 
     def validate(self) -> BAEConfig:

@@ -83,9 +83,9 @@ class DenoiserConfig:
     """A transformer over the latent positions: ``bits`` per position on an ``height``×``width``
     latent grid, ``dim`` features, ``layers`` blocks of ``heads`` heads."""
 
-    bits: int = 16
-    height: int = 16
-    width: int = 16
+    bits: int = 32
+    height: int = 8
+    width: int = 8
     dim: int = 128
     layers: int = 4
     heads: int = 4
