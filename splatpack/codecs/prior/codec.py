@@ -1,0 +1,159 @@
+"""Grid scenes whose attribute images are coded under a learned bit model, behind the
+scene-codec seam (``kind: prior-grid``; :mod:`.bitplanes`).
+
+A file is a grid scene (:mod:`splatpack.codecs.grid`, quality "default") whose meta also holds
+``prior``: the model's ``name`` (a model shipped in ``splatpack/generative/weights/``), its
+``sha256`` and ``version``, the sections left to the grid codec (``fallback``) and the order-0
+planes (``static``). Decoding checks the model against those, decodes the bit-planes into the
+grid codec's images and reads the scene with :func:`~splatpack.codecs.grid.decode_grid_scene`,
+so it gives the grid codec's Gaussians exactly (raster order of the grid)."""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from splatpack.codecs.base import EncodedScene
+from splatpack.codecs.grid import FORMAT_KIND as GRID_KIND
+from splatpack.codecs.grid import decode_grid_scene, encode_grid_scene
+from splatpack.codecs.grid.config import MAX_SPARE
+from splatpack.codecs.grid.decode import checked_int
+from splatpack.codecs.prior.bitplanes import decode_bitplanes, encode_bitplanes
+from splatpack.codecs.prior.modelfile import DEFAULT_MODEL, LoadedBitModel, load_bit_model, shipped_model_path
+from splatpack.codecs.prior.training import grid_config
+from splatpack.core import GaussianSet
+from splatpack.core.errors import SplatpackError
+from splatpack.core.validate import validate_gaussians
+from splatpack.spk.container import Section, SpkError
+
+__all__ = ["FORMAT_KIND", "PRIOR_SCENE_CODEC", "PriorCodecConfig", "PriorSceneCodec"]
+
+FORMAT_KIND = "prior-grid"
+FORMAT_VERSION = 1
+MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+
+
+@dataclass(frozen=True)
+class PriorCodecConfig:
+    """``model``: the name of a shipped model, or the path of a model file (a file written with
+    a model that is not shipped decodes only where that model is shipped under its name)."""
+
+    model: str = DEFAULT_MODEL
+    seed: int = 0  # PLAS seed of the grid codec
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str, mtime_ns: int) -> LoadedBitModel:
+    return load_bit_model(path)
+
+
+def model_for(name_or_path: str, shipped_only: bool = False) -> LoadedBitModel:
+    """A shipped model by name (``bitplanes-v1``) or, unless ``shipped_only`` (a name read from
+    a file), a model file by path (cached per file)."""
+    path = Path(name_or_path)
+    if shipped_only or (MODEL_NAME.fullmatch(name_or_path) and path.suffix != ".pt"):
+        path = shipped_model_path(name_or_path)
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        raise SplatpackError(f"no bit-plane model '{name_or_path}' (shipped: {DEFAULT_MODEL})") from None
+    return _load(str(path), mtime)
+
+
+class PriorSceneCodec:
+    """Grid scenes with learned bit-plane coding as a :class:`~splatpack.codecs.base.SceneCodec`."""
+
+    kind = FORMAT_KIND
+
+    def encode(self, gs, config: PriorCodecConfig | None = None, grid_index=None) -> EncodedScene:
+        """The grid codec's quality "default" of ``gs``, its attribute images coded under the model."""
+        config = config or PriorCodecConfig()
+        validate_gaussians(gs)
+        loaded = model_for(config.model)
+        sections, meta = encode_grid_scene(gs, grid_config(seed=config.seed), grid_index)
+        out, entry, _ = encode_bitplanes(sections, meta, loaded)
+        meta = {**meta, "kind": FORMAT_KIND, "prior": {**entry, "format_version": FORMAT_VERSION}}
+        return EncodedScene(out, meta, len(gs))
+
+    def decode(self, reader) -> GaussianSet:
+        m, n = reader.meta, reader.num_gaussians
+        try:
+            entry = m["prior"]
+            if checked_int(entry.get("format_version"), 1, 1, "prior format version") != FORMAT_VERSION:
+                raise ValueError("prior format version")
+            h = checked_int(m["grid"]["height"], 1, 2 * n + MAX_SPARE, "grid height")
+            w = checked_int(m["grid"]["width"], 1, 2 * n + MAX_SPARE, "grid width")
+            if not n <= h * w <= 2 * n + MAX_SPARE:
+                raise ValueError(f"a {h}x{w} grid does not fit {n} Gaussians")
+            name = entry["model"]
+            if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
+                raise ValueError("model name")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SpkError(f"malformed prior-grid header ({type(exc).__name__}: {exc})", reader.path) from None
+        try:
+            loaded = model_for(name, shipped_only=True)
+        except SplatpackError:
+            raise SpkError(
+                f"coded with bit-plane model '{name}', which this splatpack does not have", reader.path
+            ) from None
+        if entry.get("sha256") != loaded.sha256 or entry.get("version") != loaded.version:
+            raise SpkError(
+                f"coded with bit-plane model '{name}' (sha256 {str(entry.get('sha256'))[:12]}…, version "
+                f"{entry.get('version')!r}); this splatpack's differs (sha256 {loaded.sha256[:12]}…, "
+                f"version {loaded.version})",
+                reader.path,
+            )
+
+        def get(section: str) -> Section:
+            if not reader.has(section):
+                raise SpkError(f"section '{section}' is missing", reader.path)
+            return Section(section, reader.info(section).codec, reader.read(section))
+
+        try:
+            decoded = decode_bitplanes(get, m, entry, loaded)
+        except SpkError:
+            raise
+        except SplatpackError as exc:
+            raise SpkError(str(exc), reader.path) from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SpkError(f"malformed prior-grid header ({type(exc).__name__}: {exc})", reader.path) from None
+        return decode_grid_scene(_GridView(reader, decoded))
+
+    def gaussians(self, decoded: GaussianSet) -> GaussianSet:
+        return decoded
+
+
+class _GridView:
+    """A prior-grid file seen as the grid scene it codes: the model-coded sections as ``ans``
+    images (and their attributes' meta saying so), every other section as stored."""
+
+    @dataclass(frozen=True)
+    class _Info:
+        codec: str
+
+    def __init__(self, reader, decoded: dict[str, Section]):
+        self._reader, self._decoded = reader, decoded
+        meta: dict[str, Any] = {k: v for k, v in reader.meta.items() if k != "prior"}
+        attrs = dict(meta.get("attributes") or {})
+        for name in decoded:
+            key = name.split(".", 1)[1]
+            if isinstance(attrs.get(key), dict):
+                attrs[key] = {**attrs[key], "codec": "ans"}
+        self.meta = {**meta, "kind": GRID_KIND, "attributes": attrs}
+        self.num_gaussians = reader.num_gaussians
+        self.path = reader.path
+
+    def has(self, name: str) -> bool:
+        return name in self._decoded or self._reader.has(name)
+
+    def info(self, name: str):
+        return self._Info(self._decoded[name].codec) if name in self._decoded else self._reader.info(name)
+
+    def read(self, name: str):
+        return self._decoded[name].payload if name in self._decoded else self._reader.read(name)
+
+
+PRIOR_SCENE_CODEC = PriorSceneCodec()
