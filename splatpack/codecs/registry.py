@@ -11,6 +11,7 @@ from typing import Any
 from splatpack.codecs.base import SceneCodec
 from splatpack.codecs.compact import COMPACT_SCENE_CODEC
 from splatpack.codecs.grid import GRID_SCENE_CODEC
+from splatpack.codecs.prior.codec import PRIOR_SCENE_CODEC
 from splatpack.core import GaussianSet
 from splatpack.spk.arrays import ARRAY_CODECS
 from splatpack.spk.container import SpkError, SpkReader
@@ -22,6 +23,7 @@ SCENE_CODECS: dict[str, SceneCodec] = {
     for codec in (
         GRID_SCENE_CODEC,
         COMPACT_SCENE_CODEC,
+        PRIOR_SCENE_CODEC,
     )
 }
 
