@@ -227,6 +227,30 @@ export async function decodeGrid(spk, section, onGeometry = null) {
       out[name] = v;
       return;
     }
+    if (name === 'shN' && e.mode === 'basis') {
+      // low-rank generator (`splatpack.codecs.grid.basis`): r coefficient planes sharing one
+      // step, and a float32 table [1 + r, channels] (mean, then basis rows); value = μ + Σ_j ĉ_j b_j
+      const r = int(e.rank, 1, Math.min(channels, 45), 'SH basis rank');
+      const bits = int(e.bits, 1, 16, 'shN bits');
+      const [lo, hi] = range(e, r, name);
+      const q = await grid('grid.shN.coefs', new Layout(codec, bits, distance), r, h, w, 1, cells);
+      if (maxOf(q) >= 2 ** bits) throw fail(`section 'grid.shN.coefs' has values over ${bits} bits (corrupt)`);
+      const table = await read('grid.shN.basis', 'deflate', [1 + r, channels], 'f32');
+      for (let i = 0; i < table.length; i++) {
+        if (!Number.isFinite(table[i])) throw fail("section 'grid.shN.basis' holds non-finite values (corrupt)");
+      }
+      const coefs = dequantise(q, lo, hi, bits, r);
+      const v = new Float32Array(n * channels);
+      for (let g = 0; g < n; g++) {
+        for (let c = 0; c < channels; c++) {
+          let s = table[c];
+          for (let j = 0; j < r; j++) s += coefs[g * r + j] * table[(1 + j) * channels + c];
+          v[g * channels + c] = s;
+        }
+      }
+      out[name] = v;
+      return;
+    }
     if (name === 'shN' && e.mode !== 'grid') throw bad('unknown shN mode');
     const quatsEncoding = e.encoding === undefined ? 'components' : e.encoding;
     if (name === 'quats' && quatsEncoding === 'smallest-three') {
