@@ -149,15 +149,21 @@ def choose_rank(shn: np.ndarray, weights: np.ndarray | None = None, *, bits: int
     return int(max(1, np.argmin(cost)))
 
 
-def band_degrees(shn: np.ndarray, tau: float) -> np.ndarray:
+def band_degrees(shn: np.ndarray, tau: float, weights: np.ndarray | None = None) -> np.ndarray:
     """Each Gaussian's needed SH degree [N] (0..3): the smallest d such that the bands above d
-    carry a view-averaged colour energy below ``tau``."""
+    carry a view-averaged colour energy below ``tau``; with ``weights`` [N] (e.g. the render
+    contributions of :func:`splatpack.compress.pruning.contributions`), the energy is scaled by
+    each Gaussian's weight over the mean weight, so bands are culled first where renders see
+    them least."""
     x = np.asarray(shn, np.float64)
     degree = round(math.sqrt(x.shape[1] + 1)) - 1
     if (degree + 1) ** 2 != x.shape[1] + 1:
         raise SplatpackError(f"SH rest of {x.shape[1]} coefficients is not a whole number of bands")
     per_band = [(x[:, b * b - 1 : (b + 1) ** 2 - 1] ** 2).sum(axis=(1, 2)) / FOUR_PI for b in range(1, degree + 1)]
     above = np.cumsum(np.stack([np.zeros(len(x))] + per_band[::-1], 1), axis=1)[:, ::-1]  # above[:, d]
+    if weights is not None:
+        w = _weights(len(x), weights) * len(x)  # mean 1
+        above = above * w[:, None]
     return np.argmax(above < tau, axis=1).astype(np.uint8)
 
 

@@ -88,3 +88,11 @@ def test_bad_inputs_are_refused():
         fit_sh_basis(x, 2, weights=np.zeros(10))
     with pytest.raises(SplatpackError):
         band_degrees(np.zeros((3, 10, 3)), 1e-3)
+
+
+def test_weighted_band_culling_keeps_bands_where_renders_see_them():
+    x = np.zeros((2, 15, 3))
+    x[:, 3] = 0.1  # the same band-2 energy in both
+    deg = band_degrees(x, tau=1e-3, weights=np.array([1.9, 0.1]))
+    assert band_degrees(x, tau=1e-3).tolist() == [2, 2]
+    assert deg.tolist() == [2, 0]  # the barely seen one loses its bands
