@@ -9,6 +9,9 @@ Settings, all at the quality ladder's level ``--quality`` for the other attribut
 * ``basis-r{r}-b{b}``: a shared PCA basis and r coefficient planes of b bits (``sh_mode="basis"``);
 * ``cull-t{τ}``: the grid after Reduced-3DGS band culling (:func:`splatpack.compress.sh_basis.band_degrees`,
   bands whose view-averaged colour energy is below τ zeroed before coding: no format change);
+* ``cullw-t{τ}``: the same with each Gaussian's energy scaled by its render contribution
+  (:func:`splatpack.compress.pruning.contributions` over 12 other orbit views);
+* ``prune-{f}``: the grid after removing the fraction f of Gaussians that contribute least;
 * ``palette`` / ``rvq``: the SH palette (SOG's v2) and the residual VQ, for reference.
 
     python benchmarks/sh_lowrank.py [--inputs A.ply ...] [--quality 6] [--views 16] [--size 256]
@@ -37,6 +40,7 @@ from splatpack.codecs.grid import (
     grid_attribute_bytes,
     read_grid_scene,
 )
+from splatpack.compress.pruning import contributions, prune_lowest
 from splatpack.compress.sh_basis import band_degrees, cull_bands
 from splatpack.core.atomic import atomic_write_text
 from splatpack.formats import load_scene
@@ -49,7 +53,7 @@ RESULTS = ROOT / "benchmarks/results/sh_lowrank.json"
 
 
 def settings(quality: int) -> dict[str, tuple[GridCodecConfig, float | None]]:
-    """name → (codec settings, band-culling τ or None)."""
+    """name → (codec settings, band-culling τ or pruned fraction or None; see the name)."""
     base = GridCodecConfig.from_quality(quality)
     out: dict[str, tuple[GridCodecConfig, float | None]] = {"grid": (base, None)}
     for rank in (4, 8, 12, 16, 24):
@@ -58,6 +62,9 @@ def settings(quality: int) -> dict[str, tuple[GridCodecConfig, float | None]]:
             out[f"basis-r{rank}-b{bits}"] = (cfg, None)
     for tau in (1e-4, 1e-3, 4e-3):
         out[f"cull-t{tau:g}"] = (base, tau)
+        out[f"cullw-t{tau:g}"] = (base, tau)
+    for fraction in (0.1, 0.2, 0.3):
+        out[f"prune-{fraction:g}"] = (base, fraction)
     out["palette"] = (dataclasses.replace(base, sh_mode="palette", palette_size=8192), None)
     out["rvq"] = (dataclasses.replace(base, sh_mode="rvq", rvq_stages=2, rvq_size=256), None)
     return out
@@ -76,13 +83,17 @@ def main() -> None:
         gs = load_scene(path)
         poses, K = orbit_cameras(gs.means, args.views, args.size, 60.0)
         reference = render_views(gs, poses, K, args.size)
+        weights = contributions(gs, *orbit_cameras(gs.means, 12, 128, 60.0), 128)
         print(f"{path.parent.name}: {len(gs):,} Gaussians, SH degree {gs.sh_degree}", flush=True)
         for name, (cfg, tau) in settings(args.quality).items():
             if args.only and name not in args.only:
                 continue
-            src = gs
-            if tau is not None:
-                deg = band_degrees(gs.shN.numpy(), tau)
+            src, deg = gs, None
+            if name.startswith("prune"):
+                src = prune_lowest(gs, weights, tau)
+            elif tau is not None:
+                w = weights.numpy() if name.startswith("cullw") else None
+                deg = band_degrees(gs.shN.numpy(), tau, w)
                 src = dataclasses.replace(gs, shN=torch.from_numpy(cull_bands(gs.shN.numpy(), deg)))
             with tempfile.TemporaryDirectory() as tmp:
                 out = Path(tmp) / "s.spk"
@@ -96,13 +107,14 @@ def main() -> None:
             row = {
                 "input": path.parent.name,
                 "setting": name,
+                "num_gaussians": len(src),
                 "bytes": size,
                 "shN_bytes": per.get("shN"),
                 "psnr": round(p, 3),
                 "ssim": round(s, 5),
                 "encode_seconds": round(seconds, 2),
             }
-            if tau is not None:
+            if deg is not None:
                 row["mean_degree"] = round(float(np.mean(deg)), 3)
             rows.append(row)
             print(json.dumps(row), flush=True)
