@@ -159,6 +159,7 @@ def test_defaults_are_those_of_the_earlier_command_line():
         "finetune": None,
         "finetune_steps": 1000,
         "backend": "auto",
+        "prior": None,
         "follow_symlinks": False,
     }
     assert parsed("bench") == {

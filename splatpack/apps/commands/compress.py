@@ -26,7 +26,10 @@ from splatpack.apps.parser import (
 )
 from splatpack.apps.target import Target, write_to_target
 from splatpack.codecs.grid import GridCodecConfig, write_grid_scene
+from splatpack.codecs.prior.codec import PRIOR_SCENE_CODEC, PriorCodecConfig
+from splatpack.codecs.prior.modelfile import DEFAULT_MODEL
 from splatpack.core import GaussianSet, SplatpackError
+from splatpack.core.validate import validate_gaussians
 from splatpack.formats import load_scene, path_size
 from splatpack.train import Trainer
 from splatpack.train.scenes import scene_config
@@ -69,6 +72,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--finetune-steps", type=int_in(1), default=1000, metavar="N", help="fine-tuning iterations.")
     p.add_argument("--backend", choices=BACKENDS, default="auto", help="rasterizer for the fine-tune.")
+    p.add_argument(
+        "--prior",
+        nargs="?",
+        const=DEFAULT_MODEL,
+        metavar="MODEL",
+        help=f"code quality 6's attribute grids losslessly as bit-planes under a learned model (default "
+        f"{DEFAULT_MODEL}, shipped): the same Gaussians; the grid codec's own coding where it is smaller.",
+    )
 
     add_max_gaussians(p)
     add_follow_symlinks(p)
@@ -80,6 +91,8 @@ def run(args: argparse.Namespace) -> None:
     target = Target(size=args.target_size, psnr=args.target_psnr)
     if args.finetune and (target.size or target.psnr):
         raise SplatpackError("--finetune takes --quality, not --target-size or --target-psnr")
+    if args.prior and (target.size or target.psnr or args.finetune or args.quality not in (6, "6", "default")):
+        raise SplatpackError("--prior codes quality 6 grids: it takes no other --quality, --target-* or --finetune")
     cfg = GridCodecConfig.from_quality(args.quality)
     gs = load_scene(args.file)
     chosen = ""
@@ -93,6 +106,10 @@ def run(args: argparse.Namespace) -> None:
         size = finetune_and_compress(
             args.file, gs, args.out, args.finetune, args.finetune_steps, args.quality, args.backend
         )
+    elif args.prior:
+        with Console(stderr=True).status(f"compressing {len(gs):,} Gaussians: grid sort, then bit-plane coding"):
+            validate_gaussians(gs, args.file)
+            size = PRIOR_SCENE_CODEC.encode(gs, PriorCodecConfig(args.prior)).write(args.out)
     else:
         # a spinner on a terminal (nothing in a pipe or log): sorting and coding take seconds per 100k
         with Console(stderr=True).status(f"compressing {len(gs):,} Gaussians: grid sort, then plane coding"):

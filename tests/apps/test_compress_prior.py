@@ -1,0 +1,55 @@
+"""``splatpack compress IN -o OUT.spk --prior [MODEL]``: a prior-grid file that decodes to the
+same Gaussians as quality 6's grid scene, and a one-line error for settings it does not take."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from format_scenes import random_set
+from grid_scenes import one_numba_thread
+
+from splatpack.apps.cli import main
+from splatpack.codecs import read_gaussians
+from splatpack.codecs.prior import codec as prior_codec
+from splatpack.codecs.prior import modelfile
+from splatpack.codecs.prior.modelfile import save_bit_model
+from splatpack.codecs.prior.planes import DEFAULT_LAYOUT, plane_ranks
+from splatpack.formats import save_scene
+from splatpack.generative.bitmodel import BitModel, BitModelConfig
+from splatpack.spk.container import SpkReader
+
+
+@pytest.fixture
+def shipped(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    model = BitModel(BitModelConfig(ranks=plane_ranks(DEFAULT_LAYOUT), hidden=8, blocks=1))
+    save_bit_model(model, DEFAULT_LAYOUT, {}, tmp_path / "tiny-v1.pt")
+    monkeypatch.setattr(modelfile, "WEIGHTS", tmp_path)
+    prior_codec._load.cache_clear()
+    return tmp_path
+
+
+def test_compress_with_prior_keeps_quality_6s_gaussians(shipped, capsys):
+    src = shipped / "in.ply"
+    save_scene(random_set(120, seed=3), src)
+    with one_numba_thread():
+        assert main(["compress", str(src), "-o", str(shipped / "p.spk"), "--prior", "tiny-v1"]) == 0
+        assert main(["compress", str(src), "-o", str(shipped / "g.spk"), "--quality", "6"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    with SpkReader(shipped / "p.spk") as r:
+        assert r.meta["kind"] == "prior-grid" and r.meta["prior"]["model"] == "tiny-v1"
+    a, g = read_gaussians(shipped / "p.spk"), read_gaussians(shipped / "g.spk")
+    assert all(torch.equal(getattr(a, f), getattr(g, f)) for f in ("means", "quats", "scales", "opacities", "sh0"))
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [(["--quality", "3"], "--prior codes quality 6"), (["--prior", "absent-v9"], "no bit-plane model 'absent-v9'")],
+)
+def test_compress_with_prior_refuses_what_it_cannot_do(shipped, capsys, extra, fragment):
+    src = shipped / "in.ply"
+    save_scene(random_set(50, seed=1), src)
+    args = ["compress", str(src), "-o", str(shipped / "p.spk"), *extra]
+    rc = main(args if "--prior" in extra else [*args, "--prior", "tiny-v1"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("error: ") and fragment in err and len(err.splitlines()) == 1
