@@ -61,6 +61,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "splatpack view plant.splat --no-browser --port 8000",
         "splatpack view plant.splat --desktop",
     ),
+    "prior": ("splatpack prior train ../shared/splats/objects10k --out objects10k.pt   # the shipped model",),
     "completion": (
         "splatpack completion bash > ~/.local/share/bash-completion/completions/splatpack",
         "splatpack completion zsh > ~/.zfunc/_splatpack    # with fpath+=(~/.zfunc) before compinit",

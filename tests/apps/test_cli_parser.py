@@ -94,6 +94,7 @@ def test_command_table():
         "bench",
         "view",
         "completion",
+        "prior",
     ]
     for name, module in COMMANDS.items():
         assert module.__doc__ and callable(module.add_arguments) and callable(module.run), name

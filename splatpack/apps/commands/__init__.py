@@ -9,6 +9,7 @@ from splatpack.apps.commands import (
     decompress,
     export,
     info,
+    prior,
     process,
     render,
     train,
@@ -29,4 +30,5 @@ COMMANDS = {
     "bench": bench,
     "view": view,
     "completion": completion,
+    "prior": prior,
 }

@@ -1,0 +1,59 @@
+"""``splatpack prior train`` and ``splatpack generate`` (:mod:`splatpack.apps.commands.prior`,
+:mod:`splatpack.apps.commands.generate`): a tiny model trained on a folder of objects with its
+model card and held-out split, samples written as .spk files with a contact sheet, and one-line
+errors for bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from format_scenes import random_set
+
+from splatpack.apps import cli
+from splatpack.formats import save_scene
+from splatpack.generative.model import GenerativeModel
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A folder of four objects with a LICENSES.txt, and a model trained on it for two steps."""
+    data = tmp_path_factory.mktemp("objects")
+    for i, name in enumerate(["apple", "bell", "cone", "drum"]):
+        save_scene(random_set(300, seed=i), data / f"{name}.splat")
+    (data / "LICENSES.txt").write_text("object licence\napple CC0-1.0\nbell CC-BY-4.0\ncone CC0-1.0\ndrum MIT\n")
+    out = tmp_path_factory.mktemp("model") / "m.pt"
+    argv = ["prior", "train", str(data), "--out", str(out), "--steps", "2", "--augmentations", "1", "--held-out", "1"]
+    argv += ["--grid", "16x8"]
+    assert cli.main(argv) == 0
+    return data, out
+
+
+def test_prior_train_writes_a_model_and_its_card(trained, capsys):
+    data, out = trained
+    model = GenerativeModel.load(out)
+    assert len(model.info["train"]) == 3 and len(model.info["held_out"]) == 1
+    assert set(model.info["train"]) | set(model.info["held_out"]) == {"apple", "bell", "cone", "drum"}
+    card = out.with_suffix(".md").read_text()
+    assert model.content_hash in card and "| drum | MIT |" in card and "| apple | CC0-1.0 |" in card
+    assert "Held-out objects (1;" in card and f"| {model.info['held_out'][0]} |" in card
+    assert not out.with_name("m.checkpoint.pt").exists()
+    assert (model.config.layout.height, model.config.layout.width) == (16, 8)
+
+
+def test_prior_train_refuses_bad_input_in_one_line(tmp_path, capsys):
+    assert cli.main(["prior", "train", str(tmp_path / "none"), "--out", str(tmp_path / "m.pt")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'none'}: not a folder of splats\n"
+    assert cli.main(["prior", "train", str(tmp_path), "--out", str(tmp_path / "m.pt")]) == 2
+    assert "folder holds no splats" in capsys.readouterr().err
+    assert cli.main(["prior", "train", str(tmp_path), "--out", str(tmp_path / "m.bin")]) == 2
+    assert "a model is a .pt file" in capsys.readouterr().err
+    assert cli.main(["prior", "train", str(tmp_path), "--out", str(tmp_path / "m.pt"), "--grid", "12x8"]) == 2
+    assert "multiples of 8" in capsys.readouterr().err
