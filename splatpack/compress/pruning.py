@@ -23,9 +23,10 @@ from torch import Tensor
 
 from splatpack.core import GaussianSet
 from splatpack.core.errors import SplatpackError
+from splatpack.render.camera import orbit_cameras
 from splatpack.render.rasterize import rasterize
 
-__all__ = ["contributions", "prune_lowest", "prune_to_bound"]
+__all__ = ["contributions", "orbit_contributions", "prune_lowest", "prune_to_bound"]
 
 
 def contributions(gs: GaussianSet, poses: np.ndarray, K: np.ndarray, size: int, backend: str = "cpu") -> Tensor:
@@ -43,6 +44,13 @@ def contributions(gs: GaussianSet, poses: np.ndarray, K: np.ndarray, size: int, 
         image.sum().backward()
         total += colours.grad[:, 0].double()
     return total
+
+
+def orbit_contributions(gs: GaussianSet, views: int = 16, size: int = 192) -> Tensor:
+    """:func:`contributions` over ``views`` orbit cameras around the scene (no capture needed),
+    the views the benchmark measures from (:func:`~splatpack.render.camera.orbit_cameras`)."""
+    poses, K = orbit_cameras(gs.means, views, size, 60.0)
+    return contributions(gs, poses, K, size)
 
 
 def prune_lowest(gs: GaussianSet, weights: Tensor, fraction: float) -> GaussianSet:

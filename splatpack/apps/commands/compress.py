@@ -28,6 +28,7 @@ from splatpack.apps.target import Target, write_to_target
 from splatpack.codecs.grid import GridCodecConfig, write_grid_scene
 from splatpack.codecs.prior.codec import PRIOR_SCENE_CODEC, PriorCodecConfig
 from splatpack.codecs.prior.modelfile import DEFAULT_MODEL
+from splatpack.compress.pruning import orbit_contributions, prune_lowest
 from splatpack.core import GaussianSet, SplatpackError
 from splatpack.core.validate import validate_gaussians
 from splatpack.formats import load_scene, path_size
@@ -81,6 +82,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         f"{DEFAULT_MODEL}, shipped): the same Gaussians; the grid codec's own coding where it is smaller.",
     )
 
+    p.add_argument(
+        "--prune",
+        type=float_in(0, 0.9),
+        default=0.0,
+        metavar="F",
+        help="first remove the fraction F of Gaussians that contribute least to renders (their "
+        "summed blending weight over 16 orbit views; LightGaussian's significance), e.g. 0.1.",
+    )
+
     add_max_gaussians(p)
     add_follow_symlinks(p)
 
@@ -95,6 +105,12 @@ def run(args: argparse.Namespace) -> None:
         raise SplatpackError("--prior codes quality 6 grids: it takes no other --quality, --target-* or --finetune")
     cfg = GridCodecConfig.from_quality(args.quality)
     gs = load_scene(args.file)
+    if args.prune:
+        with Console(stderr=True).status(f"measuring the render contribution of {len(gs):,} Gaussians"):
+            validate_gaussians(gs, args.file)
+            n = len(gs)
+            gs = prune_lowest(gs, orbit_contributions(gs), args.prune)
+        print(f"pruned {n - len(gs):,} of {n:,} Gaussians (those contributing least over 16 orbit views)")
     chosen = ""
     if target.size or target.psnr:
         console = Console(stderr=True)

@@ -1,0 +1,27 @@
+"""``compress --prune F``: the fraction F of least-contributing Gaussians is removed before coding,
+said in one line; values outside (0, 0.9] are one parser error."""
+
+from __future__ import annotations
+
+import pytest
+from grid_scenes import smooth_scene
+
+from splatpack.apps.cli import main
+from splatpack.codecs.grid import read_grid_scene
+from splatpack.formats import save_scene
+
+
+def test_prune_removes_the_fraction_and_says_so(tmp_path, capsys):
+    src = tmp_path / "in.ply"
+    save_scene(smooth_scene(n=200, degree=1), src)
+    assert main(["compress", str(src), "-o", str(tmp_path / "p.spk"), "--prune", "0.25", "--quality", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "pruned 50 of 200 Gaussians" in out and "150 Gaussians" in out
+    assert len(read_grid_scene(tmp_path / "p.spk")) == 150
+
+
+@pytest.mark.parametrize("value", ["0", "0.95", "-0.1", "nan", "half"])
+def test_bad_prune_values_are_one_error_line(tmp_path, capsys, value):
+    assert main(["compress", str(tmp_path / "x.ply"), "-o", str(tmp_path / "y.spk"), "--prune", value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--prune" in err[0] and "(0, 0.9]" in err[0]
