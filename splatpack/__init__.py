@@ -13,7 +13,15 @@ The API's names are bound on first use (PEP 562), so that importing one layer
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
+
+# OpenMP threads that finished a parallel region sleep instead of spinning (libgomp reads this when
+# it loads: numba's kernels load it on first use). PLAS runs hundreds of short parallel passes,
+# and on a machine whose cores are busy the spinning of idle threads made it several times
+# slower (benchmarks/encode_speed.py). Set either variable to keep libgomp's default.
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["OMP_WAIT_POLICY"] = "passive"
 
 __version__ = "0.1.0"
 __all__ = [

@@ -10,6 +10,8 @@ section; the SH rest may instead be a palette or a residual VQ
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -33,7 +35,14 @@ from splatpack.core.frames import canonical_gaussians
 from splatpack.spk.arrays import CodecError, encode_array
 from splatpack.spk.container import Section
 
-__all__ = ["check_grid_index", "code_attribute", "encode_grid_scene", "grid_attribute_bytes", "scene_grid"]
+__all__ = [
+    "check_grid_index",
+    "code_attribute",
+    "code_attributes",
+    "encode_grid_scene",
+    "grid_attribute_bytes",
+    "scene_grid",
+]
 
 #: what a coded attribute is: its sections and its meta entry
 Coded = tuple[list[Section], dict[str, Any]]
@@ -134,6 +143,18 @@ def _code_sh_basis(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig) -> Cod
     return [coefs, basis], {**entry, "distance": float(coding.distance), "lo": lo.tolist(), "hi": hi.tolist()}
 
 
+def code_attributes(jobs, cells: GridCells, cfg: GridCodecConfig, shn_codebooks=None) -> list[Coded]:
+    """:func:`code_attribute` of every ``(name, t)`` of ``jobs``, in order, on a thread per core:
+    the planes are independent and the image codecs release the GIL while they code, so the
+    bytes are those of one after another."""
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers <= 1:
+        return [code_attribute(name, t, cells, cfg, shn_codebooks) for name, t in jobs]
+    with ThreadPoolExecutor(workers, thread_name_prefix="grid-code") as pool:
+        futures = [pool.submit(code_attribute, name, t, cells, cfg, shn_codebooks) for name, t in jobs]
+        return [f.result() for f in futures]
+
+
 def _frame_bytes(coded: dict[str, Coded]) -> int:
     return sum(len(sec.payload) for name in ("scales", "quats") for sec in coded[name][0])
 
@@ -183,15 +204,18 @@ def encode_grid_scene(
     sort_info = sort_info or {"grid_index": "given"}
     gi = check_grid_index(grid_index, n)
     cells = GridCells.of(gi)
-    coded = {
-        name: code_attribute(name, values[name], cells, cfg, shn_codebooks) for name in ATTRIBUTES if name in values
-    }
+    names = [name for name in ATTRIBUTES if name in values]
+    jobs = [(name, values[name]) for name in names]
     frames = "turned" if cfg.frames == "best" else cfg.frames
     if cfg.frames == "best":
         # the canonical frames (scales decreasing) code smaller where a splat's frames are random,
         # the given ones where training's splits left siblings in one frame; keep the smaller pair
         alt = coded_values(canonical, cfg)
-        alt_coded = {name: code_attribute(name, alt[name], cells, cfg) for name in ("scales", "quats")}
+        jobs += [(name, alt[name]) for name in ("scales", "quats")]
+    results = code_attributes(jobs, cells, cfg, shn_codebooks)
+    coded = dict(zip(names, results))
+    if cfg.frames == "best":
+        alt_coded = dict(zip(("scales", "quats"), results[len(names) :]))
         if _frame_bytes(alt_coded) < _frame_bytes(coded):
             coded.update(alt_coded)
             frames = "canonical"
