@@ -62,6 +62,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "splatpack view plant.splat --desktop",
     ),
     "prior": ("splatpack prior train ../shared/splats/objects10k --out objects10k.pt   # the shipped model",),
+    "generate": ("splatpack generate -n 16 -o samples   # the shipped model: samples/*.spk and samples/sheet.png",),
     "completion": (
         "splatpack completion bash > ~/.local/share/bash-completion/completions/splatpack",
         "splatpack completion zsh > ~/.zfunc/_splatpack    # with fpath+=(~/.zfunc) before compinit",

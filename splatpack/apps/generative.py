@@ -121,7 +121,7 @@ def _view(gs: GaussianSet, size: int, up: Sequence[float]) -> torch.Tensor:
     up_v = np.asarray(up, dtype=np.float64)
     side = np.cross(up_v, [1.0, 0.0, 0.0] if abs(up_v[0]) < 0.9 else [0.0, 0.0, 1.0])
     side /= np.linalg.norm(side)
-    eye = 3.2 * (math.cos(math.radians(30)) * side + math.sin(math.radians(30)) * up_v)
+    eye = 4.0 * (math.cos(math.radians(30)) * side + math.sin(math.radians(30)) * up_v)
     c2w = look_at(eye, np.zeros(3), up_v)
     f = 0.5 * size / math.tan(math.radians(20))
     K = np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1]])

@@ -95,6 +95,7 @@ def test_command_table():
         "view",
         "completion",
         "prior",
+        "generate",
     ]
     for name, module in COMMANDS.items():
         assert module.__doc__ and callable(module.add_arguments) and callable(module.run), name

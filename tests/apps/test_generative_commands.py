@@ -5,12 +5,13 @@ errors for bad input."""
 
 from __future__ import annotations
 
+import imageio.v3 as iio
 import pytest
 import torch
 from format_scenes import random_set
 
 from splatpack.apps import cli
-from splatpack.formats import save_scene
+from splatpack.formats import load_scene, save_scene
 from splatpack.generative.model import GenerativeModel
 
 
@@ -57,3 +58,35 @@ def test_prior_train_refuses_bad_input_in_one_line(tmp_path, capsys):
     assert "a model is a .pt file" in capsys.readouterr().err
     assert cli.main(["prior", "train", str(tmp_path), "--out", str(tmp_path / "m.pt"), "--grid", "12x8"]) == 2
     assert "multiples of 8" in capsys.readouterr().err
+
+
+def test_generate_writes_samples_and_a_contact_sheet(trained, tmp_path, capsys):
+    _, model_path = trained
+    out = tmp_path / "samples"
+    argv = ["generate", "--model", str(model_path), "-n", "2", "--steps", "3", "--seed", "4", "-o", str(out)]
+    assert cli.main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["sample_000.spk", "sample_001.spk", "sheet.png"]
+    a = load_scene(out / "sample_000.spk")
+    assert len(a) == 16 * 8
+    sheet = iio.imread(out / "sheet.png")
+    assert sheet.shape[:2] == (192, 2 * 192) and sheet.std() > 0
+    model = GenerativeModel.load(model_path)
+    expected = model.generate(2, 3, 1.0, seed=4)[0]
+    assert torch.allclose(a.means.sort(0).values, expected.means.sort(0).values, atol=0.05)
+    assert cli.main([*argv[:-1], str(out)]) == 0  # its own folder is replaced
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_generate_refuses_a_corrupted_model_and_a_foreign_folder(trained, tmp_path, capsys):
+    _, model_path = trained
+    bad = tmp_path / "bad.pt"
+    data = bytearray(model_path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    assert cli.main(["generate", "--model", str(bad), "-n", "1", "-o", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}: ") and err.count("\n") == 1
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    assert cli.main(["generate", "--model", str(model_path), "-n", "1", "-o", str(tmp_path / "mine")]) == 2
+    assert "notes.txt" in capsys.readouterr().err and (tmp_path / "mine" / "notes.txt").exists()

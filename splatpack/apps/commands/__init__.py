@@ -8,6 +8,7 @@ from splatpack.apps.commands import (
     compress,
     decompress,
     export,
+    generate,
     info,
     prior,
     process,
@@ -31,4 +32,5 @@ COMMANDS = {
     "view": view,
     "completion": completion,
     "prior": prior,
+    "generate": generate,
 }
