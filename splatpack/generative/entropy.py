@@ -116,7 +116,7 @@ def encode_planes(model: BitModel, bits: np.ndarray, known_planes: np.ndarray | 
     p_all = np.concatenate([np.zeros(0, np.int64), *p1])
     coder = constriction.stream.stack.AnsCoder()
     if symbols_all.size:
-        coder.encode_reverse(symbols_all, constriction.stream.model.Bernoulli(), p_all / PROB_ONE)
+        coder.encode_reverse(symbols_all, constriction.stream.model.Bernoulli(perfect=False), p_all / PROB_ONE)
     words = np.asarray(coder.get_compressed(), np.uint32).astype("<u4").tobytes()
     return CodedPlanes(words, static, model_bits, bernoulli_bits(symbols_all, p_all))
 
@@ -161,7 +161,7 @@ def decode_planes(
             p1 = group_probabilities(model, state, known, group)
             p1 = np.where(is_static[planes], static_p[planes], p1)
         try:
-            b = coder.decode(constriction.stream.model.Bernoulli(), p1 / PROB_ONE)
+            b = coder.decode(constriction.stream.model.Bernoulli(perfect=False), p1 / PROB_ONE)
         except Exception as exc:
             raise SplatpackError(f"bit-model stream: cannot decode ({exc})") from None
         state[group] = torch.from_numpy(np.asarray(b, np.float64))
