@@ -51,6 +51,8 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=48)
     ap.add_argument("--hidden", type=int, default=48)
     ap.add_argument("--blocks", type=int, default=4)
+    ap.add_argument("--spatial", type=int, default=2, choices=(2, 4))
+    ap.add_argument("--phase-major", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--data-only", action="store_true")
     args = ap.parse_args()
@@ -65,7 +67,13 @@ def main() -> None:
         np.savez_compressed(args.cache, **{str(i): p for i, p in enumerate(planes)})
     if args.data_only:
         return
-    cfg = BitModelConfig(ranks=plane_ranks(DEFAULT_LAYOUT), hidden=args.hidden, blocks=args.blocks)
+    cfg = BitModelConfig(
+        ranks=plane_ranks(DEFAULT_LAYOUT),
+        spatial=args.spatial,
+        phase_major=args.phase_major,
+        hidden=args.hidden,
+        blocks=args.blocks,
+    )
     torch.manual_seed(0)
     model = BitModel(cfg)
     tcfg = BitTrainConfig(steps=args.steps, batch=args.batch, crop=args.crop)

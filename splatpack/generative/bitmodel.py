@@ -10,8 +10,11 @@ which are known; output: a logit ℓ_k(y, x) for every bit, p(b = 1 | known bits
 **Decoding order** (:class:`GroupOrder`): bits are revealed in groups, most significant first.
 Plane k has a rank r_k (0 = its channel's most significant bit); cell (y, x) a spatial phase s
 (checkerboard: (y + x) mod 2; 2×2: one of the four cells of each 2×2 block). Group (r, s) holds
-the bits of rank r at cells of phase s, in the order (r, s) = (0, 0), (0, 1), …: each bit lies
-in exactly one group, and when group g is coded every bit of the groups before it is known.
+the bits of rank r at cells of phase s, in the order (r, s) = (0, 0), (0, 1), … (rank-major),
+or with ``phase_major`` (s, r) = (0, 0), (0, 1), …, so that the cells of a later phase see the
+complete values of their neighbours of earlier phases (as an interpolating predictor does).
+Each bit lies in exactly one group, and when group g is coded every bit of the groups before
+it is known.
 So :func:`group_probabilities` — one network evaluation on the bits of groups < g — is an
 exact conditional p(b | groups < g) for every bit of group g: an entropy coder at encode and
 decode time sees the same numbers as long as both compute the same floats.
@@ -59,11 +62,12 @@ SPATIAL_PHASES = (2, 4)
 
 @dataclass(frozen=True)
 class GroupOrder:
-    """The fixed decoding order: ``ranks`` [K] (0 = a channel's most significant bit) and
-    ``spatial`` phases per rank (2: checkerboard, 4: 2×2 blocks)."""
+    """The fixed decoding order: ``ranks`` [K] (0 = a channel's most significant bit),
+    ``spatial`` phases (2: checkerboard, 4: 2×2 blocks), rank-major or ``phase_major``."""
 
     ranks: tuple[int, ...]
     spatial: int = 2
+    phase_major: bool = False
 
     def __post_init__(self) -> None:
         if self.spatial not in SPATIAL_PHASES:
@@ -88,9 +92,10 @@ class GroupOrder:
         return torch.where(y == x, y, 2 + y)  # diagonal first, then the other diagonal
 
     def group_index(self, height: int, width: int) -> Tensor:
-        """[K, H, W] int64: the group of every bit, rank-major (r · spatial + s)."""
+        """[K, H, W] int64: the group of every bit, r · spatial + s (or s · R + r, phase-major)."""
         r = torch.tensor(self.ranks, dtype=torch.int64)[:, None, None]
-        return r * self.spatial + self.phase(height, width)[None]
+        s = self.phase(height, width)[None]
+        return s * (max(self.ranks) + 1) + r if self.phase_major else r * self.spatial + s
 
     def groups(self, height: int, width: int, skip: np.ndarray | None = None) -> list[Tensor]:
         """The boolean masks [K, H, W] of the groups in decoding order (planes in ``skip`` [K]
@@ -104,11 +109,13 @@ class GroupOrder:
 
 @dataclass(frozen=True)
 class BitModelConfig:
-    """A bit model's shape: K ``planes`` with their ``ranks`` (see :class:`GroupOrder`),
+    """A bit model's shape: K ``planes`` with their ``ranks``, ``spatial`` and ``phase_major``
+    (the decoding order, :class:`GroupOrder`),
     ``hidden`` channels (a 1×1 stem), ``blocks`` residual 3×3 blocks with the given ``dilations`` (cycled)."""
 
     ranks: tuple[int, ...]
     spatial: int = 2
+    phase_major: bool = False
     hidden: int = 64
     blocks: int = 4
     dilations: tuple[int, ...] = (1, 2)
@@ -119,7 +126,7 @@ class BitModelConfig:
 
     @property
     def order(self) -> GroupOrder:
-        return GroupOrder(self.ranks, self.spatial)
+        return GroupOrder(self.ranks, self.spatial, self.phase_major)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -43,6 +43,20 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def test_phase_major_groups_finish_a_phase_before_the_next():
+    order = GroupOrder((0, 1, 2, 0, 1), 4, phase_major=True)
+    groups = order.groups(6, 8)
+    assert torch.stack(groups).sum(0).eq(1).all() and len(groups) == 12
+    phase = order.phase(6, 8)[None].expand(5, 6, 8)
+    ranks = torch.tensor(order.ranks)[:, None, None].expand(5, 6, 8)
+    assert [int(phase[g].max()) for g in groups] == [s for s in range(4) for _ in range(3)]
+    assert [int(ranks[g].max()) for g in groups] == [0, 1, 2] * 4
+    # a cell of the last phase sees its four direct neighbours complete when its turn comes
+    known = torch.stack(groups[:9]).any(0)
+    y, x = [int(v) for v in torch.nonzero(phase[0] == 3)[3]]
+    assert all(known[:, y + dy, x + dx].all() for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)))
+
+
 def test_groups_skip_known_planes():
     groups = GroupOrder((0, 1, 0), 2).groups(4, 4, skip=[False, False, True])
     total = torch.stack(groups).sum(0)
@@ -79,7 +93,7 @@ def test_quantised_probabilities_stay_inside_zero_one():
 
 
 def test_config_round_trips_through_a_dict():
-    cfg = BitModelConfig(ranks=(0, 1, 2), spatial=4, hidden=16, blocks=3, dilations=(1, 2, 4))
+    cfg = BitModelConfig(ranks=(0, 1, 2), spatial=4, phase_major=True, hidden=16, blocks=3, dilations=(1, 2, 4))
     assert BitModelConfig.from_dict(cfg.to_dict()) == cfg
 
 
