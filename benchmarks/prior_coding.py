@@ -54,7 +54,7 @@ def measure(path: Path, loaded) -> dict:
     best = sum(min(v["jxl"], v["ans"]) for v in per_section.values())
     jxl_total = sum(v["jxl"] for v in per_section.values())
     raw = sum(v["raw"] for v in per_section.values())
-    out, entry, stats = encode_bitplanes(sections, meta, loaded)
+    out, meta, entry, stats = encode_bitplanes(sections, meta, loaded)
     static_table = len(json.dumps(entry["static"]))
     model_total = stats.stream_bytes + stats.fallback_bytes + static_table
     by_name = {s.name: s for s in out}

@@ -41,8 +41,9 @@ __all__ = [
     "static_probability",
 ]
 
-#: what storing one plane's order-0 probability costs, in bits (charged when choosing it)
-STATIC_COST_BITS = 24
+#: what storing one plane's order-0 probability costs, in bits (charged when choosing it): a
+#: JSON entry such as ``"104": 65535, `` in a file's meta
+STATIC_COST_BITS = 96
 
 
 @dataclass

@@ -11,7 +11,7 @@ from grid_scenes import one_numba_thread
 
 from splatpack.codecs.grid import GridCodecConfig, encode_grid_scene
 from splatpack.codecs.prior.bitplanes import BITS_SECTION, decode_bitplanes, encode_bitplanes
-from splatpack.codecs.prior.modelfile import load_bit_model, save_bit_model
+from splatpack.codecs.prior.modelfile import DEFAULT_MODEL, load_bit_model, save_bit_model, shipped_model_path
 from splatpack.codecs.prior.planes import (
     DEFAULT_LAYOUT,
     from_planes,
@@ -24,7 +24,7 @@ from splatpack.codecs.prior.training import BitTrainConfig, train_bit_model
 from splatpack.core.errors import SplatpackError
 from splatpack.generative.bitmodel import BitModel, BitModelConfig, coding_copy
 from splatpack.generative.entropy import STATIC_COST_BITS, bernoulli_bits, encode_planes, static_probability
-from splatpack.spk.arrays import decode_array
+from splatpack.spk.arrays import decode_array, encode_array
 
 
 @pytest.fixture(autouse=True)
@@ -98,14 +98,17 @@ def test_bitplanes_decode_to_the_grid_codecs_values(coded, model_path):
     sections, meta = coded
     loaded = load_bit_model(model_path)
     images = grid_images(sections, meta, DEFAULT_LAYOUT)
-    out, entry, stats = encode_bitplanes(sections, meta, loaded)
+    out, out_meta, entry, stats = encode_bitplanes(sections, meta, loaded)
     names = {s.name for s in out}
     assert BITS_SECTION in names and "grid.empty" in names and "grid.shN" in names  # outside the layout: kept
     units = set(plane_units(DEFAULT_LAYOUT))
     assert names & units == set(entry["fallback"]) == set(stats.fallback)
     assert entry["sha256"] == loaded.sha256 and entry["version"] == loaded.version
+    for s in out:  # each fallback section is coded as its meta says
+        if s.name in units:
+            assert out_meta["attributes"][s.name.split(".")[1]]["codec"] == s.codec
     by_name = {s.name: s for s in out}
-    decoded = decode_bitplanes(by_name.__getitem__, meta, entry, loaded)
+    decoded = decode_bitplanes(by_name.__getitem__, out_meta, entry, loaded)
     assert set(decoded) == units - set(entry["fallback"])
     for name, sec in decoded.items():
         assert np.array_equal(decode_array(sec.payload, "ans").reshape(images[name].shape), images[name])
@@ -114,15 +117,29 @@ def test_bitplanes_decode_to_the_grid_codecs_values(coded, model_path):
 def test_sections_the_model_codes_no_smaller_fall_back(coded, model_path):
     sections, meta = coded
     loaded = load_bit_model(model_path)
-    bits = to_planes(grid_images(sections, meta, DEFAULT_LAYOUT), DEFAULT_LAYOUT)
+    images = grid_images(sections, meta, DEFAULT_LAYOUT)
+    bits = to_planes(images, DEFAULT_LAYOUT)
     first = encode_planes(loaded.model, bits)
     # per plane the coder pays the smaller of the model and the order-0 code (+ its table entry)
     costs = np.minimum(first.model_bits, [bernoulli_bits(b, static_probability(b)) + STATIC_COST_BITS for b in bits])
-    payload = {s.name: len(s.payload) for s in sections}
+    # the grid codec's own coding: its payload, or order-0 ans of the same image where smaller
+    stored = {ch.section: ch.stored_bits for ch in DEFAULT_LAYOUT}
+    payload = {
+        s.name: min(
+            len(s.payload),
+            len(
+                encode_array(
+                    images[s.name].reshape(17 * 18, -1).astype(np.uint8 if stored[s.name] <= 8 else np.uint16), "ans"
+                )
+            ),
+        )
+        for s in sections
+        if s.name in images
+    }
     expected = [
         u for u, planes in plane_units(DEFAULT_LAYOUT).items() if np.ceil(costs[planes].sum() / 8) >= payload[u]
     ]
-    _, entry, stats = encode_bitplanes(sections, meta, loaded)
+    _, _, entry, stats = encode_bitplanes(sections, meta, loaded)
     assert entry["fallback"] == expected and expected  # an untrained model loses somewhere
     assert stats.passes == 2 and stats.fallback_bytes == sum(payload[u] for u in expected)
     assert (
@@ -141,3 +158,10 @@ def test_training_on_grids_lowers_the_coded_bits():
     assert len(losses) == 40 and not model.training
     loaded = coding_copy(model)
     assert encode_planes(loaded, grids[0]).model_bits[1] < 0.3 * grids[0][1].size
+
+
+def test_the_shipped_model_loads_with_its_card():
+    loaded = load_bit_model(shipped_model_path())
+    assert loaded.name == DEFAULT_MODEL and loaded.layout == DEFAULT_LAYOUT
+    assert len(loaded.card["held_out"]) == 6 and "LICENSES" in loaded.card["licences"]
+    assert shipped_model_path().stat().st_size < 5 << 20

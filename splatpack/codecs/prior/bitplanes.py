@@ -5,8 +5,8 @@ codec's values, so the decoded Gaussians (and renders) are the grid codec's exac
 Encoding (:func:`encode_bitplanes`) starts from the grid codec's own sections: the images of the
 model's layout (:mod:`.planes`) become bits [K, H, W]; a first pass measures each plane's code
 length under the model (or its order-0 fallback); every section whose planes would cost no less
-than the grid codec's own payload keeps that payload (per-section fallback), and its planes are
-then known to the model; the rest are coded in one ANS stream (section ``prior.bits``, u32
+than the grid codec's own coding (its payload, or the same image as order-0 ``ans`` where that
+is smaller) keeps that coding (per-section fallback), and its planes are then known to the model; the rest are coded in one ANS stream (section ``prior.bits``, u32
 words). Sections outside the layout (the empty-cell list, the SH rest) are kept as they are.
 Decoding (:func:`decode_bitplanes`) reverses it and hands the images back as the grid codec's
 sections, which :func:`splatpack.codecs.grid.decode_grid_scene` then reads as usual.
@@ -54,11 +54,25 @@ def _plane_costs(bits: np.ndarray, model_bits: np.ndarray) -> np.ndarray:
     return np.minimum(model_bits, static)
 
 
+def _own_coding(sections: list[Section], images: dict[str, np.ndarray], loaded: LoadedBitModel) -> dict[str, Section]:
+    """Per section of the layout, the smaller of the grid codec's payload and the same image
+    coded with order-0 ``ans`` (what the grid codec's ``image_codec="ans"`` writes)."""
+    stored = {ch.section: ch.stored_bits for ch in loaded.layout}
+    out = {}
+    for s in sections:
+        if s.name in images:
+            layout = ImageLayout("ans", stored[s.name])
+            ans = Section(s.name, "ans", layout.encode(images[s.name].astype(layout.dtype), 0))
+            out[s.name] = ans if len(ans.payload) < len(s.payload) else s
+    return out
+
+
 def encode_bitplanes(
     sections: list[Section], meta: dict[str, Any], loaded: LoadedBitModel
-) -> tuple[list[Section], dict[str, Any], BitplaneStats]:
+) -> tuple[list[Section], dict[str, Any], dict[str, Any], BitplaneStats]:
     """The grid codec's (sections, meta) → (sections with the layout's images replaced by the
-    bit-model stream where that is smaller, the ``prior`` meta entry, stats)."""
+    bit-model stream where that is smaller, the grid meta (a fallback section's codec may now
+    be ``ans``), the ``prior`` meta entry, stats)."""
     start = time.time()
     images = grid_images(sections, meta, loaded.layout)
     if images is None:
@@ -67,10 +81,10 @@ def encode_bitplanes(
         )
     bits = to_planes(images, loaded.layout)
     units = plane_units(loaded.layout)
-    payload_bytes = {s.name: len(s.payload) for s in sections}
+    own = _own_coding(sections, images, loaded)
+    own_bytes = {u: len(own[u].payload) for u in units}
     first = encode_planes(loaded.model, bits)
-    costs = _plane_costs(bits, first.model_bits)
-    fallback = choose_fallback(costs, units, {u: payload_bytes[u] for u in units})
+    fallback = choose_fallback(_plane_costs(bits, first.model_bits), units, own_bytes)
     coded, passes = first, 1
     known = np.zeros(len(bits), bool)
     for u in fallback:
@@ -81,13 +95,17 @@ def encode_bitplanes(
         cross_entropy_bits=coded.coded_bits,
         stream_bytes=len(coded.words),
         fallback=list(fallback),
-        fallback_bytes=sum(payload_bytes[u] for u in fallback),
+        fallback_bytes=sum(own_bytes[u] for u in fallback),
         static_planes=len(coded.static),
         passes=passes,
     )
-    out = [s for s in sections if s.name not in units or s.name in fallback]
+    out = [own[s.name] if s.name in fallback else s for s in sections if s.name not in units or s.name in fallback]
     words = np.frombuffer(coded.words, "<u4").astype(np.uint32)
     out.append(Section(BITS_SECTION, "raw", encode_array(words, "raw")))
+    attrs = dict(meta["attributes"])
+    for u in fallback:
+        key = u.split(".", 1)[1]
+        attrs[key] = {**attrs[key], "codec": own[u].codec}
     entry = {
         "mode": "bitplanes",
         "model": loaded.name,
@@ -97,7 +115,7 @@ def encode_bitplanes(
         "static": {str(k): int(v) for k, v in sorted(coded.static.items())},
     }
     stats.seconds = time.time() - start
-    return out, entry, stats
+    return out, {**meta, "attributes": attrs}, entry, stats
 
 
 def decode_bitplanes(get, meta: dict[str, Any], entry: dict[str, Any], loaded: LoadedBitModel) -> dict[str, Section]:

@@ -74,7 +74,7 @@ class PriorSceneCodec:
         validate_gaussians(gs)
         loaded = model_for(config.model)
         sections, meta = encode_grid_scene(gs, grid_config(seed=config.seed), grid_index)
-        out, entry, _ = encode_bitplanes(sections, meta, loaded)
+        out, meta, entry, _ = encode_bitplanes(sections, meta, loaded)
         meta = {**meta, "kind": FORMAT_KIND, "prior": {**entry, "format_version": FORMAT_VERSION}}
         return EncodedScene(out, meta, len(gs))
 
