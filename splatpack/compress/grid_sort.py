@@ -122,6 +122,12 @@ def reorder_pass(grid, idx, target, bs, sy, sx, groups, perms) -> float:
     H, W, D = grid.shape
     nby, nbx = H // bs, W // bs
     ng = groups.shape[0]
+    gy = np.empty((ng, 4), np.int64)  # each group's cells in a block, shifted by the offset: once
+    gx = np.empty((ng, 4), np.int64)  # per pass, not a division and a modulo per cell and block
+    for g in range(ng):
+        for k in range(4):
+            gy[g, k] = groups[g, k] // bs + sy
+            gx[g, k] = groups[g, k] % bs + sx
     totals = np.zeros(nby * nbx, np.float64)
     for b in numba.prange(nby * nbx):
         by, bx = b // nbx, b % nbx
@@ -133,9 +139,10 @@ def reorder_pass(grid, idx, target, bs, sy, sx, groups, perms) -> float:
         tot = 0.0
         for g in range(ng):
             for k in range(4):
-                c = groups[g, k]
-                ys[k] = (by * bs + c // bs + sy) % H
-                xs[k] = (bx * bs + c % bs + sx) % W
+                y = by * bs + gy[g, k]  # < 2H and < 2W: one subtraction wraps
+                x = bx * bs + gx[g, k]
+                ys[k] = y - H if y >= H else y
+                xs[k] = x - W if x >= W else x
             for e in range(4):  # element e (now at cell e) to cell c
                 for c in range(4):
                     cost[e, c] = _sqdist(grid[ys[e], xs[e]], target[ys[c], xs[c]])
