@@ -9,11 +9,14 @@ taken from ``git archive BASELINE`` into a temporary folder; its numba kernels c
 in a warm-up run first. Old and new alternate, ``--repeats`` times, so that both see the same
 load (the load average is recorded with each run); medians are reported. ``--cold`` adds one
 run of this tree with an empty numba cache: the first ``compress`` after an install.
+``--effort-probe 7 6 5`` codes each input once per JPEG XL effort on one grid (this tree, one
+thread): bytes per section and coding CPU seconds, for choosing the effort (lossless coding: the
+decoded scene, hence PSNR, does not depend on it).
 
 Writes ``benchmarks/results/encode_speed.json``.
 
 Usage:  python benchmarks/encode_speed.py [--input PATH ...] [--qualities 6 0] [--baseline REV]
-        [--repeats 3] [--cold]
+        [--repeats 3] [--cold] [--effort-probe 7 6 5]
 """
 
 from __future__ import annotations
@@ -100,6 +103,30 @@ def summary(runs: list[dict]) -> dict:
     }
 
 
+def effort_probe(src: Path, qualities: list[str], efforts: list[int]) -> list[dict]:
+    """Bytes per section and coding CPU seconds of ``src`` at each JPEG XL effort, on one grid."""
+    import numba
+
+    import splatpack.codecs.grid.encode as enc
+    from splatpack.codecs.grid import GridCodecConfig
+    from splatpack.formats import load_scene
+
+    numba.set_num_threads(1)
+    gs = load_scene(src)
+    grid, sort_info = enc.scene_grid(gs, GridCodecConfig.from_quality(6))
+    rows = []
+    for q in qualities:
+        for effort in efforts:
+            cfg = GridCodecConfig.from_quality(int(q) if q.isdigit() else q, jxl_effort=effort)
+            c = time.process_time()
+            sections, _ = enc.encode_grid_scene(gs, cfg, grid, sort_info=sort_info)
+            sizes = {s.name: len(s.payload) for s in sections}
+            row = {"input": src.name, "quality": q, "effort": effort, "coding_cpu_seconds": time.process_time() - c}
+            rows.append({**row, "payload_bytes": sum(sizes.values()), "sections": sizes})
+            print(f"{src.name} q{q} effort {effort}: {row['coding_cpu_seconds']:.2f} s CPU, {sum(sizes.values()):,} B")
+    return rows
+
+
 def git_head() -> str:
     r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     return r.stdout.strip()
@@ -112,6 +139,7 @@ def main() -> None:
     ap.add_argument("--baseline", default=BASELINE, help="the commit to compare with.")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--cold", action="store_true", help="also one run of this tree with an empty numba cache.")
+    ap.add_argument("--effort-probe", type=int, nargs="*", default=[], metavar="E", help="JPEG XL efforts to probe.")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/encode_speed.json")
     args = ap.parse_args()
 
@@ -165,6 +193,9 @@ def main() -> None:
         ),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "rows": rows,
+        "jxl_effort_probe": [r for src in args.input for r in effort_probe(src, args.qualities, args.effort_probe)]
+        if args.effort_probe
+        else [],
     }
     atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
     for row in rows:
