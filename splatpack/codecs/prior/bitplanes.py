@@ -6,7 +6,8 @@ Encoding (:func:`encode_bitplanes`) starts from the grid codec's own sections: t
 model's layout (:mod:`.planes`) become bits [K, H, W]; a first pass measures each plane's code
 length under the model (or its order-0 fallback); every section whose planes would cost no less
 than the grid codec's own coding (its payload, or the same image as order-0 ``ans`` where that
-is smaller) keeps that coding (per-section fallback), and its planes are then known to the model; the rest are coded in one ANS stream (section ``prior.bits``, u32
+is smaller) keeps that coding (per-section fallback), and its planes are then known to the model
+(another pass re-checks the rest under that context, until no section falls back); the rest are coded in one ANS stream (section ``prior.bits``, u32
 words). Sections outside the layout (the empty-cell list, the SH rest) are kept as they are.
 Decoding (:func:`decode_bitplanes`) reverses it and hands the images back as the grid codec's
 sections, which :func:`splatpack.codecs.grid.decode_grid_scene` then reads as usual.
@@ -83,14 +84,19 @@ def encode_bitplanes(
     units = plane_units(loaded.layout)
     own = _own_coding(sections, images, loaded)
     own_bytes = {u: len(own[u].payload) for u in units}
-    first = encode_planes(loaded.model, bits)
-    fallback = choose_fallback(_plane_costs(bits, first.model_bits), units, own_bytes)
-    coded, passes = first, 1
+    coded, passes = encode_planes(loaded.model, bits), 1
+    fallback: list[str] = []
     known = np.zeros(len(bits), bool)
-    for u in fallback:
-        known[units[u]] = True
-    if fallback:
-        coded, passes = encode_planes(loaded.model, bits, known), 2
+    while True:  # planes made known change the model's code of the rest: re-check until none falls back
+        more = choose_fallback(
+            _plane_costs(bits, coded.model_bits), {u: units[u] for u in units if u not in fallback}, own_bytes
+        )
+        if not more:
+            break
+        fallback = [u for u in units if u in fallback or u in more]
+        for u in more:
+            known[units[u]] = True
+        coded, passes = encode_planes(loaded.model, bits, known), passes + 1
     stats = BitplaneStats(
         cross_entropy_bits=coded.coded_bits,
         stream_bytes=len(coded.words),
