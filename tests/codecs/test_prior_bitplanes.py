@@ -23,7 +23,13 @@ from splatpack.codecs.prior.planes import (
 from splatpack.codecs.prior.training import BitTrainConfig, train_bit_model
 from splatpack.core.errors import SplatpackError
 from splatpack.generative.bitmodel import BitModel, BitModelConfig, coding_copy
-from splatpack.generative.entropy import STATIC_COST_BITS, bernoulli_bits, encode_planes, static_probability
+from splatpack.generative.entropy import (
+    STATIC_COST_BITS,
+    bernoulli_bits,
+    decode_planes,
+    encode_planes,
+    static_probability,
+)
 from splatpack.spk.arrays import decode_array, encode_array
 
 
@@ -165,3 +171,13 @@ def test_the_shipped_model_loads_with_its_card():
     assert loaded.name == DEFAULT_MODEL and loaded.layout == DEFAULT_LAYOUT
     assert len(loaded.card["held_out"]) == 6 and "LICENSES" in loaded.card["licences"]
     assert shipped_model_path().stat().st_size < 5 << 20
+
+
+def test_the_shipped_model_codes_a_scene_losslessly(coded):
+    sections, meta = coded
+    loaded = load_bit_model(shipped_model_path())
+    images = grid_images(sections, meta, DEFAULT_LAYOUT)
+    bits = to_planes(images, DEFAULT_LAYOUT)
+    stream = encode_planes(loaded.model, bits)
+    assert np.array_equal(decode_planes(loaded.model, stream.words, 17, 18, static=stream.static), bits)
+    assert len(stream.words) <= stream.coded_bits / 8 * 1.01 + 8
