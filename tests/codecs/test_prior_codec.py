@@ -12,7 +12,7 @@ from splatpack.codecs import read_gaussians
 from splatpack.codecs.grid import GridSceneCodec
 from splatpack.codecs.prior import codec as prior_codec
 from splatpack.codecs.prior import modelfile
-from splatpack.codecs.prior.codec import PRIOR_SCENE_CODEC, PriorCodecConfig
+from splatpack.codecs.prior.codec import PRIOR_SCENE_CODEC, PriorCodecConfig, transcode_to_grid
 from splatpack.codecs.prior.modelfile import save_bit_model
 from splatpack.codecs.prior.planes import DEFAULT_LAYOUT, plane_ranks
 from splatpack.codecs.prior.training import grid_config
@@ -106,3 +106,17 @@ def test_model_by_path_and_missing_model(shipped):
     assert prior_codec.model_for(str(shipped / "tiny-v1.pt")).name == "tiny-v1"
     with pytest.raises(SplatpackError, match="no bit-plane model"):
         prior_codec.model_for("absent-v9")
+
+
+def test_transcoding_to_a_grid_scene_keeps_the_gaussians(scene, grid, shipped):
+    _write(scene, grid, shipped / "a.spk")
+    size = transcode_to_grid(shipped / "a.spk", shipped / "t.spk")
+    with SpkReader(shipped / "t.spk") as r:
+        assert r.meta["kind"] == "sog-grid" and "prior" not in r.meta and not r.has("prior.bits")
+        assert r.file_size == size
+    a, t = read_gaussians(shipped / "a.spk"), read_gaussians(shipped / "t.spk")
+    assert all(
+        torch.equal(getattr(a, f), getattr(t, f)) for f in ("means", "quats", "scales", "opacities", "sh0", "shN")
+    )
+    with pytest.raises(SpkError, match="not a prior-grid"):
+        transcode_to_grid(shipped / "t.spk", shipped / "u.spk")

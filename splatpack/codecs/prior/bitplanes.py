@@ -15,6 +15,7 @@ sections, which :func:`splatpack.codecs.grid.decode_grid_scene` then reads as us
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,17 @@ class BitplaneStats:
     static_planes: int = 0
     seconds: float = 0.0
     passes: int = 1
+    #: the first pass (every plane under the model or its order-0 p̂, no section fallback):
+    #: stream bytes, cross-entropy in bits, and per section its planes' cost in bits
+    model_only_bytes: int = 0
+    model_only_static_bytes: int = 0
+    model_only_cross_entropy_bits: float = 0.0
+    model_only_section_bits: dict[str, float] = field(default_factory=dict)
+
+
+def _static_table(static: dict[int, int]) -> dict[str, int]:
+    """The order-0 planes as the meta stores them (plane index as a string → quantised p̂)."""
+    return {str(k): int(v) for k, v in sorted(static.items())}
 
 
 def _plane_costs(bits: np.ndarray, model_bits: np.ndarray) -> np.ndarray:
@@ -85,6 +97,7 @@ def encode_bitplanes(
     own = _own_coding(sections, images, loaded)
     own_bytes = {u: len(own[u].payload) for u in units}
     coded, passes = encode_planes(loaded.model, bits), 1
+    first = coded
     fallback: list[str] = []
     known = np.zeros(len(bits), bool)
     while True:  # planes made known change the model's code of the rest: re-check until none falls back
@@ -104,6 +117,10 @@ def encode_bitplanes(
         fallback_bytes=sum(own_bytes[u] for u in fallback),
         static_planes=len(coded.static),
         passes=passes,
+        model_only_bytes=len(first.words),
+        model_only_static_bytes=len(json.dumps(_static_table(first.static))),
+        model_only_cross_entropy_bits=first.coded_bits,
+        model_only_section_bits={u: float(_plane_costs(bits, first.model_bits)[p].sum()) for u, p in units.items()},
     )
     out = [own[s.name] if s.name in fallback else s for s in sections if s.name not in units or s.name in fallback]
     words = np.frombuffer(coded.words, "<u4").astype(np.uint32)
@@ -118,7 +135,7 @@ def encode_bitplanes(
         "sha256": loaded.sha256,
         "version": loaded.version,
         "fallback": list(fallback),
-        "static": {str(k): int(v) for k, v in sorted(coded.static.items())},
+        "static": _static_table(coded.static),
     }
     stats.seconds = time.time() - start
     return out, {**meta, "attributes": attrs}, entry, stats

@@ -21,15 +21,16 @@ from splatpack.codecs.grid import FORMAT_KIND as GRID_KIND
 from splatpack.codecs.grid import decode_grid_scene, encode_grid_scene
 from splatpack.codecs.grid.config import MAX_SPARE
 from splatpack.codecs.grid.decode import checked_int
-from splatpack.codecs.prior.bitplanes import decode_bitplanes, encode_bitplanes
+from splatpack.codecs.prior.bitplanes import BITS_SECTION, decode_bitplanes, encode_bitplanes
 from splatpack.codecs.prior.modelfile import DEFAULT_MODEL, LoadedBitModel, load_bit_model, shipped_model_path
 from splatpack.codecs.prior.training import grid_config
 from splatpack.core import GaussianSet
 from splatpack.core.errors import SplatpackError
 from splatpack.core.validate import validate_gaussians
-from splatpack.spk.container import Section, SpkError
+from splatpack.spk.arrays import CODECS
+from splatpack.spk.container import Section, SpkError, SpkReader, write_spk
 
-__all__ = ["FORMAT_KIND", "PRIOR_SCENE_CODEC", "PriorCodecConfig", "PriorSceneCodec"]
+__all__ = ["FORMAT_KIND", "PRIOR_SCENE_CODEC", "PriorCodecConfig", "PriorSceneCodec", "transcode_to_grid"]
 
 FORMAT_KIND = "prior-grid"
 FORMAT_VERSION = 1
@@ -79,6 +80,10 @@ class PriorSceneCodec:
         return EncodedScene(out, meta, len(gs))
 
     def decode(self, reader) -> GaussianSet:
+        return decode_grid_scene(self.grid_view(reader))
+
+    def grid_view(self, reader) -> _GridView:
+        """The open prior-grid file as the grid scene it codes (see :class:`_GridView`)."""
         m, n = reader.meta, reader.num_gaussians
         try:
             entry = m["prior"]
@@ -120,7 +125,7 @@ class PriorSceneCodec:
             raise SpkError(str(exc), reader.path) from None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise SpkError(f"malformed prior-grid header ({type(exc).__name__}: {exc})", reader.path) from None
-        return decode_grid_scene(_GridView(reader, decoded))
+        return _GridView(reader, decoded)
 
     def gaussians(self, decoded: GaussianSet) -> GaussianSet:
         return decoded
@@ -136,6 +141,7 @@ class _GridView:
 
     def __init__(self, reader, decoded: dict[str, Section]):
         self._reader, self._decoded = reader, decoded
+        self.decoded = tuple(decoded)
         meta: dict[str, Any] = {k: v for k, v in reader.meta.items() if k != "prior"}
         attrs = dict(meta.get("attributes") or {})
         for name in decoded:
@@ -157,3 +163,18 @@ class _GridView:
 
 
 PRIOR_SCENE_CODEC = PriorSceneCodec()
+
+
+def transcode_to_grid(src: str | Path, dst: str | Path) -> int:
+    """Write the prior-grid file ``src`` as the grid scene (``kind: sog-grid``) it codes, the model's
+    images as ``ans`` sections: the same Gaussians, for readers without the model (the browser
+    viewer). Returns the bytes written; a file that does not decode raises :class:`SpkError`."""
+    with SpkReader(src, known_codecs=set(CODECS)) as reader:
+        if reader.meta.get("kind") != FORMAT_KIND:
+            raise SpkError(f"not a prior-grid scene (kind {reader.meta.get('kind')!r})", src)
+        view = PRIOR_SCENE_CODEC.grid_view(reader)
+        decode_grid_scene(view)  # checks every section before anything is written
+        names = [s.name for s in reader.sections if s.name != BITS_SECTION]
+        names += [name for name in view.decoded if name not in names]
+        sections = [Section(name, view.info(name).codec, bytes(view.read(name))) for name in names]
+        return write_spk(dst, sections, meta=view.meta, num_gaussians=view.num_gaussians)
