@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import webbrowser
 from pathlib import Path
 
 from splatpack.apps.parser import add_max_gaussians, int_in
 from splatpack.apps.terminal import wait_for_ctrl_c
+from splatpack.codecs.prior.codec import FORMAT_KIND as PRIOR_KIND
+from splatpack.codecs.prior.codec import transcode_to_grid
 from splatpack.core import SplatpackError
+from splatpack.spk import SpkReader
 from splatpack.view.server import BUILD_HINT, ViewServer
 from splatpack.view.target import resolve_target, scene_points, view_framing
 
@@ -50,16 +54,35 @@ def run(args: argparse.Namespace) -> None:
             raise SplatpackError(f"the desktop viewer cannot start: the module {e.name!r} is not installed") from None
         return
     name = target.file.name
-    with ViewServer([target.file], port=args.port, framings={name: framing}) as server:
-        if not server.has_app:
-            print(
-                f"warning: the web viewer is not built ({server.static_dir} has no index.html): run `{BUILD_HINT}`",
-                file=sys.stderr,
-            )
-        print(f"serving {target.file} at {server.url} (Ctrl-C to stop)", flush=True)
-        try:
-            if not args.no_browser and not webbrowser.open(server.url):
-                print(f"could not start a browser: open {server.url}", file=sys.stderr)
-        except KeyboardInterrupt:
-            return
-        wait_for_ctrl_c()
+    with tempfile.TemporaryDirectory(prefix="splatpack-view-") as tmp:
+        served = browser_readable(target.file, Path(tmp))
+        with ViewServer([served], port=args.port, framings={name: framing}) as server:
+            serve_until_ctrl_c(server, target.file, args.no_browser)
+
+
+def browser_readable(path: Path, tmp: Path) -> Path:
+    """``path``, or for a scene the browser cannot decode (a ``.spk`` coded under a bit model,
+    ``kind: prior-grid``) the same Gaussians transcoded losslessly to a grid scene in ``tmp``."""
+    if path.suffix.lower() != ".spk":
+        return path
+    with SpkReader(path) as reader:
+        kind = reader.meta.get("kind")
+    if kind != PRIOR_KIND:
+        return path
+    transcode_to_grid(path, tmp / path.name)
+    return tmp / path.name
+
+
+def serve_until_ctrl_c(server: ViewServer, file: Path, no_browser: bool) -> None:
+    if not server.has_app:
+        print(
+            f"warning: the web viewer is not built ({server.static_dir} has no index.html): run `{BUILD_HINT}`",
+            file=sys.stderr,
+        )
+    print(f"serving {file} at {server.url} (Ctrl-C to stop)", flush=True)
+    try:
+        if not no_browser and not webbrowser.open(server.url):
+            print(f"could not start a browser: open {server.url}", file=sys.stderr)
+    except KeyboardInterrupt:
+        return
+    wait_for_ctrl_c()
