@@ -11,6 +11,7 @@ import torch
 from format_scenes import random_set
 
 from splatpack.apps import cli
+from splatpack.apps.generative import DEFAULT_MODEL
 from splatpack.formats import load_scene, save_scene
 from splatpack.generative.model import GenerativeModel
 
@@ -90,3 +91,19 @@ def test_generate_refuses_a_corrupted_model_and_a_foreign_folder(trained, tmp_pa
     (tmp_path / "mine" / "notes.txt").write_text("keep")
     assert cli.main(["generate", "--model", str(model_path), "-n", "1", "-o", str(tmp_path / "mine")]) == 2
     assert "notes.txt" in capsys.readouterr().err and (tmp_path / "mine" / "notes.txt").exists()
+
+
+def test_the_shipped_model_is_small_and_carries_its_card():
+    model = GenerativeModel.load(DEFAULT_MODEL)
+    assert DEFAULT_MODEL.stat().st_size < 5_000_000
+    assert len(model.info["train"]) == 27 and len(model.info["held_out"]) == 6
+    card = DEFAULT_MODEL.with_suffix(".md").read_text()
+    assert model.content_hash in card
+    for name in model.info["train"] + model.info["held_out"]:
+        assert f"| {name} | {model.info['licences'][name]} |" in card
+
+
+def test_generate_defaults_to_the_shipped_model(tmp_path, capsys):
+    assert cli.main(["generate", "-n", "1", "--steps", "2", "-o", str(tmp_path / "s")]) == 0
+    assert len(load_scene(tmp_path / "s" / "sample_000.spk")) == 64 * 64
+    assert GenerativeModel.load(DEFAULT_MODEL).content_hash[:12] in capsys.readouterr().out
