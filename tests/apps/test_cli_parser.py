@@ -158,6 +158,7 @@ def test_defaults_are_those_of_the_earlier_command_line():
         "quality": 6,
         "target_size": None,
         "target_psnr": None,
+        "prune": 0.0,
         "finetune": None,
         "finetune_steps": 1000,
         "backend": "auto",
