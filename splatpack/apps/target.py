@@ -71,6 +71,7 @@ class _Search:
     target: Target
     work: Path
     say: Callable[[str], object]
+    original: GaussianSet | None = None  # the scene PSNR is measured against (default gs)
     grid: tuple = ()
     cameras: tuple = ()
     reference: list = field(default_factory=list)
@@ -96,9 +97,9 @@ class _Search:
     def measure(self, path: Path) -> float:
         """PSNR (dB) of the file at ``path`` against the original's renders."""
         if not self.reference:
-            tg = self.target
-            self.cameras = orbit_cameras(self.gs.means, tg.views, tg.render_size, tg.fov_degrees)
-            self.reference = render_views(self.gs, *self.cameras, tg.render_size)
+            tg, original = self.target, self.gs if self.original is None else self.original
+            self.cameras = orbit_cameras(original.means, tg.views, tg.render_size, tg.fov_degrees)
+            self.reference = render_views(original, *self.cameras, tg.render_size)
         decoded = render_views(read_grid_scene(path), *self.cameras, self.target.render_size)
         return quality_of(decoded, self.reference)[0]
 
@@ -109,14 +110,16 @@ def search_quality(
     work: str | Path,
     say: Callable[[str], object] = lambda _: None,
     source: str | Path | None = None,
+    original: GaussianSet | None = None,
 ) -> tuple[Trial, list[Trial]]:
     """Bisect the quality ladder for ``target``; returns (the chosen trial, with its PSNR, and
     every trial in the order made). Trial files are written into ``work``. A target no level
     meets raises :class:`SplatpackError` naming the nearest reachable value (and ``source``, the
-    file ``gs`` came from); ``say`` hears each trial (progress)."""
+    file ``gs`` came from); ``say`` hears each trial (progress). PSNR is against the renders of
+    ``original`` (the scene before pruning, say), by default of ``gs``."""
     target = target.validate()
     validate_gaussians(gs)
-    s = _Search(gs, target, Path(work), say)
+    s = _Search(gs, target, Path(work), say, original)
     levels = sorted(QUALITY_LEVELS)
     lo, hi = -1, len(levels)  # indices: for size, ``lo`` fits and ``hi`` does not; for PSNR the reverse
     while hi - lo > 1:
@@ -154,12 +157,13 @@ def write_to_target(
     out: str | Path,
     say: Callable[[str], object] = lambda _: None,
     source: str | Path | None = None,
+    original: GaussianSet | None = None,
 ) -> Trial:
     """:func:`search_quality`, then the chosen file moved to ``out`` (atomically: trials are
     written beside it); returns the chosen trial, its ``path`` now ``out``."""
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix=".target-", dir=out.resolve().parent) as tmp:
-        chosen, _ = search_quality(gs, target, tmp, say, source)
+        chosen, _ = search_quality(gs, target, tmp, say, source, original)
         os.replace(chosen.path, out)
     chosen.path = out
     return chosen

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
+import torch
 from grid_scenes import one_numba_thread, smooth_scene
 
 from splatpack.apps.bench import quality_of, render_views
@@ -135,3 +136,15 @@ def test_float_in_takes_finite_numbers_above_its_bound():
     for bad in ("0", "inf", "x"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse(bad)
+
+
+def test_psnr_is_measured_against_the_original_when_given(scene, levels, tmp_path):
+    """A pruned scene's PSNR is against the unpruned original's renders (what --prune then
+    --target-psnr means), so lower than against its own."""
+    pruned = scene.subset(torch.arange(0, len(scene), 2))
+    target = Target(size=levels[10][1] * 2, **VIEWS)
+    with one_numba_thread():
+        own, _ = search_quality(pruned, target, tmp_path / "own")
+        against, _ = search_quality(pruned, target, tmp_path / "orig", original=scene)
+    assert own.quality == against.quality == 10 and own.bytes == against.bytes
+    assert against.psnr < own.psnr - 3

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> None:
     if args.prior and (target.size or target.psnr or args.finetune or args.quality not in (6, "6", "default")):
         raise SplatpackError("--prior codes quality 6 grids: it takes no other --quality, --target-* or --finetune")
     cfg = GridCodecConfig.from_quality(args.quality)
-    gs = load_scene(args.file)
+    gs = original = load_scene(args.file)
     if args.prune:
         with Console(stderr=True).status(f"measuring the render contribution of {len(gs):,} Gaussians"):
             validate_gaussians(gs, args.file)
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> None:
     if target.size or target.psnr:
         console = Console(stderr=True)
         say = lambda line: console.print(f"  {line}", highlight=False)  # progress on stderr
-        trial = write_to_target(gs, target, args.out, say, args.file)
+        trial = write_to_target(gs, target, args.out, say, args.file, original)  # PSNR vs the unpruned
         size = trial.bytes
         chosen = f", quality {trial.quality}, {trial.psnr:.2f} dB PSNR on {target.views} orbit views"
     elif args.finetune:
