@@ -133,11 +133,27 @@ def table(results: dict) -> str:
     for name, r in results.items():
         rows.append(
             f"| {name} | {r['bytes_model']:,} | {r['bytes_grid_codec_best']:,} | {r['bytes_grid_codec_jxl']:,} "
-            f"| {r['bytes_raw']:,} | {-100 * r['saving_vs_best']:+.1f} % | {_pct(r['stream_over_cross_entropy'])} "
+            f"| {r['bytes_raw']:,} | {-100 * r['saving_vs_best'] + 0.0:+.1f} % | {_pct(r['stream_over_cross_entropy'])} "
             f"| {', '.join(s.split('.')[1] for s in r['fallback_sections']) or '—'} "
             f"| {r['encode_seconds']} | {r['decode_seconds']} |"
         )
     return "\n".join(rows) + "\n"
+
+
+def write_markdown(path: Path, doc: dict) -> str:
+    results, m = doc["results"], doc["model"]
+    md = (
+        f"Model `{m['name']}` (sha256 {m['sha256'][:12]}…), torch {doc['torch']}, {doc['threads']} thread(s); "
+        "bytes of the attribute grids at identical decoded values (`benchmarks/prior_coding.py`).\n\n"
+        "With per-section fallback (what `compress --prior` writes):\n\n"
+        + table(results)
+        + "\nThe model alone (every section under the model; bytes per section, model / grid codec's best):\n\n"
+        + model_only_table(results)
+        + "\n"
+        + "".join(f"- {k}: {v}\n" for k, v in doc["summary"].items())
+    )
+    path.write_text(md)
+    return md
 
 
 def main() -> None:
@@ -146,7 +162,12 @@ def main() -> None:
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=RESULTS / "prior_coding.json")
+    ap.add_argument("--render", action="store_true", help="only rewrite the .md table from the .json")
     args = ap.parse_args()
+    if args.render:
+        doc = json.loads(args.out.read_text())
+        write_markdown(args.out.with_suffix(".md"), doc)
+        return
     torch.set_num_threads(args.threads)
     loaded = load_bit_model(args.model)
     names = sorted(p.stem for p in (SHARED / "objects10k").glob("*.splat"))
@@ -179,16 +200,7 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
-    md = (
-        "With per-section fallback (what `compress --prior` writes):\n\n"
-        + table(results)
-        + "\nThe model alone (every section under the model; bytes per section, model / grid codec's best):\n\n"
-        + model_only_table(results)
-        + "\n"
-        + "".join(f"- {k}: {v}\n" for k, v in summary.items())
-    )
-    args.out.with_suffix(".md").write_text(md)
-    print(md)
+    print(write_markdown(args.out.with_suffix(".md"), doc))
 
 
 if __name__ == "__main__":
