@@ -7,25 +7,17 @@ import pytest
 import torch
 from format_scenes import random_set
 from grid_scenes import one_numba_thread
+from prior_models import ship_tiny_model
 
 from splatpack.apps.cli import main
 from splatpack.codecs import read_gaussians
-from splatpack.codecs.prior import codec as prior_codec
-from splatpack.codecs.prior import modelfile
-from splatpack.codecs.prior.modelfile import save_bit_model
-from splatpack.codecs.prior.planes import DEFAULT_LAYOUT, plane_ranks
 from splatpack.formats import save_scene
-from splatpack.generative.bitmodel import BitModel, BitModelConfig
 from splatpack.spk.container import SpkReader
 
 
 @pytest.fixture
 def shipped(tmp_path, monkeypatch):
-    torch.manual_seed(0)
-    model = BitModel(BitModelConfig(ranks=plane_ranks(DEFAULT_LAYOUT), hidden=8, blocks=1))
-    save_bit_model(model, DEFAULT_LAYOUT, {}, tmp_path / "tiny-v1.pt")
-    monkeypatch.setattr(modelfile, "WEIGHTS", tmp_path)
-    prior_codec._load.cache_clear()
+    ship_tiny_model(tmp_path, monkeypatch)
     return tmp_path
 
 

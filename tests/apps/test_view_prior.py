@@ -6,25 +6,17 @@ from __future__ import annotations
 
 import torch
 from grid_scenes import one_numba_thread, smooth_scene
+from prior_models import ship_tiny_model
 
 from splatpack.apps.commands.view import browser_readable
 from splatpack.codecs import read_gaussians
-from splatpack.codecs.prior import codec as prior_codec
-from splatpack.codecs.prior import modelfile
 from splatpack.codecs.prior.codec import PRIOR_SCENE_CODEC, PriorCodecConfig
-from splatpack.codecs.prior.modelfile import save_bit_model
-from splatpack.codecs.prior.planes import DEFAULT_LAYOUT, plane_ranks
 from splatpack.formats import save_scene
-from splatpack.generative.bitmodel import BitModel, BitModelConfig
 from splatpack.spk.container import SpkReader
 
 
 def test_prior_files_are_served_as_the_grid_scene_they_code(tmp_path, monkeypatch):
-    torch.manual_seed(0)
-    model = BitModel(BitModelConfig(ranks=plane_ranks(DEFAULT_LAYOUT), hidden=8, blocks=1))
-    save_bit_model(model, DEFAULT_LAYOUT, {}, tmp_path / "tiny-v1.pt")
-    monkeypatch.setattr(modelfile, "WEIGHTS", tmp_path)
-    prior_codec._load.cache_clear()
+    ship_tiny_model(tmp_path, monkeypatch)
     scene = smooth_scene(120, degree=0)
     src = tmp_path / "in" / "scene.spk"
     src.parent.mkdir()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from grid_scenes import one_numba_thread
+from prior_models import one_torch_thread, tiny_model
 
 from splatpack.codecs.grid import GridCodecConfig, encode_grid_scene
 from splatpack.codecs.prior.bitplanes import BITS_SECTION, decode_bitplanes, encode_bitplanes
@@ -35,10 +36,8 @@ from splatpack.spk.arrays import decode_array, encode_array
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +48,8 @@ def coded(scene, grid):
 
 @pytest.fixture(scope="module")
 def model_path(tmp):
-    torch.manual_seed(0)
-    model = BitModel(BitModelConfig(ranks=plane_ranks(DEFAULT_LAYOUT), hidden=8, blocks=1))
     path = tmp / "tiny.pt"
-    save_bit_model(model, DEFAULT_LAYOUT, {"grid_codec": "quality default"}, path)
+    save_bit_model(tiny_model(), DEFAULT_LAYOUT, {"grid_codec": "quality default"}, path)
     return path
 
 

@@ -7,32 +7,25 @@ from __future__ import annotations
 import pytest
 import torch
 from grid_scenes import one_numba_thread
+from prior_models import one_torch_thread, ship_tiny_model, tiny_model
 
 from splatpack.codecs import read_gaussians
 from splatpack.codecs.grid import GridSceneCodec
 from splatpack.codecs.prior import codec as prior_codec
-from splatpack.codecs.prior import modelfile
 from splatpack.codecs.prior.codec import PRIOR_SCENE_CODEC, PriorCodecConfig, transcode_to_grid
 from splatpack.codecs.prior.modelfile import save_bit_model
-from splatpack.codecs.prior.planes import DEFAULT_LAYOUT, plane_ranks
+from splatpack.codecs.prior.planes import DEFAULT_LAYOUT
 from splatpack.codecs.prior.training import grid_config
 from splatpack.core.errors import SplatpackError
-from splatpack.generative.bitmodel import BitModel, BitModelConfig
 from splatpack.spk.container import Section, SpkError, SpkReader, write_spk
 
 
 @pytest.fixture(autouse=True)
 def shipped(tmp_path, monkeypatch):
     """A tiny untrained model shipped (in a temporary weights folder) as ``tiny-v1``."""
-    torch.manual_seed(0)
-    model = BitModel(BitModelConfig(ranks=plane_ranks(DEFAULT_LAYOUT), hidden=8, blocks=1))
-    save_bit_model(model, DEFAULT_LAYOUT, {"grid_codec": "quality default"}, tmp_path / "tiny-v1.pt")
-    monkeypatch.setattr(modelfile, "WEIGHTS", tmp_path)
-    prior_codec._load.cache_clear()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield tmp_path
-    torch.set_num_threads(threads)
+    ship_tiny_model(tmp_path, monkeypatch)
+    with one_torch_thread():
+        yield tmp_path
 
 
 def _write(scene, grid, path):
@@ -54,9 +47,7 @@ def test_files_decode_to_the_grid_codecs_gaussians(scene, grid, shipped):
 
 def test_a_different_model_under_the_files_name_is_refused(scene, grid, shipped):
     _write(scene, grid, shipped / "a.spk")
-    torch.manual_seed(1)
-    other = BitModel(BitModelConfig(ranks=plane_ranks(DEFAULT_LAYOUT), hidden=8, blocks=1))
-    save_bit_model(other, DEFAULT_LAYOUT, {}, shipped / "tiny-v1.pt")
+    save_bit_model(tiny_model(seed=1), DEFAULT_LAYOUT, {}, shipped / "tiny-v1.pt")
     with pytest.raises(SpkError, match=r"bit-plane model 'tiny-v1'.*differs"):
         read_gaussians(shipped / "a.spk")
 

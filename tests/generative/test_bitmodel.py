@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from prior_models import one_torch_thread
 
 from splatpack.generative.bitmodel import (
     PROB_ONE,
@@ -36,11 +37,8 @@ def test_groups_cover_every_bit_once_most_significant_first(spatial):
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    """Small convolutions: one thread is fastest on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        yield
 
 
 def test_phase_major_groups_finish_a_phase_before_the_next():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from prior_models import one_torch_thread
 
 from splatpack.core.errors import SplatpackError
 from splatpack.generative.bitmodel import BitModel, BitModelConfig, coding_copy
@@ -21,11 +22,8 @@ from splatpack.generative.entropy import (
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    """Small convolutions: one thread is fastest on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        yield
 
 
 def copying_model() -> BitModel:
