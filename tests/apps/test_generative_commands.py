@@ -9,6 +9,7 @@ import imageio.v3 as iio
 import pytest
 import torch
 from format_scenes import random_set
+from prior_models import one_torch_thread
 
 from splatpack.apps import cli
 from splatpack.apps.generative import DEFAULT_MODEL
@@ -18,10 +19,8 @@ from splatpack.generative.model import GenerativeModel
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+from prior_models import one_torch_thread
 
 from splatpack.generative.bae import BAEConfig, BinaryAutoencoder, reconstruction_loss, straight_through_bits
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    """Small models train faster on one thread than on a shared machine's many."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():
+        yield
 
 
 def _smooth_grid(channels: int = 14, side: int = 16) -> torch.Tensor:

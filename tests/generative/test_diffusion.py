@@ -8,6 +8,7 @@ import itertools
 
 import pytest
 import torch
+from prior_models import one_torch_thread
 
 from splatpack.generative.diffusion import (
     BernoulliSchedule,
@@ -24,11 +25,8 @@ from splatpack.generative.diffusion import (
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    """Small models train faster on one thread than on a shared machine's many."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():
+        yield
 
 
 @pytest.mark.parametrize("kind", ["linear", "cosine"])

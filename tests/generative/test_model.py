@@ -10,6 +10,7 @@ import dataclasses
 import pytest
 import torch
 from format_scenes import random_set
+from prior_models import one_torch_thread
 
 from splatpack.core import SplatpackError
 from splatpack.core.digest import state_digest
@@ -22,11 +23,8 @@ from splatpack.generative.training import TrainingConfig, make_grids, train_mode
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    """Small models train faster on one thread than on a shared machine's many."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():
+        yield
 
 
 def _config() -> ModelConfig:
