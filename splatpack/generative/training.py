@@ -150,40 +150,33 @@ def train_model(
                 },
             )
 
-    if stage == "bae":
-        model.bae.train()
-        while step < config.bae_steps:
-            for group in bae_opt.param_groups:
-                group["lr"] = _lr(config.bae_lr, step, config.bae_steps)
-            idx = torch.randint(len(data), (config.batch,), generator=gen)
-            batch = data[idx]
-            bae_opt.zero_grad()
-            loss = reconstruction_loss(model.bae(batch, generator=gen)[0], batch)
+    def run_stage(name: str, steps: int, base_lr: float, opt: torch.optim.Optimizer, items, loss_of) -> None:
+        """Adam steps on random batches of ``items`` from ``step`` to ``steps``."""
+        nonlocal step
+        while step < steps:
+            for group in opt.param_groups:
+                group["lr"] = _lr(base_lr, step, steps)
+            idx = torch.randint(len(items), (config.batch,), generator=gen)
+            opt.zero_grad()
+            loss = loss_of(items[idx])
             loss.backward()
-            bae_opt.step()
+            opt.step()
             step += 1
             if on_step:
-                on_step("bae", step, config.bae_steps, loss.item())
+                on_step(name, step, steps, loss.item())
             if step % config.checkpoint_every == 0:
                 save_checkpoint()
+
+    if stage == "bae":
+        model.bae.train()
+        bae_loss = lambda batch: reconstruction_loss(model.bae(batch, generator=gen)[0], batch)
+        run_stage("bae", config.bae_steps, config.bae_lr, bae_opt, data, bae_loss)
         stage, step = "prior", 0
         save_checkpoint()
     model.bae.eval()
     with torch.no_grad():
         latents = torch.cat([model.bae.encode(data[i : i + 32]) for i in range(0, len(data), 32)])
-    schedule = config.model.schedule
     model.prior.train()
-    while step < config.prior_steps:
-        for group in prior_opt.param_groups:
-            group["lr"] = _lr(config.prior_lr, step, config.prior_steps)
-        idx = torch.randint(len(latents), (config.batch,), generator=gen)
-        prior_opt.zero_grad()
-        loss = denoising_loss(model.prior, latents[idx], schedule, gen)
-        loss.backward()
-        prior_opt.step()
-        step += 1
-        if on_step:
-            on_step("prior", step, config.prior_steps, loss.item())
-        if step % config.checkpoint_every == 0:
-            save_checkpoint()
+    prior_loss = lambda batch: denoising_loss(model.prior, batch, config.model.schedule, gen)
+    run_stage("prior", config.prior_steps, config.prior_lr, prior_opt, latents, prior_loss)
     return model.eval()
