@@ -57,7 +57,6 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "bench": ("splatpack bench --inputs plant.splat --tools splatpack spz --qualities 4 8",),
     "view": (
         "splatpack view outputs/default             # a run folder: framed from its training cameras",
-        "splatpack view scene.spk",
         "splatpack view plant.splat --no-browser --port 8000",
         "splatpack view plant.splat --desktop",
     ),
