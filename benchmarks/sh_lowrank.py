@@ -56,8 +56,8 @@ def settings(quality: int) -> dict[str, tuple[GridCodecConfig, float | None]]:
     """name → (codec settings, band-culling τ or pruned fraction or None; see the name)."""
     base = GridCodecConfig.from_quality(quality)
     out: dict[str, tuple[GridCodecConfig, float | None]] = {"grid": (base, None)}
-    for rank in (4, 8, 12, 16, 24):
-        for bits in (6, 8):
+    for rank in (4, 8, 12, 16, 24, 32):
+        for bits in (4, 5, 6, 8):
             cfg = dataclasses.replace(base, sh_mode="basis", basis_rank=rank, shN=AttributeCoding(bits))
             out[f"basis-r{rank}-b{bits}"] = (cfg, None)
     for tau in (1e-4, 1e-3, 4e-3):
@@ -79,6 +79,8 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", default=None, help="setting names to run (default: all)")
     args = ap.parse_args()
     rows: list[dict] = []
+    if args.only and RESULTS.is_file():  # a partial run updates the earlier rows
+        rows = [r for r in json.loads(RESULTS.read_text())["rows"] if r["setting"] not in args.only]
     for path in args.inputs:
         gs = load_scene(path)
         poses, K = orbit_cameras(gs.means, args.views, args.size, 60.0)

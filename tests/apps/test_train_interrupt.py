@@ -18,7 +18,6 @@ RUNS = 20
 
 def test_ctrl_c_never_prints_a_traceback(tmp_path):
     rng = random.Random(0)
-    resumable = 0
     for i in range(RUNS):
         out = tmp_path / f"run{i}"
         p = subprocess.Popen(
@@ -34,9 +33,36 @@ def test_ctrl_c_never_prints_a_traceback(tmp_path):
         assert "Traceback" not in err and "SystemError" not in err, err
         assert p.returncode == 130, (p.returncode, err)
         if "resume with: splatpack train default" in err:
-            resumable += 1
             assert (out / "checkpoint.pt").is_file()
-    assert resumable >= RUNS // 4  # most interrupts land in the loop
+
+
+def test_ctrl_c_in_the_loop_writes_a_checkpoint_and_says_how_to_resume(tmp_path):
+    """Interrupted right after a progress line (a line every 10 steps without a terminal, with
+    ``log_every: 1``), so the signal lands in the loop whatever the machine's load."""
+    from splatpack.captures.synthetic import make_synthetic_scene
+
+    root = make_synthetic_scene(tmp_path / "capture", width=40, height=40, n_train=8, n_test=2)
+    scene = tmp_path / "t.yaml"
+    scene.write_text(f"name: t\ndata: {root}\nformat: blender\noverrides: {{log_every: 1, eval_lpips: false}}\n")
+    for i in range(3):
+        out = tmp_path / f"run{i}"
+        p = subprocess.Popen(
+            [sys.executable, "-m", "splatpack", "train", str(scene), "--steps", "100000", "--out", str(out)],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        lines = []
+        for line in p.stderr:  # until the loop reports a step
+            lines.append(line)
+            if line.startswith("step "):
+                break
+        p.send_signal(signal.SIGINT)
+        err = "".join(lines) + p.communicate(timeout=120)[1]
+        assert "Traceback" not in err and p.returncode == 130, (p.returncode, err)
+        assert "resume with: splatpack train" in err and "--resume" in err, err
+        assert (out / "checkpoint.pt").is_file()
 
 
 def test_resume_without_a_checkpoint_and_overwrite(tmp_path, capsys):
