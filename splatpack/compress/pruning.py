@@ -26,7 +26,7 @@ from splatpack.core.errors import SplatpackError
 from splatpack.render.camera import orbit_cameras
 from splatpack.render.rasterize import rasterize
 
-__all__ = ["contributions", "orbit_contributions", "prune_lowest", "prune_to_bound"]
+__all__ = ["contributions", "kept_indices", "orbit_contributions", "prune_lowest", "prune_to_bound"]
 
 
 def contributions(gs: GaussianSet, poses: np.ndarray, K: np.ndarray, size: int, backend: str = "cpu") -> Tensor:
@@ -53,17 +53,21 @@ def orbit_contributions(gs: GaussianSet, views: int = 16, size: int = 192) -> Te
     return contributions(gs, poses, K, size)
 
 
-def prune_lowest(gs: GaussianSet, weights: Tensor, fraction: float) -> GaussianSet:
-    """``gs`` without the ``fraction`` of its Gaussians with the smallest ``weights`` (ties
-    broken by index, so the result is deterministic); the kept ones stay in their order."""
+def kept_indices(weights: Tensor, fraction: float) -> Tensor:
+    """Increasing indices of the Gaussians left after dropping the ``fraction`` with the smallest
+    ``weights`` (ties broken by index, so the result is deterministic)."""
     if not 0.0 <= fraction < 1.0:
         raise SplatpackError(f"the pruned fraction must be in [0, 1), not {fraction!r}")
-    drop = int(round(fraction * len(gs)))
-    if drop == 0:
-        return gs
+    drop = int(round(fraction * len(weights)))
     order = torch.from_numpy(np.argsort(weights.numpy(), kind="stable"))
-    keep = torch.sort(order[drop:]).values
-    return gs.subset(keep)
+    return torch.sort(order[drop:]).values
+
+
+def prune_lowest(gs: GaussianSet, weights: Tensor, fraction: float) -> GaussianSet:
+    """``gs`` without the ``fraction`` of its Gaussians with the smallest ``weights``; the kept
+    ones stay in their order (:func:`kept_indices`)."""
+    keep = kept_indices(weights, fraction)
+    return gs if len(keep) == len(gs) else gs.subset(keep)
 
 
 def prune_to_bound(

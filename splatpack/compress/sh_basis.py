@@ -33,15 +33,18 @@ three SVDs of small matrices.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import torch
 
+from splatpack.core import GaussianSet
 from splatpack.core.errors import SplatpackError
 
-__all__ = ["SHBasis", "band_degrees", "choose_rank", "colour_mse", "cull_bands", "fit_sh_basis"]
+__all__ = ["SHBasis", "band_degrees", "choose_rank", "colour_mse", "cull_bands", "culled_gaussians", "fit_sh_basis"]
 
 FOUR_PI = 4.0 * math.pi
 
@@ -173,3 +176,13 @@ def cull_bands(shn: np.ndarray, degrees: np.ndarray) -> np.ndarray:
     band_of = np.array([math.isqrt(j + 1) for j in range(x.shape[1])])  # coefficient j → band
     x[band_of[None, :] > np.asarray(degrees)[:, None]] = 0.0
     return x
+
+
+def culled_gaussians(gs: GaussianSet, tau: float, weights: np.ndarray | None = None) -> tuple[GaussianSet, float]:
+    """(``gs`` with each Gaussian's unneeded SH bands zeroed (:func:`band_degrees` with ``tau``
+    and optional render weights), the mean degree kept). A degree-0 set is returned as it is."""
+    if gs.shN.shape[1] == 0:
+        return gs, 0.0
+    shn = gs.shN.detach().cpu().numpy()
+    degrees = band_degrees(shn, tau, weights)
+    return dataclasses.replace(gs, shN=torch.from_numpy(cull_bands(shn, degrees))), float(degrees.mean())

@@ -159,6 +159,8 @@ def test_defaults_are_those_of_the_earlier_command_line():
         "target_size": None,
         "target_psnr": None,
         "prune": 0.0,
+        "sh_cull": None,
+        "sh_basis": None,
         "finetune": None,
         "finetune_steps": 1000,
         "backend": "auto",

@@ -9,6 +9,7 @@ from grid_scenes import smooth_scene
 from splatpack.apps.cli import main
 from splatpack.codecs.grid import read_grid_scene
 from splatpack.formats import save_scene
+from splatpack.spk.container import SpkReader
 
 
 def test_prune_removes_the_fraction_and_says_so(tmp_path, capsys):
@@ -25,3 +26,26 @@ def test_bad_prune_values_are_one_error_line(tmp_path, capsys, value):
     assert main(["compress", str(tmp_path / "x.ply"), "-o", str(tmp_path / "y.spk"), "--prune", value]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--prune" in err[0] and "(0, 0.9]" in err[0]
+
+
+def test_sh_cull_and_sh_basis_shape_the_sh_rest(tmp_path, capsys):
+    src = tmp_path / "in.ply"
+    gs = smooth_scene(n=200, degree=3)
+    save_scene(gs, src)
+    out = tmp_path / "b.spk"
+    assert main(["compress", str(src), "-o", str(out), "--sh-basis", "6", "--sh-cull", "1e-3"]) == 0
+    text = capsys.readouterr().out
+    assert "SH bands culled: mean degree" in text
+    meta = SpkReader(out).meta["attributes"]["shN"]
+    assert meta["mode"] == "basis" and meta["rank"] == 6
+    assert read_grid_scene(out).shN.shape == (200, 15, 3)
+
+
+def test_sh_basis_with_a_target_is_one_error_line(tmp_path, capsys):
+    src = tmp_path / "in.ply"
+    save_scene(smooth_scene(n=50, degree=1), src)
+    assert main(["compress", str(src), "-o", str(tmp_path / "x.spk"), "--sh-basis", "4", "--target-size", "1MB"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--sh-basis" in err[0]
+    assert main(["compress", str(src), "-o", str(tmp_path / "x.spk"), "--sh-basis", "46"]) == 2
+    assert "--sh-basis" in capsys.readouterr().err

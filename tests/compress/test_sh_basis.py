@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from splatpack.compress.sh_basis import band_degrees, choose_rank, colour_mse, cull_bands, fit_sh_basis
+from splatpack.compress.sh_basis import (
+    band_degrees,
+    choose_rank,
+    colour_mse,
+    cull_bands,
+    culled_gaussians,
+    fit_sh_basis,
+)
 from splatpack.core.errors import SplatpackError
 from splatpack.core.sh import eval_sh_bases
 
@@ -96,3 +103,14 @@ def test_weighted_band_culling_keeps_bands_where_renders_see_them():
     deg = band_degrees(x, tau=1e-3, weights=np.array([1.9, 0.1]))
     assert band_degrees(x, tau=1e-3).tolist() == [2, 2]
     assert deg.tolist() == [2, 0]  # the barely seen one loses its bands
+
+
+def test_culled_gaussians_zero_unneeded_bands_and_keep_degree_zero_sets():
+    from grid_scenes import smooth_scene
+
+    gs = smooth_scene(n=100, degree=3)
+    culled, mean_degree = culled_gaussians(gs, 1.0)  # every band is below an energy of 1
+    assert mean_degree == 0.0 and float(culled.shN.abs().max()) == 0.0
+    assert torch.equal(culled.means, gs.means)
+    flat = smooth_scene(n=10, degree=0)
+    assert culled_gaussians(flat, 1.0) == (flat, 0.0)

@@ -28,7 +28,8 @@ from splatpack.apps.target import Target, write_to_target
 from splatpack.codecs.grid import GridCodecConfig, write_grid_scene
 from splatpack.codecs.prior.codec import PRIOR_SCENE_CODEC, PriorCodecConfig
 from splatpack.codecs.prior.modelfile import DEFAULT_MODEL
-from splatpack.compress.pruning import orbit_contributions, prune_lowest
+from splatpack.compress.pruning import kept_indices, orbit_contributions
+from splatpack.compress.sh_basis import culled_gaussians
 from splatpack.core import GaussianSet, SplatpackError
 from splatpack.core.validate import validate_gaussians
 from splatpack.formats import load_scene, path_size
@@ -91,6 +92,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "summed blending weight over 16 orbit views; LightGaussian's significance), e.g. 0.1.",
     )
 
+    p.add_argument(
+        "--sh-cull",
+        type=float_in(0),
+        metavar="TAU",
+        help="zero the SH bands whose view-averaged colour energy, weighted by the Gaussian's render "
+        "contribution over 16 orbit views, is below TAU (Reduced-3DGS band culling), e.g. 1e-4.",
+    )
+    p.add_argument(
+        "--sh-basis",
+        type=int_in(1, 45),
+        metavar="RANK",
+        help="code the SH rest as a shared PCA basis and RANK coefficient planes instead of 3(K-1) "
+        "coefficient planes (sh_mode basis; the level's SH-rest bits, 5 below quality 5).",
+    )
+
     add_max_gaussians(p)
     add_follow_symlinks(p)
 
@@ -103,14 +119,23 @@ def run(args: argparse.Namespace) -> None:
         raise SplatpackError("--finetune takes --quality, not --target-size or --target-psnr")
     if args.prior and (target.size or target.psnr or args.finetune or args.quality not in (6, "6", "default")):
         raise SplatpackError("--prior codes quality 6 grids: it takes no other --quality, --target-* or --finetune")
-    cfg = GridCodecConfig.from_quality(args.quality)
+    if args.sh_basis and (target.size or target.psnr or args.finetune or args.prior):
+        raise SplatpackError("--sh-basis takes --quality: not --target-*, --finetune or --prior")
+    extra = {"sh_mode": "basis", "basis_rank": args.sh_basis} if args.sh_basis else {}
+    cfg = GridCodecConfig.from_quality(args.quality, **extra)
     gs = original = load_scene(args.file)
-    if args.prune:
+    if args.prune or args.sh_cull:
         with Console(stderr=True).status(f"measuring the render contribution of {len(gs):,} Gaussians"):
             validate_gaussians(gs, args.file)
-            n = len(gs)
-            gs = prune_lowest(gs, orbit_contributions(gs), args.prune)
+            weights = orbit_contributions(gs)
+    if args.prune:
+        n = len(gs)
+        keep = kept_indices(weights, args.prune)
+        gs, weights = gs.subset(keep), weights[keep]
         print(f"pruned {n - len(gs):,} of {n:,} Gaussians (those contributing least over 16 orbit views)")
+    if args.sh_cull:
+        gs, degree = culled_gaussians(gs, args.sh_cull, weights.numpy())
+        print(f"SH bands culled: mean degree {degree:.2f} of {gs.sh_degree}")
     chosen = ""
     if target.size or target.psnr:
         console = Console(stderr=True)
