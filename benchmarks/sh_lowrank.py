@@ -2,7 +2,7 @@
 
 For each input (default: the vanilla lego and fern runs of ``benchmarks/sh3_inputs.py``) and each
 setting, the grid codec writes a ``.spk``; the decoded scene is rendered from orbit views and
-compared with the original's renders (the bench's PSNR/SSIM, :func:`splatpack.apps.bench.quality_of`).
+compared with the original's renders (the bench's PSNR/SSIM, :func:`splatpack.metrics.mean_psnr_ssim`).
 Settings, all at the quality ladder's level ``--quality`` for the other attributes:
 
 * ``grid``: the SH rest as 15 RGB coefficient planes of ``shN.bits`` (the ladder's own choice);
@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from splatpack.apps.bench import quality_of, render_views
 from splatpack.codecs.grid import (
     AttributeCoding,
     GridCodecConfig,
@@ -44,6 +43,8 @@ from splatpack.compress.pruning import contributions, prune_lowest
 from splatpack.compress.sh_basis import band_degrees, cull_bands
 from splatpack.core.atomic import atomic_write_text
 from splatpack.formats import load_scene
+from splatpack.metrics import mean_psnr_ssim
+from splatpack.render import render_views
 from splatpack.render.camera import orbit_cameras
 from splatpack.spk.container import write_spk
 
@@ -105,7 +106,7 @@ def main() -> None:
                 write_spk(out, sections, meta, len(src))
                 size, per = out.stat().st_size, grid_attribute_bytes(sections)
                 decoded = read_grid_scene(out)
-            p, s = quality_of(render_views(decoded, poses, K, args.size), reference)
+            p, s = mean_psnr_ssim(render_views(decoded, poses, K, args.size), reference)
             row = {
                 "input": path.parent.name,
                 "setting": name,

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from rich.console import Console
 
@@ -45,14 +44,13 @@ from splatpack.formats import load_scene, path_size
 from splatpack.formats.ply import save_ply
 from splatpack.formats.sog import load_sog
 from splatpack.formats.spz import load_spz, save_spz
-from splatpack.metrics import psnr, ssim
-from splatpack.render import render_image
+from splatpack.metrics import mean_psnr_ssim
+from splatpack.render import render_views
 from splatpack.render.camera import orbit_cameras
 
 SHARED_SPLATS = Path(__file__).resolve().parents[3] / "shared" / "splats"  # ../shared beside the project root
 TOOLS = ("splatpack", "spz", "sogpy", "splat-transform", "gsplat-png")
 NPM_CACHE = Path.home() / ".cache" / "splatpack" / "npm"
-PSNR_CAP = 100.0  # dB, reported for identical renders (a lossless round trip) instead of infinity
 
 
 @dataclass
@@ -64,20 +62,6 @@ class BenchConfig:
     size: int = 384  # square renders
     fov_degrees: float = 60.0
     max_gaussians: int = 0  # > 0: a random subset (quick runs)
-
-
-# ---- cameras and renders ------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def render_views(gs: GaussianSet, poses: np.ndarray, K: np.ndarray, size: int) -> list[torch.Tensor]:
-    return [render_image(gs, c2w, K, size, size, background=(0.0, 0.0, 0.0), backend="cpu") for c2w in poses]
-
-
-def quality_of(decoded: list[torch.Tensor], reference: list[torch.Tensor]) -> tuple[float, float]:
-    ps = [min(psnr(a, b), PSNR_CAP) for a, b in zip(decoded, reference)]  # identical renders: the cap
-    ss = [float(ssim(a, b)) for a, b in zip(decoded, reference)]
-    return float(np.mean(ps)), float(np.mean(ss))
 
 
 # ---- tools: (encode, decode) pairs ----------------------------------------------------------------
@@ -217,7 +201,7 @@ def run_bench(cfg: BenchConfig, out_dir: Path, console=None) -> list[dict[str, A
                     t1 = time.perf_counter()
                     back = dec(path)
                     t2 = time.perf_counter()
-                    psnr_v, ssim_v = quality_of(render_views(back, poses, K, cfg.size), reference)
+                    psnr_v, ssim_v = mean_psnr_ssim(render_views(back, poses, K, cfg.size), reference)
                     row.update(
                         bytes=path_size(path),
                         psnr=psnr_v,

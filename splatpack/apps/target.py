@@ -10,7 +10,7 @@ so bytes B(q) and PSNR P(q) grow with q, and a bisection over the 11 levels find
 in ⌈log₂ 12⌉ = 4 encodes. PLAS sorts once (:func:`~splatpack.codecs.grid.encode.scene_grid`:
 the grid depends on the sort settings only) and every trial codes on that grid, so the file
 written is byte for byte the one ``--quality q*`` writes. PSNR is the bench's
-(:func:`splatpack.apps.bench.quality_of`, Morgenstern et al.'s SOG evaluation without capture
+(:func:`splatpack.metrics.mean_psnr_ssim`, Morgenstern et al.'s SOG evaluation without capture
 images): the decoded scene's renders against the original's, from a few small orbit views.
 """
 
@@ -22,15 +22,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from splatpack.apps.bench import quality_of, render_views
 from splatpack.codecs.base import EncodedScene
 from splatpack.codecs.grid import QUALITY_LEVELS, GridCodecConfig, read_grid_scene
+from splatpack.codecs.grid.allocate import Allocation, AllocationConfig, allocate
 from splatpack.codecs.grid.encode import encode_grid_scene, scene_grid
 from splatpack.core import GaussianSet, SplatpackError
 from splatpack.core.validate import validate_gaussians
+from splatpack.metrics import mean_psnr_ssim
+from splatpack.render import render_views
 from splatpack.render.camera import orbit_cameras
 
-__all__ = ["Target", "Trial", "search_quality", "write_to_target"]
+__all__ = ["Target", "Trial", "search_quality", "write_allocated", "write_to_target"]
 
 
 @dataclass
@@ -101,7 +103,7 @@ class _Search:
             self.cameras = orbit_cameras(original.means, tg.views, tg.render_size, tg.fov_degrees)
             self.reference = render_views(original, *self.cameras, tg.render_size)
         decoded = render_views(read_grid_scene(path), *self.cameras, self.target.render_size)
-        return quality_of(decoded, self.reference)[0]
+        return mean_psnr_ssim(decoded, self.reference)[0]
 
 
 def search_quality(
@@ -164,6 +166,38 @@ def write_to_target(
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix=".target-", dir=out.resolve().parent) as tmp:
         chosen, _ = search_quality(gs, target, tmp, say, source, original)
+        os.replace(chosen.path, out)
+    chosen.path = out
+    return chosen
+
+
+#: the fractions ``--allocate`` may prune (its model picks one, or none)
+ALLOCATE_PRUNE = (0.0, 0.05, 0.1, 0.2, 0.3)
+
+
+def write_allocated(
+    gs: GaussianSet,
+    target: Target,
+    out: str | Path,
+    say: Callable[[str], object] = lambda _: None,
+    source: str | Path | None = None,
+    original: GaussianSet | None = None,
+) -> Allocation:
+    """``--allocate``: :func:`splatpack.codecs.grid.allocate.allocate` for ``target`` (per-attribute
+    bits, lossy JPEG XL, SH-rest basis and pruning chosen by measured rate–distortion), the
+    chosen file moved to ``out`` atomically; returns the allocation, its ``path`` now ``out``."""
+    target = target.validate()
+    out = Path(out)
+    cfg = AllocationConfig(
+        views=target.views,
+        render_size=target.render_size,
+        fov_degrees=target.fov_degrees,
+        prune_fractions=ALLOCATE_PRUNE,
+    )
+    with tempfile.TemporaryDirectory(prefix=".allocate-", dir=out.resolve().parent) as tmp:
+        chosen, _ = allocate(
+            gs, tmp, psnr=target.psnr, size=target.size, config=cfg, original=original, say=say, source=source
+        )
         os.replace(chosen.path, out)
     chosen.path = out
     return chosen

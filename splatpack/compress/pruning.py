@@ -40,8 +40,9 @@ def contributions(gs: GaussianSet, poses: np.ndarray, K: np.ndarray, size: int, 
     for c2w in poses:
         colours = torch.ones(len(gs), 1, requires_grad=True)
         vm = torch.from_numpy(np.linalg.inv(c2w)).float()
-        image, _, _ = rasterize(means, quats, scales, alphas, colours, vm, kt, size, size, backend=backend)
-        image.sum().backward()
+        with torch.enable_grad():  # the weights are a gradient, also when called under no_grad
+            image, _, _ = rasterize(means, quats, scales, alphas, colours, vm, kt, size, size, backend=backend)
+            image.sum().backward()
         total += colours.grad[:, 0].double()
     return total
 

@@ -30,12 +30,13 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-__all__ = ["gaussian_window", "psnr", "ssim", "ssim_map", "to_bchw"]
+__all__ = ["PSNR_CAP", "gaussian_window", "mean_psnr_ssim", "psnr", "ssim", "ssim_map", "to_bchw"]
 
 WINDOW_SIZE = 11
 SIGMA = 1.5
 C1 = 0.01**2
 C2 = 0.03**2
+PSNR_CAP = 100.0  # dB, what mean_psnr_ssim counts for identical images (a lossless round trip)
 
 
 def to_bchw(img: torch.Tensor, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,3 +113,11 @@ def psnr(img: torch.Tensor, ref: torch.Tensor) -> float:
     mse = (x.detach().double() - y.detach().double()).pow(2).flatten(1).mean(1)
     vals = [math.inf if m == 0 else -10.0 * math.log10(m) for m in mse.tolist()]
     return float(sum(vals) / len(vals))
+
+
+def mean_psnr_ssim(images: list[torch.Tensor], references: list[torch.Tensor]) -> tuple[float, float]:
+    """Mean PSNR (each capped at :data:`PSNR_CAP`) and mean SSIM of image pairs: how the bench and
+    ``compress --target-psnr`` score a decoded scene's renders against the original's."""
+    ps = [min(psnr(a, b), PSNR_CAP) for a, b in zip(images, references)]
+    ss = [float(ssim(a, b)) for a, b in zip(images, references)]
+    return float(sum(ps) / len(ps)), float(sum(ss) / len(ss))

@@ -8,7 +8,7 @@ import torch
 from splatpack.core import GaussianSet
 from splatpack.render.rasterize import rasterize
 
-__all__ = ["render_gaussians", "render_image"]
+__all__ = ["render_gaussians", "render_image", "render_views"]
 
 
 def render_gaussians(
@@ -52,3 +52,10 @@ def render_image(gs: GaussianSet, c2w: np.ndarray, K: np.ndarray, width: int, he
         g, vm, torch.from_numpy(K).float().to(dev), width, height, background=bg, backend=backend
     )
     return img.clamp(0, 1)
+
+
+@torch.no_grad()
+def render_views(gs: GaussianSet, poses: np.ndarray, K: np.ndarray, size: int) -> list[torch.Tensor]:
+    """``size``² renders [H, W, 3] of ``gs`` on black from each camera-to-world pose of ``poses``
+    (one ``K``), with the CPU kernels: the renders compressed files are compared by."""
+    return [render_image(gs, c2w, K, size, size, background=(0.0, 0.0, 0.0), backend="cpu") for c2w in poses]

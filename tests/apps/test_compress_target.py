@@ -10,13 +10,14 @@ import pytest
 import torch
 from grid_scenes import one_numba_thread, smooth_scene
 
-from splatpack.apps.bench import quality_of, render_views
 from splatpack.apps.cli import main
 from splatpack.apps.parser import byte_size, float_in
 from splatpack.apps.target import Target, search_quality, write_to_target
 from splatpack.codecs.grid import GridCodecConfig, read_grid_scene, write_grid_scene
 from splatpack.core import SplatpackError
 from splatpack.formats import save_scene
+from splatpack.metrics import mean_psnr_ssim
+from splatpack.render import render_views
 from splatpack.render.camera import orbit_cameras
 
 VIEWS = {"views": 3, "render_size": 48}  # few small views: a test of the search, not of the figure
@@ -38,7 +39,7 @@ def levels(scene, tmp_path_factory):
         for q in range(11):
             path = d / f"q{q}.spk"
             size = write_grid_scene(path, scene, GridCodecConfig.from_quality(q))
-            psnr = quality_of(render_views(read_grid_scene(path), *cams, VIEWS["render_size"]), reference)[0]
+            psnr = mean_psnr_ssim(render_views(read_grid_scene(path), *cams, VIEWS["render_size"]), reference)[0]
             out[q] = (path, size, psnr)
     assert all(out[q][1] < out[q + 1][1] and out[q][2] < out[q + 1][2] for q in range(10))  # the ladder grows
     return out
@@ -121,6 +122,7 @@ def test_byte_size_refuses_what_is_not_a_size(text):
         (["--quality", "6", "--target-size", "1MB"], ["--target-size", "not allowed with", "--quality"]),
         (["--target-size", "1MB", "--target-psnr", "40"], ["--target-psnr", "not allowed with"]),
         (["--target-psnr", "40", "--finetune", "x"], ["--finetune", "--quality"]),
+        (["--allocate"], ["--allocate", "--target-size or --target-psnr"]),
     ],
 )
 def test_bad_targets_give_one_error_line(args, fragments, capsys, tmp_path):
@@ -148,3 +150,19 @@ def test_psnr_is_measured_against_the_original_when_given(scene, levels, tmp_pat
         against, _ = search_quality(pruned, target, tmp_path / "orig", original=scene)
     assert own.quality == against.quality == 10 and own.bytes == against.bytes
     assert against.psnr < own.psnr - 3
+
+
+def test_compress_allocate_meets_the_psnr_target_and_says_how(scene, levels, tmp_path, capsys):
+    """``--allocate``: per-attribute settings chosen on measured renders; the one line names them."""
+    src = save_scene(scene, tmp_path / "in.ply")
+    target = levels[5][2]
+    with one_numba_thread():
+        args = ["compress", str(src), "-o", str(tmp_path / "o.spk"), "--target-psnr", f"{target:.3f}", "--allocate"]
+        assert main(args) == 0
+    out = capsys.readouterr().out.strip()
+    assert "\n" not in out and "means " in out and "opacities " in out and " dB PSNR" in out
+    cams = orbit_cameras(scene.means, Target.views, Target.render_size, Target.fov_degrees)
+    reference = render_views(scene, *cams, Target.render_size)
+    decoded = read_grid_scene(tmp_path / "o.spk")
+    assert mean_psnr_ssim(render_views(decoded, *cams, Target.render_size), reference)[0] >= target - 1e-6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.ply", "o.spk"]  # no work files left

@@ -45,6 +45,8 @@ def test_quality_levels(scene, grid):
         (GridCodecConfig(sort_weights={"colour": 1.0}), "sort_weights"),
         (GridCodecConfig(palette_size=0), "palette_size"),
         (GridCodecConfig(sh_mode="rvq", rvq_stages=9), "rvq_stages"),
+        # lossy JPEG XL would blur the index of the largest component into another axis
+        (GridCodecConfig(quats=AttributeCoding(8, "jxl", 1.0), quats_encoding="smallest-three"), "losslessly"),
     ],
 )
 def test_invalid_configs(scene, grid, cfg, pattern):

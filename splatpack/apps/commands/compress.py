@@ -24,7 +24,7 @@ from splatpack.apps.parser import (
     quality_level,
     require_extension,
 )
-from splatpack.apps.target import Target, write_to_target
+from splatpack.apps.target import Target, write_allocated, write_to_target
 from splatpack.codecs.grid import GridCodecConfig, write_grid_scene
 from splatpack.codecs.prior.codec import PRIOR_SCENE_CODEC, PriorCodecConfig
 from splatpack.codecs.prior.modelfile import DEFAULT_MODEL
@@ -66,6 +66,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DB",
         help=f"the smallest file whose renders are at least DB dB PSNR against the original's "
         f"({Target.views} orbit views of {Target.render_size} px).",
+    )
+    p.add_argument(
+        "--allocate",
+        action="store_true",
+        help="with --target-*: choose each attribute's bits (and lossy JPEG XL, the SH-rest basis and "
+        "pruning) by rate-distortion measured on renders, instead of the quality ladder (slower).",
     )
     p.add_argument(
         "--finetune",
@@ -119,6 +125,8 @@ def run(args: argparse.Namespace) -> None:
         raise SplatpackError("--finetune takes --quality, not --target-size or --target-psnr")
     if args.prior and (target.size or target.psnr or args.finetune or args.quality not in (6, "6", "default")):
         raise SplatpackError("--prior codes quality 6 grids: it takes no other --quality, --target-* or --finetune")
+    if args.allocate and not (target.size or target.psnr):
+        raise SplatpackError("--allocate searches for a target: give --target-size or --target-psnr")
     if args.sh_basis and (target.size or target.psnr or args.finetune or args.prior):
         raise SplatpackError("--sh-basis takes --quality: not --target-*, --finetune or --prior")
     extra = {"sh_mode": "basis", "basis_rank": args.sh_basis} if args.sh_basis else {}
@@ -136,13 +144,18 @@ def run(args: argparse.Namespace) -> None:
     if args.sh_cull:
         gs, degree = culled_gaussians(gs, args.sh_cull, weights.numpy())
         print(f"SH bands culled: mean degree {degree:.2f} of {gs.sh_degree}")
-    chosen = ""
+    chosen, count = "", len(gs)
     if target.size or target.psnr:
         console = Console(stderr=True)
         say = lambda line: console.print(f"  {line}", highlight=False)  # progress on stderr
-        trial = write_to_target(gs, target, args.out, say, args.file, original)  # PSNR vs the unpruned
-        size = trial.bytes
-        chosen = f", quality {trial.quality}, {trial.psnr:.2f} dB PSNR on {target.views} orbit views"
+        if args.allocate:
+            found = write_allocated(gs, target, args.out, say, args.file, original)
+            size, setting = found.bytes, found.describe()
+            count = found.num_gaussians
+        else:
+            found = write_to_target(gs, target, args.out, say, args.file, original)  # PSNR vs the unpruned
+            size, setting = found.bytes, f"quality {found.quality}"
+        chosen = f", {setting}, {found.psnr:.2f} dB PSNR on {target.views} orbit views"
     elif args.finetune:
         size = finetune_and_compress(
             args.file, gs, args.out, args.finetune, args.finetune_steps, args.quality, args.backend
@@ -157,7 +170,7 @@ def run(args: argparse.Namespace) -> None:
             size = write_grid_scene(args.out, gs, cfg)
     src = path_size(args.file)
     print(
-        f"wrote {args.out}: {len(gs):,} Gaussians, {size:,} bytes ({relative_size(size, src)} than "
+        f"wrote {args.out}: {count:,} Gaussians, {size:,} bytes ({relative_size(size, src)} than "
         f"{Path(args.file).name}){chosen}, {time.perf_counter() - t0:.1f} s"
     )
 

@@ -136,6 +136,9 @@ class GridCodecConfig:
             )
         if self.quats_encoding == "smallest-three" and self.quats.bits < 2:
             raise SplatpackError("grid codec: smallest-three quaternions need quats.bits >= 2 (the index channel)")
+        if self.quats_encoding == "smallest-three" and self.quats.distance:
+            # lossy JPEG XL would blur the index channel of the largest component into other indices
+            raise SplatpackError("grid codec: smallest-three quaternions must be coded losslessly (quats.distance 0)")
         if self.opacity_space not in OPACITY_SPACES:
             raise SplatpackError(
                 f"grid codec: opacity_space must be one of {OPACITY_SPACES}, not {self.opacity_space!r}"

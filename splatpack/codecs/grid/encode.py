@@ -41,6 +41,7 @@ __all__ = [
     "code_attributes",
     "encode_grid_scene",
     "grid_attribute_bytes",
+    "grid_scene_parts",
     "scene_grid",
 ]
 
@@ -219,6 +220,14 @@ def encode_grid_scene(
         if _frame_bytes(alt_coded) < _frame_bytes(coded):
             coded.update(alt_coded)
             frames = "canonical"
+    return grid_scene_parts(coded, gi, cells, int(gs.sh_degree), cfg, sort_info, frames)
+
+
+def grid_scene_parts(
+    coded: dict[str, Coded], gi: np.ndarray, cells: GridCells, sh_degree: int, cfg: GridCodecConfig, sort_info, frames
+) -> tuple[list, dict[str, Any]]:
+    """(sections, meta) of a grid scene from its coded attributes (:func:`code_attribute` of each),
+    the checked grid index and the frames the scales and rotations were coded in."""
     empty = np.flatnonzero(gi.reshape(-1) < 0).astype(np.uint32)
     sections = [Section("grid.empty", "deflate", encode_array(empty, "deflate"))]
     for name in ATTRIBUTES:
@@ -228,7 +237,7 @@ def encode_grid_scene(
         "kind": FORMAT_KIND,
         "version": FORMAT_VERSION,
         "grid": {"height": cells.height, "width": cells.width},
-        "sh_degree": int(gs.sh_degree),
+        "sh_degree": sh_degree,
         "means_transform": "signed-log1p",
         "opacity_space": cfg.opacity_space,
         "attributes": {name: entry for name, (_, entry) in coded.items()},

@@ -1,0 +1,139 @@
+"""Render-aware bit allocation (:mod:`splatpack.codecs.grid.allocate`): the Lagrangian sweep keeps
+only undominated allocations, the additive error model, and a search whose file meets its target,
+is the grid codec's own file for the chosen settings, and refuses targets out of reach."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from grid_scenes import one_numba_thread, smooth_scene
+
+from splatpack.codecs.base import EncodedScene
+from splatpack.codecs.grid import GridCodecConfig, read_grid_scene
+from splatpack.codecs.grid.allocate import (
+    AllocationConfig,
+    Measured,
+    Option,
+    allocate,
+    candidates,
+    predicted_psnr,
+)
+from splatpack.codecs.grid.encode import encode_grid_scene
+from splatpack.core import SplatpackError
+from splatpack.metrics import mean_psnr_ssim
+from splatpack.render import render_views
+from splatpack.render.camera import orbit_cameras
+from splatpack.spk.container import SpkReader
+
+SMALL = {"views": 3, "render_size": 48}
+# few options: a test of the search, not of the figure
+FEW = {"means": (9, 12), "sh0": (4, 6), "shN": (3, 4), "scales": (4, 6), "quats": (4, 6), "opacities": (4, 6)}
+
+
+def _table(rates: dict[str, list[int]], mse: dict[str, list[float]]) -> dict[str, list[Measured]]:
+    return {
+        a: [Measured(Option(a, b), ([], {}), r, np.array([d])) for b, (r, d) in enumerate(zip(rates[a], mse[a]))]
+        for a in rates
+    }
+
+
+def test_candidates_are_the_undominated_allocations_from_cheapest_to_best():
+    table = _table(
+        {"means": [10, 20, 40], "sh0": [5, 6, 30]},
+        {"means": [1e-2, 1e-4, 1e-6], "sh0": [1e-3, 1e-5, 1e-7]},
+    )
+    hull = candidates(table, np.array([0.0]), overhead=7)
+    assert hull[0].predicted_bytes == 7 + 10 + 5  # λ = 0: the smallest file
+    assert [o.bits for o in hull[-1].options.values()] == [2, 2]  # λ = ∞: the least distortion
+    everything = []
+    for pick in itertools.product(*table.values()):
+        everything.append((7 + sum(m.bytes for m in pick), sum(float(m.delta_mse[0]) for m in pick)))
+    for c in hull:  # nothing is both smaller and better than a candidate
+        d = 10 ** (-c.predicted_psnr / 10)
+        assert not any(b < c.predicted_bytes and e < d * (1 - 1e-9) for b, e in everything)
+    assert [c.predicted_bytes for c in hull] == sorted(c.predicted_bytes for c in hull)
+
+
+def test_predicted_psnr_adds_the_errors_per_view_then_averages_the_views():
+    ref = np.array([1e-6, 1e-5])
+    got = predicted_psnr(ref, [np.array([1e-6, 0.0]), np.array([0.0, 9e-5])])
+    assert got == pytest.approx((-10 * np.log10(2e-6) - 10 * np.log10(1e-4)) / 2)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return smooth_scene(n=300, degree=1)
+
+
+@pytest.fixture(scope="module")
+def reference(scene):
+    cams = orbit_cameras(scene.means, SMALL["views"], SMALL["render_size"], 60.0)
+    return cams, render_views(scene, *cams, SMALL["render_size"])
+
+
+def _psnr(path, reference):
+    cams, ref = reference
+    return mean_psnr_ssim(render_views(read_grid_scene(path), *cams, SMALL["render_size"]), ref)[0]
+
+
+@pytest.mark.parametrize("target", [35.0, 45.0])
+def test_a_psnr_target_is_met_by_the_grid_codecs_own_file(scene, reference, target, tmp_path):
+    cfg = AllocationConfig(bits=FEW, basis_ranks=(2,), basis_bits=(5,), **SMALL)
+    with one_numba_thread():
+        chosen, hull = allocate(scene, tmp_path, psnr=target, config=cfg)
+        assert chosen.psnr >= target and _psnr(chosen.path, reference) == pytest.approx(chosen.psnr)
+        # the file is what the encoder writes for the chosen settings on the same (deterministic) sort
+        base = GridCodecConfig.from_quality(10, frames=read_grid_scene_frames(chosen.path))
+        sections, meta = encode_grid_scene(scene, chosen.config(base))
+        again = EncodedScene(sections, meta, len(scene)).write(tmp_path / "again.spk")
+    assert again == chosen.bytes and (tmp_path / "again.spk").read_bytes() == chosen.path.read_bytes()
+    cheaper = [c for c in hull if c.predicted_bytes < chosen.predicted_bytes]
+    assert all(c.predicted_psnr < target or c.psnr is not None for c in cheaper)  # cheaper ones fell short
+
+
+def read_grid_scene_frames(path) -> str:
+    with SpkReader(path) as r:
+        return r.meta["frames"]
+
+
+def test_a_size_target_gives_a_file_that_fits(scene, tmp_path):
+    cfg = AllocationConfig(bits=FEW, basis_ranks=(), distances={}, **SMALL)
+    with one_numba_thread():
+        loose, hull = allocate(scene, tmp_path, psnr=1.0, config=cfg)
+        size = (min(c.predicted_bytes for c in hull) + max(c.predicted_bytes for c in hull)) // 2
+        chosen, _ = allocate(scene, tmp_path, size=size, config=cfg)
+    assert chosen.bytes <= size and chosen.path.stat().st_size == chosen.bytes
+    assert chosen.psnr >= loose.psnr
+
+
+def test_pruning_is_one_more_choice_and_its_file_holds_fewer_gaussians(scene, reference, tmp_path):
+    cfg = AllocationConfig(bits=FEW, basis_ranks=(), distances={}, prune_fractions=(0.0, 0.5), **SMALL)
+    with one_numba_thread():
+        chosen, hull = allocate(scene, tmp_path, psnr=1.0, config=cfg)  # anything goes: the smallest
+    assert {c.prune for c in hull} == {0.0, 0.5}
+    assert chosen.prune == 0.5 and chosen.num_gaussians == len(read_grid_scene(chosen.path)) == 150
+    assert _psnr(chosen.path, reference) == pytest.approx(chosen.psnr)
+
+
+def test_targets_out_of_reach_name_the_reachable_end(scene, tmp_path):
+    cfg = AllocationConfig(bits=FEW, basis_ranks=(), distances={}, **SMALL)
+    with one_numba_thread():
+        with pytest.raises(SplatpackError, match="above the highest reachable by allocation"):
+            allocate(scene, tmp_path, psnr=99.0, config=cfg, source="in.ply")
+        with pytest.raises(SplatpackError, match="below the smallest allocation"):
+            allocate(scene, tmp_path, size=100, config=cfg)
+    with pytest.raises(SplatpackError, match="exactly one"):
+        allocate(scene, tmp_path, psnr=30.0, size=10_000)
+
+
+def test_options_cover_the_ranges_the_basis_and_the_lossy_codings():
+    opts = AllocationConfig(bits={"shN": (3, 4), "sh0": (5, 5)}, basis_ranks=(4,), basis_bits=(5,)).options(
+        ["shN", "sh0"]
+    )
+    assert [o.short() for o in opts["shN"]] == ["3", "4", "5/r4"]
+    assert [o.short() for o in opts["sh0"]] == ["5", "8/d0.5", "8/d1", "8/d2"]
+    cfg = Option("shN", 5, rank=4).apply(GridCodecConfig())
+    assert cfg.sh_mode == "basis" and cfg.basis_rank == 4 and cfg.shN.bits == 5
+    assert Option("sh0", 8, distance=1.0).apply(GridCodecConfig()).sh0.distance == 1.0
