@@ -11,6 +11,9 @@ with splatpack's CPU rasteriser) and records
 
 * ``splatpack`` — the self-organising attribute-grid scene (:mod:`splatpack.codecs.grid`)
   at several ``--quality`` levels;
+* ``splatpack-alloc`` — the same codec with render-aware allocation
+  (:mod:`splatpack.codecs.grid.allocate`, ``compress --target-psnr DB --allocate``) at several
+  target PSNRs (measured by the search on its own 8 small views);
 * ``spz`` — Niantic SPZ written by gsply (:func:`splatpack.formats.spz.save_spz`);
 * ``sogpy`` — PlayCanvas SOG written by sogpy (PyPI, a Python port of splat-transform);
 * ``splat-transform`` — PlayCanvas SOG written by ``@playcanvas/splat-transform`` (npm; installed
@@ -18,12 +21,17 @@ with splatpack's CPU rasteriser) and records
 * ``gsplat-png`` — gsplat's ``PngCompression`` without sorting (its sort needs CUDA PLAS), which
   crops the scene to a square number of Gaussians as gsplat does.
 
-A tool that cannot run here is recorded with its ``error`` and left out of the plot. Results
-go to ``OUT/results.json`` and the RD plot to ``OUT/rd.png``.
+LPIPS (AlexNet, :mod:`splatpack.metrics.lpips`) is added to each row where its weights are
+installed. A tool that cannot run here is recorded with its ``error`` and left out of the plot.
+Results go to ``OUT/results.json``, the RD plot to ``OUT/rd.png`` and ``OUT/summary.json``
+holds, per input, the size ratio of every single-rate peer to splatpack's curves at the peer's
+PSNR and every curve's bytes at 40 and 45 dB (:func:`summarise`: log-bytes interpolated
+linearly in PSNR between measured points, never extrapolated).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -34,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from rich.console import Console
 
@@ -44,12 +53,14 @@ from splatpack.formats import load_scene, path_size
 from splatpack.formats.ply import save_ply
 from splatpack.formats.sog import load_sog
 from splatpack.formats.spz import load_spz, save_spz
-from splatpack.metrics import mean_psnr_ssim
+from splatpack.metrics import LPIPSUnavailable, lpips, mean_psnr_ssim
 from splatpack.render import render_views
 from splatpack.render.camera import orbit_cameras
 
 SHARED_SPLATS = Path(__file__).resolve().parents[3] / "shared" / "splats"  # ../shared beside the project root
-TOOLS = ("splatpack", "spz", "sogpy", "splat-transform", "gsplat-png")
+TOOLS = ("splatpack", "splatpack-alloc", "spz", "sogpy", "splat-transform", "gsplat-png")
+CURVES = ("splatpack", "splatpack-alloc")  # the tools with a knob: several rates per input
+EQUAL_PSNR_LEVELS = (40.0, 45.0)
 NPM_CACHE = Path.home() / ".cache" / "splatpack" / "npm"
 
 
@@ -58,6 +69,7 @@ class BenchConfig:
     inputs: list[Path] = field(default_factory=lambda: [SHARED_SPLATS / "plant.splat", SHARED_SPLATS / "biker.spz"])
     tools: tuple[str, ...] = TOOLS
     qualities: tuple[int, ...] = (0, 3, 6, 8)  # splatpack --quality levels
+    alloc_psnrs: tuple[float, ...] = (40.0, 45.0, 50.0, 55.0)  # splatpack-alloc --target-psnr values
     views: int = 32
     size: int = 384  # square renders
     fov_degrees: float = 60.0
@@ -74,6 +86,17 @@ def _splatpack(quality: int):
     def enc(gs: GaussianSet, work: Path) -> Path:
         out = work / f"scene-q{quality}.spk"
         write_grid_scene(out, gs, cfg)
+        return out
+
+    return enc, read_grid_scene
+
+
+def _splatpack_alloc(psnr_target: float):
+    from splatpack.apps.target import Target, write_allocated
+
+    def enc(gs: GaussianSet, work: Path) -> Path:
+        out = work / f"scene-alloc{psnr_target:g}.spk"
+        write_allocated(gs, Target(psnr=psnr_target), out)
         return out
 
     return enc, read_grid_scene
@@ -164,6 +187,8 @@ def tool_runs(cfg: BenchConfig) -> list[tuple[str, str, Callable[[], tuple[Calla
     for tool in cfg.tools:
         if tool == "splatpack":
             runs += [("splatpack", f"q{q}", (lambda q=q: _splatpack(q))) for q in cfg.qualities]
+        elif tool == "splatpack-alloc":
+            runs += [("splatpack-alloc", f"{p:g}dB", (lambda p=p: _splatpack_alloc(p))) for p in cfg.alloc_psnrs]
         elif tool in single_rate:
             runs.append((tool, "default", single_rate[tool]))
         else:
@@ -201,7 +226,9 @@ def run_bench(cfg: BenchConfig, out_dir: Path, console=None) -> list[dict[str, A
                     t1 = time.perf_counter()
                     back = dec(path)
                     t2 = time.perf_counter()
-                    psnr_v, ssim_v = mean_psnr_ssim(render_views(back, poses, K, cfg.size), reference)
+                    decoded = render_views(back, poses, K, cfg.size)
+                    psnr_v, ssim_v = mean_psnr_ssim(decoded, reference)
+                    row.update(lpips=mean_lpips(decoded, reference))
                     row.update(
                         bytes=path_size(path),
                         psnr=psnr_v,
@@ -221,8 +248,67 @@ def run_bench(cfg: BenchConfig, out_dir: Path, console=None) -> list[dict[str, A
                     console.print(f"  {tool:<16}{rate:<8}[yellow]skipped: {row['error']}")
             rows.append(row)
     atomic_write_text(out_dir / "results.json", json.dumps(rows, indent=2) + "\n")
+    summary = summarise(rows)
+    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    for name, s in summary.items():
+        for peer, r in s["peer_ratios"].items():
+            said = ", ".join(f"{k} {v:.2f}x" if v else f"{k} out of range" for k, v in r["ratio"].items())
+            console.print(f"{name}: {peer} at {r['psnr']:.2f} dB is {r['bytes']:,} B; smaller by {said}")
     plot_rd(rows, out_dir / "rd.png")
     return rows
+
+
+def mean_lpips(images: list[torch.Tensor], references: list[torch.Tensor]) -> float | None:
+    """Mean LPIPS-Alex over the image pairs, or None where its weights are not installed."""
+    try:
+        return float(sum(lpips(a, b) for a, b in zip(images, references)) / len(images))
+    except LPIPSUnavailable:
+        return None
+
+
+def bytes_at_psnr(points: list[tuple[int, float]], target: float) -> float | None:
+    """Bytes at ``target`` dB on a measured curve of (bytes, PSNR) points: log-bytes linear in
+    PSNR between the two points that bracket it (None outside the measured range). The curve
+    is taken as its upper-left hull: a point beaten by a smaller, better one is dropped."""
+    pts = sorted(points)
+    hull = [p for i, p in enumerate(pts) if all(q[1] < p[1] for q in pts[:i])]
+    for (b0, p0), (b1, p1) in itertools.pairwise(hull):
+        if p0 <= target <= p1:
+            t = 0.0 if p1 == p0 else (target - p0) / (p1 - p0)
+            return float(np.exp(np.log(b0) + t * (np.log(b1) - np.log(b0))))
+    if hull and hull[0][1] >= target:  # the smallest point already meets it: at most its bytes
+        return None if hull[0][1] > target else float(hull[0][0])
+    return None
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per input: each peer's size over each of splatpack's curves at the peer's PSNR
+    (``peer_ratios``) and each curve's bytes at :data:`EQUAL_PSNR_LEVELS` (``bytes_at``)."""
+    ok = [r for r in rows if "error" not in r]
+    out: dict[str, Any] = {}
+    for name in dict.fromkeys(r["input"] for r in ok):
+        mine = [r for r in ok if r["input"] == name]
+        curves = {
+            tool: [(r["bytes"], r["psnr"]) for r in mine if r["tool"] == tool]
+            for tool in CURVES
+            if any(r["tool"] == tool for r in mine)
+        }
+        ratios = {}
+        for r in mine:
+            if r["tool"] in CURVES:
+                continue
+            at = {tool: bytes_at_psnr(pts, r["psnr"]) for tool, pts in curves.items()}
+            ratios[f"{r['tool']} {r['rate']}"] = {
+                "bytes": r["bytes"],
+                "psnr": r["psnr"],
+                "ratio": {tool: (r["bytes"] / b if b else None) for tool, b in at.items()},
+            }
+        levels = {
+            f"{level:g} dB": {tool: bytes_at_psnr(pts, level) for tool, pts in curves.items()}
+            for level in EQUAL_PSNR_LEVELS
+        }
+        out[name] = {"peer_ratios": ratios, "bytes_at": levels}
+    return out
 
 
 def plot_rd(rows: list[dict[str, Any]], path: Path) -> None:

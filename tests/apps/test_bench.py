@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
-from splatpack.apps.bench import BenchConfig, run_bench
+from splatpack.apps.bench import BenchConfig, bytes_at_psnr, run_bench, summarise
 from splatpack.core import GaussianSet
 from splatpack.formats import save_scene
 from splatpack.render.camera import orbit_cameras
@@ -49,3 +50,33 @@ def test_bench_writes_rows_and_a_plot(tmp_path):
         assert r["bytes"] > 0 and r["psnr"] > 20 and 0 < r["ssim"] <= 1 and r["encode_seconds"] >= 0
     q = {r["rate"]: r for r in ok if r["tool"] == "splatpack"}
     assert q["q8"]["bytes"] > q["q2"]["bytes"] and q["q8"]["psnr"] > q["q2"]["psnr"]
+
+
+def test_bytes_at_psnr_interpolates_log_bytes_on_the_upper_hull_and_never_extrapolates():
+    pts = [(1000, 40.0), (4000, 50.0), (3000, 39.0)]  # (3000, 39) is beaten by (1000, 40): dropped
+    assert bytes_at_psnr(pts, 45.0) == pytest.approx(2000.0)  # the geometric mean halfway
+    assert bytes_at_psnr(pts, 40.0) == pytest.approx(1000.0)
+    assert bytes_at_psnr(pts, 50.5) is None and bytes_at_psnr(pts, 39.5) is None
+
+
+def test_summary_gives_each_peer_its_ratio_at_equal_psnr():
+    rows = [
+        {"tool": "splatpack", "input": "a", "rate": "q0", "bytes": 1000, "psnr": 40.0},
+        {"tool": "splatpack", "input": "a", "rate": "q6", "bytes": 4000, "psnr": 50.0},
+        {"tool": "spz", "input": "a", "rate": "default", "bytes": 3000, "psnr": 45.0},
+        {"tool": "sogpy", "input": "a", "rate": "default", "error": "ImportError"},
+    ]
+    s = summarise(rows)["a"]
+    assert s["peer_ratios"]["spz default"]["ratio"]["splatpack"] == pytest.approx(1.5)
+    assert s["bytes_at"]["45 dB"]["splatpack"] == pytest.approx(2000.0)
+    assert "sogpy default" not in s["peer_ratios"]
+
+
+def test_bench_allocation_rows_meet_their_target_on_the_searchs_views(tmp_path):
+    src = tmp_path / "small.splat"
+    save_scene(small_splat(300), src)
+    cfg = BenchConfig(inputs=[src], tools=("splatpack-alloc",), alloc_psnrs=(35.0,), views=3, size=48)
+    (row,) = run_bench(cfg, tmp_path / "out")
+    assert "error" not in row, row
+    assert row["rate"] == "35dB" and row["bytes"] > 0 and row["psnr"] > 25  # other views than the search's
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["small.splat"]["bytes_at"]

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from splatpack.apps.bench import BenchConfig, run_bench
-from splatpack.apps.parser import int_in
+from splatpack.apps.parser import float_in, int_in
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,9 +21,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="splat files (default: ../shared/splats/plant.splat and biker.spz).",
     )
     p.add_argument(
-        "--tools", nargs="*", metavar="TOOL", help="subset of splatpack, spz, sogpy, splat-transform, gsplat-png."
+        "--tools",
+        nargs="*",
+        metavar="TOOL",
+        help="subset of splatpack, splatpack-alloc, spz, sogpy, splat-transform, gsplat-png.",
     )
     p.add_argument("--qualities", type=int_in(0, 10), nargs="*", metavar="Q", help="splatpack --quality levels.")
+    p.add_argument(
+        "--alloc-psnrs",
+        type=float_in(0),
+        nargs="*",
+        metavar="DB",
+        help="splatpack-alloc target PSNRs (compress --target-psnr DB --allocate).",
+    )
     p.add_argument("--views", type=int_in(1), default=32, metavar="N", help="orbit views per input.")
     p.add_argument("--size", type=int_in(1), default=384, metavar="N", help="render size (square, pixels).")
 
@@ -36,5 +46,7 @@ def run(args: argparse.Namespace) -> None:
         cfg.tools = tuple(args.tools)
     if args.qualities:
         cfg.qualities = tuple(args.qualities)
+    if args.alloc_psnrs:
+        cfg.alloc_psnrs = tuple(args.alloc_psnrs)
     run_bench(cfg, args.out)
     print(args.out / "results.json")
