@@ -172,7 +172,7 @@ def write_to_target(
 
 
 #: the fractions ``--allocate`` may prune (its model picks one, or none)
-ALLOCATE_PRUNE = (0.0, 0.05, 0.1, 0.2, 0.3)
+ALLOCATE_PRUNE = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 
 def write_allocated(

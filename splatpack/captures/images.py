@@ -79,7 +79,10 @@ def undistort(image: np.ndarray, frame: Frame) -> np.ndarray:
 
 
 def load_image(frame: Frame) -> np.ndarray:
-    """The frame's image as ``float32 [height, width, 3|4]`` in ``[0, 1]``, resized and undistorted."""
+    """The frame's image as ``float32 [height, width, 3|4]`` in ``[0, 1]``, resized and undistorted
+    (or the one it holds in memory, as it is)."""
+    if frame.image is not None:
+        return np.asarray(frame.image, dtype=np.float32)
     img = _open(frame.image_path)
     has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
     img = img.convert("RGBA" if has_alpha else "RGB")

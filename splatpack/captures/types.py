@@ -50,6 +50,7 @@ class Frame:
     distortion: Distortion | None = None
     mask_path: Path | None = None  # object mask (white = object), see splatpack.captures.masks
     near_far: tuple[float, float] | None = None  # scene depth bounds along the axis (LLFF), when known
+    image: np.ndarray | None = None  # float32 [height, width, 3] in [0, 1] held in memory (renders, no file)
 
     @property
     def name(self) -> str:

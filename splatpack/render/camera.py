@@ -86,17 +86,19 @@ def camera_path(c2ws: np.ndarray, n: int) -> np.ndarray:
     return np.stack(poses)
 
 
-def orbit_cameras(means, n: int, size: int, fov_degrees: float) -> tuple[np.ndarray, np.ndarray]:
+def orbit_cameras(
+    means, n: int, size: int, fov_degrees: float, elevations: tuple[float, ...] = (15.0, -15.0), phase: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` camera-to-world matrices (OpenCV) on a ring around the median of ``means`` [N, 3] (an
-    array or a tensor), at ±15° elevation alternately, far enough to see the central 80 % of the
-    Gaussians; and ``K``."""
+    array or a tensor), at the ``elevations`` (degrees) in turn (default ±15°), starting ``phase``
+    radians round, far enough to see the central 80 % of the Gaussians; and ``K``."""
     points = means.detach().double().cpu().numpy() if hasattr(means, "detach") else np.asarray(means, np.float64)
     centre, dist = frame_gaussians(points, fov_degrees)
     f = 0.5 * size / math.tan(math.radians(fov_degrees) / 2)
     up = np.array([0.0, -1.0, 0.0])  # INRIA / COLMAP scenes: y points down
     poses = []
-    for i, t in enumerate(np.linspace(0, 2 * np.pi, n, endpoint=False)):
-        el = math.radians(15.0 if i % 2 == 0 else -15.0)
+    for i, t in enumerate(np.linspace(0, 2 * np.pi, n, endpoint=False) + phase):
+        el = math.radians(elevations[i % len(elevations)])
         d = np.array([math.cos(el) * math.cos(t), -math.sin(el), math.cos(el) * math.sin(t)])
         poses.append(look_at(centre + dist * d, centre, up))
     K = np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1]])

@@ -142,6 +142,8 @@ class Trainer:
             if cfg.threads or ranks.distributed:
                 cpu_kernels.set_num_threads(threads)
         qat_start = self.compact.vq_start if self.compact is not None and not c.compact.colour_field else None
+        if self.compact is None and c.grid.enabled and c.grid.quantisation_aware:
+            qat_start = c.grid.start  # the grid codec's values from the first sort on (compress --refine: 0)
         self.grid = GridHooks(c.grid, c.seed, qat_start) if c.grid.enabled else None
         self.hooks: list[MethodHooks] = [h for h in (self.compact, self.grid) if h is not None]
         self.output = output_for(c)
@@ -340,8 +342,11 @@ class Trainer:
     def checkpoint_path(self) -> Path:
         return self.out_dir / CHECKPOINT_NAME
 
-    def train(self, resume: bool = False, stop_at: int | None = None) -> dict[str, Any] | None:
-        """Train to ``cfg.steps`` (or pause at ``stop_at``: checkpoint written, returns None)."""
+    def train(
+        self, resume: bool = False, stop_at: int | None = None, max_seconds: float | None = None
+    ) -> dict[str, Any] | None:
+        """Train to ``cfg.steps`` (or pause at ``stop_at``: checkpoint written, returns None;
+        or end early, as if at the last step, once the steps took ``max_seconds``)."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.setup()
         if resume:
@@ -354,13 +359,13 @@ class Trainer:
         with notice_if_slow(self.console.print, COMPILING):
             warm_up(self.backend, self.cfg.sh_degree)
         with StopRequest() as stop:
-            return self._train(stop, stop_at)
+            return self._train(stop, stop_at, max_seconds)
 
-    def _train(self, stop: StopRequest, stop_at: int | None) -> dict[str, Any] | None:
+    def _train(self, stop: StopRequest, stop_at: int | None, max_seconds: float | None) -> dict[str, Any] | None:
         self.notify(force=True)
         cfg = self.cfg
         with TrainProgress(self.console, cfg.steps, self.step, cfg.log_every) as progress:
-            while self.step < cfg.steps:
+            while self.step < cfg.steps and (max_seconds is None or self.train_seconds < max_seconds):
                 if self.stop_requested(stop):
                     self.save_checkpoint()
                     raise TrainingInterrupted(self.step, cfg.steps, self.checkpoint_path)

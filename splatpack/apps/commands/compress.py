@@ -34,6 +34,7 @@ from splatpack.core import GaussianSet, SplatpackError
 from splatpack.core.validate import validate_gaussians
 from splatpack.formats import load_scene, path_size
 from splatpack.train import Trainer
+from splatpack.train.refine import refine_and_compress
 from splatpack.train.scenes import scene_config
 
 
@@ -72,6 +73,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with --target-*: choose each attribute's bits (and lossy JPEG XL, the SH-rest basis and "
         "pruning) by rate-distortion measured on renders, instead of the quality ladder (slower).",
+    )
+    p.add_argument(
+        "--refine",
+        nargs="?",
+        const=60.0,
+        type=float_in(0),
+        metavar="SECONDS",
+        help="fine-tune the attributes for SECONDS (default 60) so that their quantised values "
+        "reproduce renders of the original from orbit views (self-distillation: no images needed).",
     )
     p.add_argument(
         "--finetune",
@@ -125,6 +135,8 @@ def run(args: argparse.Namespace) -> None:
         raise SplatpackError("--finetune takes --quality, not --target-size or --target-psnr")
     if args.prior and (target.size or target.psnr or args.finetune or args.quality not in (6, "6", "default")):
         raise SplatpackError("--prior codes quality 6 grids: it takes no other --quality, --target-* or --finetune")
+    if args.refine and (target.size or target.psnr or args.finetune or args.prior or args.sh_basis):
+        raise SplatpackError("--refine takes --quality: not --target-*, --finetune, --prior or --sh-basis")
     if args.allocate and not (target.size or target.psnr):
         raise SplatpackError("--allocate searches for a target: give --target-size or --target-psnr")
     if args.sh_basis and (target.size or target.psnr or args.finetune or args.prior):
@@ -156,6 +168,10 @@ def run(args: argparse.Namespace) -> None:
             found = write_to_target(gs, target, args.out, say, args.file, original)  # PSNR vs the unpruned
             size, setting = found.bytes, f"quality {found.quality}"
         chosen = f", {setting}, {found.psnr:.2f} dB PSNR on {target.views} orbit views"
+    elif args.refine:
+        metrics = refine_and_compress(gs, args.out, args.refine, args.quality, args.backend, original=original)
+        size = int(metrics["size_bytes"])
+        chosen = f", refined {metrics['steps']} steps in {args.refine:g} s"
     elif args.finetune:
         size = finetune_and_compress(
             args.file, gs, args.out, args.finetune, args.finetune_steps, args.quality, args.backend

@@ -45,6 +45,7 @@ from splatpack.codecs.grid.codec import read_grid_scene
 from splatpack.codecs.grid.config import ATTRIBUTES, AttributeCoding, GridCodecConfig
 from splatpack.codecs.grid.encode import (
     Coded,
+    best_frames,
     check_grid_index,
     code_attribute,
     encode_grid_scene,
@@ -102,7 +103,7 @@ class AllocationConfig:
 
     bits: dict[str, tuple[int, int]] = field(
         default_factory=lambda: {
-            "means": (10, 16),
+            "means": (8, 16),
             "sh0": (4, 10),
             "shN": (3, 7),
             "scales": (4, 10),
@@ -110,8 +111,8 @@ class AllocationConfig:
             "opacities": (4, 11),
         }
     )
-    basis_ranks: tuple[int, ...] = (8, 16, 24)
-    basis_bits: tuple[int, ...] = (5, 6)
+    basis_ranks: tuple[int, ...] = (4, 8, 12, 16, 24, 32)
+    basis_bits: tuple[int, ...] = (4, 5, 6)
     #: lossy JPEG XL options at ``lossy_bits`` (positions and the rotations' index channel are
     #: never lossy: a blurred position moves a Gaussian, a blurred index picks another axis)
     distances: dict[str, tuple[float, ...]] = field(
@@ -224,14 +225,7 @@ class _Allocator:
         self.gi = check_grid_index(self.gi, len(self.gs))
         self.cells = GridCells.of(self.gi)
         # the frames the ladder's ``best`` would keep, decided once at the middle of the ranges
-        probe = GridCodecConfig.from_quality(6)
-        sizes = {}
-        for frames, framed in (("turned", turned), ("canonical", canonical)):
-            v = coded_values(framed, probe)
-            sizes[frames] = sum(
-                len(s.payload) for a in ("scales", "quats") for s in code_attribute(a, v[a], self.cells, probe)[0]
-            )
-        self.frames = min(sizes, key=sizes.get)
+        self.frames = best_frames(turned, canonical, self.cells, GridCodecConfig.from_quality(6))
         self.base = dataclasses.replace(self.base, frames=self.frames)
         self.values = coded_values(turned if self.frames == "turned" else canonical, self.base)
         self.cameras = orbit_cameras(self.original.means, self.cfg.views, self.cfg.render_size, self.cfg.fov_degrees)

@@ -36,6 +36,7 @@ from splatpack.spk.arrays import CodecError, encode_array
 from splatpack.spk.container import Section
 
 __all__ = [
+    "best_frames",
     "check_grid_index",
     "code_attribute",
     "code_attributes",
@@ -176,6 +177,17 @@ def scene_grid(gs, cfg: GridCodecConfig | None = None, canonical=None) -> tuple[
         "activated": cfg.sort_activated,
     }
     return grid_index, sort_info
+
+
+def best_frames(turned, canonical, cells: GridCells, cfg: GridCodecConfig) -> str:
+    """``"turned"`` or ``"canonical"``: the frames in which the scales and rotations of the scene
+    (given in both, :func:`~splatpack.core.frames.canonical_gaussians`) code smaller with ``cfg``
+    on the grid ``cells`` (what ``frames="best"`` keeps)."""
+    sizes = {}
+    for frames, framed in (("turned", turned), ("canonical", canonical)):
+        v = coded_values(framed, cfg)
+        sizes[frames] = _frame_bytes({a: code_attribute(a, v[a], cells, cfg) for a in ("scales", "quats")})
+    return min(sizes, key=sizes.get)
 
 
 def encode_grid_scene(

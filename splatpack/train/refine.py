@@ -1,0 +1,115 @@
+"""``compress --refine SECONDS``: self-distillation of a compressed scene, with no capture images.
+
+The targets are renders of the *original* Gaussians from orbit views (rings at −30°, 0° and
++30° elevation, offset from the ±15° ring the bench and ``--target-psnr`` measure on, so the
+refinement is not scored on the views it saw), held in memory as float images (8-bit files
+would cap the target at about 59 dB). The model renders its attributes as the grid codec will
+decode them — straight-through fake quantisation with the chosen level's bits
+(:func:`splatpack.codecs.grid.quantisation_aware`; Jacob et al., "Quantization and Training of
+Neural Networks for Efficient Integer-Arithmetic-Only Inference", CVPR 2018) — and the usual
+3DGS loss (L1 + D-SSIM) moves the float parameters to where their *quantised* values best
+reproduce the original: knowledge distillation from the uncompressed scene (Hinton, Vinyals &
+Dean 2015; LightGaussian, Fan et al. 2023, distils its SH this way). No densification, no
+opacity reset, no sort during training (the codec sorts the result once).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+
+from splatpack.captures.types import Capture, Frame
+from splatpack.codecs.grid import GridCodecConfig
+from splatpack.codecs.grid.encode import best_frames, scene_grid
+from splatpack.codecs.grid.layout import GridCells
+from splatpack.core import GaussianSet
+from splatpack.core.frames import canonical_gaussians
+from splatpack.render import render_views
+from splatpack.render.camera import orbit_cameras
+from splatpack.train.config import LearningRates, TrainConfig
+from splatpack.train.scenes import apply_overrides
+from splatpack.train.trainer import Trainer
+
+__all__ = ["orbit_capture", "refine_and_compress"]
+
+ELEVATIONS = (30.0, 0.0, -30.0)
+STEPS_PER_SECOND = 20  # nominal steps for the learning-rate schedules; the time budget ends the run
+#: the 3DGS learning rates times this: Adam moves every parameter by about its rate per step, and
+#: the full rates move them by several quantisation steps (the scale measured: README, "compress --refine")
+LR_SCALE = 0.01
+SSIM_LAMBDA = 0.2
+
+
+def orbit_capture(gs: GaussianSet, views: int = 48, size: int = 256, test: int = 6, fov_degrees: float = 60.0):
+    """A capture of ``gs`` itself: ``views`` training and ``test`` held-out orbit renders (on black)."""
+    frames = []
+    for n, phase in ((views, math.pi / views), (test, math.pi / max(test, 1) / 2)):
+        poses, K = orbit_cameras(gs.means, n, size, fov_degrees, ELEVATIONS, phase)
+        images = render_views(gs, poses, K, size)
+        frames.append(
+            [
+                Frame(Path(f"orbit_{i:03d}.png"), c2w, K, size, size, image=img.numpy().astype(np.float32))
+                for i, (c2w, img) in enumerate(zip(poses, images))
+            ]
+        )
+    return Capture("orbit", "orbit", Path("."), frames[0], frames[1])
+
+
+def refine_and_compress(
+    gs: GaussianSet,
+    out: str | Path,
+    seconds: float,
+    quality: int | str,
+    backend: str = "auto",
+    console: Console | None = None,
+    original: GaussianSet | None = None,
+    steps: int | None = None,
+) -> dict[str, Any]:
+    """Fine-tune ``gs`` for ``seconds`` of training steps against orbit renders of ``original``
+    (default ``gs``; the unpruned scene when ``gs`` was pruned), rendering through quality
+    ``quality``'s quantisation, then write its grid scene to ``out`` (atomically). Returns the
+    run's metrics (``size_bytes``, test ``psnr`` of the decoded scene, ``steps``). ``steps``:
+    a fixed number of steps instead of the time budget (reproducible runs)."""
+    capture = orbit_capture(gs if original is None else original)
+    level = GridCodecConfig.from_quality(quality)
+    grid_index, _ = scene_grid(gs, level)
+    frames = best_frames(
+        canonical_gaussians(gs, order_scales=False), canonical_gaussians(gs), GridCells.of(grid_index), level
+    )
+    budget = None if steps else seconds
+    steps = steps or max(1, int(seconds * STEPS_PER_SECOND))
+    settings = {
+        "steps": steps,
+        "backend": backend,
+        "sh_degree": gs.sh_degree,
+        "scale_schedule": False,
+        "densify": {"refine_stop": 0},
+        "compact": {"enabled": False},
+        "eval_lpips": False,
+        "ssim_lambda": SSIM_LAMBDA,
+        "lr": {k: v * LR_SCALE for k, v in dataclasses.asdict(LearningRates()).items()},
+        "grid": {
+            "enabled": True,
+            "start": 0,
+            "resort_every": 0,
+            "smoothness_weight": 0.0,
+            "quantisation_aware": True,
+            "quality": quality,
+            "codec": {"frames": frames},  # the frames training quantises in
+        },
+    }
+    cfg = apply_overrides(TrainConfig(), settings, "compress --refine")
+    out = Path(out)
+    with tempfile.TemporaryDirectory(prefix=".refine-", dir=out.resolve().parent) as tmp:
+        trainer = Trainer(capture, cfg, tmp, console=console or Console(stderr=True), initial=gs)
+        metrics = trainer.train(max_seconds=budget)
+        os.replace(Path(tmp) / "scene.spk", out)
+    metrics["steps"] = trainer.step
+    return metrics

@@ -1,0 +1,64 @@
+"""``compress --refine`` (:mod:`splatpack.train.refine`): the orbit capture holds the original's
+renders in memory on views other than the bench's, and a quantisation-aware self-distillation
+brings the decoded scene's renders closer to the original's at the same quality level."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from grid_scenes import one_numba_thread, smooth_scene
+
+from splatpack.apps.cli import main
+from splatpack.captures.images import load_image
+from splatpack.codecs.grid import GridCodecConfig, read_grid_scene, write_grid_scene
+from splatpack.formats import save_scene
+from splatpack.metrics import mean_psnr_ssim
+from splatpack.render import render_views
+from splatpack.render.camera import orbit_cameras
+from splatpack.train.refine import orbit_capture, refine_and_compress
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return smooth_scene(n=400, degree=0)
+
+
+def test_the_orbit_capture_holds_the_originals_renders_off_the_benchs_ring(scene):
+    cap = orbit_capture(scene, views=6, size=32, test=2)
+    assert len(cap.train) == 6 and len(cap.test) == 2
+    poses, K = orbit_cameras(scene.means, 6, 32, 60.0, (30.0, 0.0, -30.0), np.pi / 6)
+    expected = render_views(scene, poses, K, 32)
+    for fr, img in zip(cap.train, expected):
+        assert np.array_equal(load_image(fr), img.numpy()) and load_image(fr).dtype == np.float32
+    bench, _ = orbit_cameras(scene.means, 32, 32, 60.0)
+    eyes = np.array([f.camtoworld[:3, 3] for f in cap.frames])
+    assert np.min(np.linalg.norm(eyes[:, None] - bench[None, :, :3, 3], axis=-1)) > 1e-3  # no bench view
+
+
+def test_refining_pulls_the_decoded_renders_towards_the_originals(scene, tmp_path):
+    """Distillation from ``original``: a copy whose colours were disturbed, refined against the
+    original's renders, decodes closer to them than the disturbed copy coded as it is."""
+    g = torch.Generator().manual_seed(1)
+    disturbed = dataclasses.replace(scene, sh0=scene.sh0 + 0.03 * torch.randn(scene.sh0.shape, generator=g))
+    cams = orbit_cameras(scene.means, 8, 64, 60.0)  # the bench's ring, not the refinement's
+    reference = render_views(scene, *cams, 64)
+    with one_numba_thread():
+        write_grid_scene(tmp_path / "plain.spk", disturbed, GridCodecConfig.from_quality(6))
+        metrics = refine_and_compress(
+            disturbed, tmp_path / "refined.spk", 0, 6, backend="cpu", original=scene, steps=150
+        )
+    plain = mean_psnr_ssim(render_views(read_grid_scene(tmp_path / "plain.spk"), *cams, 64), reference)[0]
+    refined = mean_psnr_ssim(render_views(read_grid_scene(tmp_path / "refined.spk"), *cams, 64), reference)[0]
+    assert metrics["steps"] == 150 and metrics["size_bytes"] == (tmp_path / "refined.spk").stat().st_size
+    assert refined > plain + 0.8, (plain, refined)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.spk", "refined.spk"]  # no run folder left
+
+
+def test_refine_takes_a_quality_level_not_a_target(tmp_path, capsys):
+    src = save_scene(smooth_scene(n=50, degree=0), tmp_path / "in.ply")
+    assert main(["compress", str(src), "-o", str(tmp_path / "o.spk"), "--refine", "5", "--target-psnr", "40"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--refine takes --quality" in err
