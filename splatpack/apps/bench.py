@@ -14,6 +14,8 @@ with splatpack's CPU rasteriser) and records
 * ``splatpack-alloc`` — the same codec with render-aware allocation
   (:mod:`splatpack.codecs.grid.allocate`, ``compress --target-psnr DB --allocate``) at several
   target PSNRs (measured by the search on its own 8 small views);
+* ``splatpack-refine`` — quality levels after ``compress --refine`` (:mod:`splatpack.train.refine`,
+  a quantisation-aware self-distillation on other orbit views than these);
 * ``spz`` — Niantic SPZ written by gsply (:func:`splatpack.formats.spz.save_spz`);
 * ``sogpy`` — PlayCanvas SOG written by sogpy (PyPI, a Python port of splat-transform);
 * ``splat-transform`` — PlayCanvas SOG written by ``@playcanvas/splat-transform`` (npm; installed
@@ -58,8 +60,8 @@ from splatpack.render import render_views
 from splatpack.render.camera import orbit_cameras
 
 SHARED_SPLATS = Path(__file__).resolve().parents[3] / "shared" / "splats"  # ../shared beside the project root
-TOOLS = ("splatpack", "splatpack-alloc", "spz", "sogpy", "splat-transform", "gsplat-png")
-CURVES = ("splatpack", "splatpack-alloc")  # the tools with a knob: several rates per input
+TOOLS = ("splatpack", "splatpack-alloc", "splatpack-refine", "spz", "sogpy", "splat-transform", "gsplat-png")
+CURVES = ("splatpack", "splatpack-alloc", "splatpack-refine")  # the tools with a knob: several rates per input
 EQUAL_PSNR_LEVELS = (40.0, 45.0)
 NPM_CACHE = Path.home() / ".cache" / "splatpack" / "npm"
 
@@ -70,6 +72,8 @@ class BenchConfig:
     tools: tuple[str, ...] = TOOLS
     qualities: tuple[int, ...] = (0, 3, 6, 8)  # splatpack --quality levels
     alloc_psnrs: tuple[float, ...] = (40.0, 45.0, 50.0, 55.0)  # splatpack-alloc --target-psnr values
+    refine_qualities: tuple[int, ...] = (0, 3, 6)  # splatpack-refine --quality levels
+    refine_seconds: float = 60.0  # compress --refine SECONDS
     views: int = 32
     size: int = 384  # square renders
     fov_degrees: float = 60.0
@@ -97,6 +101,17 @@ def _splatpack_alloc(psnr_target: float):
     def enc(gs: GaussianSet, work: Path) -> Path:
         out = work / f"scene-alloc{psnr_target:g}.spk"
         write_allocated(gs, Target(psnr=psnr_target), out)
+        return out
+
+    return enc, read_grid_scene
+
+
+def _splatpack_refine(quality: int, seconds: float):
+    from splatpack.train.refine import refine_and_compress
+
+    def enc(gs: GaussianSet, work: Path) -> Path:
+        out = work / f"scene-q{quality}-refined.spk"
+        refine_and_compress(gs, out, seconds, quality, backend="cpu", console=Console(stderr=True, quiet=True))
         return out
 
     return enc, read_grid_scene
@@ -187,6 +202,11 @@ def tool_runs(cfg: BenchConfig) -> list[tuple[str, str, Callable[[], tuple[Calla
     for tool in cfg.tools:
         if tool == "splatpack":
             runs += [("splatpack", f"q{q}", (lambda q=q: _splatpack(q))) for q in cfg.qualities]
+        elif tool == "splatpack-refine":
+            runs += [
+                ("splatpack-refine", f"q{q}", (lambda q=q: _splatpack_refine(q, cfg.refine_seconds)))
+                for q in cfg.refine_qualities
+            ]
         elif tool == "splatpack-alloc":
             runs += [("splatpack-alloc", f"{p:g}dB", (lambda p=p: _splatpack_alloc(p))) for p in cfg.alloc_psnrs]
         elif tool in single_rate:
