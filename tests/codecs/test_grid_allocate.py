@@ -80,7 +80,7 @@ def _psnr(path, reference):
 
 @pytest.mark.parametrize("target", [35.0, 45.0])
 def test_a_psnr_target_is_met_by_the_grid_codecs_own_file(scene, reference, target, tmp_path):
-    cfg = AllocationConfig(bits=FEW, basis_ranks=(2,), basis_bits=(5,), **SMALL)
+    cfg = AllocationConfig(bits=FEW, basis_ranks=(2,), basis_bits=(5,), cull_taus=(), **SMALL)
     with one_numba_thread():
         chosen, hull = allocate(scene, tmp_path, psnr=target, config=cfg)
         assert chosen.psnr >= target and _psnr(chosen.path, reference) == pytest.approx(chosen.psnr)
@@ -117,6 +117,20 @@ def test_pruning_is_one_more_choice_and_its_file_holds_fewer_gaussians(scene, re
     assert _psnr(chosen.path, reference) == pytest.approx(chosen.psnr)
 
 
+@pytest.mark.parametrize("prune", [0.0, 0.5])
+def test_band_culling_is_an_sh_rest_option_also_on_a_pruned_scene(scene, tmp_path, prune):
+    """A τ that culls every band: the cheapest SH rest, chosen for a loose target; the file's
+    SH rest is zero, pruned or not."""
+    cfg = AllocationConfig(
+        bits=FEW, basis_ranks=(), distances={}, cull_taus=(1e9,), cull_bits=(3,), prune_fractions=(prune,), **SMALL
+    )
+    with one_numba_thread():
+        chosen, _ = allocate(scene, tmp_path, psnr=1.0, config=cfg)
+    assert chosen.options["shN"].cull == 1e9 and chosen.prune == prune
+    decoded = read_grid_scene(chosen.path)
+    assert len(decoded) == len(scene) - round(prune * len(scene)) and decoded.shN.abs().max() == 0
+
+
 def test_targets_out_of_reach_name_the_reachable_end(scene, tmp_path):
     cfg = AllocationConfig(bits=FEW, basis_ranks=(), distances={}, **SMALL)
     with one_numba_thread():
@@ -129,10 +143,10 @@ def test_targets_out_of_reach_name_the_reachable_end(scene, tmp_path):
 
 
 def test_options_cover_the_ranges_the_basis_and_the_lossy_codings():
-    opts = AllocationConfig(bits={"shN": (3, 4), "sh0": (5, 5)}, basis_ranks=(4,), basis_bits=(5,)).options(
-        ["shN", "sh0"]
-    )
-    assert [o.short() for o in opts["shN"]] == ["3", "4", "5/r4"]
+    opts = AllocationConfig(
+        bits={"shN": (3, 4), "sh0": (5, 5)}, basis_ranks=(4,), basis_bits=(5,), cull_taus=(1e-3,), cull_bits=(4,)
+    ).options(["shN", "sh0"])
+    assert [o.short() for o in opts["shN"]] == ["3", "4", "5/r4", "4/c0.001"]
     assert [o.short() for o in opts["sh0"]] == ["5", "8/d0.5", "8/d1", "8/d2"]
     cfg = Option("shN", 5, rank=4).apply(GridCodecConfig())
     assert cfg.sh_mode == "basis" and cfg.basis_rank == 4 and cfg.shN.bits == 5

@@ -9,7 +9,8 @@ rate–distortion allocation over independent quantisers (Shoham & Gersho, "Effi
 allocation for an arbitrary set of quantizers", IEEE TASSP 36(9), 1988).
 
 For every attribute a (positions, colour DC, SH rest, scales, rotations, opacity) and option o
-(its bits; for the SH rest also a low-rank basis of rank r, :mod:`.basis`):
+(its bits; lossy JPEG XL; for the SH rest also a low-rank basis of rank r, :mod:`.basis`,
+or band culling at τ, Reduced-3DGS, before grid planes):
 
 * **rate** R_a(o): the bytes of a's sections coded alone on the scene's one PLAS grid (the
   sections are independent, so a file is R = Σ_a R_a(o_a) + the grid mask and header);
@@ -53,8 +54,9 @@ from splatpack.codecs.grid.encode import (
     scene_grid,
 )
 from splatpack.codecs.grid.layout import GridCells
-from splatpack.codecs.grid.values import coded_values
-from splatpack.compress.pruning import orbit_contributions, prune_lowest
+from splatpack.codecs.grid.values import coded_values, float64_numpy
+from splatpack.compress.pruning import kept_indices, orbit_contributions
+from splatpack.compress.sh_basis import culled_gaussians
 from splatpack.core import GaussianSet, SplatpackError
 from splatpack.core.frames import canonical_gaussians
 from splatpack.core.validate import validate_gaussians
@@ -72,12 +74,14 @@ MSE_FLOOR = 1e-12  # a view whose model MSE is ≤ 0 (identical renders) counts 
 class Option:
     """One coding of one attribute: ``bits`` per value, lossy JPEG XL at Butteraugli
     ``distance`` (0: lossless), and for the SH rest a basis ``rank`` (0: every coefficient as
-    its own plane, ``sh_mode="grid"``)."""
+    its own plane, ``sh_mode="grid"``) or band culling at ``cull`` = τ
+    (:func:`splatpack.compress.sh_basis.culled_gaussians` with render-contribution weights)."""
 
     attribute: str
     bits: int
     rank: int = 0
     distance: float = 0.0
+    cull: float = 0.0  # SH rest: bands culled first at this τ (Reduced-3DGS, render-weighted)
 
     def apply(self, cfg: GridCodecConfig) -> GridCodecConfig:
         """``cfg`` with this attribute coded this way (lossless JPEG XL)."""
@@ -91,9 +95,9 @@ class Option:
         return f"{self.attribute} {self.short()}"
 
     def short(self) -> str:
-        return (
-            f"{self.bits}" + (f"/r{self.rank}" if self.rank else "") + (f"/d{self.distance:g}" if self.distance else "")
-        )
+        rank = f"/r{self.rank}" if self.rank else ""
+        lossy = f"/d{self.distance:g}" if self.distance else ""
+        return f"{self.bits}{rank}{lossy}" + (f"/c{self.cull:g}" if self.cull else "")
 
 
 @dataclass
@@ -119,6 +123,9 @@ class AllocationConfig:
         default_factory=lambda: {"sh0": (0.5, 1.0, 2.0), "scales": (0.5, 1.0, 2.0), "opacities": (0.5, 1.0)}
     )
     lossy_bits: int = 8
+    #: SH rest: band culling thresholds τ, each coded as grid planes of ``cull_bits``
+    cull_taus: tuple[float, ...] = (1e-4, 1e-3)
+    cull_bits: tuple[int, ...] = (4, 5, 6)
     #: fractions of the least-contributing Gaussians the search may drop (0: never prune)
     prune_fractions: tuple[float, ...] = (0.0,)
     views: int = 8
@@ -132,6 +139,7 @@ class AllocationConfig:
             out[a] = [Option(a, b) for b in range(lo, hi + 1)]
             if a == "shN":
                 out[a] += [Option(a, b, r) for r in self.basis_ranks for b in self.basis_bits]
+                out[a] += [Option(a, b, cull=t) for t in self.cull_taus for b in self.cull_bits]
             out[a] += [Option(a, self.lossy_bits, distance=d) for d in self.distances.get(a, ())]
         return out
 
@@ -216,6 +224,14 @@ class _Allocator:
     cameras: tuple = ()
     reference: list = field(default_factory=list)
     made: int = 0
+    weights: np.ndarray | None = None  # render contributions (pruning, culling), on first use
+    culled: dict = field(default_factory=dict)  # τ → the SH rest with bands culled, coded domain
+
+    def contributions(self) -> np.ndarray:
+        if self.weights is None:
+            self.say(f"measuring the render contribution of {len(self.gs):,} Gaussians")
+            self.weights = orbit_contributions(self.gs).numpy()
+        return self.weights
 
     def prepare(self) -> None:
         """Frames, the grid (one PLAS sort), coded values and the original's renders."""
@@ -233,7 +249,13 @@ class _Allocator:
 
     def code(self, option: Option) -> Coded:
         a = option.attribute
-        return code_attribute(a, self.values[a], self.cells, option.apply(self.base))
+        values = self.values[a]
+        if option.cull:
+            if option.cull not in self.culled:
+                g, _ = culled_gaussians(self.gs, option.cull, self.contributions())
+                self.culled[option.cull] = float64_numpy(g.shN).reshape(len(g), -1)
+            values = self.culled[option.cull]
+        return code_attribute(a, values, self.cells, option.apply(self.base))
 
     def write(self, coded: dict[str, Coded], cfg: GridCodecConfig, name: str) -> tuple[Path, int]:
         ordered = {a: coded[a] for a in ATTRIBUTES if a in self.values}  # the encoder's order
@@ -274,13 +296,13 @@ class _Allocator:
         fractions = [p for p in fractions if p > 0]
         if not fractions:
             return {}
-        self.say(f"measuring the render contribution of {len(self.gs):,} Gaussians")
-        weights = orbit_contributions(self.gs)
+        weights = torch.from_numpy(self.contributions())
         base = self.mse_of(self.gs)
         out = {}
         for p in fractions:
-            g = prune_lowest(self.gs, weights, p)
-            out[p] = (g, np.maximum(self.mse_of(g) - base, 0.0))
+            keep = kept_indices(weights, p)
+            g = self.gs.subset(keep)
+            out[p] = (g, np.maximum(self.mse_of(g) - base, 0.0), keep)
             self.say(f"pruning {p:.0%}: {len(g):,} Gaussians left")
         return out
 
@@ -294,7 +316,10 @@ class _Allocator:
         self.made += 1
         path = self.work / f"allocation-{self.made}.spk"
         if c.prune:
-            g = pruned[c.prune][0]
+            g, _, keep = pruned[c.prune]
+            shn = c.options.get("shN")
+            if shn is not None and shn.cull:
+                g, _ = culled_gaussians(g, shn.cull, self.contributions()[keep.numpy()])
             sections, meta = encode_grid_scene(g, c.config(self.base))
             c.path, c.bytes, c.num_gaussians = path, EncodedScene(sections, meta, len(g)).write(path), len(g)
         else:
@@ -332,7 +357,7 @@ def allocate(
         table, reference_mse, overhead = al.measure_table()
         pruned = al.pruned(al.cfg.prune_fractions)
         hull = candidates(table, reference_mse, overhead)
-        for p, (g, delta) in pruned.items():
+        for p, (g, delta, _) in pruned.items():
             scale = len(g) / len(gs)
             for c in candidates(table, reference_mse + delta, overhead):
                 c.prune, c.predicted_bytes = p, overhead + round(scale * (c.predicted_bytes - overhead))
