@@ -43,7 +43,7 @@ class Target:
     size: int | None = None  # bytes: the file is at most this
     psnr: float | None = None  # dB against the original's renders: at least this
     views: int = 8
-    render_size: int = 128
+    render_size: int = 256
     fov_degrees: float = 60.0
 
     def validate(self) -> Target:

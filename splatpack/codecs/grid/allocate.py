@@ -129,7 +129,7 @@ class AllocationConfig:
     #: fractions of the least-contributing Gaussians the search may drop (0: never prune)
     prune_fractions: tuple[float, ...] = (0.0,)
     views: int = 8
-    render_size: int = 128
+    render_size: int = 256
     fov_degrees: float = 60.0
 
     def options(self, attributes: list[str]) -> dict[str, list[Option]]:
