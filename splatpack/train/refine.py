@@ -26,7 +26,7 @@ import numpy as np
 from rich.console import Console
 
 from splatpack.captures.types import Capture, Frame
-from splatpack.codecs.grid import GridCodecConfig
+from splatpack.codecs.grid import ATTRIBUTES, GridCodecConfig
 from splatpack.codecs.grid.encode import best_frames, scene_grid
 from splatpack.codecs.grid.layout import GridCells
 from splatpack.core import GaussianSet
@@ -71,17 +71,23 @@ def refine_and_compress(
     console: Console | None = None,
     original: GaussianSet | None = None,
     steps: int | None = None,
+    codec: GridCodecConfig | None = None,
 ) -> dict[str, Any]:
     """Fine-tune ``gs`` for ``seconds`` of training steps against orbit renders of ``original``
     (default ``gs``; the unpruned scene when ``gs`` was pruned), rendering through quality
     ``quality``'s quantisation, then write its grid scene to ``out`` (atomically). Returns the
     run's metrics (``size_bytes``, test ``psnr`` of the decoded scene, ``steps``). ``steps``:
-    a fixed number of steps instead of the time budget (reproducible runs)."""
+    a fixed number of steps instead of the time budget (reproducible runs). ``codec``: the grid
+    codec's settings in full (an allocation's, say) instead of the level's."""
     capture = orbit_capture(gs if original is None else original)
-    level = GridCodecConfig.from_quality(quality)
+    level = codec or GridCodecConfig.from_quality(quality)
     grid_index, _ = scene_grid(gs, level)
-    frames = best_frames(
-        canonical_gaussians(gs, order_scales=False), canonical_gaussians(gs), GridCells.of(grid_index), level
+    frames = (
+        level.frames
+        if level.frames in ("turned", "canonical")
+        else best_frames(
+            canonical_gaussians(gs, order_scales=False), canonical_gaussians(gs), GridCells.of(grid_index), level
+        )
     )
     budget = None if steps else seconds
     steps = steps or max(1, int(seconds * STEPS_PER_SECOND))
@@ -102,7 +108,8 @@ def refine_and_compress(
             "smoothness_weight": 0.0,
             "quantisation_aware": True,
             "quality": quality,
-            "codec": {"frames": frames},  # the frames training quantises in
+            # the frames training quantises in; an allocation's settings in full
+            "codec": {**(_overrides(codec) if codec else {}), "frames": frames},
         },
     }
     cfg = apply_overrides(TrainConfig(), settings, "compress --refine")
@@ -113,3 +120,11 @@ def refine_and_compress(
         os.replace(Path(tmp) / "scene.spk", out)
     metrics["steps"] = trainer.step
     return metrics
+
+
+def _overrides(cfg: GridCodecConfig) -> dict[str, Any]:
+    """``cfg`` as the grid-training ``codec`` mapping (every field, attribute codings as dicts)."""
+    return {
+        f.name: getattr(cfg, f.name) if f.name not in ATTRIBUTES else dataclasses.asdict(getattr(cfg, f.name))
+        for f in dataclasses.fields(cfg)
+    }

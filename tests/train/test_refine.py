@@ -18,6 +18,7 @@ from splatpack.formats import save_scene
 from splatpack.metrics import mean_psnr_ssim
 from splatpack.render import render_views
 from splatpack.render.camera import orbit_cameras
+from splatpack.spk.container import SpkReader
 from splatpack.train.refine import orbit_capture, refine_and_compress
 
 
@@ -62,3 +63,19 @@ def test_refine_takes_a_quality_level_not_a_target(tmp_path, capsys):
     assert main(["compress", str(src), "-o", str(tmp_path / "o.spk"), "--refine", "5", "--target-psnr", "40"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--refine takes --quality" in err
+
+
+def test_refine_after_an_allocation_keeps_its_settings(tmp_path, capsys):
+    """``--allocate --refine``: the allocation's file met the target; the refined file is coded
+    with the same per-attribute settings (bits) and frames."""
+    src = save_scene(smooth_scene(n=120, degree=1), tmp_path / "in.ply")
+    out = tmp_path / "o.spk"
+    args = ["compress", str(src), "-o", str(out), "--target-psnr", "30", "--allocate", "--refine", "1"]
+    with one_numba_thread():
+        assert main(args) == 0
+    line = capsys.readouterr().out.strip()
+    assert "\n" not in line and "refined " in line and "means " in line
+    with SpkReader(out) as r:
+        attrs, frames = r.meta["attributes"], r.meta["frames"]
+    said = {a: int(line.split(f"{a} ")[1].split("/")[0].split(",")[0]) for a in ("means", "sh0", "opacities")}
+    assert all(attrs[a]["bits"] == b for a, b in said.items()) and frames in ("turned", "canonical")

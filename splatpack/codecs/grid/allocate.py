@@ -164,6 +164,8 @@ class Allocation:
     predicted_psnr: float
     prune: float = 0.0  # the fraction of Gaussians dropped first
     num_gaussians: int | None = None  # in the file, once made
+    scene: GaussianSet | None = None  # the Gaussians coded (pruned, SH bands culled), once made
+    codec: GridCodecConfig | None = None  # the grid codec's settings of the file, once made
     bytes: int | None = None
     psnr: float | None = None
     path: Path | None = None
@@ -315,15 +317,15 @@ class _Allocator:
         coded anew), then measure its bytes and PSNR."""
         self.made += 1
         path = self.work / f"allocation-{self.made}.spk"
+        g, keep = (pruned[c.prune][0], pruned[c.prune][2].numpy()) if c.prune else (self.gs, slice(None))
+        shn = c.options.get("shN")
+        if shn is not None and shn.cull:
+            g, _ = culled_gaussians(g, shn.cull, self.contributions()[keep])
+        c.scene, c.num_gaussians, c.codec = g, len(g), c.config(self.base)
         if c.prune:
-            g, _, keep = pruned[c.prune]
-            shn = c.options.get("shN")
-            if shn is not None and shn.cull:
-                g, _ = culled_gaussians(g, shn.cull, self.contributions()[keep.numpy()])
             sections, meta = encode_grid_scene(g, c.config(self.base))
-            c.path, c.bytes, c.num_gaussians = path, EncodedScene(sections, meta, len(g)).write(path), len(g)
+            c.path, c.bytes = path, EncodedScene(sections, meta, len(g)).write(path)
         else:
-            c.num_gaussians = len(self.gs)
             coded = {a: next(m.coded for m in table[a] if m.option == o) for a, o in c.options.items()}
             c.path, c.bytes = self.write(coded, c.config(self.base), path.name)
         decoded = render_views(read_grid_scene(c.path), *self.cameras, self.cfg.render_size)
