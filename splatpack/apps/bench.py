@@ -14,6 +14,7 @@ with splatpack's CPU rasteriser) and records
 * ``splatpack-alloc`` — the same codec with render-aware allocation
   (:mod:`splatpack.codecs.grid.allocate`, ``compress --target-psnr DB --allocate``) at several
   target PSNRs (measured by the search on its own 8 small views);
+* ``splatpack-alloc-refine`` — ``compress --target-psnr DB --allocate --refine SECONDS``;
 * ``splatpack-refine`` — quality levels after ``compress --refine`` (:mod:`splatpack.train.refine`,
   a quantisation-aware self-distillation on other orbit views than these);
 * ``spz`` — Niantic SPZ written by gsply (:func:`splatpack.formats.spz.save_spz`);
@@ -60,8 +61,18 @@ from splatpack.render import render_views
 from splatpack.render.camera import orbit_cameras
 
 SHARED_SPLATS = Path(__file__).resolve().parents[3] / "shared" / "splats"  # ../shared beside the project root
-TOOLS = ("splatpack", "splatpack-alloc", "splatpack-refine", "spz", "sogpy", "splat-transform", "gsplat-png")
-CURVES = ("splatpack", "splatpack-alloc", "splatpack-refine")  # the tools with a knob: several rates per input
+TOOLS = (
+    "splatpack",
+    "splatpack-alloc",
+    "splatpack-alloc-refine",
+    "splatpack-refine",
+    "spz",
+    "sogpy",
+    "splat-transform",
+    "gsplat-png",
+)
+#: the tools with a knob: several rates per input
+CURVES = ("splatpack", "splatpack-alloc", "splatpack-alloc-refine", "splatpack-refine")
 EQUAL_PSNR_LEVELS = (40.0, 45.0)
 NPM_CACHE = Path.home() / ".cache" / "splatpack" / "npm"
 
@@ -71,7 +82,8 @@ class BenchConfig:
     inputs: list[Path] = field(default_factory=lambda: [SHARED_SPLATS / "plant.splat", SHARED_SPLATS / "biker.spz"])
     tools: tuple[str, ...] = TOOLS
     qualities: tuple[int, ...] = (0, 3, 6, 8)  # splatpack --quality levels
-    alloc_psnrs: tuple[float, ...] = (40.0, 45.0, 50.0, 55.0)  # splatpack-alloc --target-psnr values
+    alloc_psnrs: tuple[float, ...] = (45.0, 50.0, 55.0, 58.0, 61.0)  # splatpack-alloc --target-psnr values
+    alloc_refine_psnrs: tuple[float, ...] = (55.0, 58.0)  # splatpack-alloc-refine --target-psnr values
     refine_qualities: tuple[int, ...] = (0, 3, 6)  # splatpack-refine --quality levels
     refine_seconds: float = 60.0  # compress --refine SECONDS
     views: int = 32
@@ -95,12 +107,16 @@ def _splatpack(quality: int):
     return enc, read_grid_scene
 
 
-def _splatpack_alloc(psnr_target: float):
+def _splatpack_alloc(psnr_target: float, refine_seconds: float = 0.0):
     from splatpack.apps.target import Target, write_allocated
+    from splatpack.train.refine import refine_and_compress
 
     def enc(gs: GaussianSet, work: Path) -> Path:
         out = work / f"scene-alloc{psnr_target:g}.spk"
-        write_allocated(gs, Target(psnr=psnr_target), out)
+        found = write_allocated(gs, Target(psnr=psnr_target), out)
+        if refine_seconds:
+            quiet = Console(stderr=True, quiet=True)
+            refine_and_compress(found.scene, out, refine_seconds, 10, "cpu", quiet, original=gs, codec=found.codec)
         return out
 
     return enc, read_grid_scene
@@ -209,6 +225,11 @@ def tool_runs(cfg: BenchConfig) -> list[tuple[str, str, Callable[[], tuple[Calla
             ]
         elif tool == "splatpack-alloc":
             runs += [("splatpack-alloc", f"{p:g}dB", (lambda p=p: _splatpack_alloc(p))) for p in cfg.alloc_psnrs]
+        elif tool == "splatpack-alloc-refine":
+            runs += [
+                ("splatpack-alloc-refine", f"{p:g}dB", (lambda p=p: _splatpack_alloc(p, cfg.refine_seconds)))
+                for p in cfg.alloc_refine_psnrs
+            ]
         elif tool in single_rate:
             runs.append((tool, "default", single_rate[tool]))
         else:

@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--tools",
         nargs="*",
         metavar="TOOL",
-        help="subset of splatpack, splatpack-alloc, splatpack-refine, spz, sogpy, splat-transform, gsplat-png.",
+        help="subset of splatpack, splatpack-alloc, splatpack-alloc-refine, splatpack-refine, spz, sogpy, splat-transform, gsplat-png.",
     )
     p.add_argument("--qualities", type=int_in(0, 10), nargs="*", metavar="Q", help="splatpack --quality levels.")
     p.add_argument(
@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=float_in(0),
         nargs="*",
         metavar="DB",
-        help="splatpack-alloc target PSNRs (compress --target-psnr DB --allocate).",
+        help="splatpack-alloc(-refine) target PSNRs (compress --target-psnr DB --allocate).",
     )
     p.add_argument("--views", type=int_in(1), default=32, metavar="N", help="orbit views per input.")
     p.add_argument("--size", type=int_in(1), default=384, metavar="N", help="render size (square, pixels).")
