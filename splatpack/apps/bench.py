@@ -59,6 +59,7 @@ from splatpack.formats.spz import load_spz, save_spz
 from splatpack.metrics import LPIPSUnavailable, lpips, mean_psnr_ssim
 from splatpack.render import render_views
 from splatpack.render.camera import orbit_cameras
+from splatpack.spk.container import SpkReader
 
 SHARED_SPLATS = Path(__file__).resolve().parents[3] / "shared" / "splats"  # ../shared beside the project root
 TOOLS = (
@@ -278,9 +279,11 @@ def run_bench(cfg: BenchConfig, out_dir: Path, console=None) -> list[dict[str, A
                         decode_seconds=t2 - t1,
                         decoded_gaussians=len(back),
                     )
+                    if tool.startswith("splatpack"):
+                        row["setting"] = grid_setting(path)
                     console.print(
                         f"  {tool:<16}{rate:<8}{row['bytes']:>12,} B  {psnr_v:6.2f} dB  SSIM {ssim_v:.4f}  "
-                        f"enc {t1 - t0:6.2f} s  dec {t2 - t1:6.2f} s"
+                        f"enc {t1 - t0:6.2f} s  dec {t2 - t1:6.2f} s  {row.get('setting', '')}"
                     )
                 except Exception as e:  # a tool that cannot run here is reported, not fatal
                     row["error"] = (
@@ -297,6 +300,22 @@ def run_bench(cfg: BenchConfig, out_dir: Path, console=None) -> list[dict[str, A
             console.print(f"{name}: {peer} at {r['psnr']:.2f} dB is {r['bytes']:,} B; smaller by {said}")
     plot_rd(rows, out_dir / "rd.png")
     return rows
+
+
+def grid_setting(path: Path) -> str:
+    """A grid ``.spk``'s per-attribute coding, e.g. ``means 12, sh0 8/d1, shN basis 16x5``."""
+    with SpkReader(path) as r:
+        attrs = r.meta.get("attributes", {})
+    parts = []
+    for name, e in attrs.items():
+        mode = e.get("mode", "grid")
+        if mode == "basis":
+            parts.append(f"{name} basis {e['rank']}x{e['bits']}")
+        elif mode in ("palette", "rvq"):
+            parts.append(f"{name} {mode} {e['size']}")
+        else:
+            parts.append(f"{name} {e['bits']}" + (f"/d{e['distance']:g}" if e.get("distance") else ""))
+    return ", ".join(parts)
 
 
 def mean_lpips(images: list[torch.Tensor], references: list[torch.Tensor]) -> float | None:
