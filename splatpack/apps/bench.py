@@ -109,12 +109,12 @@ def _splatpack(quality: int):
 
 
 def _splatpack_alloc(psnr_target: float, refine_seconds: float = 0.0):
-    from splatpack.apps.target import Target, write_allocated
+    from splatpack.apps.target import Target, write_to_target
     from splatpack.train.refine import refine_and_compress
 
     def enc(gs: GaussianSet, work: Path) -> Path:
         out = work / f"scene-alloc{psnr_target:g}.spk"
-        found = write_allocated(gs, Target(psnr=psnr_target), out)
+        found = write_to_target(gs, Target(psnr=psnr_target), out, allocate=True)
         if refine_seconds:
             quiet = Console(stderr=True, quiet=True)
             refine_and_compress(found.scene, out, refine_seconds, 10, "cpu", quiet, original=gs, codec=found.codec)

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from splatpack.codecs.base import EncodedScene
 from splatpack.codecs.grid import QUALITY_LEVELS, GridCodecConfig, read_grid_scene
-from splatpack.codecs.grid.allocate import Allocation, AllocationConfig, allocate
+from splatpack.codecs.grid.allocate import Allocation, AllocationConfig
+from splatpack.codecs.grid.allocate import allocate as allocate_for
 from splatpack.codecs.grid.encode import encode_grid_scene, scene_grid
 from splatpack.core import GaussianSet, SplatpackError
 from splatpack.core.validate import validate_gaussians
@@ -32,7 +33,7 @@ from splatpack.metrics import mean_psnr_ssim
 from splatpack.render import render_views
 from splatpack.render.camera import orbit_cameras
 
-__all__ = ["Target", "Trial", "search_quality", "write_allocated", "write_to_target"]
+__all__ = ["Target", "Trial", "search_quality", "write_to_target"]
 
 
 @dataclass
@@ -153,6 +154,10 @@ def search_quality(
     return chosen, list(s.trials.values())
 
 
+#: the fractions ``--allocate`` may prune (its model picks one, or none)
+ALLOCATE_PRUNE = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
+
+
 def write_to_target(
     gs: GaussianSet,
     target: Target,
@@ -160,44 +165,28 @@ def write_to_target(
     say: Callable[[str], object] = lambda _: None,
     source: str | Path | None = None,
     original: GaussianSet | None = None,
-) -> Trial:
-    """:func:`search_quality`, then the chosen file moved to ``out`` (atomically: trials are
-    written beside it); returns the chosen trial, its ``path`` now ``out``."""
-    out = Path(out)
-    with tempfile.TemporaryDirectory(prefix=".target-", dir=out.resolve().parent) as tmp:
-        chosen, _ = search_quality(gs, target, tmp, say, source, original)
-        os.replace(chosen.path, out)
-    chosen.path = out
-    return chosen
-
-
-#: the fractions ``--allocate`` may prune (its model picks one, or none)
-ALLOCATE_PRUNE = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
-
-
-def write_allocated(
-    gs: GaussianSet,
-    target: Target,
-    out: str | Path,
-    say: Callable[[str], object] = lambda _: None,
-    source: str | Path | None = None,
-    original: GaussianSet | None = None,
-) -> Allocation:
-    """``--allocate``: :func:`splatpack.codecs.grid.allocate.allocate` for ``target`` (per-attribute
-    bits, lossy JPEG XL, SH-rest basis and pruning chosen by measured rate–distortion), the
-    chosen file moved to ``out`` atomically; returns the allocation, its ``path`` now ``out``."""
+    allocate: bool = False,
+) -> Trial | Allocation:
+    """:func:`search_quality` (or with ``allocate``, ``--allocate``:
+    :func:`splatpack.codecs.grid.allocate.allocate`, per-attribute bits, lossy JPEG XL, the SH
+    rest's coding and pruning chosen by measured rate–distortion), then the chosen file moved to
+    ``out`` (atomically: trials are written beside it); returns the chosen trial or allocation,
+    its ``path`` now ``out``."""
     target = target.validate()
     out = Path(out)
-    cfg = AllocationConfig(
-        views=target.views,
-        render_size=target.render_size,
-        fov_degrees=target.fov_degrees,
-        prune_fractions=ALLOCATE_PRUNE,
-    )
-    with tempfile.TemporaryDirectory(prefix=".allocate-", dir=out.resolve().parent) as tmp:
-        chosen, _ = allocate(
-            gs, tmp, psnr=target.psnr, size=target.size, config=cfg, original=original, say=say, source=source
-        )
+    with tempfile.TemporaryDirectory(prefix=".target-", dir=out.resolve().parent) as tmp:
+        if allocate:
+            cfg = AllocationConfig(
+                views=target.views,
+                render_size=target.render_size,
+                fov_degrees=target.fov_degrees,
+                prune_fractions=ALLOCATE_PRUNE,
+            )
+            chosen, _ = allocate_for(
+                gs, tmp, psnr=target.psnr, size=target.size, config=cfg, original=original, say=say, source=source
+            )
+        else:
+            chosen, _ = search_quality(gs, target, tmp, say, source, original)
         os.replace(chosen.path, out)
     chosen.path = out
     return chosen

@@ -24,7 +24,7 @@ from splatpack.apps.parser import (
     quality_level,
     require_extension,
 )
-from splatpack.apps.target import Target, write_allocated, write_to_target
+from splatpack.apps.target import Target, write_to_target
 from splatpack.codecs.grid import GridCodecConfig, write_grid_scene
 from splatpack.codecs.prior.codec import PRIOR_SCENE_CODEC, PriorCodecConfig
 from splatpack.codecs.prior.modelfile import DEFAULT_MODEL
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> None:
         console = Console(stderr=True)
         say = lambda line: console.print(f"  {line}", highlight=False)  # progress on stderr
         if args.allocate:
-            found = write_allocated(gs, target, args.out, say, args.file, original)
+            found = write_to_target(gs, target, args.out, say, args.file, original, allocate=True)
             size, setting = found.bytes, found.describe()
             count = found.num_gaussians
             if args.refine:  # the file met the target; refinement raises its PSNR at about its size
