@@ -160,6 +160,8 @@ def test_defaults_are_those_of_the_earlier_command_line():
         "target_psnr": None,
         "prune": 0.0,
         "sh_cull": None,
+        "allocate": False,
+        "refine": None,
         "sh_basis": None,
         "finetune": None,
         "finetune_steps": 1000,
