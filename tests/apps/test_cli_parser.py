@@ -174,6 +174,7 @@ def test_defaults_are_those_of_the_earlier_command_line():
         "inputs": None,
         "tools": None,
         "qualities": None,
+        "alloc_psnrs": None,
         "views": 32,
         "size": 384,
     }
