@@ -42,9 +42,8 @@ __all__ = ["orbit_capture", "refine_and_compress"]
 ELEVATIONS = (30.0, 0.0, -30.0)
 STEPS_PER_SECOND = 20  # nominal steps for the learning-rate schedules; the time budget ends the run
 #: the 3DGS learning rates times this: Adam moves every parameter by about its rate per step, and
-#: the full rates move them by several quantisation steps (the scale measured: README, "compress --refine")
+#: the full rates move them by several quantisation steps
 LR_SCALE = 0.01
-SSIM_LAMBDA = 0.2
 
 
 def orbit_capture(gs: GaussianSet, views: int = 48, size: int = 256, test: int = 6, fov_degrees: float = 60.0):
@@ -81,14 +80,10 @@ def refine_and_compress(
     codec's settings in full (an allocation's, say) instead of the level's."""
     capture = orbit_capture(gs if original is None else original)
     level = codec or GridCodecConfig.from_quality(quality)
-    grid_index, _ = scene_grid(gs, level)
-    frames = (
-        level.frames
-        if level.frames in ("turned", "canonical")
-        else best_frames(
-            canonical_gaussians(gs, order_scales=False), canonical_gaussians(gs), GridCells.of(grid_index), level
-        )
-    )
+    frames = level.frames
+    if frames == "best":  # training quantises in one frame choice: the one "best" would keep
+        cells = GridCells.of(scene_grid(gs, level)[0])
+        frames = best_frames(canonical_gaussians(gs, order_scales=False), canonical_gaussians(gs), cells, level)
     budget = None if steps else seconds
     steps = steps or max(1, int(seconds * STEPS_PER_SECOND))
     settings = {
@@ -99,7 +94,6 @@ def refine_and_compress(
         "densify": {"refine_stop": 0},
         "compact": {"enabled": False},
         "eval_lpips": False,
-        "ssim_lambda": SSIM_LAMBDA,
         "lr": {k: v * LR_SCALE for k, v in dataclasses.asdict(LearningRates()).items()},
         "grid": {
             "enabled": True,

@@ -163,12 +163,16 @@ class Allocation:
     predicted_bytes: int
     predicted_psnr: float
     prune: float = 0.0  # the fraction of Gaussians dropped first
-    num_gaussians: int | None = None  # in the file, once made
     scene: GaussianSet | None = None  # the Gaussians coded (pruned, SH bands culled), once made
     codec: GridCodecConfig | None = None  # the grid codec's settings of the file, once made
     bytes: int | None = None
     psnr: float | None = None
     path: Path | None = None
+
+    @property
+    def num_gaussians(self) -> int | None:
+        """Gaussians in the file, once made."""
+        return None if self.scene is None else len(self.scene)
 
     def config(self, base: GridCodecConfig) -> GridCodecConfig:
         for o in self.options.values():
@@ -267,15 +271,12 @@ class _Allocator:
         path = self.work / name
         return path, EncodedScene(sections, meta, len(self.gs)).write(path)
 
-    def view_mse(self, path: Path) -> np.ndarray:
-        return self.mse_of(read_grid_scene(path))
-
     def measure_table(self) -> tuple[dict[str, list[Measured]], np.ndarray, int]:
         """Every option of every attribute: (table, the reference's per-view MSE, overhead bytes)."""
         ref_options = {a: Option(a, getattr(self.base, a).bits) for a in self.values}
         ref_coded = {a: self.code(o) for a, o in ref_options.items()}
         path, size = self.write(ref_coded, self.base, "reference.spk")
-        reference_mse = self.view_mse(path)
+        reference_mse = self.mse_of(read_grid_scene(path))
         overhead = size - sum(len(s.payload) for c in ref_coded.values() for s in c[0])
         options = self.cfg.options(list(self.values))
         count, done = sum(len(v) for v in options.values()), 0
@@ -285,16 +286,17 @@ class _Allocator:
             for o in opts:
                 coded = self.code(o)
                 path, _ = self.write({**ref_coded, a: coded}, o.apply(self.base), "option.spk")
-                delta = np.maximum(self.view_mse(path) - reference_mse, 0.0)
+                delta = np.maximum(self.mse_of(read_grid_scene(path)) - reference_mse, 0.0)
                 nbytes = sum(len(s.payload) for s in coded[0])
                 table[a].append(Measured(o, coded, nbytes, delta))
                 done += 1
                 self.say(f"measured {done}/{count}: {o.label()}: {nbytes:,} bytes")
         return table, reference_mse, overhead
 
-    def pruned(self, fractions) -> dict[float, tuple[GaussianSet, np.ndarray]]:
-        """For each fraction p > 0: the scene without the p least-contributing Gaussians and its
-        per-view render MSE increase over ``gs`` (both against the original's renders)."""
+    def pruned(self, fractions) -> dict[float, tuple[GaussianSet, np.ndarray, torch.Tensor]]:
+        """For each fraction p > 0: the scene without the p least-contributing Gaussians, its
+        per-view render MSE increase over ``gs`` (both against the original's renders) and the
+        indices kept."""
         fractions = [p for p in fractions if p > 0]
         if not fractions:
             return {}
@@ -321,13 +323,13 @@ class _Allocator:
         shn = c.options.get("shN")
         if shn is not None and shn.cull:
             g, _ = culled_gaussians(g, shn.cull, self.contributions()[keep])
-        c.scene, c.num_gaussians, c.codec = g, len(g), c.config(self.base)
+        c.scene, c.codec = g, c.config(self.base)
         if c.prune:
-            sections, meta = encode_grid_scene(g, c.config(self.base))
+            sections, meta = encode_grid_scene(g, c.codec)
             c.path, c.bytes = path, EncodedScene(sections, meta, len(g)).write(path)
         else:
             coded = {a: next(m.coded for m in table[a] if m.option == o) for a, o in c.options.items()}
-            c.path, c.bytes = self.write(coded, c.config(self.base), path.name)
+            c.path, c.bytes = self.write(coded, c.codec, path.name)
         decoded = render_views(read_grid_scene(c.path), *self.cameras, self.cfg.render_size)
         c.psnr = mean_psnr_ssim(decoded, self.reference)[0]
         self.say(f"allocation {c.describe()}: {c.bytes:,} bytes, {c.psnr:.2f} dB")
