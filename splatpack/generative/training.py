@@ -6,6 +6,14 @@ diffusion prior on the BAE's thresholded latents of the same grids.
 Seeded end to end (grid augmentation, batches, noise), with a checkpoint every
 ``checkpoint_every`` steps from which :func:`train_model` continues bit for bit; the grids are
 recomputed from the objects and the seed on resume (they are deterministic).
+
+Data-parallel over ``torch.distributed`` (``ranks``, see :mod:`splatpack.core.distributed`): the
+ranks compute disjoint shares of the grids and sum them; each step every rank draws the same
+global batch of ``batch`` grids from a generator seeded alike and takes its slice (rank r: items
+r, r + N, …); the gradients are averaged with one all-reduce, so every rank takes the Adam step one
+process would take on the whole batch and the weights stay identical (compared by digest at the
+end). The autoencoder's Bernoulli samples and the diffusion noise come from a per-rank generator,
+so an N-process run matches one process in distribution (its loss curve), not bit for bit.
 """
 
 from __future__ import annotations
@@ -19,8 +27,10 @@ from typing import Any
 import torch
 
 from splatpack.core import GaussianSet, SplatpackError
+from splatpack.core import distributed as jobs
 from splatpack.core.atomic import atomic_write
 from splatpack.core.digest import state_digest
+from splatpack.core.distributed import SINGLE, Ranks
 from splatpack.generative.bae import reconstruction_loss
 from splatpack.generative.diffusion import denoising_loss
 from splatpack.generative.grids import ChannelStats, augmented_grid
@@ -48,27 +58,33 @@ class TrainingConfig:
     seed: int = 0
     checkpoint_every: int = 100
 
-    def validate(self) -> TrainingConfig:
+    def validate(self, ranks: Ranks = SINGLE) -> TrainingConfig:
         self.model.validate()
         if self.augmentations < 1 or self.batch < 1 or self.bae_steps < 0 or self.prior_steps < 0:
             raise ValueError(f"invalid training config {asdict(self)}")
+        if self.batch % ranks.world_size:
+            raise ValueError(f"the batch of {self.batch} grids does not split over {ranks.world_size} processes")
         return self
 
 
 def make_grids(
-    objects: list[GaussianSet], config: TrainingConfig, on_grid: Callable[[int, int], None] | None = None
+    objects: list[GaussianSet],
+    config: TrainingConfig,
+    on_grid: Callable[[int, int], None] | None = None,
+    ranks: Ranks = SINGLE,
 ) -> torch.Tensor:
     """[len(objects)·augmentations, C, H, W]: each object's augmented grids, seeded by
-    (``seed``, object, augmentation)."""
+    (``seed``, object, augmentation); over ranks, rank r computes grids r, r + N, … and the
+    shares are summed (every rank ends with all of them)."""
     layout = config.model.layout
     total = len(objects) * config.augmentations
-    grids = torch.empty(total, layout.channels, layout.height, layout.width)
-    for i, gs in enumerate(objects):
-        for a in range(config.augmentations):
-            j = i * config.augmentations + a
-            grids[j] = augmented_grid(gs, layout, seed=config.seed * 1_000_003 + j)
-            if on_grid:
-                on_grid(j + 1, total)
+    grids = torch.zeros(total, layout.channels, layout.height, layout.width)
+    for k, j in enumerate(range(ranks.rank, total, ranks.world_size)):
+        grids[j] = augmented_grid(objects[j // config.augmentations], layout, seed=config.seed * 1_000_003 + j)
+        if on_grid:
+            on_grid(min(total, (k + 1) * ranks.world_size), total)  # all ranks' progress, as this one's
+    if ranks.distributed:
+        torch.distributed.all_reduce(grids)  # x + 0 = x exactly: the same grids as one process
     return grids
 
 
@@ -107,21 +123,26 @@ def train_model(
     info: dict[str, Any] | None = None,
     on_step: StepCallback | None = None,
     on_grid: Callable[[int, int], None] | None = None,
+    ranks: Ranks = SINGLE,
 ) -> GenerativeModel:
     """Train a model on ``objects`` (world frame); checkpoints go to ``checkpoint`` and, with
-    ``resume``, training continues from it when it exists (same config required)."""
-    config.validate()
+    ``resume``, training continues from it when it exists (same config required). As one of
+    ``ranks`` (a joined process group): rank 0 writes the checkpoints, ``on_step`` gets the
+    loss averaged over the ranks, and every rank returns the same model."""
+    config.validate(ranks)
     if not objects:
         raise ValueError("no objects to train on")
-    torch.manual_seed(config.seed)
-    grids = make_grids(objects, config, on_grid)
+    torch.manual_seed(config.seed)  # the same initial weights on every rank
+    grids = make_grids(objects, config, on_grid, ranks)
     stats = ChannelStats.fit(grids)
     data = stats.standardise(grids)
     model = GenerativeModel.create(config.model, stats, info)
     bae_opt = torch.optim.Adam(model.bae.parameters(), lr=config.bae_lr)
     prior_opt = torch.optim.Adam(model.prior.parameters(), lr=config.prior_lr)
-    gen = torch.Generator().manual_seed(config.seed)
-    cfg_json = json.dumps({**asdict(config), "objects": len(objects)}, sort_keys=True, default=list)
+    gen = torch.Generator().manual_seed(config.seed)  # batches: alike on every rank
+    noise = gen if not ranks.distributed else torch.Generator().manual_seed(config.seed + 7919 * (ranks.rank + 1))
+    job = {"objects": len(objects)} | ({"processes": ranks.world_size} if ranks.distributed else {})
+    cfg_json = json.dumps({**asdict(config), **job}, sort_keys=True, default=list)
     stage, step = "bae", 0
     if resume and checkpoint is not None and checkpoint.is_file():
         state = _load(checkpoint)
@@ -132,10 +153,19 @@ def train_model(
         bae_opt.load_state_dict(state["bae_opt"])
         prior_opt.load_state_dict(state["prior_opt"])
         gen.set_state(state["generator"])
+        if ranks.distributed:
+            noise.set_state(state["noise_generators"][ranks.rank])
         stage, step = state["stage"], int(state["step"])
 
     def save_checkpoint() -> None:
-        if checkpoint is not None:
+        """Rank 0 writes (every rank calls: the ranks' noise generators are gathered)."""
+        if checkpoint is None:
+            return
+        noise_states = []
+        if ranks.distributed:
+            noise_states = [torch.empty_like(noise.get_state()) for _ in range(ranks.world_size)]
+            torch.distributed.all_gather(noise_states, noise.get_state())
+        if ranks.is_main:
             _save(
                 checkpoint,
                 {
@@ -147,6 +177,7 @@ def train_model(
                     "bae_opt": bae_opt.state_dict(),
                     "prior_opt": prior_opt.state_dict(),
                     "generator": gen.get_state(),
+                    "noise_generators": noise_states,
                 },
             )
 
@@ -156,10 +187,15 @@ def train_model(
         while step < steps:
             for group in opt.param_groups:
                 group["lr"] = _lr(base_lr, step, steps)
-            idx = torch.randint(len(items), (config.batch,), generator=gen)
+            idx = torch.randint(len(items), (config.batch,), generator=gen)[ranks.rank :: ranks.world_size]
             opt.zero_grad()
             loss = loss_of(items[idx])
             loss.backward()
+            if ranks.distributed:
+                jobs.average_gradients(opt.param_groups[0]["params"], ranks.world_size)
+                loss = loss.detach().clone()
+                torch.distributed.all_reduce(loss)
+                loss /= ranks.world_size
             opt.step()
             step += 1
             if on_step:
@@ -169,7 +205,7 @@ def train_model(
 
     if stage == "bae":
         model.bae.train()
-        bae_loss = lambda batch: reconstruction_loss(model.bae(batch, generator=gen)[0], batch)
+        bae_loss = lambda batch: reconstruction_loss(model.bae(batch, generator=noise)[0], batch)
         run_stage("bae", config.bae_steps, config.bae_lr, bae_opt, data, bae_loss)
         stage, step = "prior", 0
         save_checkpoint()
@@ -177,6 +213,8 @@ def train_model(
     with torch.no_grad():
         latents = torch.cat([model.bae.encode(data[i : i + 32]) for i in range(0, len(data), 32)])
     model.prior.train()
-    prior_loss = lambda batch: denoising_loss(model.prior, batch, config.model.schedule, gen)
+    prior_loss = lambda batch: denoising_loss(model.prior, batch, config.model.schedule, noise)
     run_stage("prior", config.prior_steps, config.prior_lr, prior_opt, latents, prior_loss)
+    if ranks.distributed and not jobs.all_equal(jobs.parameter_digest(model.tensors())):
+        raise SplatpackError("the training processes ended with different weights")
     return model.eval()

@@ -34,7 +34,9 @@ from rich.console import Console
 
 from splatpack.captures import Capture
 from splatpack.core import GaussianSet
+from splatpack.core import distributed as jobs
 from splatpack.core.atomic import atomic_write_text
+from splatpack.core.distributed import SINGLE, Ranks
 from splatpack.core.errors import SplatpackError
 from splatpack.core.notice import notice_if_slow
 from splatpack.metrics import ssim, ssim_map
@@ -43,7 +45,6 @@ from splatpack.train import distributed
 from splatpack.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from splatpack.train.compact import CompactHooks
 from splatpack.train.config import TrainConfig, config_to_dict
-from splatpack.train.distributed import SINGLE, Ranks
 from splatpack.train.evaluate import RENDERS_DIR, eval_mode, evaluate_views, evaluation_views, lpips_model
 from splatpack.train.grid import GridHooks
 from splatpack.train.hooks import RENDERED, MethodHooks, RenderInputs
@@ -157,7 +158,7 @@ class Trainer:
     # ---- setup ---------------------------------------------------------------------------------
     def setup(self) -> None:
         cfg = self.cfg
-        distributed.init_process_group(self.ranks, self.device)
+        jobs.init_process_group(self.ranks, self.device)
         torch.manual_seed(cfg.seed)  # the same on every rank: densification's splits draw from it
         self.train_views = load_views(self.capture.train, self.background, self.device, cfg.mask_mode)
         self.test_views = load_views(self.capture.test, self.background, self.device, cfg.mask_mode)
@@ -304,7 +305,7 @@ class Trainer:
                 total = total + term
         total.backward()
         if self.ranks.distributed:
-            distributed.average_gradients(
+            jobs.average_gradients(
                 [*self.params.values(), *(p for m in self.modules().values() for p in m.parameters())],
                 self.ranks.world_size,
             )
@@ -382,7 +383,7 @@ class Trainer:
                     return None
         self.save_checkpoint()
         if self.ranks.distributed:
-            same = distributed.all_equal(distributed.parameter_digest(dict(self.params)))
+            same = jobs.all_equal(jobs.parameter_digest(dict(self.params)))
             if not same:
                 raise SplatpackError("the training processes' Gaussians differ: the ranks diverged", self.out_dir)
             if not self.ranks.is_main:
@@ -391,7 +392,7 @@ class Trainer:
 
     def stop_requested(self, stop: StopRequest) -> bool:
         """Ctrl-C seen, by any rank (they all stop at the same step)."""
-        return distributed.any_rank(stop.requested, self.device) if self.ranks.distributed else stop.requested
+        return jobs.any_rank(stop.requested, self.device) if self.ranks.distributed else stop.requested
 
     def save_checkpoint(self) -> None:
         """The checkpoint, written by rank 0 (every rank holds the same state)."""

@@ -5,20 +5,17 @@ a resumed run that ends with the same weights as an uninterrupted one."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
-from format_scenes import random_set
+from generative_objects import tiny_model_config, tiny_objects, tiny_training
 from prior_models import one_torch_thread
 
 from splatpack.core import SplatpackError
 from splatpack.core.digest import state_digest
-from splatpack.generative.bae import BAEConfig
-from splatpack.generative.diffusion import BernoulliSchedule, DenoiserConfig
-from splatpack.generative.grids import ChannelStats, GridLayout
+from splatpack.generative.diffusion import DenoiserConfig
+from splatpack.generative.grids import ChannelStats
 from splatpack.generative.model import GenerativeModel, ModelConfig
-from splatpack.generative.training import TrainingConfig, make_grids, train_model
+from splatpack.generative.training import make_grids, train_model
 
 
 @pytest.fixture(autouse=True)
@@ -27,23 +24,14 @@ def _one_thread():
         yield
 
 
-def _config() -> ModelConfig:
-    return ModelConfig.for_layout(
-        GridLayout(height=8, width=8),
-        BAEConfig(latent_bits=16, width=8, downsample=1),
-        DenoiserConfig(dim=16, layers=1, heads=2),
-        BernoulliSchedule(steps=8),
-    )
-
-
 def _model(seed: int = 0) -> GenerativeModel:
     torch.manual_seed(seed)
     stats = ChannelStats(torch.randn(14), torch.rand(14) + 0.5)
-    return GenerativeModel.create(_config(), stats, {"objects": ["a", "b"]}).eval()
+    return GenerativeModel.create(tiny_model_config(), stats, {"objects": ["a", "b"]}).eval()
 
 
 def test_config_fills_shapes_from_the_layout():
-    c = _config()
+    c = tiny_model_config()
     assert c.bae.channels == 14 and (c.prior.bits, c.prior.height, c.prior.width) == (16, 4, 4)
     with pytest.raises(ValueError, match="do not match"):
         ModelConfig(c.layout, c.bae, DenoiserConfig(bits=16, height=8, width=8), c.schedule).validate()
@@ -106,49 +94,24 @@ def test_generation_is_seeded_and_decodes_unit_quaternions():
     torch.testing.assert_close(a.quats.norm(dim=1), torch.ones(64))
 
 
-def _objects() -> list:
-    """Two structured objects: ellipsoid shells of two aspect ratios, every attribute a function
-    of the position."""
-    out = []
-    for i in range(2):
-        gs = random_set(100, seed=i)
-        d = torch.nn.functional.normalize(gs.means, dim=1) * torch.tensor([1.0 + i, 1.0, 0.5])
-        q = torch.nn.functional.normalize(torch.cat([torch.ones(100, 1), d], 1), dim=1)
-        out.append(dataclasses.replace(gs, means=d, quats=q, opacities=d[:, 1], sh0=d[:, None], scales=d.abs() - 3))
-    return out
-
-
-def _training(steps: int) -> TrainingConfig:
-    return TrainingConfig(
-        model=_config(),
-        augmentations=2,
-        bae_steps=steps,
-        prior_steps=steps,
-        batch=4,
-        bae_lr=1e-2,
-        prior_lr=5e-3,
-        checkpoint_every=5,
-    )
-
-
 def test_training_lowers_both_losses():
     losses: dict[str, list[float]] = {"bae": [], "prior": []}
-    train_model(_objects(), _training(40), on_step=lambda stage, step, steps, loss: losses[stage].append(loss))
+    train_model(tiny_objects(), tiny_training(40), on_step=lambda stage, step, steps, loss: losses[stage].append(loss))
     assert len(losses["bae"]) == len(losses["prior"]) == 40
     for stage, ratio in (("bae", 0.85), ("prior", 0.92)):  # the prior's loss has a floor: late steps are coin flips
         assert sum(losses[stage][-10:]) < ratio * sum(losses[stage][:10])
 
 
 def test_grids_are_seeded_per_object_and_augmentation():
-    cfg = _training(1)
-    a, b = make_grids(_objects(), cfg), make_grids(_objects(), cfg)
+    cfg = tiny_training(1)
+    a, b = make_grids(tiny_objects(), cfg), make_grids(tiny_objects(), cfg)
     assert a.shape == (4, 14, 8, 8) and torch.equal(a, b)
     assert not torch.equal(a[0], a[1])
 
 
 def test_resume_ends_with_the_same_weights(tmp_path):
     ckpt = tmp_path / "ckpt.pt"
-    full = train_model(_objects(), _training(12))
+    full = train_model(tiny_objects(), tiny_training(12))
 
     class Stop(Exception):
         pass
@@ -158,9 +121,9 @@ def test_resume_ends_with_the_same_weights(tmp_path):
             raise Stop
 
     with pytest.raises(Stop):
-        train_model(_objects(), _training(12), checkpoint=ckpt, on_step=stop_at)
-    resumed = train_model(_objects(), _training(12), checkpoint=ckpt, resume=True)
+        train_model(tiny_objects(), tiny_training(12), checkpoint=ckpt, on_step=stop_at)
+    resumed = train_model(tiny_objects(), tiny_training(12), checkpoint=ckpt, resume=True)
     for k, v in full.tensors().items():
         torch.testing.assert_close(resumed.tensors()[k], v, rtol=0, atol=0)
     with pytest.raises(SplatpackError, match="other settings"):
-        train_model(_objects(), _training(13), checkpoint=ckpt, resume=True)
+        train_model(tiny_objects(), tiny_training(13), checkpoint=ckpt, resume=True)

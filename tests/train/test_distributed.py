@@ -11,9 +11,9 @@ import torch
 from distributed_runs import tiny_config, train_rank
 
 from splatpack.apps.cli import main
+from splatpack.core.distributed import Ranks, ranks_from_environment, spawn
 from splatpack.core.errors import SplatpackError
 from splatpack.train import Trainer
-from splatpack.train.distributed import Ranks, ranks_from_environment, spawn
 
 # Same global batch, float sums in another order (the all-reduce): after 40 Adam steps with three
 # refinements, the same Gaussians, parameters within this, test PSNR within 0.05 dB.

@@ -1,16 +1,19 @@
 """Train a generative model of splat objects (Binary Latent Diffusion: a binary autoencoder over
 PLAS-sorted attribute grids, then a Bernoulli diffusion prior over its latents) on a folder of
 splats; a fixed held-out split of the objects is kept out and written, with the objects'
-licences, in a model card (MODEL.md) beside the weights."""
+licences, in a model card (MODEL.md) beside the weights. ``--nproc N`` trains data-parallel in N
+processes (gloo; or start it with torchrun)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shlex
 import time
 from pathlib import Path
 
+import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -18,6 +21,7 @@ from splatpack.apps.generative import load_objects, model_card, read_licences
 from splatpack.apps.parser import int_in, require_extension
 from splatpack.core import SplatpackError
 from splatpack.core.atomic import atomic_write_text
+from splatpack.core.distributed import init_process_group, ranks_from_environment, spawn
 from splatpack.generative.bae import BAEConfig
 from splatpack.generative.diffusion import BernoulliSchedule, DenoiserConfig
 from splatpack.generative.grids import GridLayout, held_out_split
@@ -36,6 +40,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--grid", type=grid_size, default=(64, 64), metavar="HxW", help="Gaussians per grid (sampled per object)."
     )
     p.add_argument("--augmentations", type=int_in(1), default=8, metavar="N", help="augmented grids per object.")
+    p.add_argument("--batch", type=int_in(1), default=8, metavar="B", help="grids per step (over all processes).")
+    p.add_argument(
+        "--nproc", type=int_in(1), default=1, metavar="N", help="data-parallel processes (the batch is split)."
+    )
     p.add_argument("--held-out", type=int_in(0), default=6, metavar="K", help="objects kept out for evaluation.")
     p.add_argument("--seed", type=int_in(0), default=0, help="seed of the split, augmentation and training.")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out.")
@@ -55,6 +63,24 @@ def checkpoint_path(out: Path) -> Path:
 
 def run(args: argparse.Namespace) -> None:
     require_extension(args.out, (".pt",), f"a model is a .pt file: name it {args.out.with_suffix('.pt')}")
+    if args.batch % args.nproc:
+        raise SplatpackError(f"--batch {args.batch} does not split over --nproc {args.nproc}: give a multiple")
+    if args.nproc > 1:
+        if ranks_from_environment().distributed:
+            raise SplatpackError("this is already a torchrun job: leave out --nproc")
+        load_objects(args.data)  # a bad folder gets its one line here, not from every process
+        spawn(args.nproc, train_rank, args)
+        return
+    train_rank(args)
+
+
+def train_rank(args: argparse.Namespace) -> None:
+    """Train as this process's rank (the only one without torchrun or --nproc); rank 0 reports
+    and writes the model."""
+    ranks = ranks_from_environment()
+    if ranks.distributed:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // ranks.world_size))  # the ranks share the cores
+        init_process_group(ranks, "cpu")
     names, objects = load_objects(args.data)
     try:
         train_names, held_out = held_out_split(names, args.held_out) if args.held_out else (names, [])
@@ -70,6 +96,7 @@ def run(args: argparse.Namespace) -> None:
         augmentations=args.augmentations,
         bae_steps=bae_steps,
         prior_steps=prior_steps,
+        batch=args.batch,
         seed=args.seed,
     )
     licences = read_licences(args.data)
@@ -81,14 +108,16 @@ def run(args: argparse.Namespace) -> None:
         "command": "splatpack prior train "
         + shlex.join([Path(args.data).name, "--out", Path(args.out).name])
         + f" --bae-steps {bae_steps} --prior-steps {prior_steps} --augmentations {args.augmentations}"
-        + f" --grid {layout.height}x{layout.width} --held-out {args.held_out} --seed {args.seed}",
+        + f" --grid {layout.height}x{layout.width} --held-out {args.held_out} --seed {args.seed}"
+        + f" --batch {args.batch}"
+        + (f" --nproc {ranks.world_size}" if ranks.distributed else ""),
         "bae_steps": bae_steps,
         "prior_steps": prior_steps,
         "augmentations": args.augmentations,
         "seed": args.seed,
-        "device": f"CPU ({platform.machine()})",
+        "device": f"CPU ({platform.machine()})" + (f", {ranks.world_size} processes" if ranks.distributed else ""),
     }
-    console = Console(stderr=True)
+    console = Console(stderr=True, quiet=not ranks.is_main)
     console.print(f"{len(train)} objects to train on, {len(held_out)} held out: {', '.join(held_out) or '-'}")
     columns = [TextColumn("[bold]{task.description:>6}"), BarColumn(), MofNCompleteColumn()]
     columns += [TextColumn("{task.fields[stats]}"), TimeRemainingColumn()]
@@ -115,7 +144,10 @@ def run(args: argparse.Namespace) -> None:
             info=info,
             on_step=on_step,
             on_grid=lambda i, n: progress.update(tasks["grids"], completed=i),
+            ranks=ranks,
         )
+    if not ranks.is_main:
+        return
     model.info["train_seconds"] = round(time.perf_counter() - t0, 1)
     digest = model.save(args.out, half=True)
     atomic_write_text(args.out.with_suffix(".md"), model_card(model, args.out))

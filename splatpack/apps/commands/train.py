@@ -14,9 +14,9 @@ from rich.console import Console
 from splatpack.apps.parser import BACKENDS, int_in
 from splatpack.apps.terminal import wait_for_ctrl_c
 from splatpack.core import SplatpackError
+from splatpack.core.distributed import SPAWNED_ENV, ranks_from_environment, spawn
 from splatpack.train import StepCallback, Trainer
 from splatpack.train.checkpoint import CHECKPOINT_NAME
-from splatpack.train.distributed import SPAWNED_ENV, ranks_from_environment, spawn
 from splatpack.train.evaluate import RENDERS_DIR
 from splatpack.train.outputs import PLY_NAME, SCENE_NAME
 from splatpack.train.scenes import resolve_scene, scene_config
