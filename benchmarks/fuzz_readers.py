@@ -51,6 +51,7 @@ SUFFIX = {
     "npz": ".npz",
     "spk-grid": ".spk",
     "spk-compact": ".spk",
+    "spk-latent": ".spk",
 }
 INTERESTING = [0, 1, 2, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF]
 FLOATS = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1e38, -1e38, 1e-45]
@@ -112,6 +113,11 @@ def seed_files(folder: Path) -> dict[str, bytes]:
     path = folder / "seed-compact.spk"
     write_compact(path, make_code(48, 0, field_cfg={"grid": {"n_levels": 4, "log2_hashmap_size": 10}}))
     out["spk-compact"] = path.read_bytes()
+    from splatpack.codecs.latent import LATENT_SCENE_CODEC, LatentCodecConfig
+
+    path = folder / f"seed-spk-latent{SUFFIX['spk-latent']}"
+    LATENT_SCENE_CODEC.encode(gs, LatentCodecConfig(quality=3)).write(path)
+    out["spk-latent"] = path.read_bytes()
     return out
 
 

@@ -14,12 +14,11 @@ import torch
 
 from splatpack.core import GaussianSet, SplatpackError
 from splatpack.formats import load_scene
-from splatpack.generative.model import GenerativeModel
+from splatpack.generative.model import SHIPPED_MODEL, GenerativeModel
 from splatpack.render import render_image
 from splatpack.render.camera import look_at
 
 __all__ = [
-    "DEFAULT_MODEL",
     "SCENE_SUFFIXES",
     "contact_sheet",
     "load_model",
@@ -28,8 +27,6 @@ __all__ = [
     "read_licences",
 ]
 
-#: the model shipped with the package (trained on objects10k by ``splatpack prior train``)
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "generative" / "weights" / "objects10k.pt"
 #: files of a folder taken as objects (a SOG folder, one holding meta.json, is taken too)
 SCENE_SUFFIXES = (".ply", ".splat", ".spz", ".sog", ".spk", ".npz")
 
@@ -110,8 +107,8 @@ Licences as listed in the data folder's `LICENSES.txt`{": " + info["licence_sour
 
 def load_model(path: Path | None) -> GenerativeModel:
     """The model at ``path``, or the shipped one."""
-    path = DEFAULT_MODEL if path is None else Path(path)
-    if path == DEFAULT_MODEL and not path.is_file():
+    path = SHIPPED_MODEL if path is None else Path(path)
+    if path == SHIPPED_MODEL and not path.is_file():
         raise SplatpackError("the shipped model is missing (train one with `splatpack prior train`)", path)
     return GenerativeModel.load(path)
 

@@ -11,6 +11,7 @@ from typing import Any
 from splatpack.codecs.base import SceneCodec
 from splatpack.codecs.compact import COMPACT_SCENE_CODEC
 from splatpack.codecs.grid import GRID_SCENE_CODEC
+from splatpack.codecs.latent import LATENT_SCENE_CODEC
 from splatpack.codecs.prior.codec import PRIOR_SCENE_CODEC
 from splatpack.core import GaussianSet
 from splatpack.spk.arrays import ARRAY_CODECS
@@ -24,6 +25,7 @@ SCENE_CODECS: dict[str, SceneCodec] = {
         GRID_SCENE_CODEC,
         COMPACT_SCENE_CODEC,
         PRIOR_SCENE_CODEC,
+        LATENT_SCENE_CODEC,
     )
 }
 

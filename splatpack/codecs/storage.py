@@ -9,12 +9,12 @@ from splatpack.spk.container import SpkReader
 
 __all__ = ["SECTION_PREFIXES", "attribute_bytes", "storage_table"]
 
-SECTION_PREFIXES = {  # section-name prefixes per attribute: compact scenes, then grid scenes
-    "position": ("positions", "grid.means"),
-    "opacity": ("opacities", "grid.opacities"),
-    "scale": ("scales.", "grid.scales"),
-    "rotation": ("rotations.", "grid.quats"),
-    "colour": ("colour.", "grid.sh0", "grid.shN"),
+SECTION_PREFIXES = {  # section-name prefixes per attribute: compact scenes, grid scenes, latent scenes
+    "position": ("positions", "grid.means", "latent.means"),
+    "opacity": ("opacities", "grid.opacities", "latent.opacities"),
+    "scale": ("scales.", "grid.scales", "latent.scales"),
+    "rotation": ("rotations.", "grid.quats", "latent.quats"),
+    "colour": ("colour.", "grid.sh0", "grid.shN", "latent.sh0", "latent.shN"),
 }
 
 

@@ -43,12 +43,14 @@ __all__ = [
     "GridLayout",
     "ObjectFrame",
     "augmented_grid",
+    "cells_to_gaussians",
     "gaussians_to_grid",
     "grid_channels",
     "grid_to_gaussians",
     "held_out_split",
     "object_frame",
     "rotate_about_axis",
+    "sorted_grid",
     "subsample",
 ]
 
@@ -160,13 +162,22 @@ def gaussians_to_grid(gs: GaussianSet, layout: GridLayout, seed: int = 0) -> tup
     layout.validate()
     if len(gs) != layout.size:
         raise ValueError(f"a {layout.height}×{layout.width} grid holds {layout.size} Gaussians, not {len(gs)}")
-    gs = _with_degree(canonical_gaussians(gs), layout.sh_degree)
+    return sorted_grid(gs, (layout.height, layout.width), layout.sh_degree, seed)
+
+
+def sorted_grid(gs: GaussianSet, shape: tuple[int, int], sh_degree: int, seed: int = 0) -> tuple[Tensor, np.ndarray]:
+    """(grid [C, H, W] float32 with the channels :func:`grid_channels` names for ``sh_degree``,
+    index [H, W]: the row of ``gs`` at each cell, −1 for an empty one) of N ≤ H·W Gaussians,
+    PLAS-sorted on SOG's features; an empty cell holds the channel means of the occupied ones."""
+    h, w = shape
+    if not 0 < len(gs) <= h * w:
+        raise ValueError(f"a {h}×{w} grid cannot hold {len(gs)} Gaussians")
+    gs = _with_degree(canonical_gaussians(gs), sh_degree)
     feats = sort_features(
         {"means": gs.means.double(), "sh0": gs.sh0.reshape(len(gs), 3).double(), "scales": gs.scales.double().exp()},
         SORT_WEIGHTS,
     )
-    index, _ = sort_into_grid(feats, (layout.height, layout.width), GridSortConfig(seed=seed))
-    rows = torch.from_numpy(index.reshape(-1))
+    index, _ = sort_into_grid(feats, (h, w), GridSortConfig(seed=seed))
     values = torch.cat(
         [
             gs.means,
@@ -177,8 +188,11 @@ def gaussians_to_grid(gs: GaussianSet, layout: GridLayout, seed: int = 0) -> tup
             gs.shN.transpose(1, 2).reshape(len(gs), -1),  # channel-major: r of every k, then g, then b
         ],
         1,
-    ).float()[rows]
-    return values.T.reshape(layout.channels, layout.height, layout.width).contiguous(), index
+    ).float()
+    rows = torch.from_numpy(index.reshape(-1))
+    cells = values.mean(0, keepdim=True).expand(h * w, -1).clone()
+    cells[rows >= 0] = values[rows[rows >= 0]]
+    return cells.T.reshape(values.shape[1], h, w).contiguous(), index
 
 
 def grid_to_gaussians(grid: Tensor, layout: GridLayout) -> GaussianSet:
@@ -186,8 +200,13 @@ def grid_to_gaussians(grid: Tensor, layout: GridLayout) -> GaussianSet:
     c = layout.channels
     if grid.shape != (c, layout.height, layout.width):
         raise ValueError(f"expected a grid of shape {(c, layout.height, layout.width)}, not {tuple(grid.shape)}")
-    v = grid.reshape(c, -1).T.float()
-    k = num_sh_bases(layout.sh_degree) - 1
+    return cells_to_gaussians(grid.reshape(c, -1).T, layout.sh_degree)
+
+
+def cells_to_gaussians(v: Tensor, sh_degree: int) -> GaussianSet:
+    """The Gaussians of cells [N, C] holding :func:`grid_channels` (quaternions renormalised)."""
+    v = v.float()
+    k = num_sh_bases(sh_degree) - 1
     return GaussianSet(
         means=v[:, 0:3].contiguous(),
         scales=v[:, 3:6].contiguous(),

@@ -27,10 +27,12 @@ from splatpack.generative.bae import BAEConfig, BinaryAutoencoder
 from splatpack.generative.diffusion import BernoulliSchedule, Denoiser, DenoiserConfig, sample
 from splatpack.generative.grids import ChannelStats, GridLayout, grid_to_gaussians
 
-__all__ = ["FORMAT", "VERSION", "GenerativeModel", "ModelConfig"]
+__all__ = ["FORMAT", "SHIPPED_MODEL", "VERSION", "GenerativeModel", "ModelConfig"]
 
 FORMAT = "splatpack-generative"
 VERSION = 1
+#: the model shipped with the package (trained on objects10k by ``splatpack prior train``)
+SHIPPED_MODEL = Path(__file__).resolve().parent / "weights" / "objects10k.pt"
 
 
 @dataclass(frozen=True)

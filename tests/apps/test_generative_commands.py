@@ -12,9 +12,8 @@ from format_scenes import random_set
 from prior_models import one_torch_thread
 
 from splatpack.apps import cli
-from splatpack.apps.generative import DEFAULT_MODEL
 from splatpack.formats import load_scene, save_scene
-from splatpack.generative.model import GenerativeModel
+from splatpack.generative.model import SHIPPED_MODEL, GenerativeModel
 
 
 @pytest.fixture(autouse=True)
@@ -93,10 +92,10 @@ def test_generate_refuses_a_corrupted_model_and_a_foreign_folder(trained, tmp_pa
 
 
 def test_the_shipped_model_is_small_and_carries_its_card():
-    model = GenerativeModel.load(DEFAULT_MODEL)
-    assert DEFAULT_MODEL.stat().st_size < 5_000_000
+    model = GenerativeModel.load(SHIPPED_MODEL)
+    assert SHIPPED_MODEL.stat().st_size < 5_000_000
     assert len(model.info["train"]) == 27 and len(model.info["held_out"]) == 6
-    card = DEFAULT_MODEL.with_suffix(".md").read_text()
+    card = SHIPPED_MODEL.with_suffix(".md").read_text()
     assert model.content_hash in card
     for name in model.info["train"] + model.info["held_out"]:
         assert f"| {name} | {model.info['licences'][name]} |" in card
@@ -105,4 +104,4 @@ def test_the_shipped_model_is_small_and_carries_its_card():
 def test_generate_defaults_to_the_shipped_model(tmp_path, capsys):
     assert cli.main(["generate", "-n", "1", "--steps", "2", "-o", str(tmp_path / "s")]) == 0
     assert len(load_scene(tmp_path / "s" / "sample_000.spk")) == 64 * 64
-    assert GenerativeModel.load(DEFAULT_MODEL).content_hash[:12] in capsys.readouterr().out
+    assert GenerativeModel.load(SHIPPED_MODEL).content_hash[:12] in capsys.readouterr().out

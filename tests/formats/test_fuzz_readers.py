@@ -38,7 +38,18 @@ def test_mutated_files_are_loaded_or_refused_by_every_reader(tmp_path):
     )
     result = json.loads(out.read_text())
     formats = result["formats"]
-    assert set(formats) >= {"ply", "compressed-ply", "splat", "spz3", "spz4", "sog", "npz", "spk-grid", "spk-compact"}
+    assert set(formats) >= {
+        "ply",
+        "compressed-ply",
+        "splat",
+        "spz3",
+        "spz4",
+        "sog",
+        "npz",
+        "spk-grid",
+        "spk-compact",
+        "spk-latent",
+    }
     for name, s in formats.items():
         assert s["cases"] == 150 and s["loaded"] + s["refused"] == 150, (name, s["failures"])
         assert s["refused"] > 0, name  # the mutations reach the readers' checks

@@ -26,6 +26,7 @@ from splatpack.apps.parser import (
 )
 from splatpack.apps.target import Target, write_to_target
 from splatpack.codecs.grid import GridCodecConfig, write_grid_scene
+from splatpack.codecs.latent import LATENT_SCENE_CODEC, LatentCodecConfig
 from splatpack.codecs.prior.codec import PRIOR_SCENE_CODEC, PriorCodecConfig
 from splatpack.codecs.prior.modelfile import DEFAULT_MODEL
 from splatpack.compress.pruning import kept_indices, orbit_contributions
@@ -33,6 +34,7 @@ from splatpack.compress.sh_basis import culled_gaussians
 from splatpack.core import GaussianSet, SplatpackError
 from splatpack.core.validate import validate_gaussians
 from splatpack.formats import load_scene, path_size
+from splatpack.generative.model import SHIPPED_MODEL
 from splatpack.train import Trainer
 from splatpack.train.refine import refine_and_compress
 from splatpack.train.scenes import scene_config
@@ -98,6 +100,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help=f"code quality 6's attribute grids losslessly as bit-planes under a learned model (default "
         f"{DEFAULT_MODEL}, shipped): the same Gaussians; the grid codec's own coding where it is smaller.",
     )
+    p.add_argument(
+        "--latent",
+        nargs="?",
+        const=str(SHIPPED_MODEL),
+        metavar="MODEL",
+        help="code the scene as a generative model's binary latents (its autoencoder predicts the sorted "
+        "grid) plus the residual at --quality's steps, lossless (default: the shipped objects10k model).",
+    )
+    p.add_argument(
+        "--latents-only",
+        action="store_true",
+        help="with --latent: store the latents alone, no residual (a few KB; the model's reconstruction).",
+    )
 
     p.add_argument(
         "--prune",
@@ -141,6 +156,10 @@ def run(args: argparse.Namespace) -> None:
         raise SplatpackError(
             "--refine takes --quality or --allocate: not the ladder's --target-*, --finetune, --prior or --sh-basis"
         )
+    if args.latents_only and not args.latent:
+        raise SplatpackError("--latents-only takes --latent")
+    if args.latent and (target.size or target.psnr or args.finetune or args.prior or args.refine or args.sh_basis):
+        raise SplatpackError("--latent takes --quality: not --target-*, --finetune, --prior, --refine or --sh-basis")
     if args.allocate and not (target.size or target.psnr):
         raise SplatpackError("--allocate searches for a target: give --target-size or --target-psnr")
     if args.sh_basis and (target.size or target.psnr or args.finetune or args.prior):
@@ -186,6 +205,12 @@ def run(args: argparse.Namespace) -> None:
         size = finetune_and_compress(
             args.file, gs, args.out, args.finetune, args.finetune_steps, args.quality, args.backend
         )
+    elif args.latent:
+        latent = LatentCodecConfig(args.latent, args.quality, residual=not args.latents_only)
+        with Console(stderr=True).status(f"compressing {len(gs):,} Gaussians: grid sort, latents, residual"):
+            validate_gaussians(gs, args.file)
+            size = LATENT_SCENE_CODEC.encode(gs, latent).write(args.out)
+        chosen = ", latents only" if args.latents_only else f", latents and the residual at quality {latent.level()}"
     elif args.prior:
         with Console(stderr=True).status(f"compressing {len(gs):,} Gaussians: grid sort, then bit-plane coding"):
             validate_gaussians(gs, args.file)

@@ -12,8 +12,11 @@ from pathlib import Path
 
 from splatpack.apps.parser import add_max_gaussians, int_in
 from splatpack.apps.terminal import wait_for_ctrl_c
+from splatpack.codecs.grid import GridCodecConfig, write_grid_scene
+from splatpack.codecs.latent import FORMAT_KIND as LATENT_KIND
 from splatpack.codecs.prior.codec import FORMAT_KIND as PRIOR_KIND
 from splatpack.codecs.prior.codec import transcode_to_grid
+from splatpack.codecs.registry import read_gaussians
 from splatpack.core import SplatpackError
 from splatpack.spk import SpkReader
 from splatpack.view.server import BUILD_HINT, ViewServer
@@ -61,15 +64,20 @@ def run(args: argparse.Namespace) -> None:
 
 
 def browser_readable(path: Path, tmp: Path) -> Path:
-    """``path``, or for a scene the browser cannot decode (a ``.spk`` coded under a bit model,
-    ``kind: prior-grid``) the same Gaussians transcoded losslessly to a grid scene in ``tmp``."""
+    """``path``, or for a scene the browser cannot decode, the same scene as a grid scene in
+    ``tmp``: a ``.spk`` coded under a bit model (``kind: prior-grid``) transcoded losslessly, one
+    coded as a generative model's latents (``kind: latent-grid``) decoded and written at the grid
+    codec's highest quality."""
     if path.suffix.lower() != ".spk":
         return path
     with SpkReader(path) as reader:
         kind = reader.meta.get("kind")
-    if kind != PRIOR_KIND:
+    if kind == PRIOR_KIND:
+        transcode_to_grid(path, tmp / path.name)
+    elif kind == LATENT_KIND:
+        write_grid_scene(tmp / path.name, read_gaussians(path), GridCodecConfig.from_quality("max"))
+    else:
         return path
-    transcode_to_grid(path, tmp / path.name)
     return tmp / path.name
 
 
