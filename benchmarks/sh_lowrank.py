@@ -12,7 +12,12 @@ Settings, all at the quality ladder's level ``--quality`` for the other attribut
 * ``cullw-t{τ}``: the same with each Gaussian's energy scaled by its render contribution
   (:func:`splatpack.compress.pruning.contributions` over 12 other orbit views);
 * ``prune-{f}``: the grid after removing the fraction f of Gaussians that contribute least;
-* ``palette`` / ``rvq``: the SH palette (SOG's v2) and the residual VQ, for reference.
+* ``palette`` / ``rvq``: the SH palette (SOG's v2) and the residual VQ, for reference;
+* ``lr2vq-r{r}-d{d}``: LR²VQ, measured here, not a codec mode: the SH rest projected on the
+  weighted PCA basis of rank r, the coefficients split into r/d sub-vectors of d, each
+  sub-space k-means'd to 256 codewords (ordered by their first coordinate) whose labels are laid
+  on the sorted grid and coded as 8-bit lossless JPEG XL or order-0 ANS, the smaller; bytes are the
+  grid file's without its SH rest plus the labels, the float16 codebooks and basis.
 
     python benchmarks/sh_lowrank.py [--inputs A.ply ...] [--quality 6] [--views 16] [--size 256]
 
@@ -39,13 +44,16 @@ from splatpack.codecs.grid import (
     grid_attribute_bytes,
     read_grid_scene,
 )
+from splatpack.codecs.grid.sort import sort_scene
+from splatpack.compress.kmeans import vector_quantise
 from splatpack.compress.pruning import contributions, prune_lowest
-from splatpack.compress.sh_basis import band_degrees, cull_bands
+from splatpack.compress.sh_basis import band_degrees, cull_bands, fit_sh_basis
 from splatpack.core.atomic import atomic_write_text
 from splatpack.formats import load_scene
 from splatpack.metrics import mean_psnr_ssim
 from splatpack.render import render_views
 from splatpack.render.camera import orbit_cameras
+from splatpack.spk.arrays import encode_array
 from splatpack.spk.container import write_spk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +77,30 @@ def settings(quality: int) -> dict[str, tuple[GridCodecConfig, float | None]]:
     out["palette"] = (dataclasses.replace(base, sh_mode="palette", palette_size=8192), None)
     out["rvq"] = (dataclasses.replace(base, sh_mode="rvq", rvq_stages=2, rvq_size=256), None)
     return out
+
+
+LR2VQ = [(r, d) for r in (16, 24, 32) for d in (2, 4)]
+
+
+def lr2vq(shn: np.ndarray, weights: np.ndarray, grid_index: np.ndarray, rank: int, sub: int) -> tuple[np.ndarray, int]:
+    """(the SH rest [N, K−1, 3] LR²VQ reconstructs, its bytes): see the module docstring."""
+    basis = fit_sh_basis(shn, rank, "pca", weights)
+    coefs = basis.project(shn)
+    recon = np.empty_like(coefs)
+    size = 2 * (basis.left.size + basis.mean.size)  # float16 basis and mean
+    cells = grid_index.reshape(-1)
+    for j in range(0, rank, sub):
+        centroids, labels = vector_quantise(coefs[:, j : j + sub], 256, 10, seed=j)
+        order = np.argsort(centroids[:, 0])  # nearby labels, nearby codewords: smoother label images
+        rank_of = np.empty_like(order)
+        rank_of[order] = np.arange(len(order))
+        labels = rank_of[labels]
+        recon[:, j : j + sub] = centroids[order][labels]
+        img = np.where(cells >= 0, labels[np.maximum(cells, 0)], 0).reshape(grid_index.shape).astype(np.uint8)
+        jxl = len(encode_array(img, "jxl", bits=8, effort=7))
+        ans = len(encode_array(labels.astype(np.uint8)[:, None], "ans"))
+        size += min(jxl, ans) + 2 * centroids.size
+    return basis.reconstruct(recon), size
 
 
 def main() -> None:
@@ -121,6 +153,29 @@ def main() -> None:
                 row["mean_degree"] = round(float(np.mean(deg)), 3)
             rows.append(row)
             print(json.dumps(row), flush=True)
+        base = GridCodecConfig.from_quality(args.quality)
+        grid_index, _ = sort_scene(gs, base)
+        sections, meta = encode_grid_scene(gs, base, grid_index)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "s.spk"
+            write_spk(out, sections, meta, len(gs))
+            without_shn = out.stat().st_size - grid_attribute_bytes(sections).get("shN", 0)
+            decoded = read_grid_scene(out)
+        raster = grid_index.reshape(-1)
+        raster = raster[raster >= 0]  # the decoded Gaussians' rows of the input
+        for rank, sub in LR2VQ:
+            name = f"lr2vq-r{rank}-d{sub}"
+            if args.only and name not in args.only:
+                continue
+            t0 = time.perf_counter()
+            shn, shn_bytes = lr2vq(gs.shN.numpy(), weights.numpy(), grid_index, rank, sub)
+            seconds = time.perf_counter() - t0
+            approx = dataclasses.replace(decoded, shN=torch.from_numpy(shn[raster]).float())
+            p, s = mean_psnr_ssim(render_views(approx, poses, K, args.size), reference)
+            row = {"input": path.parent.name, "setting": name, "num_gaussians": len(gs)}
+            row |= {"bytes": without_shn + shn_bytes, "shN_bytes": shn_bytes, "psnr": round(p, 3), "ssim": round(s, 5)}
+            rows.append(row | {"encode_seconds": round(seconds, 2)})
+            print(json.dumps(rows[-1]), flush=True)
         report = {"quality": args.quality, "views": args.views, "size": args.size, "rows": rows}
         atomic_write_text(RESULTS, json.dumps(report, indent=1) + "\n")
 
