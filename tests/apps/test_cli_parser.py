@@ -167,6 +167,8 @@ def test_defaults_are_those_of_the_earlier_command_line():
         "finetune_steps": 1000,
         "backend": "auto",
         "prior": None,
+        "latent": None,
+        "latents_only": False,
         "follow_symlinks": False,
     }
     assert parsed("bench") == {
