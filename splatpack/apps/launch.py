@@ -36,6 +36,9 @@ def entrypoint() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         code = 130
+    except BrokenPipeError:  # the reader went away (`splatpack info … | head -1`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        code = 141  # 128 + SIGPIPE, as a shell reports it
     if code == 130:
         _exit_interrupted()
     sys.exit(code)
