@@ -33,13 +33,20 @@ import numpy as np
 import torch
 
 from splatpack.codecs.base import EncodedScene
-from splatpack.codecs.grid.config import QUALITY_LEVELS, QUALITY_NAMES
+from splatpack.codecs.grid.config import ATTRIBUTES, QUALITY_LEVELS, QUALITY_NAMES
 from splatpack.codecs.grid.decode import checked_int
 from splatpack.core import GaussianSet
 from splatpack.core.errors import SplatpackError
 from splatpack.core.sh import num_sh_bases
 from splatpack.core.validate import validate_gaussians
-from splatpack.generative.grids import cells_to_gaussians, object_frame, sorted_grid, to_object_frame
+from splatpack.generative.grids import (
+    ObjectFrame,
+    cells_to_gaussians,
+    from_object_frame,
+    object_frame,
+    sorted_grid,
+    to_object_frame,
+)
 from splatpack.generative.model import SHIPPED_MODEL, VERSION, GenerativeModel
 from splatpack.spk.arrays import CodecError, decode_array, encode_array
 from splatpack.spk.container import Section, SpkError
@@ -58,16 +65,18 @@ __all__ = [
 FORMAT_KIND = "latent-grid"
 FORMAT_VERSION = 1
 MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
-#: grid channel → index of its attribute's bits in a :data:`QUALITY_LEVELS` row
-_ATTRIBUTE_BITS = (0, 0, 0, 3, 3, 3, 4, 4, 4, 4, 5, 1, 1, 1)
-_SHN_BITS, _SH0_BITS = 2, 1
 MAX_OFFSET = 2**31
+#: the grid codec's attribute of each model channel (:func:`~splatpack.generative.grids.grid_channels`); the SH rest follows
 _ATTRIBUTES = ("means",) * 3 + ("scales",) * 3 + ("quats",) * 4 + ("opacities",) + ("sh0",) * 3
+
+
+def _attribute(c: int) -> str:
+    return _ATTRIBUTES[c] if c < len(_ATTRIBUTES) else "shN"
 
 
 def residual_section(c: int) -> str:
     """The section of channel c's residual image: ``latent.<attribute>.<c>``."""
-    return f"latent.{_ATTRIBUTES[c] if c < len(_ATTRIBUTES) else 'shN'}.{c}"
+    return f"latent.{_attribute(c)}.{c}"
 
 
 @dataclass(frozen=True)
@@ -116,9 +125,10 @@ def load_generative_model(path: str | Path) -> GenerativeModel:
 
 def _steps(values: torch.Tensor, level: int) -> np.ndarray:
     """Δ_c [C] float64: each channel's range over (2^bits − 1) at the ladder's ``level``."""
-    row = QUALITY_LEVELS[level]
+    row = dict(zip(ATTRIBUTES, QUALITY_LEVELS[level]))
+    row["shN"] = row["shN"] or row["sh0"]  # 0: a palette level; the residual takes colour's bits
     c = values.shape[0]
-    bits = [row[_ATTRIBUTE_BITS[i]] if i < len(_ATTRIBUTE_BITS) else row[_SHN_BITS] or row[_SH0_BITS] for i in range(c)]
+    bits = [row[_attribute(i)] for i in range(c)]
     flat = values.reshape(c, -1).double()
     span = (flat.max(1).values - flat.min(1).values).numpy()
     return np.maximum(span, 1e-12) / (2.0 ** np.asarray(bits, dtype=np.float64) - 1)
@@ -299,15 +309,7 @@ class LatentSceneCodec:
         cells = torch.from_numpy(values.reshape(len(channels), -1).T[keep])
         if not torch.isfinite(cells).all():
             raise SpkError("decoded values are not finite", path)
-        obj = cells_to_gaussians(cells, degree)  # back from the object frame:
-        return GaussianSet(
-            means=obj.means * radius + torch.tensor(centre, dtype=obj.means.dtype),
-            scales=obj.scales + math.log(radius),
-            quats=obj.quats,
-            opacities=obj.opacities,
-            sh0=obj.sh0,
-            shN=obj.shN,
-        )
+        return from_object_frame(cells_to_gaussians(cells, degree), ObjectFrame(tuple(centre), radius))
 
     def gaussians(self, decoded: GaussianSet) -> GaussianSet:
         return decoded

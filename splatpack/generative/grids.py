@@ -44,6 +44,7 @@ __all__ = [
     "ObjectFrame",
     "augmented_grid",
     "cells_to_gaussians",
+    "from_object_frame",
     "gaussians_to_grid",
     "grid_channels",
     "grid_to_gaussians",
@@ -113,6 +114,12 @@ def object_frame(gs: GaussianSet, quantile: float = 0.01) -> ObjectFrame:
 def to_object_frame(gs: GaussianSet, frame: ObjectFrame) -> GaussianSet:
     c = torch.tensor(frame.centre, dtype=gs.means.dtype)
     return dataclasses.replace(gs, means=(gs.means - c) / frame.radius, scales=gs.scales - math.log(frame.radius))
+
+
+def from_object_frame(gs: GaussianSet, frame: ObjectFrame) -> GaussianSet:
+    """The inverse of :func:`to_object_frame`."""
+    c = torch.tensor(frame.centre, dtype=gs.means.dtype)
+    return dataclasses.replace(gs, means=gs.means * frame.radius + c, scales=gs.scales + math.log(frame.radius))
 
 
 def rotate_about_axis(gs: GaussianSet, axis: tuple[float, float, float], angle: float) -> GaussianSet:
