@@ -1,12 +1,13 @@
 """Learned lossless coding of the grid codec's attribute images (issue 14, mode b): bytes of the
-same quantised values (hence identical renders) under (i) the shipped bit-plane model, (ii) the
+same quantised values (hence identical renders) under (i) a shipped coding model (the value
+model ``values-v1`` by default, or the bit-plane model ``bitplanes-v1``), (ii) the
 grid codec's own coder (lossless JPEG XL, and order-0 ANS, the smaller per section), (iii) raw
 bits; the model stream's cross-entropy against its coded bytes; seconds. In domain: the 6
 held-out objects of objects10k; out of domain: plant.splat and biker.spz.
 
     nice -n 5 .venv/bin/python benchmarks/prior_coding.py [--model PATH] [--only NAME ...]
 
-writes ``benchmarks/results/prior_coding.json`` and ``benchmarks/results/prior_coding.md``.
+writes ``benchmarks/results/prior_coding_<model>.json`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ import torch
 from splatpack.codecs.grid import encode_grid_scene
 from splatpack.codecs.grid.layout import ImageLayout
 from splatpack.codecs.prior.bitplanes import decode_bitplanes, encode_bitplanes
-from splatpack.codecs.prior.modelfile import load_bit_model, shipped_model_path
+from splatpack.codecs.prior.modelfile import load_coding_model, shipped_model_path
 from splatpack.codecs.prior.planes import grid_images
 from splatpack.codecs.prior.training import grid_config
+from splatpack.codecs.prior.values import decode_values_mode, encode_values_mode
 from splatpack.formats import load_scene
 from splatpack.generative.grids import held_out_split
 from splatpack.spk.arrays import decode_array
@@ -54,13 +56,19 @@ def measure(path: Path, loaded) -> dict:
     best = sum(min(v["jxl"], v["ans"]) for v in per_section.values())
     jxl_total = sum(v["jxl"] for v in per_section.values())
     raw = sum(v["raw"] for v in per_section.values())
-    out, meta, entry, stats = encode_bitplanes(sections, meta, loaded)
-    static_table = len(json.dumps(entry["static"]))
-    static_first = stats.model_only_static_bytes  # the first pass's order-0 table, as the meta stores it
+    if loaded.mode == "bitplanes":
+        out, meta, entry, stats = encode_bitplanes(sections, meta, loaded)
+        static_table = len(json.dumps(entry["static"]))
+        static_first = stats.model_only_static_bytes  # the first pass's order-0 table, as the meta stores it
+        decode = decode_bitplanes
+    else:
+        out, meta, entry, stats = encode_values_mode(sections, meta, loaded)
+        static_table = static_first = 0
+        decode = decode_values_mode
     model_total = stats.stream_bytes + stats.fallback_bytes + static_table
     by_name = {s.name: s for s in out}
     t = time.time()
-    decoded = decode_bitplanes(by_name.__getitem__, meta, entry, loaded)
+    decoded = decode(by_name.__getitem__, meta, entry, loaded)
     decode_seconds = time.time() - t
     for name, sec in decoded.items():
         back = decode_array(sec.payload, "ans").reshape(images[name].shape)
@@ -90,7 +98,7 @@ def measure(path: Path, loaded) -> dict:
         "fallback_sections": stats.fallback,
         "fallback_bytes": stats.fallback_bytes,
         "static_table_bytes": static_table,
-        "static_planes": stats.static_planes,
+        "static_planes": getattr(stats, "static_planes", 0),
         "encode_seconds": round(stats.seconds, 1),
         "encode_passes": stats.passes,
         "decode_seconds": round(decode_seconds, 1),
@@ -161,15 +169,16 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=shipped_model_path())
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", type=Path, default=RESULTS / "prior_coding.json")
+    ap.add_argument("--out", type=Path, help="default: benchmarks/results/prior_coding_<model>.json")
     ap.add_argument("--render", action="store_true", help="only rewrite the .md table from the .json")
     args = ap.parse_args()
+    args.out = args.out or RESULTS / f"prior_coding_{args.model.stem}.json"
     if args.render:
         doc = json.loads(args.out.read_text())
         write_markdown(args.out.with_suffix(".md"), doc)
         return
     torch.set_num_threads(args.threads)
-    loaded = load_bit_model(args.model)
+    loaded = load_coding_model(args.model)
     names = sorted(p.stem for p in (SHARED / "objects10k").glob("*.splat"))
     _, held_out = held_out_split(names)
     scenes = {n: SHARED / "objects10k" / f"{n}.splat" for n in held_out}

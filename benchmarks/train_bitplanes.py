@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from splatpack.codecs.prior.modelfile import save_bit_model
+from splatpack.codecs.prior.modelfile import save_coding_model
 from splatpack.codecs.prior.planes import DEFAULT_LAYOUT, plane_ranks
 from splatpack.codecs.prior.training import BitTrainConfig, scene_planes, train_bit_model
 from splatpack.formats import load_scene
@@ -97,7 +97,7 @@ def main() -> None:
             "final_loss_bits_per_bit": round(float(np.mean(losses[-50:])), 4),
             "licences": "objects10k: see ../shared/splats/objects10k/LICENSES.txt (CC0, CC-BY-3.0/4.0, public domain, Stanford 3D Scanning Repository terms)",
         }
-        sha = save_bit_model(model, DEFAULT_LAYOUT, card, args.out)
+        sha = save_coding_model(model, DEFAULT_LAYOUT, card, args.out)
         print(json.dumps({"out": str(args.out), "sha256": sha, "seconds": seconds, "bytes": args.out.stat().st_size}))
 
 

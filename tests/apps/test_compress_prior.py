@@ -36,7 +36,7 @@ def test_compress_with_prior_keeps_quality_6s_gaussians(shipped, capsys):
 
 @pytest.mark.parametrize(
     ("extra", "fragment"),
-    [(["--quality", "3"], "--prior codes quality 6"), (["--prior", "absent-v9"], "no bit-plane model 'absent-v9'")],
+    [(["--quality", "3"], "--prior codes quality 6"), (["--prior", "absent-v9"], "no coding model 'absent-v9'")],
 )
 def test_compress_with_prior_refuses_what_it_cannot_do(shipped, capsys, extra, fragment):
     src = shipped / "in.ply"

@@ -12,7 +12,7 @@ from prior_models import one_torch_thread, tiny_model
 
 from splatpack.codecs.grid import GridCodecConfig, encode_grid_scene
 from splatpack.codecs.prior.bitplanes import BITS_SECTION, decode_bitplanes, encode_bitplanes
-from splatpack.codecs.prior.modelfile import DEFAULT_MODEL, load_bit_model, save_bit_model, shipped_model_path
+from splatpack.codecs.prior.modelfile import DEFAULT_MODEL, load_coding_model, save_coding_model, shipped_model_path
 from splatpack.codecs.prior.planes import (
     DEFAULT_LAYOUT,
     from_planes,
@@ -49,7 +49,7 @@ def coded(scene, grid):
 @pytest.fixture(scope="module")
 def model_path(tmp):
     path = tmp / "tiny.pt"
-    save_bit_model(tiny_model(), DEFAULT_LAYOUT, {"grid_codec": "quality default"}, path)
+    save_coding_model(tiny_model(), DEFAULT_LAYOUT, {"grid_codec": "quality default"}, path)
     return path
 
 
@@ -82,24 +82,24 @@ def test_grid_images_are_the_grid_codecs_values(scene, grid, coded):
 
 
 def test_model_file_round_trip_and_damage(tmp, model_path):
-    loaded = load_bit_model(model_path)
+    loaded = load_coding_model(model_path)
     assert loaded.name == "tiny" and len(loaded.sha256) == 64 and loaded.layout == DEFAULT_LAYOUT
     assert loaded.model.head.weight.dtype == torch.float64 and not loaded.model.training
     payload = torch.load(model_path, weights_only=True)
     payload["state"]["head.bias"][0] += 1.0
     torch.save(payload, tmp / "damaged.pt")
     with pytest.raises(SplatpackError, match="checksum"):
-        load_bit_model(tmp / "damaged.pt")
+        load_coding_model(tmp / "damaged.pt")
     (tmp / "junk.pt").write_bytes(b"not a model")
-    with pytest.raises(SplatpackError, match="not a bit-plane model"):
-        load_bit_model(tmp / "junk.pt")
+    with pytest.raises(SplatpackError, match="not a coding-model"):
+        load_coding_model(tmp / "junk.pt")
     with pytest.raises(SplatpackError, match="no such"):
-        load_bit_model(tmp / "missing.pt")
+        load_coding_model(tmp / "missing.pt")
 
 
 def test_bitplanes_decode_to_the_grid_codecs_values(coded, model_path):
     sections, meta = coded
-    loaded = load_bit_model(model_path)
+    loaded = load_coding_model(model_path)
     images = grid_images(sections, meta, DEFAULT_LAYOUT)
     out, out_meta, entry, stats = encode_bitplanes(sections, meta, loaded)
     names = {s.name for s in out}
@@ -119,7 +119,7 @@ def test_bitplanes_decode_to_the_grid_codecs_values(coded, model_path):
 
 def test_sections_the_model_codes_no_smaller_fall_back(coded, model_path):
     sections, meta = coded
-    loaded = load_bit_model(model_path)
+    loaded = load_coding_model(model_path)
     images = grid_images(sections, meta, DEFAULT_LAYOUT)
     bits = to_planes(images, DEFAULT_LAYOUT)
     first = encode_planes(loaded.model, bits)
@@ -163,16 +163,18 @@ def test_training_on_grids_lowers_the_coded_bits():
     assert encode_planes(loaded, grids[0]).model_bits[1] < 0.3 * grids[0][1].size
 
 
-def test_the_shipped_model_loads_with_its_card():
-    loaded = load_bit_model(shipped_model_path())
-    assert loaded.name == DEFAULT_MODEL and loaded.layout == DEFAULT_LAYOUT
+@pytest.mark.parametrize("name", ["bitplanes-v1", DEFAULT_MODEL])
+def test_the_shipped_models_load_with_their_cards(name):
+    loaded = load_coding_model(shipped_model_path(name))
+    assert loaded.name == name and loaded.layout == DEFAULT_LAYOUT
+    assert loaded.mode == ("bitplanes" if name.startswith("bitplanes") else "values")
     assert len(loaded.card["held_out"]) == 6 and "LICENSES" in loaded.card["licences"]
-    assert shipped_model_path().stat().st_size < 5 << 20
+    assert shipped_model_path(name).stat().st_size < 5 << 20
 
 
-def test_the_shipped_model_codes_a_scene_losslessly(coded):
+def test_the_shipped_bitplane_model_codes_a_scene_losslessly(coded):
     sections, meta = coded
-    loaded = load_bit_model(shipped_model_path())
+    loaded = load_coding_model(shipped_model_path("bitplanes-v1"))
     images = grid_images(sections, meta, DEFAULT_LAYOUT)
     bits = to_planes(images, DEFAULT_LAYOUT)
     stream = encode_planes(loaded.model, bits)

@@ -97,8 +97,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         nargs="?",
         const=DEFAULT_MODEL,
         metavar="MODEL",
-        help=f"code quality 6's attribute grids losslessly as bit-planes under a learned model (default "
-        f"{DEFAULT_MODEL}, shipped): the same Gaussians; the grid codec's own coding where it is smaller.",
+        help=f"code quality 6's attribute grids losslessly under a learned coding model (default "
+        f"{DEFAULT_MODEL}, a value model; bitplanes-v1, a bit-plane model; both shipped): the same Gaussians; "
+        "the grid codec's own coding for a section where that is smaller.",
     )
     p.add_argument(
         "--latent",

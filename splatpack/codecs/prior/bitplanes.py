@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from splatpack.codecs.grid.layout import ImageLayout
-from splatpack.codecs.prior.modelfile import LoadedBitModel
-from splatpack.codecs.prior.planes import from_planes, grid_images, plane_units, section_image, to_planes
+from splatpack.codecs.prior.modelfile import LoadedCodingModel
+from splatpack.codecs.prior.planes import from_planes, grid_images, own_coding, plane_units, section_image, to_planes
 from splatpack.core.errors import SplatpackError
 from splatpack.generative.entropy import STATIC_COST_BITS, bernoulli_bits, choose_fallback, decode_planes, encode_planes
 from splatpack.generative.entropy import static_probability as _static_p
@@ -67,21 +67,8 @@ def _plane_costs(bits: np.ndarray, model_bits: np.ndarray) -> np.ndarray:
     return np.minimum(model_bits, static)
 
 
-def _own_coding(sections: list[Section], images: dict[str, np.ndarray], loaded: LoadedBitModel) -> dict[str, Section]:
-    """Per section of the layout, the smaller of the grid codec's payload and the same image
-    coded with order-0 ``ans`` (what the grid codec's ``image_codec="ans"`` writes)."""
-    stored = {ch.section: ch.stored_bits for ch in loaded.layout}
-    out = {}
-    for s in sections:
-        if s.name in images:
-            layout = ImageLayout("ans", stored[s.name])
-            ans = Section(s.name, "ans", layout.encode(images[s.name].astype(layout.dtype), 0))
-            out[s.name] = ans if len(ans.payload) < len(s.payload) else s
-    return out
-
-
 def encode_bitplanes(
-    sections: list[Section], meta: dict[str, Any], loaded: LoadedBitModel
+    sections: list[Section], meta: dict[str, Any], loaded: LoadedCodingModel
 ) -> tuple[list[Section], dict[str, Any], dict[str, Any], BitplaneStats]:
     """The grid codec's (sections, meta) → (sections with the layout's images replaced by the
     bit-model stream where that is smaller, the grid meta (a fallback section's codec may now
@@ -94,7 +81,7 @@ def encode_bitplanes(
         )
     bits = to_planes(images, loaded.layout)
     units = plane_units(loaded.layout)
-    own = _own_coding(sections, images, loaded)
+    own = own_coding(sections, images, loaded.layout)
     own_bytes = {u: len(own[u].payload) for u in units}
     coded, passes = encode_planes(loaded.model, bits), 1
     first = coded
@@ -141,7 +128,7 @@ def encode_bitplanes(
     return out, {**meta, "attributes": attrs}, entry, stats
 
 
-def decode_bitplanes(get, meta: dict[str, Any], entry: dict[str, Any], loaded: LoadedBitModel) -> dict[str, Section]:
+def decode_bitplanes(get, meta: dict[str, Any], entry: dict[str, Any], loaded: LoadedCodingModel) -> dict[str, Section]:
     """The layout's sections, as the grid codec would read them (``ans``-coded images), from a
     file's ``prior`` meta ``entry``: ``get(name)`` returns a stored section. ``meta``'s grid
     shape must already be checked. Raises :class:`SplatpackError` for anything inconsistent."""

@@ -1,12 +1,14 @@
-"""Grid scenes whose attribute images are coded under a learned bit model, behind the
-scene-codec seam (``kind: prior-grid``; :mod:`.bitplanes`).
+"""Grid scenes whose attribute images are coded under a learned coding model, behind the
+scene-codec seam (``kind: prior-grid``): a value model (:mod:`.values`, the default) or a
+bit-plane model (:mod:`.bitplanes`).
 
 A file is a grid scene (:mod:`splatpack.codecs.grid`, quality "default") whose meta also holds
-``prior``: the model's ``name`` (a model shipped in ``splatpack/generative/weights/``), its
-``sha256`` and ``version``, the sections left to the grid codec (``fallback``) and the order-0
-planes (``static``). Decoding checks the model against those, decodes the bit-planes into the
-grid codec's images and reads the scene with :func:`~splatpack.codecs.grid.decode_grid_scene`,
-so it gives the grid codec's Gaussians exactly (raster order of the grid)."""
+``prior``: the ``mode`` ("values" or "bitplanes"), the model's ``name`` (a model shipped in
+``splatpack/generative/weights/``), its ``sha256`` and ``version``, the sections left to the grid
+codec (``fallback``) and, for bit-planes, the order-0 planes (``static``). Decoding checks the
+model against those, decodes the model's stream into the grid codec's images and reads the scene
+with :func:`~splatpack.codecs.grid.decode_grid_scene`, so it gives the grid codec's Gaussians
+exactly (raster order of the grid)."""
 
 from __future__ import annotations
 
@@ -22,8 +24,9 @@ from splatpack.codecs.grid import decode_grid_scene, encode_grid_scene
 from splatpack.codecs.grid.config import MAX_SPARE
 from splatpack.codecs.grid.decode import checked_int
 from splatpack.codecs.prior.bitplanes import BITS_SECTION, decode_bitplanes, encode_bitplanes
-from splatpack.codecs.prior.modelfile import DEFAULT_MODEL, LoadedBitModel, load_bit_model, shipped_model_path
+from splatpack.codecs.prior.modelfile import DEFAULT_MODEL, LoadedCodingModel, load_coding_model, shipped_model_path
 from splatpack.codecs.prior.training import grid_config
+from splatpack.codecs.prior.values import VALUES_SECTION, decode_values_mode, encode_values_mode
 from splatpack.core import GaussianSet
 from splatpack.core.errors import SplatpackError
 from splatpack.core.validate import validate_gaussians
@@ -47,12 +50,12 @@ class PriorCodecConfig:
 
 
 @functools.lru_cache(maxsize=4)
-def _load(path: str, mtime_ns: int) -> LoadedBitModel:
-    return load_bit_model(path)
+def _load(path: str, mtime_ns: int) -> LoadedCodingModel:
+    return load_coding_model(path)
 
 
-def model_for(name_or_path: str, shipped_only: bool = False) -> LoadedBitModel:
-    """A shipped model by name (``bitplanes-v1``) or, unless ``shipped_only`` (a name read from
+def model_for(name_or_path: str, shipped_only: bool = False) -> LoadedCodingModel:
+    """A shipped model by name (``values-v1``, ``bitplanes-v1``) or, unless ``shipped_only`` (a name read from
     a file), a model file by path (cached per file)."""
     path = Path(name_or_path)
     if shipped_only or (MODEL_NAME.fullmatch(name_or_path) and path.suffix != ".pt"):
@@ -60,12 +63,24 @@ def model_for(name_or_path: str, shipped_only: bool = False) -> LoadedBitModel:
     try:
         mtime = path.stat().st_mtime_ns
     except OSError:
-        raise SplatpackError(f"no bit-plane model '{name_or_path}' (shipped: {DEFAULT_MODEL})") from None
+        shipped = ", ".join(
+            sorted(p.stem for p in shipped_model_path().parent.glob("*.pt") if p.stem in _CODING_MODELS)
+        )
+        raise SplatpackError(f"no coding model '{name_or_path}' (shipped: {shipped})") from None
     return _load(str(path), mtime)
 
 
+#: the shipped coding models (the weights folder also holds the generative model)
+_CODING_MODELS = ("values-v1", "bitplanes-v1")
+#: mode → (encoder, decoder, its stream section)
+_MODES = {
+    "values": (encode_values_mode, decode_values_mode, VALUES_SECTION),
+    "bitplanes": (encode_bitplanes, decode_bitplanes, BITS_SECTION),
+}
+
+
 class PriorSceneCodec:
-    """Grid scenes with learned bit-plane coding as a :class:`~splatpack.codecs.base.SceneCodec`."""
+    """Grid scenes with learned lossless coding as a :class:`~splatpack.codecs.base.SceneCodec`."""
 
     kind = FORMAT_KIND
 
@@ -75,7 +90,7 @@ class PriorSceneCodec:
         validate_gaussians(gs)
         loaded = model_for(config.model)
         sections, meta = encode_grid_scene(gs, grid_config(seed=config.seed), grid_index)
-        out, meta, entry, _ = encode_bitplanes(sections, meta, loaded)
+        out, meta, entry, _ = _MODES[loaded.mode][0](sections, meta, loaded)
         meta = {**meta, "kind": FORMAT_KIND, "prior": {**entry, "format_version": FORMAT_VERSION}}
         return EncodedScene(out, meta, len(gs))
 
@@ -96,17 +111,23 @@ class PriorSceneCodec:
             name = entry["model"]
             if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
                 raise ValueError("model name")
+            if entry.get("mode") not in _MODES:
+                raise ValueError(f"coding mode {entry.get('mode')!r}")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise SpkError(f"malformed prior-grid header ({type(exc).__name__}: {exc})", reader.path) from None
         try:
             loaded = model_for(name, shipped_only=True)
         except SplatpackError:
             raise SpkError(
-                f"coded with bit-plane model '{name}', which this splatpack does not have", reader.path
+                f"coded with coding model '{name}', which this splatpack does not have", reader.path
             ) from None
-        if entry.get("sha256") != loaded.sha256 or entry.get("version") != loaded.version:
+        if (
+            entry.get("sha256") != loaded.sha256
+            or entry.get("version") != loaded.version
+            or entry["mode"] != loaded.mode
+        ):
             raise SpkError(
-                f"coded with bit-plane model '{name}' (sha256 {str(entry.get('sha256'))[:12]}…, version "
+                f"coded with coding model '{name}' (sha256 {str(entry.get('sha256'))[:12]}…, version "
                 f"{entry.get('version')!r}); this splatpack's differs (sha256 {loaded.sha256[:12]}…, "
                 f"version {loaded.version})",
                 reader.path,
@@ -118,7 +139,7 @@ class PriorSceneCodec:
             return Section(section, reader.info(section).codec, reader.read(section))
 
         try:
-            decoded = decode_bitplanes(get, m, entry, loaded)
+            decoded = _MODES[loaded.mode][1](get, m, entry, loaded)
         except SpkError:
             raise
         except SplatpackError as exc:
@@ -174,7 +195,8 @@ def transcode_to_grid(src: str | Path, dst: str | Path) -> int:
             raise SpkError(f"not a prior-grid scene (kind {reader.meta.get('kind')!r})", src)
         view = PRIOR_SCENE_CODEC.grid_view(reader)
         decode_grid_scene(view)  # checks every section before anything is written
-        names = [s.name for s in reader.sections if s.name != BITS_SECTION]
+        streams = {section for _, _, section in _MODES.values()}
+        names = [s.name for s in reader.sections if s.name not in streams]
         names += [name for name in view.decoded if name not in names]
         sections = [Section(name, view.info(name).codec, bytes(view.read(name))) for name in names]
         return write_spk(dst, sections, meta=view.meta, num_gaussians=view.num_gaussians)

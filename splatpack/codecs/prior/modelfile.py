@@ -1,9 +1,11 @@
-"""Bit-plane model files: plain tensors and a JSON header, read with
+"""Coding-model files of mode b: plain tensors and a JSON header, read with
 ``torch.load(weights_only=True)`` (nothing in a model file runs code).
 
-A file holds ``format`` (:data:`MODEL_FORMAT`), ``version`` (:data:`MODEL_VERSION`), ``header``
-(JSON: the :class:`~splatpack.generative.bitmodel.BitModelConfig`, the plane layout of
-:mod:`.planes` and the model card), ``state`` (parameter name → float32 tensor) and ``sha256``,
+Two kinds (:data:`MODEL_FORMATS`): a bit-plane model (:mod:`splatpack.generative.bitmodel`,
+``mode`` "bitplanes") and a value model (:mod:`splatpack.generative.valuemodel`, ``mode``
+"values"). A file holds ``format``, ``version`` (:data:`MODEL_VERSION`), ``header`` (JSON: the
+model's config, the channel layout of :mod:`.planes` and the model card), ``state`` (parameter
+name → float32 tensor) and ``sha256``,
 the :func:`~splatpack.core.digest.state_digest` of the rest; a ``.spk`` file coded with the
 model carries its name, digest and version, and a reader refuses a file whose model differs.
 Shipped models lie in ``splatpack/generative/weights/`` (:func:`shipped_model_path`).
@@ -21,34 +23,42 @@ from splatpack.codecs.prior.planes import PlaneChannel, layout_from_dicts
 from splatpack.core.atomic import atomic_write
 from splatpack.core.digest import state_digest
 from splatpack.core.errors import SplatpackError
-from splatpack.generative.bitmodel import BitModel, BitModelConfig, coding_copy
+from splatpack.generative import bitmodel, valuemodel
+from splatpack.generative.bitmodel import BitModel, BitModelConfig
+from splatpack.generative.valuemodel import ValueModel, ValueModelConfig
 
 __all__ = [
     "DEFAULT_MODEL",
-    "MODEL_FORMAT",
+    "MODEL_FORMATS",
     "MODEL_VERSION",
-    "LoadedBitModel",
-    "load_bit_model",
-    "save_bit_model",
+    "LoadedCodingModel",
+    "load_coding_model",
+    "save_coding_model",
     "shipped_model_path",
 ]
 
-MODEL_FORMAT = "splatpack-bitplanes"
+#: file format → (mode, model class, config class, its float64 coding copy)
+MODEL_FORMATS = {
+    "splatpack-bitplanes": ("bitplanes", BitModel, BitModelConfig, bitmodel.coding_copy),
+    "splatpack-values": ("values", ValueModel, ValueModelConfig, valuemodel.coding_copy),
+}
 MODEL_VERSION = 1
-DEFAULT_MODEL = "bitplanes-v1"
+DEFAULT_MODEL = "values-v1"
 WEIGHTS = Path(__file__).resolve().parents[2] / "generative" / "weights"
 
 
 @dataclass
-class LoadedBitModel:
-    """A model ready to code (float64 eval copy), its plane layout, card, name, digest and version."""
+class LoadedCodingModel:
+    """A model ready to code (float64 eval copy), its layout, card, name, digest, version and
+    ``mode`` ("bitplanes" or "values")."""
 
-    model: BitModel
+    model: BitModel | ValueModel
     layout: tuple[PlaneChannel, ...]
     card: dict
     name: str
     sha256: str
     version: int
+    mode: str
 
 
 def shipped_model_path(name: str = DEFAULT_MODEL) -> Path:
@@ -56,13 +66,16 @@ def shipped_model_path(name: str = DEFAULT_MODEL) -> Path:
     return WEIGHTS / f"{name}.pt"
 
 
-def _payload(model: BitModel, layout: tuple[PlaneChannel, ...], card: dict) -> dict:
+def _payload(model: BitModel | ValueModel, layout: tuple[PlaneChannel, ...], card: dict) -> dict:
     header = {"config": model.cfg.to_dict(), "layout": [ch.to_dict() for ch in layout], "card": card}
     state = {k: v.detach().float().contiguous() for k, v in model.state_dict().items()}
-    return {"format": MODEL_FORMAT, "version": MODEL_VERSION, "header": json.dumps(header), "state": state}
+    fmt = next(f for f, (_, cls, _, _) in MODEL_FORMATS.items() if isinstance(model, cls))
+    return {"format": fmt, "version": MODEL_VERSION, "header": json.dumps(header), "state": state}
 
 
-def save_bit_model(model: BitModel, layout: tuple[PlaneChannel, ...], card: dict, path: str | Path) -> str:
+def save_coding_model(
+    model: BitModel | ValueModel, layout: tuple[PlaneChannel, ...], card: dict, path: str | Path
+) -> str:
     """Write the model file atomically; returns its SHA-256 digest."""
     payload = _payload(model, layout, card)
     payload["sha256"] = state_digest(payload)
@@ -71,31 +84,37 @@ def save_bit_model(model: BitModel, layout: tuple[PlaneChannel, ...], card: dict
     return payload["sha256"]
 
 
-def load_bit_model(path: str | Path) -> LoadedBitModel:
+def load_coding_model(path: str | Path) -> LoadedCodingModel:
     """Read a model file (``weights_only=True``); a missing, foreign, damaged or mismatching
     file raises :class:`SplatpackError` naming ``path``."""
     path = Path(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise SplatpackError("no such bit-plane model file", path) from None
+        raise SplatpackError("no such coding-model file", path) from None
     except Exception as exc:
-        raise SplatpackError(f"not a bit-plane model file ({type(exc).__name__})", path) from None
-    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-        raise SplatpackError("not a bit-plane model file", path)
+        raise SplatpackError(f"not a coding-model file ({type(exc).__name__})", path) from None
+    if not isinstance(payload, dict) or payload.get("format") not in MODEL_FORMATS:
+        raise SplatpackError("not a coding-model file", path)
     if payload.get("version") != MODEL_VERSION:
-        raise SplatpackError(f"bit-plane model version {payload.get('version')!r}, expected {MODEL_VERSION}", path)
+        raise SplatpackError(f"coding-model version {payload.get('version')!r}, expected {MODEL_VERSION}", path)
     stored = payload.pop("sha256", None)
     if stored != state_digest(payload):
-        raise SplatpackError("bit-plane model file is damaged (checksum mismatch)", path)
+        raise SplatpackError("coding-model file is damaged (checksum mismatch)", path)
+    mode, model_cls, config_cls, coding_copy = MODEL_FORMATS[payload["format"]]
     try:
         header = json.loads(payload["header"])
-        cfg = BitModelConfig.from_dict(header["config"])
+        cfg = config_cls.from_dict(header["config"])
         layout = layout_from_dicts(header["layout"])
-        model = BitModel(cfg)
+        model = model_cls(cfg)
         model.load_state_dict(payload["state"])
     except Exception as exc:
-        raise SplatpackError(f"malformed bit-plane model ({type(exc).__name__}: {exc})", path) from None
-    if sum(ch.bits for ch in layout) != cfg.planes:
-        raise SplatpackError("bit-plane model layout does not match its planes", path)
-    return LoadedBitModel(coding_copy(model), layout, header["card"], path.stem, stored, MODEL_VERSION)
+        raise SplatpackError(f"malformed coding model ({type(exc).__name__}: {exc})", path) from None
+    matches = (
+        sum(ch.bits for ch in layout) == cfg.planes
+        if mode == "bitplanes"
+        else tuple(ch.bits for ch in layout) == cfg.bits
+    )
+    if not matches:
+        raise SplatpackError("coding-model layout does not match the model", path)
+    return LoadedCodingModel(coding_copy(model), layout, header["card"], path.stem, stored, MODEL_VERSION, mode)

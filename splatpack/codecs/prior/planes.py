@@ -24,9 +24,12 @@ from splatpack.spk.container import Section
 __all__ = [
     "DEFAULT_LAYOUT",
     "PlaneChannel",
+    "from_layout_image",
     "from_planes",
     "grid_images",
     "layout_from_dicts",
+    "layout_image",
+    "own_coding",
     "plane_ranks",
     "plane_units",
     "section_image",
@@ -140,4 +143,34 @@ def from_planes(bits: np.ndarray, layout: tuple[PlaneChannel, ...]) -> dict[str,
             v = (v << 1) | bits[k + j]
         out[ch.section][..., ch.channel] = v
         k += ch.bits
+    return out
+
+
+def layout_image(images: dict[str, np.ndarray], layout: tuple[PlaneChannel, ...]) -> np.ndarray:
+    """Integer images → one image [H, W, K] of the layout's channels, in layout order (int64)."""
+    return np.stack([images[ch.section][..., ch.channel].astype(np.int64) for ch in layout], -1)
+
+
+def from_layout_image(image: np.ndarray, layout: tuple[PlaneChannel, ...]) -> dict[str, np.ndarray]:
+    """Inverse of :func:`layout_image`: section → integer image [H, W, c] (uint16)."""
+    h, w, _ = image.shape
+    out = {name: np.zeros((h, w, chans[0].channels), np.uint16) for name, chans in _sections(layout).items()}
+    for k, ch in enumerate(layout):
+        out[ch.section][..., ch.channel] = image[..., k]
+    return out
+
+
+def own_coding(
+    sections: list[Section], images: dict[str, np.ndarray], layout: tuple[PlaneChannel, ...]
+) -> dict[str, Section]:
+    """Per section of ``images``, the smaller of the grid codec's payload and the same image coded
+    with order-0 ``ans`` (what the grid codec's ``image_codec="ans"`` writes): the coding a
+    section falls back to."""
+    stored = {ch.section: ch.stored_bits for ch in layout}
+    out = {}
+    for s in sections:
+        if s.name in images:
+            coder = ImageLayout("ans", stored[s.name])
+            ans = Section(s.name, "ans", coder.encode(images[s.name].astype(coder.dtype), 0))
+            out[s.name] = ans if len(ans.payload) < len(s.payload) else s
     return out

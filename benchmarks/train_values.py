@@ -1,0 +1,96 @@
+"""Train the shipped value model (issue 14, mode b): the grid codec's quantised attribute images
+of the 27 training objects of objects10k (:func:`held_out_split`: 6 held out), each object
+turned by ``--variants`` random angles about the up axis with its own PLAS seed.
+
+    nice -n 5 .venv/bin/python benchmarks/train_values.py --cache /tmp/values.npz \
+        --out splatpack/generative/weights/values-v1.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from splatpack.codecs.prior.modelfile import save_coding_model
+from splatpack.codecs.prior.planes import DEFAULT_LAYOUT
+from splatpack.codecs.prior.training import ValueTrainConfig, scene_values, train_value_model
+from splatpack.formats import load_scene
+from splatpack.generative.grids import held_out_split
+from splatpack.generative.valuemodel import ValueModel, ValueModelConfig, residual_scales
+
+OBJECTS = Path(__file__).resolve().parents[2] / "shared" / "splats" / "objects10k"
+
+
+def build_images(names: list[str], variants: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for name in names:
+        gs = load_scene(OBJECTS / f"{name}.splat")
+        for v in range(variants):
+            angle = 0.0 if v == 0 else float(rng.uniform(0, 2 * math.pi))
+            out.append(scene_values(gs, DEFAULT_LAYOUT, angle, seed=v).astype(np.uint16))
+        print(f"{name}: {variants} grids of {out[-1].shape}", flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cache", type=Path, required=True, help="images of the training grids (.npz)")
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--variants", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=5000)
+    ap.add_argument("--images", type=int, default=4)
+    ap.add_argument("--cells", type=int, default=1024)
+    ap.add_argument("--hidden", type=int, default=96)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--data-only", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    names = sorted(p.stem for p in OBJECTS.glob("*.splat"))
+    train, held_out = held_out_split(names)
+    if args.cache.exists():
+        with np.load(args.cache) as z:
+            images = [z[k] for k in sorted(z.files, key=int)]
+    else:
+        images = build_images(train, args.variants, seed=0)
+        np.savez_compressed(args.cache, **{str(i): im for i, im in enumerate(images)})
+    if args.data_only:
+        return
+    scales = residual_scales([torch.from_numpy(im.transpose(2, 0, 1).astype(np.float64)) for im in images])
+    cfg = ValueModelConfig(bits=tuple(ch.bits for ch in DEFAULT_LAYOUT), residual_scale=scales, hidden=args.hidden)
+    torch.manual_seed(0)
+    model = ValueModel(cfg)
+    tcfg = ValueTrainConfig(steps=args.steps, images=args.images, cells=args.cells)
+
+    def log(step: int, loss: float, seconds: float) -> None:
+        if step % 100 == 0 or step == tcfg.steps - 1:
+            print(f"step {step} loss {loss:.4f} bits/value {seconds:.0f} s", flush=True)
+
+    start = time.time()
+    losses = train_value_model(model, images, tcfg, log)
+    seconds = time.time() - start
+    if args.out:
+        card = {
+            "name": args.out.stem,
+            "data": "objects10k (27 training objects; held out: " + ", ".join(held_out) + ")",
+            "held_out": held_out,
+            "grid_codec": "quality default (6), SH degree 0",
+            "training": {**tcfg.__dict__, "variants": args.variants, "grids": len(images)},
+            "cpu_seconds": round(seconds, 1),
+            "threads": args.threads,
+            "final_loss_bits_per_value": round(float(np.mean(losses[-100:])), 4),
+            "licences": "objects10k: see ../shared/splats/objects10k/LICENSES.txt (CC0, CC-BY-3.0/4.0, public domain, Stanford 3D Scanning Repository terms)",
+        }
+        sha = save_coding_model(model, DEFAULT_LAYOUT, card, args.out)
+        print(json.dumps({"out": str(args.out), "sha256": sha, "seconds": seconds, "bytes": args.out.stat().st_size}))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
