@@ -52,6 +52,7 @@ SUFFIX = {
     "spk-grid": ".spk",
     "spk-compact": ".spk",
     "spk-latent": ".spk",
+    "spk-prior": ".spk",
 }
 INTERESTING = [0, 1, 2, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF]
 FLOATS = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1e38, -1e38, 1e-45]
@@ -118,6 +119,11 @@ def seed_files(folder: Path) -> dict[str, bytes]:
     path = folder / f"seed-spk-latent{SUFFIX['spk-latent']}"
     LATENT_SCENE_CODEC.encode(gs, LatentCodecConfig(quality=3)).write(path)
     out["spk-latent"] = path.read_bytes()
+    from splatpack.codecs.prior.codec import PRIOR_SCENE_CODEC
+
+    path = folder / f"seed-spk-prior{SUFFIX['spk-prior']}"
+    PRIOR_SCENE_CODEC.encode(gs).write(path)  # the shipped value model
+    out["spk-prior"] = path.read_bytes()
     return out
 
 
@@ -222,7 +228,7 @@ def mutated(fmt: str, seed: bytes, case: int, base_seed: int, scratch: Path) -> 
     rng = random.Random(f"{base_seed}:{fmt}:{case}")
     data = seed
     for _ in range(rng.choice([1, 1, 1, 2, 2, 3, 4])):
-        structured = fmt in ("sog", "npz", "spk-grid", "spk-compact") and rng.random() < 0.6
+        structured = fmt in ("sog", "npz", "spk-grid", "spk-compact", "spk-prior") and rng.random() < 0.6
         try:
             if structured and fmt.startswith("spk"):
                 data = mutate_spk(data, rng, scratch)

@@ -49,6 +49,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=4)
     ap.add_argument("--cells", type=int, default=1024)
     ap.add_argument("--hidden", type=int, default=96)
+    ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data-only", action="store_true")
     args = ap.parse_args()
@@ -64,7 +65,7 @@ def main() -> None:
     if args.data_only:
         return
     scales = residual_scales([torch.from_numpy(im.transpose(2, 0, 1).astype(np.float64)) for im in images])
-    cfg = ValueModelConfig(bits=tuple(ch.bits for ch in DEFAULT_LAYOUT), residual_scale=scales, hidden=args.hidden)
+    cfg = ValueModelConfig(bits=tuple(ch.bits for ch in DEFAULT_LAYOUT), residual_scale=scales, hidden=args.hidden, layers=args.layers)
     torch.manual_seed(0)
     model = ValueModel(cfg)
     tcfg = ValueTrainConfig(steps=args.steps, images=args.images, cells=args.cells)

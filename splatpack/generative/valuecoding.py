@@ -3,8 +3,8 @@ asymmetric numeral systems (Duda, arXiv:1311.2540) through constriction's stack 
 its quantised Laplace (Bamler, arXiv:2201.01741), as :mod:`.entropy` codes bit-planes.
 
 The ideal code length is the cross-entropy H = −Σ log2 p(v | ctx) of :func:`~.valuemodel.laplace_bits`
-(constriction clips the Laplace to the alphabet and renormalises, where the model folds the
-tails into the end values; the difference is the stream's small excess over H).
+(the same clipped, renormalised Laplace as constriction's; the stream differs from H by the
+coder's quantisation of the probabilities and its final words).
 
 Order: wavefront by wavefront (:func:`~.valuemodel.wavefronts`), within a wavefront channel by
 channel, within a channel the cells in the wavefront's order. Channels ``known`` to the decoder
@@ -14,6 +14,8 @@ Stream: ``words`` = the ANS coder's u32 words, little-endian.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import constriction
@@ -47,6 +49,18 @@ class CodedValues:
         return float(self.channel_bits.sum())
 
 
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """The coder's batches are one wavefront: more threads only add overhead, and one thread on
+    both sides keeps the encoder's and decoder's arithmetic the same."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _alphabets(model: ValueModel) -> list:
     return [constriction.stream.model.QuantizedLaplace(0, (1 << b) - 1) for b in model.cfg.bits]
 
@@ -72,20 +86,21 @@ def encode_values(model: ValueModel, image: np.ndarray, known: np.ndarray | None
         raise ValueError("image does not fit the model's channels and bits")
     values, inside = padded(_image_tensor(image))
     chunks = []
-    channel_bits = np.zeros(chans)
-    with torch.no_grad():
+    with torch.no_grad(), _one_thread():
         for ys, xs in wavefronts(h, w):
             anchor, features = cell_context(model, values, inside, ys, xs)
             cell = values[:, :, ys + PAD_TOP, xs + PAD_LEFT].transpose(1, 2)
             for c in np.flatnonzero(~known).tolist():
                 mu, b = channel_parameters(model, c, anchor, features, cell)
-                v = cell[0, :, c]
-                channel_bits[c] += float(laplace_bits(v, mu[0], b[0], model.cfg.bits[c]).sum())
-                chunks.append((c, v.numpy().astype(np.int32), mu[0].numpy(), b[0].numpy()))
+                chunks.append((c, cell[0, :, c], mu[0], b[0]))
+        channel_bits = np.zeros(chans)
+        for c in np.flatnonzero(~known).tolist():
+            v, mu, b = (torch.cat([k[i] for k in chunks if k[0] == c]) for i in (1, 2, 3))
+            channel_bits[c] = float(laplace_bits(v, mu, b, model.cfg.bits[c]).sum())
     alphabets = _alphabets(model)
     coder = constriction.stream.stack.AnsCoder()
-    for c, symbols, mu, b in reversed(chunks):
-        coder.encode_reverse(symbols, alphabets[c], mu, b)
+    for c, v, mu, b in reversed(chunks):
+        coder.encode_reverse(v.numpy().astype(np.int32), alphabets[c], mu.numpy(), b.numpy())
     words = np.asarray(coder.get_compressed(), np.uint32).astype("<u4").tobytes()
     return CodedValues(words, channel_bits)
 
@@ -114,7 +129,7 @@ def decode_values(
         raise SplatpackError(f"value-model stream: invalid compressed data ({exc})") from None
     alphabets = _alphabets(model)
     values, inside = padded(_image_tensor(image))
-    with torch.no_grad():
+    with torch.no_grad(), _one_thread():
         for ys, xs in wavefronts(height, width):
             anchor, features = cell_context(model, values, inside, ys, xs)
             cell = values[:, :, ys + PAD_TOP, xs + PAD_LEFT].transpose(1, 2).clone()

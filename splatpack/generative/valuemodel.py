@@ -3,9 +3,9 @@
 The image x ∈ ℤ^{H×W×C} (the grid codec's attribute images: C channels of ``bits[c]`` bits) is
 coded cell by cell and, within a cell, channel by channel. Each value gets a discretised Laplace
 
-    p(x_c(y, x) = v | ctx) = F((v + ½ − μ) / b) − F((v − ½ − μ) / b),   v ∈ [0, 2^bits − 1],
+    p(x_c(y, x) = v | ctx) = [F((v + ½ − μ) / b) − F((v − ½ − μ) / b)] / Z,   v ∈ [0, 2^bits − 1],
 
-with the tails folded into the end values (F the Laplace CDF), whose mean μ and scale b come from
+(F the Laplace CDF, Z its mass on [−½, 2^bits − ½]), whose mean μ and scale b come from
 a small per-channel network over the causal context ``ctx``: the values of every channel at the
 :data:`OFFSETS` cells above and to the left, and the channels < c of the cell itself. The network
 refines LOCO-I's median edge detector (MED; Weinberger, Seroussi & Sapiro, "The LOCO-I lossless
@@ -69,17 +69,20 @@ MIN_SCALE = 0.02
 @dataclass(frozen=True)
 class ValueModelConfig:
     """``bits`` per channel; ``residual_scale`` b̄_c per channel (fitted on the training data);
-    ``hidden`` units of each channel's two hidden layers."""
+    ``hidden`` units in each of a channel network's ``layers`` hidden layers."""
 
     bits: tuple[int, ...]
     residual_scale: tuple[float, ...]
     hidden: int = 96
+    layers: int = 2
 
     def __post_init__(self) -> None:
         if len(self.bits) != len(self.residual_scale) or not self.bits:
             raise ValueError("one residual scale per channel")
         if any(not 1 <= b <= 16 for b in self.bits) or any(not s > 0 for s in self.residual_scale):
             raise ValueError("bits in [1, 16] and positive residual scales")
+        if self.hidden < 1 or self.layers < 1:
+            raise ValueError("at least one hidden layer of one unit")
 
     @property
     def channels(self) -> int:
@@ -95,7 +98,12 @@ class ValueModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ValueModelConfig:
-        return cls(tuple(int(b) for b in d["bits"]), tuple(float(s) for s in d["residual_scale"]), int(d["hidden"]))
+        return cls(
+            tuple(int(b) for b in d["bits"]),
+            tuple(float(s) for s in d["residual_scale"]),
+            int(d["hidden"]),
+            int(d.get("layers", 2)),
+        )
 
 
 class ValueModel(nn.Module):
@@ -105,10 +113,12 @@ class ValueModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         f, h = cfg.features, cfg.hidden
-        self.nets = nn.ModuleList(
-            nn.Sequential(nn.Linear(f + c, h), nn.SiLU(), nn.Linear(h, h), nn.SiLU(), nn.Linear(h, 2))
-            for c in range(cfg.channels)
-        )
+        def net(inputs: int) -> nn.Sequential:
+            widths = [inputs] + [h] * cfg.layers
+            layers = [m for a, b in zip(widths, widths[1:], strict=False) for m in (nn.Linear(a, b), nn.SiLU())]
+            return nn.Sequential(*layers, nn.Linear(h, 2))
+
+        self.nets = nn.ModuleList(net(f + c) for c in range(cfg.channels))
         self.register_buffer("scale", torch.tensor(cfg.residual_scale, dtype=torch.float32), persistent=False)
         self.register_buffer("levels", torch.tensor([float(1 << b) for b in cfg.bits]), persistent=False)
 
@@ -166,15 +176,16 @@ def channel_parameters(
 
 
 def laplace_bits(v: Tensor, mu: Tensor, b: Tensor, bits: int) -> Tensor:
-    """−log2 p(v) under the discretised Laplace on [0, 2^bits − 1], tails folded into the ends."""
+    """−log2 p(v) under the discretised Laplace on [0, 2^bits − 1]: clipped to [−½, 2^bits − ½]
+    and renormalised, as constriction's ``QuantizedLaplace`` defines it."""
 
     def cdf(t: Tensor) -> Tensor:
         return torch.where(t < 0, 0.5 * torch.exp(t.clamp(max=0)), 1 - 0.5 * torch.exp(-t.clamp(min=0)))
 
     top = (1 << bits) - 1
-    hi = torch.where(v >= top, torch.ones_like(v), cdf((v + 0.5 - mu) / b))
-    lo = torch.where(v <= 0, torch.zeros_like(v), cdf((v - 0.5 - mu) / b))
-    return -torch.log2((hi - lo).clamp_min(1e-12))
+    mass = cdf((v + 0.5 - mu) / b) - cdf((v - 0.5 - mu) / b)
+    inside = cdf((top + 0.5 - mu) / b) - cdf((-0.5 - mu) / b)
+    return -torch.log2(mass.clamp_min(1e-12)) + torch.log2(inside.clamp_min(1e-12))
 
 
 def _all_cells(height: int, width: int) -> tuple[Tensor, Tensor]:

@@ -88,12 +88,12 @@ def test_a_fallback_list_naming_no_section_is_refused(coded):
 @pytest.mark.skipif(not OBJECTS.is_dir(), reason="needs ../shared/splats/objects10k")
 def test_the_shipped_value_model_beats_the_grid_codec_on_a_held_out_object():
     loaded = load_coding_model(shipped_model_path("values-v1"))
-    assert "sword" in loaded.card["held_out"]
+    assert "fish" in loaded.card["held_out"]
     with one_numba_thread():
-        sections, meta = encode_grid_scene(load_scene(OBJECTS / "sword.splat"), grid_config())
+        sections, meta = encode_grid_scene(load_scene(OBJECTS / "fish.splat"), grid_config())
     images = grid_images(sections, meta, DEFAULT_LAYOUT)
     best = sum(len(s.payload) for s in own_coding(sections, images, DEFAULT_LAYOUT).values())
     _, _, stats = _round_trip(sections, meta, loaded)
     ours = stats.stream_bytes + stats.fallback_bytes
-    assert ours < 0.95 * best
+    assert ours < 0.92 * best
     assert stats.stream_bytes <= stats.cross_entropy_bits / 8 * 1.01 + 16

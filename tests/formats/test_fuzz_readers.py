@@ -49,6 +49,7 @@ def test_mutated_files_are_loaded_or_refused_by_every_reader(tmp_path):
         "spk-grid",
         "spk-compact",
         "spk-latent",
+        "spk-prior",
     }
     for name, s in formats.items():
         assert s["cases"] == 150 and s["loaded"] + s["refused"] == 150, (name, s["failures"])

@@ -164,11 +164,13 @@ class _GridView:
         self._reader, self._decoded = reader, decoded
         self.decoded = tuple(decoded)
         meta: dict[str, Any] = {k: v for k, v in reader.meta.items() if k != "prior"}
-        attrs = dict(meta.get("attributes") or {})
-        for name in decoded:
-            key = name.split(".", 1)[1]
-            if isinstance(attrs.get(key), dict):
-                attrs[key] = {**attrs[key], "codec": "ans"}
+        attrs = meta.get("attributes")
+        if isinstance(attrs, dict):  # anything else is the grid decoder's to refuse
+            attrs = dict(attrs)
+            for name in decoded:
+                key = name.split(".", 1)[1]
+                if isinstance(attrs.get(key), dict):
+                    attrs[key] = {**attrs[key], "codec": "ans"}
         self.meta = {**meta, "kind": GRID_KIND, "attributes": attrs}
         self.num_gaussians = reader.num_gaussians
         self.path = reader.path
