@@ -65,7 +65,9 @@ def main() -> None:
     if args.data_only:
         return
     scales = residual_scales([torch.from_numpy(im.transpose(2, 0, 1).astype(np.float64)) for im in images])
-    cfg = ValueModelConfig(bits=tuple(ch.bits for ch in DEFAULT_LAYOUT), residual_scale=scales, hidden=args.hidden, layers=args.layers)
+    cfg = ValueModelConfig(
+        bits=tuple(ch.bits for ch in DEFAULT_LAYOUT), residual_scale=scales, hidden=args.hidden, layers=args.layers
+    )
     torch.manual_seed(0)
     model = ValueModel(cfg)
     tcfg = ValueTrainConfig(steps=args.steps, images=args.images, cells=args.cells)

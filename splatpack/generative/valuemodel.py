@@ -34,6 +34,7 @@ cross-channel context; constriction (used by the coder) supplies the quantised L
 from __future__ import annotations
 
 import copy
+import itertools
 from dataclasses import asdict, dataclass
 
 import torch
@@ -113,9 +114,10 @@ class ValueModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         f, h = cfg.features, cfg.hidden
+
         def net(inputs: int) -> nn.Sequential:
             widths = [inputs] + [h] * cfg.layers
-            layers = [m for a, b in zip(widths, widths[1:], strict=False) for m in (nn.Linear(a, b), nn.SiLU())]
+            layers = [m for a, b in itertools.pairwise(widths) for m in (nn.Linear(a, b), nn.SiLU())]
             return nn.Sequential(*layers, nn.Linear(h, 2))
 
         self.nets = nn.ModuleList(net(f + c) for c in range(cfg.channels))
