@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from splatpack.codecs.prior.modelfile import save_coding_model
+from splatpack.codecs.prior.modelfile import load_coding_model, save_coding_model
 from splatpack.codecs.prior.planes import DEFAULT_LAYOUT
 from splatpack.codecs.prior.training import ValueTrainConfig, scene_values, train_value_model
 from splatpack.formats import load_scene
@@ -50,6 +50,9 @@ def main() -> None:
     ap.add_argument("--cells", type=int, default=1024)
     ap.add_argument("--hidden", type=int, default=96)
     ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=0, help="of the cells drawn per step")
+    ap.add_argument("--init", type=Path, help="continue from this value-model file's weights (its config)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data-only", action="store_true")
     args = ap.parse_args()
@@ -69,8 +72,13 @@ def main() -> None:
         bits=tuple(ch.bits for ch in DEFAULT_LAYOUT), residual_scale=scales, hidden=args.hidden, layers=args.layers
     )
     torch.manual_seed(0)
-    model = ValueModel(cfg)
-    tcfg = ValueTrainConfig(steps=args.steps, images=args.images, cells=args.cells)
+    start_from = load_coding_model(args.init) if args.init else None
+    if start_from is not None:
+        model = ValueModel(start_from.model.cfg)
+        model.load_state_dict({k: v.float() for k, v in start_from.model.state_dict().items()})
+    else:
+        model = ValueModel(cfg)
+    tcfg = ValueTrainConfig(steps=args.steps, images=args.images, cells=args.cells, lr=args.lr, seed=args.seed)
 
     def log(step: int, loss: float, seconds: float) -> None:
         if step % 100 == 0 or step == tcfg.steps - 1:
@@ -85,7 +93,12 @@ def main() -> None:
             "data": "objects10k (27 training objects; held out: " + ", ".join(held_out) + ")",
             "held_out": held_out,
             "grid_codec": "quality default (6), SH degree 0",
-            "training": {**tcfg.__dict__, "variants": args.variants, "grids": len(images)},
+            "training": {**tcfg.__dict__, "variants": args.variants, "grids": len(images)}
+            | (
+                {"from": f"{args.init.stem} (sha256 {start_from.sha256})", "from_card": start_from.card}
+                if args.init
+                else {}
+            ),
             "cpu_seconds": round(seconds, 1),
             "threads": args.threads,
             "final_loss_bits_per_value": round(float(np.mean(losses[-100:])), 4),
