@@ -2,9 +2,13 @@
 asymmetric numeral systems (Duda, arXiv:1311.2540) through constriction's stack ANS coder and
 its quantised Laplace (Bamler, arXiv:2201.01741), as :mod:`.entropy` codes bit-planes.
 
-The ideal code length is the cross-entropy H = −Σ log2 p(v | ctx) of :func:`~.valuemodel.laplace_bits`
-(the same clipped, renormalised Laplace as constriction's; the stream differs from H by the
-coder's quantisation of the probabilities and its final words).
+The ideal code length is the cross-entropy H = −Σ min(log2 1/p(v | ctx), 24) of
+:func:`~.valuemodel.laplace_bits`, capped where the coder's 24-bit probabilities are.
+Channels of up to :data:`TABLE_BITS` bits are coded under that very distribution, as a table
+(:func:`~.valuemodel.laplace_table`, constriction's ``Categorical``). Wider channels use
+constriction's ``QuantizedLaplace``, which puts the tails beyond the alphabet on its end symbols
+instead of renormalising: the two agree unless μ is outside the alphabet or b spans it. The
+stream differs from H by that, the coder's quantisation of the probabilities and its final words.
 
 Order: wavefront by wavefront (:func:`~.valuemodel.wavefronts`), within a wavefront channel by
 channel, within a channel the cells in the wavefront's order. Channels ``known`` to the decoder
@@ -30,11 +34,17 @@ from splatpack.generative.valuemodel import (
     cell_context,
     channel_parameters,
     laplace_bits,
+    laplace_table,
     padded,
     wavefronts,
 )
 
-__all__ = ["CodedValues", "decode_values", "encode_values"]
+__all__ = ["TABLE_BITS", "CodedValues", "decode_values", "encode_values"]
+
+#: constriction's probabilities are multiples of 2^−PRECISION: no value costs more than PRECISION bits
+PRECISION = 24
+#: channels this narrow are coded from a probability table; wider ones from the quantised Laplace
+TABLE_BITS = 8
 
 
 @dataclass
@@ -62,7 +72,19 @@ def _one_thread() -> Iterator[None]:
 
 
 def _alphabets(model: ValueModel) -> list:
-    return [constriction.stream.model.QuantizedLaplace(0, (1 << b) - 1) for b in model.cfg.bits]
+    return [
+        constriction.stream.model.Categorical(perfect=False)
+        if b <= TABLE_BITS
+        else constriction.stream.model.QuantizedLaplace(0, (1 << b) - 1)
+        for b in model.cfg.bits
+    ]
+
+
+def _parameters(model: ValueModel, c: int, mu: torch.Tensor, b: torch.Tensor) -> tuple[np.ndarray, ...]:
+    """The per-value arguments of channel ``c``'s alphabet: the table, or (μ, b)."""
+    if model.cfg.bits[c] <= TABLE_BITS:
+        return (laplace_table(mu, b, model.cfg.bits[c]).numpy(),)
+    return mu.numpy(), b.numpy()
 
 
 def _image_tensor(image: np.ndarray) -> torch.Tensor:
@@ -96,11 +118,11 @@ def encode_values(model: ValueModel, image: np.ndarray, known: np.ndarray | None
         channel_bits = np.zeros(chans)
         for c in np.flatnonzero(~known).tolist():
             v, mu, b = (torch.cat([k[i] for k in chunks if k[0] == c]) for i in (1, 2, 3))
-            channel_bits[c] = float(laplace_bits(v, mu, b, model.cfg.bits[c]).sum())
+            channel_bits[c] = float(laplace_bits(v, mu, b, model.cfg.bits[c]).clamp(max=PRECISION).sum())
     alphabets = _alphabets(model)
     coder = constriction.stream.stack.AnsCoder()
     for c, v, mu, b in reversed(chunks):
-        coder.encode_reverse(v.numpy().astype(np.int32), alphabets[c], mu.numpy(), b.numpy())
+        coder.encode_reverse(v.numpy().astype(np.int32), alphabets[c], *_parameters(model, c, mu, b))
     words = np.asarray(coder.get_compressed(), np.uint32).astype("<u4").tobytes()
     return CodedValues(words, channel_bits)
 
@@ -136,7 +158,7 @@ def decode_values(
             for c in np.flatnonzero(~known).tolist():
                 mu, b = channel_parameters(model, c, anchor, features, cell)
                 try:
-                    v = coder.decode(alphabets[c], mu[0].numpy(), b[0].numpy())
+                    v = coder.decode(alphabets[c], *_parameters(model, c, mu[0], b[0]))
                 except Exception as exc:
                     raise SplatpackError(f"value-model stream: cannot decode ({exc})") from None
                 v = torch.from_numpy(np.asarray(v, np.float64))

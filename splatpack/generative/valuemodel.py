@@ -35,10 +35,14 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor, nn
+
+LN2 = math.log(2)
+LOG_HALF = math.log(0.5)
 
 __all__ = [
     "OFFSETS",
@@ -48,6 +52,7 @@ __all__ = [
     "channel_parameters",
     "coding_copy",
     "laplace_bits",
+    "laplace_table",
     "padded",
     "residual_scales",
     "value_loss",
@@ -177,17 +182,34 @@ def channel_parameters(
     return mu, b
 
 
+def _log_mass(lo: Tensor, hi: Tensor) -> Tensor:
+    """ln [F(hi) − F(lo)] for the standard Laplace (lo < hi), exact where the mass underflows:
+    an interval on one side of 0 has mass ½·e^{−d}·(1 − e^{lo − hi}), d its distance from 0; one
+    around 0 has ½(1 − e^{lo}) + ½(1 − e^{−hi})."""
+    one_side = torch.log(-torch.expm1(lo - hi)) - torch.where(hi <= 0, -hi, lo) + LOG_HALF
+    around = torch.log(-0.5 * (torch.expm1(lo.clamp(max=0)) + torch.expm1(-hi.clamp(min=0))))  # no cancellation
+    return torch.where((hi <= 0) | (lo >= 0), one_side, around)
+
+
 def laplace_bits(v: Tensor, mu: Tensor, b: Tensor, bits: int) -> Tensor:
-    """−log2 p(v) under the discretised Laplace on [0, 2^bits − 1]: clipped to [−½, 2^bits − ½]
-    and renormalised, as constriction's ``QuantizedLaplace`` defines it."""
-
-    def cdf(t: Tensor) -> Tensor:
-        return torch.where(t < 0, 0.5 * torch.exp(t.clamp(max=0)), 1 - 0.5 * torch.exp(-t.clamp(min=0)))
-
+    """−log2 p(v) under the discretised Laplace on [0, 2^bits − 1], clipped to [−½, 2^bits − ½]
+    and renormalised (the module's equation); the coder codes exactly this (:func:`laplace_table`)."""
     top = (1 << bits) - 1
-    mass = cdf((v + 0.5 - mu) / b) - cdf((v - 0.5 - mu) / b)
-    inside = cdf((top + 0.5 - mu) / b) - cdf((-0.5 - mu) / b)
-    return -torch.log2(mass.clamp_min(1e-12)) + torch.log2(inside.clamp_min(1e-12))
+    log_p = _log_mass((v - 0.5 - mu) / b, (v + 0.5 - mu) / b) - _log_mass((-0.5 - mu) / b, (top + 0.5 - mu) / b)
+    return -log_p / LN2
+
+
+def laplace_table(mu: Tensor, b: Tensor, bits: int) -> Tensor:
+    """The same distribution as a table [n, 2^bits] (unnormalised, each row's largest entry 1)
+    for n values of parameters ``mu``, ``b`` [n]. A cell off μ has ln mass c(b) − (|v − μ| − ½)/b,
+    c(b) = ln ½(1 − e^{−1/b}); only the cell around μ needs :func:`_log_mass`."""
+    m, s = mu[:, None], b[:, None]
+    v = torch.arange(1 << bits, dtype=mu.dtype)
+    log_p = LOG_HALF + torch.log(-torch.expm1(-1 / s)) - ((v - m).abs() - 0.5) / s
+    k = torch.floor(mu + 0.5).clamp(0, (1 << bits) - 1)  # the cell around μ, if μ is inside
+    around = _log_mass((k - 0.5 - mu) / b, (k + 0.5 - mu) / b)
+    log_p = log_p.scatter(1, k.long()[:, None], around[:, None])
+    return torch.exp(log_p - log_p.amax(1, keepdim=True))
 
 
 def _all_cells(height: int, width: int) -> tuple[Tensor, Tensor]:

@@ -21,6 +21,8 @@ from splatpack.generative.valuemodel import (
     cell_context,
     channel_parameters,
     coding_copy,
+    laplace_bits,
+    laplace_table,
     padded,
     residual_scales,
     value_loss,
@@ -88,6 +90,43 @@ def test_values_round_trip_exactly_near_the_cross_entropy(known_channels):
     assert len(coded.words) <= coded.coded_bits / 8 * 1.01 + 16
     given = np.where(known, img, 0)
     assert np.array_equal(decode_values(model, coded.words, 12, 10, given, known), img)
+
+
+def test_laplace_bits_are_the_normalised_table_even_far_in_the_tails():
+    g = torch.Generator().manual_seed(0)
+    v = torch.randint(0, 128, (2000,), generator=g).double()
+    mu = torch.cat([v[:1000] + torch.randn(1000, generator=g, dtype=torch.float64) * 3, torch.full((1000,), -40.0)])
+    b = torch.exp(torch.randn(2000, generator=g, dtype=torch.float64) * 3)
+    bits = laplace_bits(v, mu, b, 7)
+    table = laplace_table(mu, b, 7)
+    p = table[torch.arange(2000), v.long()] / table.sum(1)
+    ok = p > 1e-200
+    assert torch.allclose(bits[ok], -torch.log2(p[ok]), rtol=1e-9, atol=1e-9)
+    assert torch.isfinite(bits).all() and bits[~ok].min() > 600  # no floor: a far value is as unlikely as it is
+    # b spanning the alphabet is uniform over it; μ below it is the tail renormalised, not piled on 0
+    assert laplace_bits(torch.tensor([5.0]), torch.tensor([60.0]), torch.tensor([1e9]), 7).item() == pytest.approx(
+        7, abs=1e-4
+    )
+    tail = laplace_bits(torch.tensor([0.0, 1.0]), torch.tensor([-50.0]), torch.tensor([1.0]), 7)
+    assert tail[1] - tail[0] == pytest.approx(1 / np.log(2), rel=1e-6)
+
+
+def test_narrow_channels_are_coded_under_the_models_own_distribution():
+    """A scale wider than the alphabet means uniform: a 7-bit channel then costs 7 bits a value
+    (a quantised Laplace would pile the tails on the end symbols and spend ~18)."""
+    model = tiny_model(0, "values")
+    with torch.no_grad():
+        last = model.nets[9][-1]
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([0.0, 12.0]))
+    model = coding_copy(model)
+    img = smooth_image()
+    known = np.ones(len(BITS), bool)
+    known[9] = False
+    coded = encode_values(model, img, known)
+    assert coded.coded_bits == pytest.approx(12 * 10 * 7, rel=1e-3)
+    assert len(coded.words) <= 12 * 10 * 7 / 8 + 8
+    assert np.array_equal(decode_values(model, coded.words, 12, 10, img, known), img)
 
 
 def test_a_damaged_stream_is_refused():
