@@ -3,11 +3,13 @@ rate–distortion of the shipped objects10k model's latents plus the residual at
 ladder's steps, against the grid codec's ladder at the same levels, on the model's held-out
 objects (its model card's split) and, out of domain, on the shared scenes (plant, biker). PSNR and SSIM are of renders against the original's (orbit
 views, CPU rasteriser, black background, as ``splatpack bench``). Also the latents alone (no
-residual), the channels whose prediction beat the per-channel fallback, and the autoencoder's
+residual), the channels whose prediction beat the per-channel fallback, the autoencoder's
 prediction error per attribute (RMSE over the channel's standard deviation: below 1 predicts
-better than the channel mean).
+better than the channel mean), and the latents' bytes under the model's latent coder (the
+prior's masked form) against packing them (deflate), with the coder's cross-entropy.
 
     python benchmarks/latent_coding.py [--qualities 0 2 4 6 8] [--scene-qualities 0 6] [--views 16] [--size 256]
+    python benchmarks/latent_coding.py --bits-only   # only the latents' bytes, merged into the results
 
 writes ``benchmarks/results/latent_coding.json`` and ``benchmarks/results/latent_coding.md``.
 """
@@ -26,17 +28,21 @@ from splatpack.codecs.grid import GridCodecConfig, write_grid_scene
 from splatpack.codecs.latent import (
     LATENT_SCENE_CODEC,
     LatentCodecConfig,
+    _latents,
     latent_grid_shape,
     latent_prediction,
     load_generative_model,
 )
 from splatpack.codecs.registry import read_gaussians
 from splatpack.formats import load_scene
+from splatpack.generative.bitmodel import coding_copy
+from splatpack.generative.entropy import encode_planes
 from splatpack.generative.grids import CHANNELS, object_frame, sorted_grid, to_object_frame
 from splatpack.generative.model import SHIPPED_MODEL
 from splatpack.metrics.image import mean_psnr_ssim
 from splatpack.render.camera import orbit_cameras
 from splatpack.render.gaussians import render_views
+from splatpack.spk.arrays import encode_array
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "splats" / "objects10k"
@@ -61,6 +67,41 @@ def prediction_error(gs, model) -> dict[str, float]:
     return out
 
 
+def latent_bits(gs, model) -> dict:
+    """Bytes of the latents of ``gs`` (the codec's grid): packed (deflate), under the latent
+    coder (ANS words, with its order-0 plane fallbacks), and the coder's cross-entropy."""
+    h, w = latent_grid_shape(len(gs), model.bae.config.factor)
+    grid, _ = sorted_grid(to_object_frame(gs, object_frame(gs)), (h, w), 0)
+    bits = _latents(model, grid[: model.config.layout.channels])
+    out = {"bits": int(bits.size), "packed": len(encode_array(np.packbits(bits.reshape(-1)), "deflate"))}
+    if model.coder is not None:
+        t = time.perf_counter()
+        coded = encode_planes(coding_copy(model.coder), bits)
+        out |= {"coded": len(coded.words), "cross_entropy": round(coded.coded_bits / 8, 1)}
+        out |= {"model_cross_entropy": round(float(coded.model_bits.sum()) / 8, 1), "static_planes": len(coded.static)}
+        out["encode_s"] = round(time.perf_counter() - t, 2)
+    return out
+
+
+def bits_table(bits: dict) -> list[str]:
+    lines = [
+        "",
+        "The latents' bytes (the codec's grid; packed = deflate of the bits; coded = ANS under the latent coder):",
+        "",
+    ]
+    lines += [
+        "| object | bits | packed | coded | coder's cross-entropy | coded / packed |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, b in bits.items():
+        if "coded" in b:
+            lines.append(
+                f"| {name} | {b['bits']:,} | {b['packed']:,} | {b['coded']:,} | {b['cross_entropy']:,.0f} "
+                f"| {b['coded'] / b['packed']:.3f} |"
+            )
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=DATA)
@@ -68,9 +109,19 @@ def main() -> None:
     ap.add_argument("--scene-qualities", type=int, nargs="*", default=[0, 6], help="out of domain (plant, biker)")
     ap.add_argument("--views", type=int, default=16)
     ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--bits-only", action="store_true", help="only the latents' bytes, merged into the results")
     args = ap.parse_args()
     model = load_generative_model(SHIPPED_MODEL)
     held_out = model.info["held_out"]
+    bits = {name: latent_bits(load_scene(args.data / f"{name}.splat"), model) for name in held_out}
+    print(json.dumps(bits), flush=True)
+    if args.bits_only:
+        report = json.loads((RESULTS / "latent_coding.json").read_text())
+        report["latent_bits"] = bits
+        (RESULTS / "latent_coding.json").write_text(json.dumps(report, indent=1) + "\n")
+        md = (RESULTS / "latent_coding.md").read_text().split("\nThe latents' bytes")[0].rstrip("\n")
+        (RESULTS / "latent_coding.md").write_text(md + "\n" + "\n".join(bits_table(bits)) + "\n")
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         inputs = [(args.data / f"{name}.splat", args.qualities) for name in held_out]
@@ -133,7 +184,7 @@ def main() -> None:
                     ratios.append(mine["bytes"] / float(np.interp(mine["psnr"], psnrs, sizes)))
             v["bytes_over_ladder_at_equal_psnr"] = round(float(np.mean(ratios)), 3) if ratios else None
     report = {"model": SHIPPED_MODEL.name, "objects": held_out, "views": args.views, "size": args.size}
-    report |= {"summary": summary, "rows": rows}
+    report |= {"summary": summary, "rows": rows, "latent_bits": bits}
     (RESULTS / "latent_coding.json").write_text(json.dumps(report, indent=1) + "\n")
     lines = [
         f"# Latent-mode coding on the {len(held_out)} held-out objects ({', '.join(held_out)})",
@@ -161,6 +212,7 @@ def main() -> None:
         vals = [e[group] for e in errors if group in e]
         if vals:
             lines.append(f"- {group}: {np.mean(vals):.2f}")
+    lines += bits_table(bits)
     (RESULTS / "latent_coding.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -42,7 +42,7 @@ def train_generative_rank(out_dir: str, steps: int, batch: int, stop_at: int | N
     ranks = ranks_from_environment()
     init_process_group(ranks, "cpu")
     torch.set_num_threads(1)
-    losses: dict[str, list[float]] = {"bae": [], "prior": []}
+    losses: dict[str, list[float]] = {"bae": [], "prior": [], "coder": []}
 
     def on_step(stage: str, step: int, steps: int, loss: float) -> None:
         losses[stage].append(loss)

@@ -43,6 +43,7 @@ def tiny_training(steps: int, batch: int = 4) -> TrainingConfig:
         augmentations=2,
         bae_steps=steps,
         prior_steps=steps,
+        coder_steps=steps,
         batch=batch,
         bae_lr=1e-2,
         prior_lr=5e-3,

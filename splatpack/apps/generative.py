@@ -75,11 +75,15 @@ def model_card(model: GenerativeModel, path: Path) -> str:
 
 Weights: `{path.name}` ({path.stat().st_size:,} bytes), SHA-256 `{model.content_hash}`.
 A binary autoencoder over PLAS-sorted {cfg["layout"]["height"]}×{cfg["layout"]["width"]} attribute grids
-and a Bernoulli diffusion prior over its latents (Wang et al., "Binary Latent Diffusion", CVPR 2023);
+and a Bernoulli diffusion prior over its latents (Wang et al., "Binary Latent Diffusion", CVPR 2023){
+        ", with the prior's masked form that codes the latents" if model.coder is not None else ""
+    };
 see `splatpack.generative`.
 
 Trained with `{info.get("command", "?")}` on `{info.get("data", "?")}`:
-{info.get("bae_steps", "?")} autoencoder steps, then {info.get("prior_steps", "?")} prior steps,
+{info.get("bae_steps", "?")} autoencoder steps, then {info.get("prior_steps", "?")} prior steps{
+        f", then {info['coder_steps']} latent-coder steps" if info.get("coder_steps") else ""
+    },
 {info.get("augmentations", "?")} augmented grids per object, seed {info.get("seed", "?")},
 in {info.get("train_seconds", 0) / 60:.1f} min on {info.get("device", "?")}.
 
@@ -95,7 +99,9 @@ in {info.get("train_seconds", 0) / 60:.1f} min on {info.get("device", "?")}.
 |---|---|
 {rows(info.get("held_out", []))}
 
-Licences as listed in the data folder's `LICENSES.txt`{": " + info["licence_source"] if info.get("licence_source") else ""}.
+Licences as listed in the data folder's `LICENSES.txt`{
+        ": " + info["licence_source"] if info.get("licence_source") else ""
+    }.
 
 ## Configuration
 

@@ -14,9 +14,13 @@ min_c + r_c·Δ_c): within Δ_c / 2 of the input either way, so the ladder sets 
 ``residual=False`` the model's channels are the prediction alone (the latents are the file: the
 low-rate end of the rate–distortion curve, where the ladder has no level).
 
-The latent bits are stored packed (deflate), at most one bit each (H·W·bits / (8 f²) bytes): the
-masked form of the Bernoulli prior that would give their per-bit probabilities for ANS is not
-trained. Channels the model does not have (the SH rest, for a degree-0 model) always take the
+The latent bits are coded under the model's latent coder, the masked (absorbing-state) form of its
+Bernoulli prior (:mod:`~splatpack.generative.bitmodel`): group by group of its decoding order
+(channel groups × the phases of 2×2 blocks), each bit with p(b | groups before) through ANS
+(:func:`~splatpack.generative.entropy.encode_planes`, section ``latent.ans``, with its per-plane
+order-0 fallbacks in the meta). Where that is not smaller, or the model has no coder, they are
+stored packed (deflate, section ``latent.bits``), at most one bit each (H·W·bits / (8 f²) bytes).
+Channels the model does not have (the SH rest, for a degree-0 model) always take the
 fallback. The predictor's float convolutions may round differently on another machine; that moves
 a decoded value by that rounding, not by a step.
 """
@@ -24,6 +28,7 @@ a decoded value by that rounding, not by a step.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -39,6 +44,8 @@ from splatpack.core import GaussianSet
 from splatpack.core.errors import SplatpackError
 from splatpack.core.sh import num_sh_bases
 from splatpack.core.validate import validate_gaussians
+from splatpack.generative.bitmodel import coding_copy
+from splatpack.generative.entropy import decode_planes, encode_planes
 from splatpack.generative.grids import (
     ObjectFrame,
     cells_to_gaussians,
@@ -66,6 +73,8 @@ FORMAT_KIND = "latent-grid"
 FORMAT_VERSION = 1
 MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 MAX_OFFSET = 2**31
+#: the sections of the latent bits: packed, or coded under the model's latent coder
+PACKED_SECTION, CODED_SECTION = "latent.bits", "latent.ans"
 #: the grid codec's attribute of each model channel (:func:`~splatpack.generative.grids.grid_channels`); the SH rest follows
 _ATTRIBUTES = ("means",) * 3 + ("scales",) * 3 + ("quats",) * 4 + ("opacities",) + ("sh0",) * 3
 
@@ -160,6 +169,21 @@ def _prediction(model: GenerativeModel, bits: np.ndarray) -> np.ndarray:
         return model.stats.restore(grid).double().numpy()
 
 
+def _latent_bits_section(model: GenerativeModel, bits: np.ndarray) -> tuple[Section, dict]:
+    """The latents [bits, h, w] as a section: coded under the model's latent coder where that
+    is smaller than packing them, with its meta entry (``bits``, ``static``); else packed."""
+    packed = Section(PACKED_SECTION, "deflate", encode_array(np.packbits(bits.reshape(-1)), "deflate"))
+    if model.coder is None:
+        return packed, {}
+    coded = encode_planes(coding_copy(model.coder), bits)
+    words = np.frombuffer(coded.words, "<u4").astype(np.uint32)
+    section = Section(CODED_SECTION, "raw", encode_array(words, "raw"))
+    static = {str(k): v for k, v in coded.static.items()}
+    if len(section.payload) + len(json.dumps(static)) >= len(packed.payload):
+        return packed, {}
+    return section, {"bits": "coder", "static": static}
+
+
 class LatentSceneCodec:
     """Latent-mode coding (see the module) as a :class:`~splatpack.codecs.base.SceneCodec`."""
 
@@ -208,15 +232,15 @@ class LatentSceneCodec:
                     best = (payload, entry | ({} if kind == "predicted" else {"low": float(low)}))
             sections.append(Section(residual_section(c), "jxl", best[0]))
             channels.append(best[1])
-        packed = np.packbits(bits.reshape(-1))
-        sections.append(Section("latent.bits", "deflate", encode_array(packed, "deflate")))
+        bits_section, bits_entry = _latent_bits_section(model, bits)
+        sections.append(bits_section)
         empty = np.flatnonzero(index.reshape(-1) < 0).astype(np.int32)
         if empty.size:
             sections.append(Section("latent.empty", "deflate", encode_array(empty, "deflate")))
         meta = {
             "kind": FORMAT_KIND,
             "format_version": FORMAT_VERSION,
-            "latent": {"model": name, "sha256": model.content_hash, "version": VERSION},
+            "latent": {"model": name, "sha256": model.content_hash, "version": VERSION, **bits_entry},
             "quality": level,
             "frame": {"centre": list(frame.centre), "radius": frame.radius},
             "grid": {"height": h, "width": w},
@@ -242,6 +266,12 @@ class LatentSceneCodec:
             channels = m["channels"]
             if not isinstance(channels, list) or len(channels) != 14 + 3 * (num_sh_bases(degree) - 1):
                 raise ValueError("channel list")
+            coded_bits = entry.get("bits", "packed")
+            if coded_bits not in ("packed", "coder"):
+                raise ValueError("latent bits coding")
+            static = {int(k): v for k, v in entry.get("static", {}).items()}
+            if any(type(v) is not int for v in static.values()):
+                raise ValueError("static plane table")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise SpkError(f"malformed latent-grid header ({type(exc).__name__}: {exc})", path) from None
         shipped = SHIPPED_MODEL.with_name(f"{name}.pt")
@@ -274,8 +304,22 @@ class LatentSceneCodec:
 
         c_model = model.config.layout.channels
         bits_shape = model.bae.latent_shape(h, w)
-        packed = read("latent.bits", ((math.prod(bits_shape) + 7) // 8,), (np.uint8,))
-        bits = np.unpackbits(packed)[: math.prod(bits_shape)].reshape(bits_shape)
+        if coded_bits == "packed":
+            packed = read(PACKED_SECTION, ((math.prod(bits_shape) + 7) // 8,), (np.uint8,))
+            bits = np.unpackbits(packed)[: math.prod(bits_shape)].reshape(bits_shape)
+        elif model.coder is None:
+            raise SpkError(f"its latents are coded by a latent coder, which model '{name}' lacks", path)
+        else:
+            if not reader.has(CODED_SECTION) or reader.info(CODED_SECTION).codec != "raw":
+                raise SpkError(f"section '{CODED_SECTION}' is missing or not raw", path)
+            most = math.prod(bits_shape) // 2 + 16  # a bit costs at most 16 bits (its probability's steps)
+            try:
+                words = decode_array(reader.read(CODED_SECTION), "raw", CODED_SECTION, most, dtype=np.uint32)
+                bits = decode_planes(
+                    coding_copy(model.coder), words.reshape(-1).astype("<u4").tobytes(), *bits_shape[1:], static=static
+                )
+            except (CodecError, SplatpackError) as exc:
+                raise SpkError(str(exc), path) from None
         pred = (
             _prediction(model, bits) if any(isinstance(ch, dict) and ch.get("predicted") for ch in channels) else None
         )

@@ -1,6 +1,9 @@
 """A trained generative model as one file: the grid layout, the channel statistics, the binary
-autoencoder (:mod:`~splatpack.generative.bae`) and the Bernoulli diffusion prior over its latents
-(:mod:`~splatpack.generative.diffusion`), after Binary Latent Diffusion (Wang et al., CVPR 2023).
+autoencoder (:mod:`~splatpack.generative.bae`), the Bernoulli diffusion prior over its latents
+(:mod:`~splatpack.generative.diffusion`), after Binary Latent Diffusion (Wang et al., CVPR 2023),
+and optionally the prior's masked (absorbing-state) form over the same latents
+(:mod:`~splatpack.generative.bitmodel`), which gives the per-bit probabilities that code the
+latents losslessly (:mod:`splatpack.codecs.latent`); files without it predate it.
 
 The file is ``torch.save`` of a dict holding only tensors and strings: ``format``, ``version``,
 ``config`` (JSON: the layout, the module configs, the schedule and a free-form ``info`` such as
@@ -24,10 +27,11 @@ from splatpack.core import GaussianSet, SplatpackError
 from splatpack.core.atomic import atomic_write
 from splatpack.core.digest import state_digest
 from splatpack.generative.bae import BAEConfig, BinaryAutoencoder
+from splatpack.generative.bitmodel import BitModel, BitModelConfig
 from splatpack.generative.diffusion import BernoulliSchedule, Denoiser, DenoiserConfig, sample
 from splatpack.generative.grids import ChannelStats, GridLayout, grid_to_gaussians
 
-__all__ = ["FORMAT", "SHIPPED_MODEL", "VERSION", "GenerativeModel", "ModelConfig"]
+__all__ = ["FORMAT", "SHIPPED_MODEL", "VERSION", "GenerativeModel", "ModelConfig", "latent_coder_config"]
 
 FORMAT = "splatpack-generative"
 VERSION = 1
@@ -35,14 +39,24 @@ VERSION = 1
 SHIPPED_MODEL = Path(__file__).resolve().parent / "weights" / "objects10k.pt"
 
 
+def latent_coder_config(bits: int, rank_groups: int = 4, hidden: int = 64, blocks: int = 4) -> BitModelConfig:
+    """The masked prior over ``bits`` latent planes: the planes in ``rank_groups`` groups of
+    consecutive channels × the four phases of 2×2 blocks (16 groups: a cell sees its
+    neighbours of earlier phases and its own earlier channels)."""
+    groups = max(1, min(rank_groups, bits))
+    return BitModelConfig(tuple(k * groups // bits for k in range(bits)), 4, True, hidden, blocks)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    """The shapes of a model: its grid layout, BAE, denoiser and diffusion schedule."""
+    """The shapes of a model: its grid layout, BAE, denoiser, diffusion schedule and, if any,
+    the masked prior that codes the latents (``coder``, planes = the BAE's latent bits)."""
 
     layout: GridLayout = field(default_factory=GridLayout)
     bae: BAEConfig = field(default_factory=BAEConfig)
     prior: DenoiserConfig = field(default_factory=DenoiserConfig)
     schedule: BernoulliSchedule = field(default_factory=BernoulliSchedule)
+    coder: BitModelConfig | None = None
 
     def validate(self) -> ModelConfig:
         self.layout.validate()
@@ -57,20 +71,30 @@ class ModelConfig:
             raise ValueError(f"a {self.layout.height}×{self.layout.width} grid does not divide by {f}")
         if (self.prior.bits, self.prior.height, self.prior.width) != latent:
             raise ValueError(f"the prior's latents {self.prior} do not match the BAE's {latent}")
+        if self.coder is not None and self.coder.planes != self.bae.latent_bits:
+            raise ValueError(f"the latent coder has {self.coder.planes} planes, the BAE {self.bae.latent_bits} bits")
         return self
 
     @classmethod
     def for_layout(
-        cls, layout: GridLayout, bae: BAEConfig, prior: DenoiserConfig, schedule: BernoulliSchedule
+        cls,
+        layout: GridLayout,
+        bae: BAEConfig,
+        prior: DenoiserConfig,
+        schedule: BernoulliSchedule,
+        coder: bool = True,
     ) -> ModelConfig:
-        """``bae`` and ``prior`` with their channels and latent shape set from ``layout``."""
+        """``bae`` and ``prior`` with their channels and latent shape set from ``layout``; with
+        ``coder``, the latent coder of :func:`latent_coder_config`."""
         bae = BAEConfig(**{**asdict(bae), "channels": layout.channels})
         f = bae.factor
         shape = {"bits": bae.latent_bits, "height": layout.height // f, "width": layout.width // f}
-        return cls(layout, bae, DenoiserConfig(**{**asdict(prior), **shape}), schedule).validate()
+        coder_cfg = latent_coder_config(bae.latent_bits) if coder else None
+        return cls(layout, bae, DenoiserConfig(**{**asdict(prior), **shape}), schedule, coder_cfg).validate()
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: asdict(getattr(self, k)) for k in ("layout", "bae", "prior", "schedule")}
+        out = {k: asdict(getattr(self, k)) for k in ("layout", "bae", "prior", "schedule")}
+        return out | ({"coder": self.coder.to_dict()} if self.coder is not None else {})
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
@@ -81,17 +105,20 @@ class ModelConfig:
             BAEConfig(**d["bae"]),
             DenoiserConfig(**d["prior"]),
             BernoulliSchedule(**d["schedule"]),
+            BitModelConfig.from_dict(d["coder"]) if d.get("coder") is not None else None,
         ).validate()
 
 
 @dataclass
 class GenerativeModel:
-    """Layout, channel statistics, BAE and prior of one trained model (evaluation mode)."""
+    """Layout, channel statistics, BAE, prior and latent coder (or None) of one trained model
+    (evaluation mode)."""
 
     config: ModelConfig
     stats: ChannelStats
     bae: BinaryAutoencoder
     prior: Denoiser
+    coder: BitModel | None = None
     info: dict[str, Any] = field(default_factory=dict)
     content_hash: str = ""
 
@@ -99,12 +126,15 @@ class GenerativeModel:
     def create(cls, config: ModelConfig, stats: ChannelStats, info: dict[str, Any] | None = None) -> GenerativeModel:
         """A fresh (untrained) model of ``config``."""
         config.validate()
-        return cls(config, stats, BinaryAutoencoder(config.bae), Denoiser(config.prior), dict(info or {}))
+        coder = BitModel(config.coder) if config.coder is not None else None
+        return cls(config, stats, BinaryAutoencoder(config.bae), Denoiser(config.prior), coder, dict(info or {}))
 
     def tensors(self) -> dict[str, Tensor]:
         out = {f"stats.{k}": v for k, v in self.stats.state_dict().items()}
         out.update({f"bae.{k}": v for k, v in self.bae.state_dict().items()})
         out.update({f"prior.{k}": v for k, v in self.prior.state_dict().items()})
+        if self.coder is not None:
+            out.update({f"coder.{k}": v for k, v in self.coder.state_dict().items()})
         return {k: v.detach().cpu().contiguous() for k, v in out.items()}
 
     def state(self, half: bool = False) -> dict[str, Any]:
@@ -155,6 +185,8 @@ class GenerativeModel:
             model = cls.create(config, stats, raw.get("info", {}))
             model.bae.load_state_dict({k[4:]: v for k, v in t.items() if k.startswith("bae.")})
             model.prior.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("prior.")})
+            if model.coder is not None:
+                model.coder.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("coder.")})
         except Exception as e:
             raise SplatpackError(f"model does not match its config ({type(e).__name__}: {e})", path) from None
         model.content_hash = stored
@@ -163,6 +195,8 @@ class GenerativeModel:
     def eval(self) -> GenerativeModel:
         self.bae.eval()
         self.prior.eval()
+        if self.coder is not None:
+            self.coder.eval()
         return self
 
     @torch.no_grad()

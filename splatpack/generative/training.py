@@ -1,7 +1,9 @@
 """Training a :class:`~splatpack.generative.model.GenerativeModel` on a list of objects, in Binary
 Latent Diffusion's two stages (Wang et al., CVPR 2023, §3): the binary autoencoder on augmented
 attribute grids (:func:`~splatpack.generative.grids.augmented_grid`), then the Bernoulli
-diffusion prior on the BAE's thresholded latents of the same grids.
+diffusion prior on the BAE's thresholded latents of the same grids; and, where the model has
+one, a third stage: the prior's masked form (the latent coder, :func:`~.bitmodel.masked_loss`)
+on the same latents, its batches and masks drawn from generators reseeded at the stage's start.
 
 Seeded end to end (grid augmentation, batches, noise), with a checkpoint every
 ``checkpoint_every`` steps from which :func:`train_model` continues bit for bit; the grids are
@@ -32,21 +34,23 @@ from splatpack.core.atomic import atomic_write
 from splatpack.core.digest import state_digest
 from splatpack.core.distributed import SINGLE, Ranks
 from splatpack.generative.bae import reconstruction_loss
+from splatpack.generative.bitmodel import masked_loss
 from splatpack.generative.diffusion import denoising_loss
 from splatpack.generative.grids import ChannelStats, augmented_grid
 from splatpack.generative.model import GenerativeModel, ModelConfig
 
 __all__ = ["TrainingConfig", "make_grids", "train_model"]
 
-#: on_step(stage, step, steps, loss): stage is "bae" or "prior"
+#: on_step(stage, step, steps, loss): stage is "bae", "prior" or "coder"
 StepCallback = Callable[[str, int, int, float], None]
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """``augmentations`` grids per object; ``bae_steps`` then ``prior_steps`` Adam steps of
-    ``batch`` grids at learning rates ``bae_lr`` and ``prior_lr`` (cosine decay to a tenth);
-    ``seed`` for everything; a checkpoint every ``checkpoint_every`` steps."""
+    """``augmentations`` grids per object; ``bae_steps``, ``prior_steps`` then (for a model with
+    a latent coder) ``coder_steps`` Adam steps of ``batch`` grids at learning rates ``bae_lr``,
+    ``prior_lr`` and ``coder_lr`` (cosine decay to a tenth); ``seed`` for everything; a
+    checkpoint every ``checkpoint_every`` steps."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     augmentations: int = 8
@@ -55,12 +59,14 @@ class TrainingConfig:
     batch: int = 8
     bae_lr: float = 1e-3
     prior_lr: float = 5e-4
+    coder_steps: int = 2000
+    coder_lr: float = 2e-3
     seed: int = 0
     checkpoint_every: int = 100
 
     def validate(self, ranks: Ranks = SINGLE) -> TrainingConfig:
         self.model.validate()
-        if self.augmentations < 1 or self.batch < 1 or self.bae_steps < 0 or self.prior_steps < 0:
+        if self.augmentations < 1 or self.batch < 1 or min(self.bae_steps, self.prior_steps, self.coder_steps) < 0:
             raise ValueError(f"invalid training config {asdict(self)}")
         if self.batch % ranks.world_size:
             raise ValueError(f"the batch of {self.batch} grids does not split over {ranks.world_size} processes")
@@ -139,6 +145,7 @@ def train_model(
     model = GenerativeModel.create(config.model, stats, info)
     bae_opt = torch.optim.Adam(model.bae.parameters(), lr=config.bae_lr)
     prior_opt = torch.optim.Adam(model.prior.parameters(), lr=config.prior_lr)
+    coder_opt = torch.optim.Adam(model.coder.parameters(), lr=config.coder_lr) if model.coder is not None else None
     gen = torch.Generator().manual_seed(config.seed)  # batches: alike on every rank
     noise = gen if not ranks.distributed else torch.Generator().manual_seed(config.seed + 7919 * (ranks.rank + 1))
     job = {"objects": len(objects)} | ({"processes": ranks.world_size} if ranks.distributed else {})
@@ -152,6 +159,9 @@ def train_model(
         model.prior.load_state_dict(state["prior"])
         bae_opt.load_state_dict(state["bae_opt"])
         prior_opt.load_state_dict(state["prior_opt"])
+        if coder_opt is not None:
+            model.coder.load_state_dict(state["coder"])
+            coder_opt.load_state_dict(state["coder_opt"])
         gen.set_state(state["generator"])
         if ranks.distributed:
             noise.set_state(state["noise_generators"][ranks.rank])
@@ -176,6 +186,7 @@ def train_model(
                     "prior": model.prior.state_dict(),
                     "bae_opt": bae_opt.state_dict(),
                     "prior_opt": prior_opt.state_dict(),
+                    **({"coder": model.coder.state_dict(), "coder_opt": coder_opt.state_dict()} if coder_opt else {}),
                     "generator": gen.get_state(),
                     "noise_generators": noise_states,
                 },
@@ -212,9 +223,19 @@ def train_model(
     model.bae.eval()
     with torch.no_grad():
         latents = torch.cat([model.bae.encode(data[i : i + 32]) for i in range(0, len(data), 32)])
-    model.prior.train()
-    prior_loss = lambda batch: denoising_loss(model.prior, batch, config.model.schedule, noise)
-    run_stage("prior", config.prior_steps, config.prior_lr, prior_opt, latents, prior_loss)
+    if stage == "prior":
+        model.prior.train()
+        prior_loss = lambda batch: denoising_loss(model.prior, batch, config.model.schedule, noise)
+        run_stage("prior", config.prior_steps, config.prior_lr, prior_opt, latents, prior_loss)
+        stage, step = "coder", 0
+        gen.manual_seed(config.seed + 1)
+        noise.manual_seed(config.seed + 1 + (7919 * (ranks.rank + 1) if ranks.distributed else 0))
+        save_checkpoint()
+    model.prior.eval()
+    if model.coder is not None:
+        model.coder.train()
+        coder_loss = lambda batch: masked_loss(model.coder, batch, noise)
+        run_stage("coder", config.coder_steps, config.coder_lr, coder_opt, latents, coder_loss)
     if ranks.distributed and not jobs.all_equal(jobs.parameter_digest(model.tensors())):
         raise SplatpackError("the training processes ended with different weights")
     return model.eval()

@@ -37,10 +37,10 @@ def test_both_ranks_end_with_the_same_weights(two_ranks):
 
 def test_loss_curve_matches_one_process_with_the_global_batch(two_ranks):
     two = json.loads((two_ranks / "losses.json").read_text())
-    one: dict[str, list[float]] = {"bae": [], "prior": []}
+    one: dict[str, list[float]] = {"bae": [], "prior": [], "coder": []}
     with one_torch_thread():
         train_model(tiny_objects(), tiny_training(STEPS, 4), on_step=lambda s, i, n, loss: one[s].append(loss))
-    for stage in ("bae", "prior"):
+    for stage in ("bae", "prior", "coder"):
         assert len(two[stage]) == len(one[stage]) == STEPS
         # same batches, other Bernoulli/diffusion noise: the curves agree where they settle
         late_two, late_one = sum(two[stage][-20:]) / 20, sum(one[stage][-20:]) / 20

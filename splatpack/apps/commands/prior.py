@@ -33,9 +33,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=("train",), help="what to do (train: fit a model to DATA_DIR).")
     p.add_argument("data", metavar="DATA_DIR", type=Path, help="a folder of splats (.ply, .splat, .spz, .sog, .spk).")
     p.add_argument("--out", type=Path, required=True, metavar="MODEL.pt", help="the model file to write.")
-    p.add_argument("--steps", type=int_in(1), metavar="N", help="steps of each stage (autoencoder, then prior).")
+    p.add_argument(
+        "--steps", type=int_in(1), metavar="N", help="steps of each stage (autoencoder, prior, latent coder)."
+    )
     p.add_argument("--bae-steps", type=int_in(0), default=1500, metavar="N", help="autoencoder steps.")
     p.add_argument("--prior-steps", type=int_in(0), default=3000, metavar="N", help="prior steps.")
+    p.add_argument(
+        "--coder-steps",
+        type=int_in(0),
+        default=2000,
+        metavar="N",
+        help="steps of the latent coder (the prior's masked form, which codes latents in `compress --latent`).",
+    )
     p.add_argument(
         "--grid", type=grid_size, default=(64, 64), metavar="HxW", help="Gaussians per grid (sampled per object)."
     )
@@ -89,6 +98,7 @@ def train_rank(args: argparse.Namespace) -> None:
     train = [gs for n, gs in zip(names, objects) if n in set(train_names)]
     bae_steps = args.steps if args.steps is not None else args.bae_steps
     prior_steps = args.steps if args.steps is not None else args.prior_steps
+    coder_steps = args.steps if args.steps is not None else args.coder_steps
     layout = GridLayout(height=args.grid[0], width=args.grid[1])
     model_config = ModelConfig.for_layout(layout, BAEConfig(), DenoiserConfig(), BernoulliSchedule())
     config = TrainingConfig(
@@ -96,6 +106,7 @@ def train_rank(args: argparse.Namespace) -> None:
         augmentations=args.augmentations,
         bae_steps=bae_steps,
         prior_steps=prior_steps,
+        coder_steps=coder_steps,
         batch=args.batch,
         seed=args.seed,
     )
@@ -107,12 +118,14 @@ def train_rank(args: argparse.Namespace) -> None:
         "licences": {n: licences[n] for n in names if n in licences},
         "command": "splatpack prior train "
         + shlex.join([Path(args.data).name, "--out", Path(args.out).name])
-        + f" --bae-steps {bae_steps} --prior-steps {prior_steps} --augmentations {args.augmentations}"
+        + f" --bae-steps {bae_steps} --prior-steps {prior_steps} --coder-steps {coder_steps}"
+        + f" --augmentations {args.augmentations}"
         + f" --grid {layout.height}x{layout.width} --held-out {args.held_out} --seed {args.seed}"
         + f" --batch {args.batch}"
         + (f" --nproc {ranks.world_size}" if ranks.distributed else ""),
         "bae_steps": bae_steps,
         "prior_steps": prior_steps,
+        "coder_steps": coder_steps,
         "augmentations": args.augmentations,
         "seed": args.seed,
         "device": f"CPU ({platform.machine()})" + (f", {ranks.world_size} processes" if ranks.distributed else ""),
@@ -127,6 +140,7 @@ def train_rank(args: argparse.Namespace) -> None:
             "grids": progress.add_task("grids", total=len(train) * args.augmentations, stats=""),
             "bae": progress.add_task("bae", total=bae_steps, stats=""),
             "prior": progress.add_task("prior", total=prior_steps, stats=""),
+            "coder": progress.add_task("coder", total=coder_steps, stats=""),
         }
         ema: dict[str, float] = {}
 
