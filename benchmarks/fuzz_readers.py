@@ -62,6 +62,19 @@ JSON_VALUES = [10**12, -1, 0, 2**63, 1e308, -1e308, "x", None, [], {}, [1, 2], T
 # --------------------------------------------------------------------------- valid seed files
 
 
+def latent_seed_scene(fallback):
+    """2,000 Gaussians of the shared fish object, whose latents the shipped model's latent coder
+    codes (section ``latent.ans``); ``fallback`` where the shared data is absent (packed latents)."""
+    fish = Path(__file__).resolve().parents[2] / "shared" / "splats" / "objects10k" / "fish.splat"
+    if not fish.is_file():
+        return fallback
+    import torch
+
+    from splatpack.formats import load_scene
+
+    return load_scene(fish).subset(torch.arange(2000))
+
+
 def seed_files(folder: Path) -> dict[str, bytes]:
     """One small valid file per format."""
     import torch
@@ -117,7 +130,7 @@ def seed_files(folder: Path) -> dict[str, bytes]:
     from splatpack.codecs.latent import LATENT_SCENE_CODEC, LatentCodecConfig
 
     path = folder / f"seed-spk-latent{SUFFIX['spk-latent']}"
-    LATENT_SCENE_CODEC.encode(gs, LatentCodecConfig(quality=3)).write(path)
+    LATENT_SCENE_CODEC.encode(latent_seed_scene(gs), LatentCodecConfig(quality=3)).write(path)
     out["spk-latent"] = path.read_bytes()
     from splatpack.codecs.prior.codec import PRIOR_SCENE_CODEC
 
@@ -228,7 +241,7 @@ def mutated(fmt: str, seed: bytes, case: int, base_seed: int, scratch: Path) -> 
     rng = random.Random(f"{base_seed}:{fmt}:{case}")
     data = seed
     for _ in range(rng.choice([1, 1, 1, 2, 2, 3, 4])):
-        structured = fmt in ("sog", "npz", "spk-grid", "spk-compact", "spk-prior") and rng.random() < 0.6
+        structured = fmt in ("sog", "npz", "spk-grid", "spk-compact", "spk-prior", "spk-latent") and rng.random() < 0.6
         try:
             if structured and fmt.startswith("spk"):
                 data = mutate_spk(data, rng, scratch)

@@ -112,6 +112,8 @@ class LatentCodecConfig:
 def latent_grid_shape(n: int, factor: int) -> tuple[int, int]:
     """(H, W) of the grid of n Gaussians: sides multiples of f, W from f·⌈√n / f⌉ up to twice
     that, H = f·⌈n / (W f)⌉; the fewest empty cells (then the squarest)."""
+    if n < 1:
+        raise ValueError("a latent grid holds at least one Gaussian")
     w0 = factor * math.ceil(math.sqrt(n) / factor)
     shapes = [(factor * math.ceil(n / (w * factor)), w) for w in range(w0, 2 * w0 + 1, factor)]
     return min(shapes, key=lambda hw: (hw[0] * hw[1], hw[1]))
@@ -286,6 +288,8 @@ class LatentSceneCodec:
                 path,
             )
         factor = model.bae.config.factor
+        if n < 1:
+            raise SpkError("a latent-grid file holds at least one Gaussian", path)
         h, w = latent_grid_shape(n, factor)
         grid = m.get("grid")
         if not isinstance(grid, dict) or grid.get("height") != h or grid.get("width") != w:
@@ -342,7 +346,8 @@ class LatentSceneCodec:
             except (KeyError, TypeError, ValueError) as exc:
                 raise SpkError(f"malformed latent-grid channel {c} ({type(exc).__name__}: {exc})", path) from None
             r = read(residual_section(c), (h, w), (np.uint8, np.uint16)).astype(np.float64) + offset
-            values[c] = (pred[c] if predicted else low) + r * step
+            with np.errstate(over="ignore", invalid="ignore"):  # a huge step: refused below as not finite
+                values[c] = (pred[c] if predicted else low) + r * step
         empty = np.zeros(0, dtype=np.int64)
         if h * w > n:
             empty = read("latent.empty", (h * w - n,), (np.int32,)).astype(np.int64)

@@ -99,7 +99,7 @@ def test_latents_alone_decode_to_the_models_reconstruction(scene, tmp_path):
     enc = LATENT_SCENE_CODEC.encode(scene, LatentCodecConfig(residual=False))
     enc.write(path)
     names = {s.name for s in enc.sections}
-    assert "latent.bits" in names and not names & {residual_section(c) for c in range(14)}
+    assert len(names & {"latent.bits", "latent.ans"}) == 1 and not names & {residual_section(c) for c in range(14)}
     assert {residual_section(c) for c in range(14, 23)} <= names  # the SH rest the model lacks
     assert residual_section(14) == "latent.shN.14"
     grid, index = _input_cells(scene)
@@ -117,11 +117,23 @@ def test_grid_shape_holds_every_gaussian_in_sides_of_the_factor(n):
     assert h * w - n < 8 * max(h, w)  # fewer empty cells than one band of the factor
 
 
-def _rewrite(src, dst, meta_change=None, drop=None):
+def _rewrite(src, dst, meta_change=None, drop=None, num_gaussians=None):
     with SpkReader(src) as r:
         sections = [Section(s.name, s.codec, bytes(r.read(s.name))) for s in r.sections if s.name != drop]
         meta, n = dict(r.meta), r.num_gaussians
-    write_spk(dst, sections, meta={**meta, **(meta_change or {})}, num_gaussians=n)
+    write_spk(
+        dst, sections, meta={**meta, **(meta_change or {})}, num_gaussians=n if num_gaussians is None else num_gaussians
+    )
+
+
+def test_a_file_of_no_gaussians_is_refused(scene, tmp_path):
+    with pytest.raises(ValueError, match="at least one"):
+        latent_grid_shape(0, 8)
+    good, bad = tmp_path / "good.spk", tmp_path / "bad.spk"
+    LATENT_SCENE_CODEC.encode(scene, LatentCodecConfig(quality=2)).write(good)
+    _rewrite(good, bad, num_gaussians=0)
+    with pytest.raises(SplatpackError, match="at least one Gaussian"):
+        load_scene(bad)
 
 
 def test_damaged_files_are_refused_in_one_line(scene, tmp_path, capsys):

@@ -36,12 +36,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--steps", type=int_in(1), metavar="N", help="steps of each stage (autoencoder, prior, latent coder)."
     )
-    p.add_argument("--bae-steps", type=int_in(0), default=1500, metavar="N", help="autoencoder steps.")
-    p.add_argument("--prior-steps", type=int_in(0), default=3000, metavar="N", help="prior steps.")
+    p.add_argument("--bae-steps", type=int_in(0), default=3000, metavar="N", help="autoencoder steps.")
+    p.add_argument("--prior-steps", type=int_in(0), default=6000, metavar="N", help="prior steps.")
     p.add_argument(
         "--coder-steps",
         type=int_in(0),
-        default=2000,
+        default=3000,
         metavar="N",
         help="steps of the latent coder (the prior's masked form, which codes latents in `compress --latent`).",
     )
