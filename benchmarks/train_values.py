@@ -1,6 +1,8 @@
 """Train the shipped value model (issue 14, mode b): the grid codec's quantised attribute images
 of the 27 training objects of objects10k (:func:`held_out_split`: 6 held out), each object
-turned by ``--variants`` random angles about the up axis with its own PLAS seed.
+turned by ``--variants`` random angles about the up axis with its own PLAS seed; or, with
+``--inputs``, the given splat files instead (e.g. a scene, to bound what a model of scenes
+could gain).
 
     nice -n 5 .venv/bin/python benchmarks/train_values.py --cache /tmp/values.npz \
         --out splatpack/generative/weights/values-v1.pt
@@ -28,15 +30,15 @@ from splatpack.generative.valuemodel import ValueModel, ValueModelConfig, residu
 OBJECTS = Path(__file__).resolve().parents[2] / "shared" / "splats" / "objects10k"
 
 
-def build_images(names: list[str], variants: int, seed: int) -> list[np.ndarray]:
+def build_images(paths: list[Path], variants: int, seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     out = []
-    for name in names:
-        gs = load_scene(OBJECTS / f"{name}.splat")
+    for path in paths:
+        gs = load_scene(path)
         for v in range(variants):
             angle = 0.0 if v == 0 else float(rng.uniform(0, 2 * math.pi))
             out.append(scene_values(gs, DEFAULT_LAYOUT, angle, seed=v).astype(np.uint16))
-        print(f"{name}: {variants} grids of {out[-1].shape}", flush=True)
+        print(f"{path.name}: {variants} grids of {out[-1].shape}", flush=True)
     return out
 
 
@@ -55,15 +57,19 @@ def main() -> None:
     ap.add_argument("--init", type=Path, help="continue from this value-model file's weights (its config)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data-only", action="store_true")
+    ap.add_argument("--inputs", type=Path, nargs="+", help="train on these splat files instead of objects10k")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     names = sorted(p.stem for p in OBJECTS.glob("*.splat"))
     train, held_out = held_out_split(names)
+    paths = args.inputs or [OBJECTS / f"{name}.splat" for name in train]
+    if args.inputs:
+        held_out = []
     if args.cache.exists():
         with np.load(args.cache) as z:
             images = [z[k] for k in sorted(z.files, key=int)]
     else:
-        images = build_images(train, args.variants, seed=0)
+        images = build_images(paths, args.variants, seed=0)
         np.savez_compressed(args.cache, **{str(i): im for i, im in enumerate(images)})
     if args.data_only:
         return
@@ -90,7 +96,11 @@ def main() -> None:
     if args.out:
         card = {
             "name": args.out.stem,
-            "data": "objects10k (27 training objects; held out: " + ", ".join(held_out) + ")",
+            "data": (
+                ", ".join(p.name for p in args.inputs)
+                if args.inputs
+                else "objects10k (27 training objects; held out: " + ", ".join(held_out) + ")"
+            ),
             "held_out": held_out,
             "grid_codec": "quality default (6), SH degree 0",
             "training": {**tcfg.__dict__, "variants": args.variants, "grids": len(images)}
