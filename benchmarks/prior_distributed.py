@@ -4,7 +4,7 @@ process at the same global batch, on the objects10k training split (``prior trai
 
 Both runs draw the same batches; the autoencoder's Bernoulli samples and the diffusion noise
 differ (per-rank generators), so the loss curves should agree in distribution, not bit for bit.
-Reports the per-stage loss curves (means over 25-step windows), their largest relative gap,
+Reports the per-stage loss curves (autoencoder, prior, latent coder) (means over 25-step windows), their largest relative gap,
 whether the ranks ended with identical weights (the trainer checks their digests and fails
 otherwise) and the wall time of each run.
 
@@ -34,11 +34,14 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "splats" / "objects10k"
 RESULTS = ROOT / "benchmarks" / "results"
 WINDOW = 25
+STAGES = ("bae", "prior", "coder")
 
 
 def config(steps: int, augmentations: int) -> TrainingConfig:
     model = ModelConfig.for_layout(GridLayout(), BAEConfig(), DenoiserConfig(), BernoulliSchedule())
-    return TrainingConfig(model=model, augmentations=augmentations, bae_steps=steps, prior_steps=steps, batch=8)
+    return TrainingConfig(
+        model=model, augmentations=augmentations, bae_steps=steps, prior_steps=steps, coder_steps=steps, batch=8
+    )
 
 
 def run(data: str, steps: int, augmentations: int, out: str) -> None:
@@ -50,7 +53,7 @@ def run(data: str, steps: int, augmentations: int, out: str) -> None:
     names, objects = load_objects(Path(data))
     train_names, _ = held_out_split(names, 6)
     train = [gs for n, gs in zip(names, objects) if n in set(train_names)]
-    losses: dict[str, list[float]] = {"bae": [], "prior": []}
+    losses: dict[str, list[float]] = {"bae": [], "prior": [], "coder": []}
     t0 = time.perf_counter()
     model = train_model(
         train, config(steps, augmentations), on_step=lambda s, i, n, loss: losses[s].append(loss), ranks=ranks
@@ -85,7 +88,7 @@ def main() -> None:
     report["processes"] = args.nproc
     report["seconds"] = {"1": round(a["seconds"], 1), str(args.nproc): round(b["seconds"], 1)}
     report["cpu_count"] = os.cpu_count()
-    for stage in ("bae", "prior"):
+    for stage in STAGES:
         wa, wb = windows(a["losses"][stage]), windows(b["losses"][stage])
         gap = max(abs(x - y) / abs(x) for x, y in zip(wa, wb))
         report[stage] = {"one_process": wa, f"{args.nproc}_processes": wb, "largest_relative_gap": round(gap, 4)}
@@ -95,8 +98,8 @@ def main() -> None:
     for p in tmp.iterdir():
         p.unlink()
     tmp.rmdir()
-    print(json.dumps({k: v for k, v in report.items() if k not in ("bae", "prior")}))
-    for stage in ("bae", "prior"):
+    print(json.dumps({k: v for k, v in report.items() if k not in STAGES}))
+    for stage in STAGES:
         print(stage, "largest relative gap between window means:", report[stage]["largest_relative_gap"])
 
 
