@@ -112,7 +112,11 @@ def main() -> None:
             "cpu_seconds": round(seconds, 1),
             "threads": args.threads,
             "final_loss_bits_per_value": round(float(np.mean(losses[-100:])), 4),
-            "licences": "objects10k: see ../shared/splats/objects10k/LICENSES.txt (CC0, CC-BY-3.0/4.0, public domain, Stanford 3D Scanning Repository terms)",
+            "licences": (
+                "those of the inputs"
+                if args.inputs
+                else "objects10k: see ../shared/splats/objects10k/LICENSES.txt (CC0, CC-BY-3.0/4.0, public domain, Stanford 3D Scanning Repository terms)"
+            ),
         }
         sha = save_coding_model(model, DEFAULT_LAYOUT, card, args.out)
         print(json.dumps({"out": str(args.out), "sha256": sha, "seconds": seconds, "bytes": args.out.stat().st_size}))
