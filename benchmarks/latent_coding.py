@@ -28,7 +28,7 @@ from splatpack.codecs.grid import GridCodecConfig, write_grid_scene
 from splatpack.codecs.latent import (
     LATENT_SCENE_CODEC,
     LatentCodecConfig,
-    _latents,
+    grid_latents,
     latent_grid_shape,
     latent_prediction,
     load_generative_model,
@@ -72,7 +72,7 @@ def latent_bits(gs, model) -> dict:
     coder (ANS words, with its order-0 plane fallbacks), and the coder's cross-entropy."""
     h, w = latent_grid_shape(len(gs), model.bae.config.factor)
     grid, _ = sorted_grid(to_object_frame(gs, object_frame(gs)), (h, w), 0)
-    bits = _latents(model, grid[: model.config.layout.channels])
+    bits = grid_latents(model, grid[: model.config.layout.channels])
     out = {"bits": int(bits.size), "packed": len(encode_array(np.packbits(bits.reshape(-1)), "deflate"))}
     if model.coder is not None:
         t = time.perf_counter()

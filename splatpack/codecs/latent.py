@@ -63,6 +63,7 @@ __all__ = [
     "LATENT_SCENE_CODEC",
     "LatentCodecConfig",
     "LatentSceneCodec",
+    "grid_latents",
     "latent_grid_shape",
     "latent_prediction",
     "load_generative_model",
@@ -153,7 +154,7 @@ def _image(r: np.ndarray, effort: int) -> bytes:
     return encode_array(r.astype(np.uint16), "jxl", bits=max(9, top.bit_length()), effort=effort)
 
 
-def _latents(model: GenerativeModel, grid: torch.Tensor) -> np.ndarray:
+def grid_latents(model: GenerativeModel, grid: torch.Tensor) -> np.ndarray:
     """The binary latents [bits, h, w] uint8 of a grid [C_model, H, W]."""
     with torch.no_grad():
         return model.bae.encode(model.stats.standardise(grid.float())[None])[0].to(torch.uint8).numpy()
@@ -161,7 +162,7 @@ def _latents(model: GenerativeModel, grid: torch.Tensor) -> np.ndarray:
 
 def latent_prediction(model: GenerativeModel, grid: np.ndarray) -> np.ndarray:
     """x̂ = D(E(x)): the model's prediction of a grid [C_model, H, W] (float64)."""
-    return _prediction(model, _latents(model, torch.from_numpy(grid)))
+    return _prediction(model, grid_latents(model, torch.from_numpy(grid)))
 
 
 def _prediction(model: GenerativeModel, bits: np.ndarray) -> np.ndarray:
@@ -209,7 +210,7 @@ class LatentSceneCodec:
         grid, index = sorted_grid(to_object_frame(gs, frame), (h, w), gs.sh_degree, config.seed)
         grid = grid.double()
         c_model = layout.channels
-        bits = _latents(model, grid[:c_model])
+        bits = grid_latents(model, grid[:c_model])
         pred = _prediction(model, bits)
         steps = _steps(grid, level)
         sections, channels = [], []

@@ -41,9 +41,6 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-LN2 = math.log(2)
-LOG_HALF = math.log(0.5)
-
 __all__ = [
     "OFFSETS",
     "ValueModel",
@@ -58,6 +55,9 @@ __all__ = [
     "value_loss",
     "wavefronts",
 ]
+
+LN2 = math.log(2)
+LOG_HALF = math.log(0.5)
 
 #: the causal window (dy, dx): three cells to the left, the rows above from −3 to +2 columns
 OFFSETS: tuple[tuple[int, int], ...] = (

@@ -205,7 +205,7 @@ def test_latents_are_coded_under_the_models_latent_coder(tmp_path, monkeypatch):
     monkeypatch.setattr(latent, "SHIPPED_MODEL", weights / "objects10k.pt")
     rng = np.random.default_rng(0)
     sparse = lambda model, grid: (rng.random(model.bae.latent_shape(*grid.shape[1:])) < 0.01).astype(np.uint8)
-    monkeypatch.setattr(latent, "_latents", sparse)
+    monkeypatch.setattr(latent, "grid_latents", sparse)
     torch.manual_seed(0)
     model = GenerativeModel.create(tiny_model_config(), ChannelStats(torch.zeros(14), torch.ones(14)))
     with torch.no_grad():
