@@ -35,6 +35,7 @@ __all__ = [
     "SOG_LEVEL",
     "AttributeCoding",
     "GridCodecConfig",
+    "resolved_low_bits",
 ]
 
 FORMAT_KIND = "sog-grid"
@@ -81,11 +82,14 @@ QUALITY_NAMES = {"smallest": 0, "small": 2, "palette": 4, "default": 6, "high": 
 @dataclass
 class AttributeCoding:
     """How one attribute grid is coded: ``bits`` per channel (1..16), the image ``codec`` and,
-    for ``jxl``, a Butteraugli ``distance`` (0 = lossless; > 0 lossy, ~1 visually lossless)."""
+    for ``jxl``, a Butteraugli ``distance`` (0 = lossless; > 0 lossy, ~1 visually lossless).
+    ``low_bits``: how many of the low bits go in a packed stream beside the image instead of in
+    it (:mod:`~splatpack.codecs.grid.lowbits`); ``None`` chooses (:func:`resolved_low_bits`)."""
 
     bits: int
     codec: str = "jxl"
     distance: float = 0.0
+    low_bits: int | None = None
 
 
 @dataclass
@@ -123,6 +127,9 @@ class GridCodecConfig:
     frames: str = "stored"  # each Gaussian's local frame as coded (same covariance): see FRAMES
     jxl_effort: int = 7
     seed: int = 0
+    #: per-Gaussian precision (:mod:`~splatpack.codecs.grid.lowbits`): 0 = off; else the render-MSE
+    #: budget κ of one value's dropped bits as −10·log₁₀ κ (larger keeps more bits)
+    precision_db: float = 0.0
 
     def validate(self) -> GridCodecConfig:
         """Raise :class:`SplatpackError` for an invalid setting; returns ``self``."""
@@ -146,6 +153,12 @@ class GridCodecConfig:
         if self.sh_mode not in SH_MODES:
             raise SplatpackError(f"grid codec: sh_mode must be one of {SH_MODES}, not {self.sh_mode!r}")
         self._validate_sizes()
+        if type(self.precision_db) not in (int, float) or not (
+            self.precision_db == 0 or 20 <= self.precision_db <= 300
+        ):
+            raise SplatpackError(f"grid codec: precision_db must be 0 (off) or in 20..300, not {self.precision_db!r}")
+        for name in ATTRIBUTES:
+            _validate_low_bits(name, getattr(self, name), self)
         weights = self.sort_weights if isinstance(self.sort_weights, dict) else {None: None}
         if set(weights) - set(ATTRIBUTES) or any(type(w) not in (int, float) or w < 0 for w in weights.values()):
             raise SplatpackError(f"grid codec: sort_weights takes non-negative weights of {', '.join(ATTRIBUTES)}")
@@ -229,6 +242,35 @@ def _validate_coding(name: str, c: Any) -> None:
         raise SplatpackError(f"grid codec: {name}.codec must be one of {', '.join(GRID_CODECS)}, not {c.codec!r}")
     if not valid_distance(c.codec, c.distance):
         raise SplatpackError(f"grid codec: {name}.distance must be 0 (lossless), or in (0, 25] with codec jxl")
+
+
+def resolved_low_bits(name: str, c: AttributeCoding, cfg: GridCodecConfig) -> int:
+    """The low bits attribute ``name`` codes beside its image: ``c.low_bits`` when given; else for
+    lossless positions all but the high 7 (b − 7) and for smallest-three rotations all but the
+    high 4 (b − 4), where the image codec spends a bit or more on each low bit (README: the grid
+    codec), and 0 otherwise (colour, scales and opacity low bits are predictable)."""
+    if c.low_bits is not None:
+        return c.low_bits
+    if c.distance:
+        return 0
+    if name == "means":
+        return max(c.bits - 7, 0)
+    if name == "quats" and cfg.quats_encoding == "smallest-three":
+        return max(c.bits - 4, 0)
+    return 0
+
+
+def _validate_low_bits(name: str, c: AttributeCoding, cfg: GridCodecConfig) -> None:
+    """Raise :class:`SplatpackError` unless ``c.low_bits`` fits ``name``'s coding."""
+    if c.low_bits is None:
+        return
+    floor = 2 if name == "quats" and cfg.quats_encoding == "smallest-three" else 1
+    if type(c.low_bits) is not int or not 0 <= c.low_bits <= c.bits - floor:
+        raise SplatpackError(
+            f"grid codec: {name}.low_bits must be an integer in 0..{c.bits - floor}, not {c.low_bits!r}"
+        )
+    if c.low_bits and (c.distance or (name == "shN" and cfg.sh_mode != "grid")):
+        raise SplatpackError(f"grid codec: {name}.low_bits needs a lossless grid of values (not lossy or a palette)")
 
 
 def valid_distance(codec: str, distance: Any) -> bool:

@@ -28,6 +28,7 @@ from splatpack.codecs.grid.config import (
     valid_distance,
 )
 from splatpack.codecs.grid.layout import ImageLayout
+from splatpack.codecs.grid.lowbits import join_low_bits, low_bit_count, unpack_low_bits
 from splatpack.codecs.grid.palette import label_bits
 from splatpack.compress.quantise import dequantise_channels, from_smallest_three, signed_expm1
 from splatpack.core import GaussianSet
@@ -151,22 +152,47 @@ def _decode_smallest_three(g: _Grid, e: dict, codec: str, distance: float) -> np
     """Quaternions [N, 4] from the three smallest components and the index of the largest."""
     bits = checked_int(e["bits"], 2, 16, "quats bits")
     lo, hi = checked_range(e, 3, "quats")
-    q = g.cells("grid.quats", ImageLayout(codec, bits, distance), 1, 4)
-    if int(q.max()) >> bits or (q[:, 3] > 3).any():
+    r = checked_int(e.get("low_bits", 0), 0, bits - 2, "quats low bits")
+    q = g.cells("grid.quats", ImageLayout(codec, bits - r, distance), 1, 4)
+    if int(q[:, :3].max()) >> (bits - r) or (q[:, 3] > 3).any():
         raise g.error("section 'grid.quats' has values over its bits or an index over 3 (corrupt)")
-    small = dequantise_channels(q[:, :3], lo, hi, bits)
-    return from_smallest_three(small, q[:, 3].astype(np.int64))
+    small = _with_low_bits(g, "quats", e, q[:, :3], r, codec)
+    return from_smallest_three(dequantise_channels(small, lo, hi, bits), q[:, 3].astype(np.int64))
 
 
 def _decode_channels(g: _Grid, name: str, e: dict, codec: str, distance: float, channels: int) -> np.ndarray:
     """An attribute grid [N, C] of per-channel quantised values (SH rest as (K−1) RGB planes)."""
     bits = checked_int(e["bits"], 1, 16, f"{name} bits")
     lo, hi = checked_range(e, channels, name)
+    r = checked_int(e.get("low_bits", 0), 0, bits - 1, f"{name} low bits")
     c = 3 if name == "shN" else channels
-    q = g.cells(f"grid.{name}", ImageLayout(codec, bits, distance), channels // c, c)
-    if int(q.max()) >> bits:
-        raise g.error(f"section 'grid.{name}' has values over {bits} bits (corrupt)")
-    return dequantise_channels(q, lo, hi, bits)
+    q = g.cells(f"grid.{name}", ImageLayout(codec, bits - r, distance), channels // c, c)
+    if int(q.max()) >> (bits - r):
+        raise g.error(f"section 'grid.{name}' has values over {bits - r} bits (corrupt)")
+    return dequantise_channels(_with_low_bits(g, name, e, q, r, codec), lo, hi, bits)
+
+
+def _with_low_bits(g: _Grid, name: str, e: dict, high: np.ndarray, r: int, codec: str) -> np.ndarray:
+    """The quantised values [N, C] from the image's ``high`` bits and, when ``r`` > 0, the low-bit
+    stream ``grid.<name>.low`` and the dropped bits ``grid.<name>.drop`` (:mod:`.lowbits`)."""
+    if r == 0:
+        if "drop" in e:
+            raise ValueError(f"{name} drop without low bits")
+        return high
+    n, c = high.shape
+    if e.get("drop", False) is not True and "drop" in e:
+        raise ValueError(f"{name} drop must be true when present")
+    if e.get("drop"):
+        drop = g.cells(f"grid.{name}.drop", ImageLayout(codec, r.bit_length()), 1, 1)[:, 0]
+        if (drop > r).any():
+            raise g.error(f"section 'grid.{name}.drop' drops more than the {r} low bits")
+    else:
+        drop = np.zeros(n, np.uint16)
+    count = low_bit_count(drop, r, c)
+    packed = _section(g.reader, f"grid.{name}.low", "raw", ((count + 7) // 8,), np.dtype(np.uint8))
+    if count % 8 and int(packed[-1]) & ((1 << (8 - count % 8)) - 1):
+        raise g.error(f"section 'grid.{name}.low' has non-zero padding bits (corrupt)")
+    return join_low_bits(high, unpack_low_bits(packed, drop, r, c), drop, r)
 
 
 def _decode_attribute(g: _Grid, name: str, e: dict, n: int, channels: int, k_rest: int) -> np.ndarray:

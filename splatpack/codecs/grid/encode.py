@@ -24,12 +24,15 @@ from splatpack.codecs.grid.config import (
     MAX_SPARE,
     AttributeCoding,
     GridCodecConfig,
+    resolved_low_bits,
 )
 from splatpack.codecs.grid.layout import GridCells, ImageLayout
+from splatpack.codecs.grid.lowbits import drop_depths, pack_low_bits
 from splatpack.codecs.grid.palette import fit_palette, fit_residual_palette, label_bits
 from splatpack.codecs.grid.sort import sort_scene
-from splatpack.codecs.grid.values import coded_values
-from splatpack.compress.quantise import quantise_channels, smallest_three
+from splatpack.codecs.grid.values import coded_values, float64_numpy
+from splatpack.compress.quantise import channel_step, quantise_channels, smallest_three
+from splatpack.compress.sensitivity import render_sensitivity
 from splatpack.core.errors import SplatpackError
 from splatpack.core.frames import canonical_gaussians
 from splatpack.spk.arrays import CodecError, encode_array
@@ -40,6 +43,7 @@ __all__ = [
     "check_grid_index",
     "code_attribute",
     "code_attributes",
+    "coded_sensitivity",
     "encode_grid_scene",
     "grid_attribute_bytes",
     "grid_scene_parts",
@@ -81,25 +85,65 @@ def grid_section(
     return image_section(name, cells.planes(q, planes, channels), layout, effort)
 
 
-def code_attribute(name: str, t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, shn_codebooks=None) -> Coded:
-    """The sections and the meta entry of attribute ``name`` with coded values t [N, C]."""
+def code_attribute(
+    name: str, t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, shn_codebooks=None, sensitivity=None
+) -> Coded:
+    """The sections and the meta entry of attribute ``name`` with coded values t [N, C];
+    ``sensitivity``: per attribute, each Gaussian's render sensitivity in the coded domain
+    (:func:`coded_sensitivity`), with which ``cfg.precision_db`` drops low bits."""
     coding: AttributeCoding = getattr(cfg, name)
     if name == "shN" and cfg.sh_mode in ("palette", "rvq"):
         return _code_sh_codes(t, cells, cfg, shn_codebooks)
     if name == "shN" and cfg.sh_mode == "basis":
         return _code_sh_basis(t, cells, cfg)
     entry = {"bits": coding.bits, "codec": coding.codec, "distance": float(coding.distance)}
-    layout = ImageLayout(coding.codec, coding.bits, coding.distance)
+    r = resolved_low_bits(name, coding, cfg)
+    layout = ImageLayout(coding.codec, coding.bits - r, coding.distance)
+    s = None if sensitivity is None else sensitivity.get(name)
     if name == "quats" and cfg.quats_encoding == "smallest-three":
         small, largest = smallest_three(t)
         q, lo, hi = quantise_channels(small, coding.bits)
-        q = np.concatenate([q, largest[:, None].astype(np.uint16)], 1)
+        high, low_secs, low_entry = _split_low_bits(name, q, lo, hi, r, s, cells, cfg)
+        q = np.concatenate([high, largest[:, None].astype(np.uint16)], 1)
         sec = grid_section("grid.quats", q, cells, 1, 4, layout, cfg.jxl_effort)
-        return [sec], {**entry, "encoding": "smallest-three", "lo": lo.tolist(), "hi": hi.tolist()}
+        return [sec, *low_secs], {
+            **entry,
+            "encoding": "smallest-three",
+            "lo": lo.tolist(),
+            "hi": hi.tolist(),
+            **low_entry,
+        }
     q, lo, hi = quantise_channels(t, coding.bits)
+    high, low_secs, low_entry = _split_low_bits(name, q, lo, hi, r, s, cells, cfg)
     channels = 3 if name == "shN" else t.shape[1]
-    sec = grid_section(f"grid.{name}", q, cells, t.shape[1] // channels, channels, layout, cfg.jxl_effort)
-    return [sec], {**entry, "lo": lo.tolist(), "hi": hi.tolist(), **({"mode": "grid"} if name == "shN" else {})}
+    sec = grid_section(f"grid.{name}", high, cells, t.shape[1] // channels, channels, layout, cfg.jxl_effort)
+    extra = {"mode": "grid"} if name == "shN" else {}
+    return [sec, *low_secs], {**entry, "lo": lo.tolist(), "hi": hi.tolist(), **extra, **low_entry}
+
+
+def _split_low_bits(name: str, q, lo, hi, r: int, s, cells: GridCells, cfg: GridCodecConfig):
+    """(the high bits [N, C] for the image, the low-bit sections, their meta entries) of the
+    quantised q [N, C] (:mod:`~splatpack.codecs.grid.lowbits`): with sensitivities ``s`` [N] and
+    ``cfg.precision_db``, each Gaussian drops the low bits its renders do not need."""
+    if r == 0:
+        return q, [], {}
+    coding: AttributeCoding = getattr(cfg, name)
+    drop = None
+    if s is not None and cfg.precision_db:
+        step2 = float(np.mean(channel_step(lo, hi, coding.bits).astype(np.float64) ** 2))
+        drop = drop_depths(s, step2, r, 10.0 ** (-cfg.precision_db / 10))
+    d = np.zeros(len(cells.order), np.uint8) if drop is None else drop[cells.order]
+    packed = pack_low_bits((q & ((1 << r) - 1))[cells.order], d, r)
+    sections = [Section(f"grid.{name}.low", "raw", encode_array(packed, "raw"))]
+    entry: dict[str, Any] = {"low_bits": r}
+    if d.any():
+        layout = ImageLayout(coding.codec, r.bit_length())
+        drop_section = grid_section(
+            f"grid.{name}.drop", drop[:, None].astype(np.uint16), cells, 1, 1, layout, cfg.jxl_effort
+        )
+        sections.insert(0, drop_section)
+        entry["drop"] = True
+    return (q >> r).astype(np.uint16), sections, entry
 
 
 def _code_sh_codes(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, shn_codebooks=None) -> Coded:
@@ -145,15 +189,15 @@ def _code_sh_basis(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig) -> Cod
     return [coefs, basis], {**entry, "distance": float(coding.distance), "lo": lo.tolist(), "hi": hi.tolist()}
 
 
-def code_attributes(jobs, cells: GridCells, cfg: GridCodecConfig, shn_codebooks=None) -> list[Coded]:
+def code_attributes(jobs, cells: GridCells, cfg: GridCodecConfig, shn_codebooks=None, sensitivity=None) -> list[Coded]:
     """:func:`code_attribute` of every ``(name, t)`` of ``jobs``, in order, on a thread per core:
     the planes are independent and the image codecs release the GIL while they code, so the
     bytes are those of one after another."""
     workers = min(len(jobs), os.cpu_count() or 1)
     if workers <= 1:
-        return [code_attribute(name, t, cells, cfg, shn_codebooks) for name, t in jobs]
+        return [code_attribute(name, t, cells, cfg, shn_codebooks, sensitivity) for name, t in jobs]
     with ThreadPoolExecutor(workers, thread_name_prefix="grid-code") as pool:
-        futures = [pool.submit(code_attribute, name, t, cells, cfg, shn_codebooks) for name, t in jobs]
+        futures = [pool.submit(code_attribute, name, t, cells, cfg, shn_codebooks, sensitivity) for name, t in jobs]
         return [f.result() for f in futures]
 
 
@@ -206,6 +250,7 @@ def encode_grid_scene(
     n = len(gs)
     if n == 0:
         raise SplatpackError("cannot encode an empty scene as a grid")
+    sensitivity = coded_sensitivity(gs, cfg) if cfg.precision_db else None
     canonical = canonical_gaussians(gs) if cfg.frames != "stored" else None
     if cfg.frames in ("turned", "best"):
         gs = canonical_gaussians(gs, order_scales=False)
@@ -225,7 +270,7 @@ def encode_grid_scene(
         # the given ones where training's splits left siblings in one frame; keep the smaller pair
         alt = coded_values(canonical, cfg)
         jobs += [(name, alt[name]) for name in ("scales", "quats")]
-    results = code_attributes(jobs, cells, cfg, shn_codebooks)
+    results = code_attributes(jobs, cells, cfg, shn_codebooks, sensitivity)
     coded = dict(zip(names, results))
     if cfg.frames == "best":
         alt_coded = dict(zip(("scales", "quats"), results[len(names) :]))
@@ -233,6 +278,21 @@ def encode_grid_scene(
             coded.update(alt_coded)
             frames = "canonical"
     return grid_scene_parts(coded, gi, cells, int(gs.sh_degree), cfg, sort_info, frames)
+
+
+def coded_sensitivity(gs, cfg: GridCodecConfig) -> dict[str, np.ndarray]:
+    """Each Gaussian's render sensitivity (:func:`~splatpack.compress.sensitivity.render_sensitivity`)
+    per attribute, carried into the coded domain of :func:`~.values.coded_values` to first order:
+    positions t = sign·log1p|x| (dx/dt = 1 + |x|), unit quaternions (× ‖q‖²), opacity as α
+    (dα/do = α(1 − α)) where coded so. Frames do not change it: it is a mean over channels."""
+    s = render_sensitivity(gs)
+    x = np.abs(float64_numpy(gs.means))
+    s["means"] = s["means"] * ((1.0 + x) ** 2).mean(1)
+    s["quats"] = s["quats"] * (float64_numpy(gs.quats) ** 2).sum(1)
+    if cfg.opacity_space == "alpha":
+        a = 1.0 / (1.0 + np.exp(-float64_numpy(gs.opacities).reshape(-1)))
+        s["opacities"] = s["opacities"] / np.maximum(a * (1.0 - a), 1e-12) ** 2
+    return s
 
 
 def grid_scene_parts(

@@ -44,16 +44,19 @@ def storage_dtype(bits: int) -> np.dtype:
 @dataclass(frozen=True)
 class GridCells:
     """The grid the encoder lays values out on: ``source`` [H*W] is the Gaussian each cell shows
-    (:func:`fill_source` of the grid index)."""
+    (:func:`fill_source` of the grid index), ``order`` [N] the Gaussians of the occupied cells in
+    raster order (the order the decoder lists them in)."""
 
     source: np.ndarray
     height: int
     width: int
+    order: np.ndarray
 
     @classmethod
     def of(cls, grid_index: np.ndarray) -> GridCells:
         h, w = grid_index.shape
-        return cls(fill_source(grid_index), h, w)
+        flat = grid_index.reshape(-1)
+        return cls(fill_source(grid_index), h, w, flat[flat >= 0])
 
     def planes(self, q: np.ndarray, planes: int, channels: int) -> np.ndarray:
         """q [N, planes*channels] on the grid as [planes, H, W, channels]."""

@@ -1,0 +1,76 @@
+"""Low bits outside the image, and per-Gaussian precision: the grid codec's bit split.
+
+**Split.** An attribute quantised to b bits is coded as its high b − r bits in the image and its
+r low bits in a packed bit stream (``grid.<a>.low``). The low bits of PLAS-sorted positions and
+rotations are noise to an image predictor: lossless JPEG XL spends more than one bit on each
+(plant.splat at quality 6: 13-bit positions 452,263 B whole against 186,317 B for the high 7 bits
+plus 255,699 B of raw low bits; figures in the README), so the split loses nothing and saves
+a little. No library packs a variable number of bits per element, hence numpy's ``packbits``.
+
+**Dropped bits** (render-aware per-Gaussian precision). Each Gaussian i may store only the
+r − k_i most significant of its low bits (``grid.<a>.drop`` holds k_i on the grid); the decoder
+puts the value at the middle of the 2^{k_i} steps it no longer knows. This is high-rate
+bit allocation (Gersho & Gray, *Vector Quantization and Signal Compression*, §8.3): an error
+uniform over 2^k steps Δ costs s_i·(2^k Δ)²/12 of render MSE, where s_i is the Gaussian's
+render sensitivity (:func:`splatpack.compress.sensitivity.render_sensitivity`); for a budget κ per
+value the Gaussian drops k_i = ⌊½ log₂(κ / (s_i Δ²))⌋ bits, clamped to 0..r (:func:`drop_depths`).
+Insensitive Gaussians (occluded, faint, near-spherical for rotations) lose their low bits, visible
+ones keep them.
+
+Stream layout (``docs/spk-format.md``): Gaussians in the decoder's order (the grid's raster
+order), for each its channels in order, for each channel its r − k_i kept bits, most significant
+first; the bits packed most significant first into bytes, the last byte padded with zeros.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["drop_depths", "join_low_bits", "low_bit_count", "pack_low_bits", "unpack_low_bits"]
+
+
+def drop_depths(sensitivity: np.ndarray, step2: float, r: int, kappa: float) -> np.ndarray:
+    """k [N] uint8 in 0..r: the low bits each Gaussian drops for a render-MSE budget ``kappa`` per
+    value, given its sensitivity s [N] (MSE per unit error) and the mean squared step ``step2``."""
+    s = np.asarray(sensitivity, np.float64) * float(step2)
+    with np.errstate(divide="ignore"):
+        k = np.floor(0.5 * np.log2(kappa / np.maximum(s, 1e-300)))
+    return np.clip(k, 0, r).astype(np.uint8)
+
+
+def low_bit_count(drop: np.ndarray, r: int, channels: int) -> int:
+    """Bits in the stream of ``channels`` channels, r low bits, ``drop`` [N] dropped per Gaussian."""
+    return int(channels * (r * drop.size - int(drop.astype(np.int64).sum())))
+
+
+def _kept_mask(drop: np.ndarray, r: int, channels: int) -> np.ndarray:
+    """[N, C, r] bool: whether bit j (most significant first) of each low value is in the stream."""
+    keep = np.arange(r)[None, :] < (r - drop.astype(np.int64))[:, None]  # [N, r]
+    return np.broadcast_to(keep[:, None, :], (drop.size, channels, r))
+
+
+def pack_low_bits(low: np.ndarray, drop: np.ndarray, r: int) -> np.ndarray:
+    """The packed stream (uint8) of ``low`` [N, C] (r-bit values, rows in stream order), each
+    row keeping its r − drop[i] most significant bits."""
+    n, c = low.shape
+    shifts = np.arange(r - 1, -1, -1)
+    bits = ((low.astype(np.int64)[:, :, None] >> shifts) & 1).astype(np.uint8)  # [N, C, r]
+    return np.packbits(bits[_kept_mask(drop, r, c)], bitorder="big")
+
+
+def unpack_low_bits(packed: np.ndarray, drop: np.ndarray, r: int, channels: int) -> np.ndarray:
+    """Inverse of :func:`pack_low_bits`: the kept bits as [N, C] values, dropped bits zero (the
+    caller has checked that ``packed`` holds exactly :func:`low_bit_count` bits, padded)."""
+    mask = _kept_mask(drop, r, channels)
+    bits = np.zeros(mask.shape, np.uint8)
+    bits[mask] = np.unpackbits(packed, bitorder="big", count=low_bit_count(drop, r, channels))
+    weights = (1 << np.arange(r - 1, -1, -1)).astype(np.int64)
+    return (bits.astype(np.int64) * weights).sum(2)
+
+
+def join_low_bits(coarse: np.ndarray, kept: np.ndarray, drop: np.ndarray, r: int) -> np.ndarray:
+    """q [N, C] int64 from the image's high bits, the stream's kept low bits (dropped ones zero)
+    and the dropped count: (coarse << r) + kept + the middle of the dropped interval."""
+    d = drop.astype(np.int64)[:, None]
+    half = np.where(d > 0, np.left_shift(1, np.maximum(d - 1, 0)), 0)
+    return (coarse.astype(np.int64) << r) + kept + half
