@@ -15,6 +15,8 @@ with splatpack's CPU rasteriser) and records
   (:mod:`splatpack.codecs.grid.allocate`, ``compress --target-psnr DB --allocate``) at several
   target PSNRs (measured by the search on its own 8 small views);
 * ``splatpack-alloc-refine`` — ``compress --target-psnr DB --allocate --refine SECONDS``;
+* ``splatpack-adaptive`` — quality levels with per-Gaussian precision (``compress
+  --adaptive-precision``, ``precision_db`` of :mod:`splatpack.codecs.grid.lowbits`);
 * ``splatpack-refine`` — quality levels after ``compress --refine`` (:mod:`splatpack.train.refine`,
   a quantisation-aware self-distillation on other orbit views than these);
 * ``spz`` — Niantic SPZ written by gsply (:func:`splatpack.formats.spz.save_spz`);
@@ -49,7 +51,7 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from splatpack.codecs.grid import GridCodecConfig, read_grid_scene, write_grid_scene
+from splatpack.codecs.grid import PRECISION_DB, GridCodecConfig, read_grid_scene, write_grid_scene
 from splatpack.core import GaussianSet, SplatpackError
 from splatpack.core.atomic import atomic_write, atomic_write_text
 from splatpack.formats import load_scene, path_size
@@ -64,6 +66,7 @@ from splatpack.spk.container import SpkReader
 SHARED_SPLATS = Path(__file__).resolve().parents[3] / "shared" / "splats"  # ../shared beside the project root
 TOOLS = (
     "splatpack",
+    "splatpack-adaptive",
     "splatpack-alloc",
     "splatpack-alloc-refine",
     "splatpack-refine",
@@ -73,7 +76,7 @@ TOOLS = (
     "gsplat-png",
 )
 #: the tools with a knob: several rates per input
-CURVES = ("splatpack", "splatpack-alloc", "splatpack-alloc-refine", "splatpack-refine")
+CURVES = ("splatpack", "splatpack-adaptive", "splatpack-alloc", "splatpack-alloc-refine", "splatpack-refine")
 EQUAL_PSNR_LEVELS = (40.0, 45.0)
 NPM_CACHE = Path.home() / ".cache" / "splatpack" / "npm"
 
@@ -86,6 +89,8 @@ class BenchConfig:
     alloc_psnrs: tuple[float, ...] = (45.0, 50.0, 55.0, 58.0, 61.0)  # splatpack-alloc --target-psnr values
     alloc_refine_psnrs: tuple[float, ...] = (55.0, 58.0)  # splatpack-alloc-refine --target-psnr values
     refine_qualities: tuple[int, ...] = (0, 3, 6)  # splatpack-refine --quality levels
+    adaptive_qualities: tuple[int, ...] = (3, 6, 8)  # splatpack-adaptive --quality levels
+    precision_db: float = PRECISION_DB  # splatpack-adaptive --adaptive-precision DB
     refine_seconds: float = 60.0  # compress --refine SECONDS
     views: int = 32
     size: int = 384  # square renders
@@ -97,11 +102,11 @@ class BenchConfig:
 # encode(gs, workdir) -> the output path; decode(path) -> GaussianSet
 
 
-def _splatpack(quality: int):
-    cfg = GridCodecConfig.from_quality(quality)
+def _splatpack(quality: int, precision_db: float = 0.0):
+    cfg = GridCodecConfig.from_quality(quality, precision_db=precision_db)
 
     def enc(gs: GaussianSet, work: Path) -> Path:
-        out = work / f"scene-q{quality}.spk"
+        out = work / f"scene-q{quality}-p{precision_db:g}.spk"
         write_grid_scene(out, gs, cfg)
         return out
 
@@ -219,6 +224,11 @@ def tool_runs(cfg: BenchConfig) -> list[tuple[str, str, Callable[[], tuple[Calla
     for tool in cfg.tools:
         if tool == "splatpack":
             runs += [("splatpack", f"q{q}", (lambda q=q: _splatpack(q))) for q in cfg.qualities]
+        elif tool == "splatpack-adaptive":
+            runs += [
+                ("splatpack-adaptive", f"q{q}", (lambda q=q: _splatpack(q, cfg.precision_db)))
+                for q in cfg.adaptive_qualities
+            ]
         elif tool == "splatpack-refine":
             runs += [
                 ("splatpack-refine", f"q{q}", (lambda q=q: _splatpack_refine(q, cfg.refine_seconds)))

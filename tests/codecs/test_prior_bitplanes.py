@@ -21,7 +21,7 @@ from splatpack.codecs.prior.planes import (
     plane_units,
     to_planes,
 )
-from splatpack.codecs.prior.training import BitTrainConfig, train_bit_model
+from splatpack.codecs.prior.training import BitTrainConfig, grid_config, train_bit_model
 from splatpack.core.errors import SplatpackError
 from splatpack.generative.bitmodel import BitModel, BitModelConfig, coding_copy
 from splatpack.generative.entropy import (
@@ -43,7 +43,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def coded(scene, grid):
     with one_numba_thread():
-        return encode_grid_scene(scene, GridCodecConfig.from_quality("default"), grid_index=grid)
+        return encode_grid_scene(scene, grid_config(), grid_index=grid)
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +79,9 @@ def test_grid_images_are_the_grid_codecs_values(scene, grid, coded):
     with one_numba_thread():
         other = encode_grid_scene(scene, GridCodecConfig.from_quality("high"), grid_index=grid)
     assert grid_images(*other, DEFAULT_LAYOUT) is None  # 14-bit positions: not this layout
+    with one_numba_thread():
+        split = encode_grid_scene(scene, GridCodecConfig.from_quality("default"), grid_index=grid)
+    assert grid_images(*split, DEFAULT_LAYOUT) is None  # low bits beside the image: not whole values
 
 
 def test_model_file_round_trip_and_damage(tmp, model_path):

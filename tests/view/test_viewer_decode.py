@@ -181,6 +181,10 @@ def scattered_grid(n: int, seed: int = 0) -> np.ndarray:
     return gi.reshape(h, w)
 
 
+#: attribute → (bits, low bits) of the "low-bits-png" case: every attribute split, quaternions as components
+LOW_BITS = {"means": (14, 6), "sh0": (8, 3), "shN": (5, 1), "scales": (6, 2), "quats": (6, 5), "opacities": (6, 5)}
+
+
 def lossless(codec: str, **kw) -> GridCodecConfig:
     bits = {"means": 14, "sh0": 8, "shN": 5, "scales": 6, "quats": 6, "opacities": 6}
     return GridCodecConfig(**{a: AttributeCoding(b, codec) for a, b in bits.items()}, **kw)
@@ -253,6 +257,14 @@ GRID_CASES = {
     "degree0-webp": (0, lambda: GridCodecConfig.from_quality(7, means=AttributeCoding(15, "webp"))),
     "basis": (3, lambda: GridCodecConfig.from_quality(6, sh_mode="basis", basis_rank=7)),
     "basis-png": (1, lambda: GridCodecConfig.from_quality(6, sh_mode="basis", basis_rank=12, image_codec="png")),
+    # low bits beside the image, and per-Gaussian dropped bits (grid.means.drop, grid.quats.drop)
+    "dropped-bits": (1, lambda: GridCodecConfig.from_quality(6, precision_db=40.0)),
+    "low-bits-png": (
+        2,
+        lambda: GridCodecConfig(
+            **{a: AttributeCoding(b, "png", low_bits=r) for a, (b, r) in LOW_BITS.items()}, opacity_space="alpha"
+        ),
+    ),
 }
 
 
@@ -263,6 +275,8 @@ def test_grid_scene_matches_python(tmp, case):
     gs = smooth_scene(n, degree, seed=len(case))
     path = tmp / f"grid-{case}.spk"
     write_grid_scene(path, gs, make_cfg(), grid_index=scattered_grid(n, seed=3))
+    if case == "dropped-bits":  # the case reaches the dropped-bit planes
+        assert all(SpkReader(path).has(f"grid.{a}.drop") for a in ("means", "quats"))
     index = run_js(path, tmp / f"out-grid-{case}")
     assert index["scene"]["kind"] == "grid" and not index["scene"]["hasColourField"]
     check_sections(path, tmp / f"out-grid-{case}", index)

@@ -28,6 +28,7 @@ __all__ = [
     "MAX_RVQ_STAGES",
     "MAX_SPARE",
     "OPACITY_SPACES",
+    "PRECISION_DB",
     "QUALITY_LEVELS",
     "QUALITY_NAMES",
     "QUATS_ENCODINGS",
@@ -53,6 +54,8 @@ SH_MODES = ("grid", "palette", "rvq", "basis")
 FRAMES = ("stored", "turned", "canonical", "best")
 MAX_RVQ_STAGES = 8
 MAX_SPARE = 16  # a grid has at most 2N + MAX_SPARE cells
+#: ``compress --adaptive-precision``'s default ``precision_db`` (the README: measured on plant)
+PRECISION_DB = 120.0
 #: α is clipped to [ε, 1 − ε] before its logit (``opacity_space="alpha"``)
 ALPHA_EPS = 1e-6
 
@@ -217,7 +220,7 @@ class GridCodecConfig:
                 try:
                     v = AttributeCoding(**{**asdict(getattr(cfg, k)), **v})
                 except TypeError:
-                    raise SplatpackError(f"grid codec: '{k}' takes bits, codec and distance, not {sorted(v)}") from None
+                    raise SplatpackError(f"grid codec: '{k}' takes bits, codec, distance and low_bits, not {sorted(v)}") from None
             setattr(cfg, k, v)
         if image_codec is not None:
             if image_codec not in GRID_CODECS:

@@ -96,7 +96,8 @@ def section_image(section: Section, bits: int, channels: int, height: int, width
 
 def grid_images(sections: list[Section], meta: dict, layout: tuple[PlaneChannel, ...]) -> dict[str, np.ndarray] | None:
     """The layout's sections as integer images [H, W, c] (the grid codec's values exactly), or
-    None when the scene's coding does not match the layout (bits, channels, lossless, one plane)."""
+    None when the scene's coding does not match the layout (bits, channels, lossless, one plane,
+    whole values in the image)."""
     h, w = meta["grid"]["height"], meta["grid"]["width"]
     by_name = {s.name: s for s in sections}
     out = {}
@@ -104,6 +105,8 @@ def grid_images(sections: list[Section], meta: dict, layout: tuple[PlaneChannel,
         attr = meta["attributes"].get(name.split(".", 1)[1])
         sec = by_name.get(name)
         if attr is None or sec is None or attr.get("distance", 0) != 0 or attr.get("bits") != chans[0].stored_bits:
+            return None
+        if attr.get("low_bits", 0):  # values split between the image and a low-bit stream
             return None
         try:
             img = section_image(sec, chans[0].stored_bits, chans[0].channels, h, w)

@@ -41,9 +41,11 @@ QUALITY = "default"
 
 
 def grid_config(image_codec: str | None = None, seed: int = 0) -> GridCodecConfig:
-    """The grid codec's quality "default" (``image_codec`` "ans" for fast training data)."""
+    """The grid codec's quality "default" (``image_codec`` "ans" for fast training data), every
+    value whole in its image (no low bits beside it: the models code whole values)."""
     extra = {"image_codec": image_codec} if image_codec else {}
-    return GridCodecConfig.from_quality(QUALITY, seed=seed, **extra)
+    whole = {name: {"low_bits": 0} for name in ("means", "quats")}
+    return GridCodecConfig.from_quality(QUALITY, seed=seed, **whole, **extra)
 
 
 def scene_images(gs, layout: tuple[PlaneChannel, ...], angle: float = 0.0, seed: int = 0) -> dict[str, np.ndarray]:

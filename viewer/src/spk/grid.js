@@ -260,10 +260,50 @@ export async function decodeGrid(spk, section, onGeometry = null) {
     if (name === 'quats' && quatsEncoding !== 'components') throw bad('unknown quats encoding');
     const bits = int(e.bits, 1, 16, `${name} bits`);
     const [lo, hi] = range(e, channels, name);
+    const r = int(e.low_bits === undefined ? 0 : e.low_bits, 0, bits - 1, `${name} low bits`);
     const c = name === 'shN' ? 3 : channels;
-    const q = await grid(`grid.${name}`, new Layout(codec, bits, distance), channels / c, h, w, c, cells);
-    if (maxOf(q) >= 2 ** bits) throw fail(`section 'grid.${name}' has values over ${bits} bits (corrupt)`);
-    out[name] = dequantise(q, lo, hi, bits, channels);
+    const q = await grid(`grid.${name}`, new Layout(codec, bits - r, distance), channels / c, h, w, c, cells);
+    if (maxOf(q) >= 2 ** (bits - r)) throw fail(`section 'grid.${name}' has values over ${bits - r} bits (corrupt)`);
+    out[name] = dequantise(await withLowBits(name, e, q, r, channels, codec), lo, hi, bits, channels);
+  };
+  /**
+   * The quantised values [n, c] from the image's `high` bits and, when `r` > 0, the low-bit stream
+   * `grid.<name>.low` and the dropped bits `grid.<name>.drop` (Python's `codecs/grid/lowbits.py`):
+   * per Gaussian in raster order, per channel, its r − k kept low bits most significant first,
+   * packed most significant first; q = (high << r) + kept + (k > 0 ? 2^(k−1) : 0).
+   */
+  const withLowBits = async (name, e, high, r, c, codec) => {
+    if (r === 0) {
+      if ('drop' in e) throw bad(`${name} drop without low bits`);
+      return high;
+    }
+    if ('drop' in e && e.drop !== true) throw bad(`${name} drop must be true when present`);
+    let drop = null;
+    let dropped = 0;
+    if (e.drop) {
+      drop = await grid(`grid.${name}.drop`, new Layout(codec, 32 - Math.clz32(r)), 1, h, w, 1, cells);
+      for (let g = 0; g < n; g++) {
+        if (drop[g] > r) throw fail(`section 'grid.${name}.drop' drops more than the ${r} low bits`);
+        dropped += drop[g];
+      }
+    }
+    const count = c * (r * n - dropped);
+    const packed = await read(`grid.${name}.low`, 'raw', [Math.ceil(count / 8)], 'u8');
+    if (count % 8 && (packed[packed.length - 1] & ((1 << (8 - (count % 8))) - 1))) {
+      throw fail(`section 'grid.${name}.low' has non-zero padding bits (corrupt)`);
+    }
+    const q = new Uint16Array(n * c);
+    let bit = 0;
+    for (let g = 0; g < n; g++) {
+      const k = drop ? drop[g] : 0;
+      const half = k > 0 ? 1 << (k - 1) : 0;
+      for (let ch = 0; ch < c; ch++) {
+        let low = 0;
+        for (let j = r - 1; j >= k; j--, bit++) low |= ((packed[bit >> 3] >> (7 - (bit & 7))) & 1) << j;
+        q[g * c + ch] = (high[g * c + ch] << r) + low + half;
+      }
+    }
+    return q;
   };
   /**
    * Quaternions stored as their smallest three components (b bits over lo..hi each) plus the
@@ -273,19 +313,20 @@ export async function decodeGrid(spk, section, onGeometry = null) {
   const smallestThree = async (e, codec, distance) => {
     const bits = int(e.bits, 2, 16, 'quats bits');
     const [lo, hi] = range(e, 3, 'quats');
-    const q = await grid('grid.quats', new Layout(codec, bits, distance), 1, h, w, 4, cells);
+    const r = int(e.low_bits === undefined ? 0 : e.low_bits, 0, bits - 2, 'quats low bits');
+    const q = await grid('grid.quats', new Layout(codec, bits - r, distance), 1, h, w, 4, cells);
     const q3 = new Uint16Array(n * 3);
     const largest = new Uint8Array(n);
     for (let g = 0; g < n; g++) {
       let over = q[g * 4 + 3] > 3;
       for (let k = 0; k < 3; k++) {
-        over ||= q[g * 4 + k] >= 2 ** bits;
+        over ||= q[g * 4 + k] >= 2 ** (bits - r);
         q3[g * 3 + k] = q[g * 4 + k];
       }
       if (over) throw fail("section 'grid.quats' has values over its bits or an index over 3 (corrupt)");
       largest[g] = q[g * 4 + 3];
     }
-    const small = dequantise(q3, lo, hi, bits, 3);
+    const small = dequantise(await withLowBits('quats', e, q3, r, 3, codec), lo, hi, bits, 3);
     const quats = new Float32Array(n * 4);
     for (let g = 0; g < n; g++) {
       const big = largest[g];
