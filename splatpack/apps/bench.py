@@ -16,7 +16,7 @@ with splatpack's CPU rasteriser) and records
   target PSNRs (measured by the search on its own 8 small views);
 * ``splatpack-alloc-refine`` — ``compress --target-psnr DB --allocate --refine SECONDS``;
 * ``splatpack-adaptive`` — quality levels with per-Gaussian precision (``compress
-  --adaptive-precision``, ``precision_db`` of :mod:`splatpack.codecs.grid.lowbits`);
+  --adaptive-precision``, ``drop_fraction`` of :mod:`splatpack.codecs.grid.lowbits`);
 * ``splatpack-refine`` — quality levels after ``compress --refine`` (:mod:`splatpack.train.refine`,
   a quantisation-aware self-distillation on other orbit views than these);
 * ``spz`` — Niantic SPZ written by gsply (:func:`splatpack.formats.spz.save_spz`);
@@ -51,7 +51,7 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from splatpack.codecs.grid import PRECISION_DB, GridCodecConfig, read_grid_scene, write_grid_scene
+from splatpack.codecs.grid import DROP_FRACTION, GridCodecConfig, read_grid_scene, write_grid_scene
 from splatpack.core import GaussianSet, SplatpackError
 from splatpack.core.atomic import atomic_write, atomic_write_text
 from splatpack.formats import load_scene, path_size
@@ -90,7 +90,7 @@ class BenchConfig:
     alloc_refine_psnrs: tuple[float, ...] = (55.0, 58.0)  # splatpack-alloc-refine --target-psnr values
     refine_qualities: tuple[int, ...] = (0, 3, 6)  # splatpack-refine --quality levels
     adaptive_qualities: tuple[int, ...] = (3, 6, 8)  # splatpack-adaptive --quality levels
-    precision_db: float = PRECISION_DB  # splatpack-adaptive --adaptive-precision DB
+    drop_fraction: float = DROP_FRACTION  # splatpack-adaptive --adaptive-precision F
     refine_seconds: float = 60.0  # compress --refine SECONDS
     views: int = 32
     size: int = 384  # square renders
@@ -102,11 +102,11 @@ class BenchConfig:
 # encode(gs, workdir) -> the output path; decode(path) -> GaussianSet
 
 
-def _splatpack(quality: int, precision_db: float = 0.0):
-    cfg = GridCodecConfig.from_quality(quality, precision_db=precision_db)
+def _splatpack(quality: int, drop_fraction: float = 0.0):
+    cfg = GridCodecConfig.from_quality(quality, drop_fraction=drop_fraction)
 
     def enc(gs: GaussianSet, work: Path) -> Path:
-        out = work / f"scene-q{quality}-p{precision_db:g}.spk"
+        out = work / f"scene-q{quality}-d{drop_fraction:g}.spk"
         write_grid_scene(out, gs, cfg)
         return out
 
@@ -226,7 +226,7 @@ def tool_runs(cfg: BenchConfig) -> list[tuple[str, str, Callable[[], tuple[Calla
             runs += [("splatpack", f"q{q}", (lambda q=q: _splatpack(q))) for q in cfg.qualities]
         elif tool == "splatpack-adaptive":
             runs += [
-                ("splatpack-adaptive", f"q{q}", (lambda q=q: _splatpack(q, cfg.precision_db)))
+                ("splatpack-adaptive", f"q{q}", (lambda q=q: _splatpack(q, cfg.drop_fraction)))
                 for q in cfg.adaptive_qualities
             ]
         elif tool == "splatpack-refine":

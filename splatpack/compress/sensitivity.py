@@ -12,7 +12,7 @@ so one backward pass of zᵀI per view and probe gives it for every Gaussian and
 once. :func:`render_sensitivity` sums it over orbit views and divides by the views' pixel count:
 s_i,a · δ² is then the mean squared error that an error δ in every channel of attribute a of
 Gaussian i adds to a view (averaged over a's channels, to first order). The grid codec turns it
-into per-Gaussian precision (:mod:`splatpack.codecs.grid`, ``precision_db``).
+into per-Gaussian precision (:mod:`splatpack.codecs.grid.lowbits`, ``drop_fraction``).
 """
 
 from __future__ import annotations

@@ -258,7 +258,7 @@ GRID_CASES = {
     "basis": (3, lambda: GridCodecConfig.from_quality(6, sh_mode="basis", basis_rank=7)),
     "basis-png": (1, lambda: GridCodecConfig.from_quality(6, sh_mode="basis", basis_rank=12, image_codec="png")),
     # low bits beside the image, and per-Gaussian dropped bits (grid.means.drop, grid.quats.drop)
-    "dropped-bits": (1, lambda: GridCodecConfig.from_quality(6, precision_db=40.0)),
+    "dropped-bits": (1, lambda: GridCodecConfig.from_quality(6, drop_fraction=0.5)),
     "low-bits-png": (
         2,
         lambda: GridCodecConfig(

@@ -36,12 +36,12 @@ File layout: ``docs/spk-format.md``, section "Grid scenes".
 from splatpack.codecs.grid.codec import GRID_SCENE_CODEC, GridSceneCodec, read_grid_scene, write_grid_scene
 from splatpack.codecs.grid.config import (
     ATTRIBUTES,
+    DROP_FRACTION,
     FORMAT_KIND,
     FORMAT_VERSION,
     FRAMES,
     GRID_CODECS,
     MAX_SPARE,
-    PRECISION_DB,
     QUALITY_LEVELS,
     QUALITY_NAMES,
     SOG_LEVEL,
@@ -55,13 +55,13 @@ from splatpack.codecs.grid.sort import sort_features, sort_groups, sort_scene
 
 __all__ = [
     "ATTRIBUTES",
+    "DROP_FRACTION",
     "FORMAT_KIND",
     "FORMAT_VERSION",
     "FRAMES",
     "GRID_CODECS",
     "GRID_SCENE_CODEC",
     "MAX_SPARE",
-    "PRECISION_DB",
     "QUALITY_LEVELS",
     "QUALITY_NAMES",
     "SOG_LEVEL",

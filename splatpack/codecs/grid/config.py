@@ -21,6 +21,7 @@ from splatpack.core.errors import SplatpackError
 
 __all__ = [
     "ATTRIBUTES",
+    "DROP_FRACTION",
     "FORMAT_KIND",
     "FORMAT_VERSION",
     "FRAMES",
@@ -28,7 +29,6 @@ __all__ = [
     "MAX_RVQ_STAGES",
     "MAX_SPARE",
     "OPACITY_SPACES",
-    "PRECISION_DB",
     "QUALITY_LEVELS",
     "QUALITY_NAMES",
     "QUATS_ENCODINGS",
@@ -54,8 +54,8 @@ SH_MODES = ("grid", "palette", "rvq", "basis")
 FRAMES = ("stored", "turned", "canonical", "best")
 MAX_RVQ_STAGES = 8
 MAX_SPARE = 16  # a grid has at most 2N + MAX_SPARE cells
-#: ``compress --adaptive-precision``'s default ``precision_db`` (the README: measured on plant)
-PRECISION_DB = 120.0
+#: ``compress --adaptive-precision``'s default ``drop_fraction`` (the README: measured on plant)
+DROP_FRACTION = 0.4
 #: α is clipped to [ε, 1 − ε] before its logit (``opacity_space="alpha"``)
 ALPHA_EPS = 1e-6
 
@@ -130,9 +130,9 @@ class GridCodecConfig:
     frames: str = "stored"  # each Gaussian's local frame as coded (same covariance): see FRAMES
     jxl_effort: int = 7
     seed: int = 0
-    #: per-Gaussian precision (:mod:`~splatpack.codecs.grid.lowbits`): 0 = off; else the render-MSE
-    #: budget κ of one value's dropped bits as −10·log₁₀ κ (larger keeps more bits)
-    precision_db: float = 0.0
+    #: per-Gaussian precision (:mod:`~splatpack.codecs.grid.lowbits`): the fraction of Gaussians,
+    #: the least render-sensitive per attribute, whose low position and rotation bits are dropped
+    drop_fraction: float = 0.0
 
     def validate(self) -> GridCodecConfig:
         """Raise :class:`SplatpackError` for an invalid setting; returns ``self``."""
@@ -156,10 +156,8 @@ class GridCodecConfig:
         if self.sh_mode not in SH_MODES:
             raise SplatpackError(f"grid codec: sh_mode must be one of {SH_MODES}, not {self.sh_mode!r}")
         self._validate_sizes()
-        if type(self.precision_db) not in (int, float) or not (
-            self.precision_db == 0 or 20 <= self.precision_db <= 300
-        ):
-            raise SplatpackError(f"grid codec: precision_db must be 0 (off) or in 20..300, not {self.precision_db!r}")
+        if type(self.drop_fraction) not in (int, float) or not 0 <= self.drop_fraction < 1:
+            raise SplatpackError(f"grid codec: drop_fraction must be in [0, 1), not {self.drop_fraction!r}")
         for name in ATTRIBUTES:
             _validate_low_bits(name, getattr(self, name), self)
         weights = self.sort_weights if isinstance(self.sort_weights, dict) else {None: None}
@@ -220,7 +218,9 @@ class GridCodecConfig:
                 try:
                     v = AttributeCoding(**{**asdict(getattr(cfg, k)), **v})
                 except TypeError:
-                    raise SplatpackError(f"grid codec: '{k}' takes bits, codec, distance and low_bits, not {sorted(v)}") from None
+                    raise SplatpackError(
+                        f"grid codec: '{k}' takes bits, codec, distance and low_bits, not {sorted(v)}"
+                    ) from None
             setattr(cfg, k, v)
         if image_codec is not None:
             if image_codec not in GRID_CODECS:

@@ -27,11 +27,11 @@ from splatpack.codecs.grid.config import (
     resolved_low_bits,
 )
 from splatpack.codecs.grid.layout import GridCells, ImageLayout
-from splatpack.codecs.grid.lowbits import drop_depths, pack_low_bits
+from splatpack.codecs.grid.lowbits import drop_bits, drop_depths, pack_low_bits
 from splatpack.codecs.grid.palette import fit_palette, fit_residual_palette, label_bits
 from splatpack.codecs.grid.sort import sort_scene
 from splatpack.codecs.grid.values import coded_values, float64_numpy
-from splatpack.compress.quantise import channel_step, quantise_channels, smallest_three
+from splatpack.compress.quantise import quantise_channels, smallest_three
 from splatpack.compress.sensitivity import render_sensitivity
 from splatpack.core.errors import SplatpackError
 from splatpack.core.frames import canonical_gaussians
@@ -90,7 +90,7 @@ def code_attribute(
 ) -> Coded:
     """The sections and the meta entry of attribute ``name`` with coded values t [N, C];
     ``sensitivity``: per attribute, each Gaussian's render sensitivity in the coded domain
-    (:func:`coded_sensitivity`), with which ``cfg.precision_db`` drops low bits."""
+    (:func:`coded_sensitivity`), with which ``cfg.drop_fraction`` drops low bits."""
     coding: AttributeCoding = getattr(cfg, name)
     if name == "shN" and cfg.sh_mode in ("palette", "rvq"):
         return _code_sh_codes(t, cells, cfg, shn_codebooks)
@@ -103,7 +103,7 @@ def code_attribute(
     if name == "quats" and cfg.quats_encoding == "smallest-three":
         small, largest = smallest_three(t)
         q, lo, hi = quantise_channels(small, coding.bits)
-        high, low_secs, low_entry = _split_low_bits(name, q, lo, hi, r, s, cells, cfg)
+        high, low_secs, low_entry = _split_low_bits(name, q, r, s, cells, cfg)
         q = np.concatenate([high, largest[:, None].astype(np.uint16)], 1)
         sec = grid_section("grid.quats", q, cells, 1, 4, layout, cfg.jxl_effort)
         return [sec, *low_secs], {
@@ -114,24 +114,23 @@ def code_attribute(
             **low_entry,
         }
     q, lo, hi = quantise_channels(t, coding.bits)
-    high, low_secs, low_entry = _split_low_bits(name, q, lo, hi, r, s, cells, cfg)
+    high, low_secs, low_entry = _split_low_bits(name, q, r, s, cells, cfg)
     channels = 3 if name == "shN" else t.shape[1]
     sec = grid_section(f"grid.{name}", high, cells, t.shape[1] // channels, channels, layout, cfg.jxl_effort)
     extra = {"mode": "grid"} if name == "shN" else {}
     return [sec, *low_secs], {**entry, "lo": lo.tolist(), "hi": hi.tolist(), **extra, **low_entry}
 
 
-def _split_low_bits(name: str, q, lo, hi, r: int, s, cells: GridCells, cfg: GridCodecConfig):
+def _split_low_bits(name: str, q, r: int, s, cells: GridCells, cfg: GridCodecConfig):
     """(the high bits [N, C] for the image, the low-bit sections, their meta entries) of the
     quantised q [N, C] (:mod:`~splatpack.codecs.grid.lowbits`): with sensitivities ``s`` [N] and
-    ``cfg.precision_db``, each Gaussian drops the low bits its renders do not need."""
+    ``cfg.drop_fraction``, the least sensitive Gaussians drop low bits (:func:`.lowbits.drop_depths`)."""
     if r == 0:
         return q, [], {}
     coding: AttributeCoding = getattr(cfg, name)
     drop = None
-    if s is not None and cfg.precision_db:
-        step2 = float(np.mean(channel_step(lo, hi, coding.bits).astype(np.float64) ** 2))
-        drop = drop_depths(s, step2, r, 10.0 ** (-cfg.precision_db / 10))
+    if s is not None and cfg.drop_fraction:
+        drop = drop_depths(s, cfg.drop_fraction, drop_bits(name, r))
     d = np.zeros(len(cells.order), np.uint8) if drop is None else drop[cells.order]
     packed = pack_low_bits((q & ((1 << r) - 1))[cells.order], d, r)
     sections = [Section(f"grid.{name}.low", "raw", encode_array(packed, "raw"))]
@@ -250,7 +249,7 @@ def encode_grid_scene(
     n = len(gs)
     if n == 0:
         raise SplatpackError("cannot encode an empty scene as a grid")
-    sensitivity = coded_sensitivity(gs, cfg) if cfg.precision_db else None
+    sensitivity = coded_sensitivity(gs, cfg) if cfg.drop_fraction else None
     canonical = canonical_gaussians(gs) if cfg.frames != "stored" else None
     if cfg.frames in ("turned", "best"):
         gs = canonical_gaussians(gs, order_scales=False)

@@ -9,13 +9,16 @@ a little. No library packs a variable number of bits per element, hence numpy's 
 
 **Dropped bits** (render-aware per-Gaussian precision). Each Gaussian i may store only the
 r − k_i most significant of its low bits (``grid.<a>.drop`` holds k_i on the grid); the decoder
-puts the value at the middle of the 2^{k_i} steps it no longer knows. This is high-rate
-bit allocation (Gersho & Gray, *Vector Quantization and Signal Compression*, §8.3): an error
-uniform over 2^k steps Δ costs s_i·(2^k Δ)²/12 of render MSE, where s_i is the Gaussian's
-render sensitivity (:func:`splatpack.compress.sensitivity.render_sensitivity`); for a budget κ per
-value the Gaussian drops k_i = ⌊½ log₂(κ / (s_i Δ²))⌋ bits, clamped to 0..r (:func:`drop_depths`).
-Insensitive Gaussians (occluded, faint, near-spherical for rotations) lose their low bits, visible
-ones keep them.
+puts the value at the middle of the 2^{k_i} steps it no longer knows. An error δ in Gaussian i
+costs s_i·δ² of render MSE to first order, s_i its render sensitivity
+(:func:`splatpack.compress.sensitivity.render_sensitivity`), so bits are best dropped where s_i
+is smallest (high-rate bit allocation, Gersho & Gray, *Vector Quantization and Signal
+Compression*, §8.3: the optimal step grows as s_i^{−1/2}). The encoder uses two classes: the
+fraction ``drop_fraction`` of Gaussians with the smallest s_i drop :func:`drop_bits` bits, the
+others none (:func:`drop_depths`). Depths graded by ⌊½ log₂(κ/s_i)⌋ were measured too: their
+plane costs about a bit a Gaussian, which ate the bits they saved (README: the grid codec).
+Insensitive Gaussians (occluded, faint, small on screen) lose their low bits, visible ones keep
+them.
 
 Stream layout (``docs/spk-format.md``): Gaussians in the decoder's order (the grid's raster
 order), for each its channels in order, for each channel its r − k_i kept bits, most significant
@@ -26,16 +29,22 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["drop_depths", "join_low_bits", "low_bit_count", "pack_low_bits", "unpack_low_bits"]
+__all__ = ["drop_bits", "drop_depths", "join_low_bits", "low_bit_count", "pack_low_bits", "unpack_low_bits"]
 
 
-def drop_depths(sensitivity: np.ndarray, step2: float, r: int, kappa: float) -> np.ndarray:
-    """k [N] uint8 in 0..r: the low bits each Gaussian drops for a render-MSE budget ``kappa`` per
-    value, given its sensitivity s [N] (MSE per unit error) and the mean squared step ``step2``."""
-    s = np.asarray(sensitivity, np.float64) * float(step2)
-    with np.errstate(divide="ignore"):
-        k = np.floor(0.5 * np.log2(kappa / np.maximum(s, 1e-300)))
-    return np.clip(k, 0, r).astype(np.uint8)
+def drop_bits(name: str, r: int) -> int:
+    """The low bits an insensitive Gaussian drops of attribute ``name`` split at ``r``: all of a
+    rotation's (its low bits are noise to any predictor), half of a position's (rounded up)."""
+    return r if name == "quats" else (r + 1) // 2
+
+
+def drop_depths(sensitivity: np.ndarray, fraction: float, depth: int) -> np.ndarray:
+    """k [N] uint8: ``depth`` for the ``fraction`` of Gaussians with the smallest ``sensitivity``
+    [N] (ties broken by index, so the result is deterministic), 0 for the others."""
+    n = len(sensitivity)
+    k = np.zeros(n, np.uint8)
+    k[np.argsort(np.asarray(sensitivity, np.float64), kind="stable")[: int(round(fraction * n))]] = depth
+    return k
 
 
 def low_bit_count(drop: np.ndarray, r: int, channels: int) -> int:
