@@ -17,6 +17,7 @@ with splatpack's CPU rasteriser) and records
 * ``splatpack-alloc-refine`` — ``compress --target-psnr DB --allocate --refine SECONDS``;
 * ``splatpack-adaptive`` — quality levels with per-Gaussian precision (``compress
   --adaptive-precision``, ``drop_fraction`` of :mod:`splatpack.codecs.grid.lowbits`);
+* ``splatpack-adaptive-refine`` — both (``compress --refine --adaptive-precision``);
 * ``splatpack-refine`` — quality levels after ``compress --refine`` (:mod:`splatpack.train.refine`,
   a quantisation-aware self-distillation on other orbit views than these);
 * ``spz`` — Niantic SPZ written by gsply (:func:`splatpack.formats.spz.save_spz`);
@@ -67,6 +68,7 @@ SHARED_SPLATS = Path(__file__).resolve().parents[3] / "shared" / "splats"  # ../
 TOOLS = (
     "splatpack",
     "splatpack-adaptive",
+    "splatpack-adaptive-refine",
     "splatpack-alloc",
     "splatpack-alloc-refine",
     "splatpack-refine",
@@ -76,7 +78,14 @@ TOOLS = (
     "gsplat-png",
 )
 #: the tools with a knob: several rates per input
-CURVES = ("splatpack", "splatpack-adaptive", "splatpack-alloc", "splatpack-alloc-refine", "splatpack-refine")
+CURVES = (
+    "splatpack",
+    "splatpack-adaptive",
+    "splatpack-adaptive-refine",
+    "splatpack-alloc",
+    "splatpack-alloc-refine",
+    "splatpack-refine",
+)
 EQUAL_PSNR_LEVELS = (40.0, 45.0)
 NPM_CACHE = Path.home() / ".cache" / "splatpack" / "npm"
 
@@ -128,12 +137,15 @@ def _splatpack_alloc(psnr_target: float, refine_seconds: float = 0.0):
     return enc, read_grid_scene
 
 
-def _splatpack_refine(quality: int, seconds: float):
+def _splatpack_refine(quality: int, seconds: float, drop_fraction: float = 0.0):
     from splatpack.train.refine import refine_and_compress
 
+    codec = GridCodecConfig.from_quality(quality, drop_fraction=drop_fraction) if drop_fraction else None
+
     def enc(gs: GaussianSet, work: Path) -> Path:
-        out = work / f"scene-q{quality}-refined.spk"
-        refine_and_compress(gs, out, seconds, quality, backend="cpu", console=Console(stderr=True, quiet=True))
+        out = work / f"scene-q{quality}-d{drop_fraction:g}-refined.spk"
+        quiet = Console(stderr=True, quiet=True)
+        refine_and_compress(gs, out, seconds, quality, backend="cpu", console=quiet, codec=codec)
         return out
 
     return enc, read_grid_scene
@@ -228,6 +240,15 @@ def tool_runs(cfg: BenchConfig) -> list[tuple[str, str, Callable[[], tuple[Calla
             runs += [
                 ("splatpack-adaptive", f"q{q}", (lambda q=q: _splatpack(q, cfg.drop_fraction)))
                 for q in cfg.adaptive_qualities
+            ]
+        elif tool == "splatpack-adaptive-refine":
+            runs += [
+                (
+                    "splatpack-adaptive-refine",
+                    f"q{q}",
+                    (lambda q=q: _splatpack_refine(q, cfg.refine_seconds, cfg.drop_fraction)),
+                )
+                for q in cfg.refine_qualities
             ]
         elif tool == "splatpack-refine":
             runs += [

@@ -42,7 +42,12 @@ def _small(**kw) -> tuple[list[Section], dict, int]:
 SMALL_SECTIONS, SMALL_META, SMALL_N = _small()
 
 #: the same scene with the SH rest as a 3-stage residual VQ (labels and codebooks in WebP)
-SMALL_FILES = {"mixed": (SMALL_SECTIONS, SMALL_META), "rvq": _small(sh_mode="rvq", rvq_stages=3, rvq_size=6)[:2]}
+SMALL_FILES = {
+    "mixed": (SMALL_SECTIONS, SMALL_META),
+    "rvq": _small(sh_mode="rvq", rvq_stages=3, rvq_size=6)[:2],
+    # 7 low position bits beside the WebP image, half the Gaussians dropping 4 of them
+    "dropped": _small(drop_fraction=0.5)[:2],
+}
 
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 

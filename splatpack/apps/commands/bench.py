@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--tools",
         nargs="*",
         metavar="TOOL",
-        help="subset of splatpack, splatpack-adaptive, splatpack-alloc, splatpack-alloc-refine, splatpack-refine, spz, sogpy, splat-transform, gsplat-png.",
+        help="subset of splatpack, splatpack-adaptive, splatpack-adaptive-refine, splatpack-alloc, splatpack-alloc-refine, splatpack-refine, spz, sogpy, splat-transform, gsplat-png.",
     )
     p.add_argument("--qualities", type=int_in(0, 10), nargs="*", metavar="Q", help="splatpack --quality levels.")
     p.add_argument(

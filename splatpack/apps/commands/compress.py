@@ -25,7 +25,7 @@ from splatpack.apps.parser import (
     require_extension,
 )
 from splatpack.apps.target import Target, write_to_target
-from splatpack.codecs.grid import GridCodecConfig, write_grid_scene
+from splatpack.codecs.grid import DROP_FRACTION, GridCodecConfig, write_grid_scene
 from splatpack.codecs.latent import LATENT_SCENE_CODEC, LatentCodecConfig
 from splatpack.codecs.prior.codec import PRIOR_SCENE_CODEC, PriorCodecConfig
 from splatpack.codecs.prior.modelfile import DEFAULT_MODEL
@@ -125,6 +125,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
     p.add_argument(
+        "--adaptive-precision",
+        nargs="?",
+        const=DROP_FRACTION,
+        type=float_in(0, 0.9),
+        metavar="F",
+        help=f"per-Gaussian precision: the fraction F (default {DROP_FRACTION:g}) of Gaussians whose renders are "
+        "least sensitive to them (measured over 12 orbit views) drop the low bits of their positions "
+        "and rotations.",
+    )
+    p.add_argument(
         "--sh-cull",
         type=float_in(0),
         metavar="TAU",
@@ -165,7 +175,13 @@ def run(args: argparse.Namespace) -> None:
         raise SplatpackError("--allocate searches for a target: give --target-size or --target-psnr")
     if args.sh_basis and (target.size or target.psnr or args.finetune or args.prior):
         raise SplatpackError("--sh-basis takes --quality: not --target-*, --finetune or --prior")
+    if args.adaptive_precision and (target.size or target.psnr or args.finetune or args.prior or args.latent):
+        raise SplatpackError(
+            "--adaptive-precision takes --quality or --refine: not --target-*, --finetune, --prior or --latent"
+        )
     extra = {"sh_mode": "basis", "basis_rank": args.sh_basis} if args.sh_basis else {}
+    if args.adaptive_precision:
+        extra["drop_fraction"] = args.adaptive_precision
     cfg = GridCodecConfig.from_quality(args.quality, **extra)
     gs = original = load_scene(args.file)
     if args.prune or args.sh_cull:
@@ -199,7 +215,10 @@ def run(args: argparse.Namespace) -> None:
             size, setting = found.bytes, f"quality {found.quality}"
         chosen = f", {setting}, {found.psnr:.2f} dB PSNR on {target.views} orbit views"
     elif args.refine:
-        metrics = refine_and_compress(gs, args.out, args.refine, args.quality, args.backend, original=original)
+        codec = cfg if args.adaptive_precision else None
+        metrics = refine_and_compress(
+            gs, args.out, args.refine, args.quality, args.backend, original=original, codec=codec
+        )
         size = int(metrics["size_bytes"])
         chosen = f", refined {metrics['steps']} steps in {args.refine:g} s"
     elif args.finetune:
