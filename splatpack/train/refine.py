@@ -71,13 +71,16 @@ def refine_and_compress(
     original: GaussianSet | None = None,
     steps: int | None = None,
     codec: GridCodecConfig | None = None,
+    smoothness: float = 0.0,
 ) -> dict[str, Any]:
     """Fine-tune ``gs`` for ``seconds`` of training steps against orbit renders of ``original``
     (default ``gs``; the unpruned scene when ``gs`` was pruned), rendering through quality
     ``quality``'s quantisation, then write its grid scene to ``out`` (atomically). Returns the
     run's metrics (``size_bytes``, test ``psnr`` of the decoded scene, ``steps``). ``steps``:
     a fixed number of steps instead of the time budget (reproducible runs). ``codec``: the grid
-    codec's settings in full (an allocation's, say) instead of the level's."""
+    codec's settings in full (an allocation's, say) instead of the level's. ``smoothness``: the
+    grid smoothness loss's weight (SOG, :mod:`splatpack.compress.grid_smoothness`; the scene is
+    then sorted once before the first step and coded on that grid), 0 = none."""
     capture = orbit_capture(gs if original is None else original)
     level = codec or GridCodecConfig.from_quality(quality)
     frames = level.frames
@@ -99,7 +102,7 @@ def refine_and_compress(
             "enabled": True,
             "start": 0,
             "resort_every": 0,
-            "smoothness_weight": 0.0,
+            "smoothness_weight": smoothness,
             "quantisation_aware": True,
             "quality": quality,
             # the frames training quantises in; an allocation's settings in full

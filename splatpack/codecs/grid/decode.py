@@ -202,6 +202,8 @@ def _decode_attribute(g: _Grid, name: str, e: dict, n: int, channels: int, k_res
         raise ValueError(f"{name} codec {codec!r}")
     if not valid_distance(codec, distance):
         raise ValueError(f"{name} distance {distance!r}")
+    if e.get("low_bits", 0) and (distance or (name == "shN" and e.get("mode") != "grid")):
+        raise ValueError(f"{name} low bits need a lossless grid of values")
     if name == "shN" and e.get("mode") == "palette":
         return _decode_palette(g, e, codec, distance, n, channels, k_rest)
     if name == "shN" and e.get("mode") == "rvq":

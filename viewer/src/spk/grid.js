@@ -182,6 +182,7 @@ export async function decodeGrid(spk, section, onGeometry = null) {
     if (typeof distance !== 'number' || !(distance >= 0 && distance <= 25) || (distance && codec !== 'jxl')) {
       throw bad(`${name} distance ${JSON.stringify(distance)}`);
     }
+    if (e.low_bits && (distance || (name === 'shN' && e.mode !== 'grid'))) throw bad(`${name} low bits need a lossless grid of values`);
     if (name === 'shN' && e.mode === 'palette') {
       const k = int(e.size, 1, Math.min(n, 1 << 16), 'palette size');
       const lbitsWant = Math.max(1, Math.ceil(Math.log2(k)));
