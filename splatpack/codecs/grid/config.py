@@ -29,6 +29,7 @@ __all__ = [
     "MAX_RVQ_STAGES",
     "MAX_SPARE",
     "OPACITY_SPACES",
+    "ORDERS",
     "QUALITY_LEVELS",
     "QUALITY_NAMES",
     "QUATS_ENCODINGS",
@@ -46,6 +47,9 @@ GRID_CODECS = ("jxl", "png", "webp", "ans")
 ATTRIBUTES = ("means", "sh0", "shN", "scales", "quats", "opacities")
 OPACITY_SPACES = ("logit", "alpha")
 QUATS_ENCODINGS = ("components", "smallest-three")
+#: how the Gaussians are placed on the grid: ``plas`` (SOG's sort on position, colour and scale)
+#: or ``hilbert`` (the 3D Hilbert curve of the positions as a snake, :mod:`splatpack.compress.curve_order`)
+ORDERS = ("plas", "hilbert")
 SH_MODES = ("grid", "palette", "rvq", "basis")
 #: how each Gaussian's (rotation, scale) pair is coded, all with the same covariance
 #: (:mod:`splatpack.core.frames`): ``stored`` as given; ``turned`` turned by a half-turn so that
@@ -125,6 +129,7 @@ class GridCodecConfig:
     rvq_size: int = 256
     basis_rank: int = 12
     sort: bool = True
+    order: str = "plas"
     sort_weights: dict[str, float] = field(default_factory=lambda: {"means": 1.0, "sh0": 1.0, "scales": 1.0})
     sort_activated: bool = True
     frames: str = "stored"  # each Gaussian's local frame as coded (same covariance): see FRAMES
@@ -153,6 +158,8 @@ class GridCodecConfig:
             raise SplatpackError(
                 f"grid codec: opacity_space must be one of {OPACITY_SPACES}, not {self.opacity_space!r}"
             )
+        if self.order not in ORDERS:
+            raise SplatpackError(f"grid codec: order must be one of {', '.join(ORDERS)}, not {self.order!r}")
         if self.sh_mode not in SH_MODES:
             raise SplatpackError(f"grid codec: sh_mode must be one of {SH_MODES}, not {self.sh_mode!r}")
         self._validate_sizes()
@@ -210,6 +217,7 @@ class GridCodecConfig:
             palette_size=palette or 4096,
             quats_encoding="components" if q == "sog" else "smallest-three",
             frames="stored" if q == "sog" else "best",
+            order="plas" if q == "sog" else "hilbert",
         )
         for k, v in overrides.items():
             if not hasattr(cfg, k):
@@ -249,15 +257,20 @@ def _validate_coding(name: str, c: Any) -> None:
 
 def resolved_low_bits(name: str, c: AttributeCoding, cfg: GridCodecConfig) -> int:
     """The low bits attribute ``name`` codes beside its image: ``c.low_bits`` when given; else for
-    lossless positions all but the high 7 (b − 7) and for smallest-three rotations all but the
-    high 4 (b − 4), where the image codec spends a bit or more on each low bit (README: the grid
-    codec), and 0 otherwise (colour, scales and opacity low bits are predictable)."""
+    lossless positions all but the high 7 (b − 7) on a PLAS grid, the low max(3, b − 10) along
+    the Hilbert curve, and for smallest-three rotations all but the high 4 (b − 4): where the
+    image codec spends a bit or more on each low bit (README: the grid codec), and along the curve
+    also the low b − 5 of the scales; 0 otherwise (colour and opacity low bits are predictable)."""
     if c.low_bits is not None:
         return c.low_bits
     if c.distance:
         return 0
+    if name == "means" and cfg.order == "hilbert":  # smooth positions along the curve: fewer noise bits
+        return max(min(3, c.bits - 1), c.bits - 10)
     if name == "means":
         return max(c.bits - 7, 0)
+    if name == "scales" and cfg.order == "hilbert":  # scales of curve neighbours differ more
+        return max(c.bits - 5, 0)
     if name == "quats" and cfg.quats_encoding == "smallest-three":
         return max(c.bits - 4, 0)
     return 0

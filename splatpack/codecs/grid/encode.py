@@ -206,8 +206,9 @@ def _frame_bytes(coded: dict[str, Coded]) -> int:
 
 def scene_grid(gs, cfg: GridCodecConfig | None = None, canonical=None) -> tuple[np.ndarray, dict[str, Any]]:
     """The grid index [H, W] :func:`encode_grid_scene` sorts ``gs`` into and the meta's ``sort``
-    entry: PLAS (:func:`sort_scene`) on the canonical frames (ordered scales, a better feature)
-    unless ``cfg.frames`` is ``stored``; ``canonical``: those frames, when already computed. It
+    entry: :func:`sort_scene` (PLAS on the canonical frames, ordered scales being a better
+    feature, unless ``cfg.frames`` is ``stored``; or the Hilbert curve of the positions, which
+    frames do not change); ``canonical``: those frames, when already computed. It
     depends on the sort settings only, so one index serves every level of the quality ladder."""
     cfg = (cfg or GridCodecConfig()).validate()
     if cfg.frames != "stored":
@@ -215,6 +216,7 @@ def scene_grid(gs, cfg: GridCodecConfig | None = None, canonical=None) -> tuple[
     grid_index, stats = sort_scene(gs, cfg)
     sort_info = {
         "sorted": bool(cfg.sort and len(gs) >= 16),
+        "order": cfg.order,
         "passes": int(stats["passes"]),
         "weights": dict(cfg.sort_weights),
         "activated": cfg.sort_activated,

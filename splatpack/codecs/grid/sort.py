@@ -10,10 +10,13 @@ grid index [H, W] (−1 = empty, fewer than W cells).
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from splatpack.codecs.grid.config import ATTRIBUTES, GridCodecConfig
 from splatpack.codecs.grid.values import float64_numpy
+from splatpack.compress.curve_order import curve_grid_index
 from splatpack.compress.grid_sort import GridSortConfig, grid_shape, sort_into_grid
 from splatpack.compress.grid_sort import sort_features as normalised_features
 from splatpack.compress.quantise import signed_log1p, unit_quats_w_positive
@@ -55,8 +58,10 @@ def sort_features(gs, weights: dict[str, float], activated: bool = True) -> np.n
 
 
 def sort_scene(gs, cfg: GridCodecConfig | None = None, sort_config=None) -> tuple[np.ndarray, dict]:
-    """The grid index [H, W] (−1 = empty) of ``gs``: PLAS on :func:`sort_features`, or the input
-    order in raster order when ``cfg.sort`` is False (or N < 16). Returns (grid_index, stats)."""
+    """The grid index [H, W] (−1 = empty) of ``gs``: PLAS on :func:`sort_features`, or with
+    ``cfg.order`` "hilbert" the positions' Hilbert curve laid as a snake
+    (:func:`~splatpack.compress.curve_order.curve_grid_index`), or the input order in raster order
+    when ``cfg.sort`` is False (or N < 16). Returns (grid_index, stats)."""
     cfg = (cfg or GridCodecConfig()).validate()
     n = len(gs)
     if n == 0:
@@ -66,6 +71,10 @@ def sort_scene(gs, cfg: GridCodecConfig | None = None, sort_config=None) -> tupl
         idx = np.arange(h * w)
         stats = {"seconds": 0.0, "passes": 0, "shape": (h, w), "empty": h * w - n}
         return np.where(idx < n, idx, -1).reshape(h, w), stats
+    if cfg.order == "hilbert":
+        t0 = time.perf_counter()
+        gi = curve_grid_index(float64_numpy(gs.means), (h, w))
+        return gi, {"seconds": time.perf_counter() - t0, "passes": 0, "shape": (h, w), "empty": h * w - n}
     feats = sort_features(gs, cfg.sort_weights, cfg.sort_activated)
     sort_cfg = sort_config or GridSortConfig(seed=cfg.seed)
     return sort_into_grid(feats, (h, w), sort_cfg)

@@ -42,10 +42,11 @@ QUALITY = "default"
 
 def grid_config(image_codec: str | None = None, seed: int = 0) -> GridCodecConfig:
     """The grid codec's quality "default" (``image_codec`` "ans" for fast training data), every
-    value whole in its image (no low bits beside it: the models code whole values)."""
+    value whole in its image (no low bits beside it: the models code whole values) on the PLAS
+    grid the models were trained on."""
     extra = {"image_codec": image_codec} if image_codec else {}
     whole = {name: {"low_bits": 0} for name in ("means", "quats")}
-    return GridCodecConfig.from_quality(QUALITY, seed=seed, **whole, **extra)
+    return GridCodecConfig.from_quality(QUALITY, seed=seed, order="plas", **whole, **extra)
 
 
 def scene_images(gs, layout: tuple[PlaneChannel, ...], angle: float = 0.0, seed: int = 0) -> dict[str, np.ndarray]:
