@@ -18,7 +18,7 @@ def test_quality_levels(scene, grid):
     # attribute overrides as mappings (YAML presets) replace only the fields they name
     c = GridCodecConfig.from_quality(3, means={"bits": 11}, opacities={"codec": "png"})
     assert c.means == AttributeCoding(11, "jxl") and c.opacities == AttributeCoding(7, "png")
-    with pytest.raises(SplatpackError, match="'means' takes bits, codec and distance"):
+    with pytest.raises(SplatpackError, match="'means' takes bits, codec, distance and low_bits"):
         GridCodecConfig.from_quality(3, means={"bitz": 11})
     for q in QUALITY_LEVELS:
         GridCodecConfig.from_quality(q)

@@ -55,9 +55,18 @@ def test_drop_depths_takes_the_least_sensitive_fraction():
     assert drop_bits("quats", 3) == 3 and drop_bits("means", 6) == 3 and drop_bits("means", 5) == 3
 
 
-def test_levels_split_positions_and_rotations_only():
-    cfg = GridCodecConfig.from_quality(6)
-    got = {a: resolved_low_bits(a, getattr(cfg, a), cfg) for a in ("means", "sh0", "scales", "quats", "opacities")}
+def test_levels_split_positions_rotations_and_scales():
+    names = ("means", "sh0", "scales", "quats", "opacities")
+    cfg = GridCodecConfig.from_quality(6)  # the Hilbert order: smooth positions keep more bits
+    assert {a: resolved_low_bits(a, getattr(cfg, a), cfg) for a in names} == {
+        "means": 3,
+        "sh0": 0,
+        "scales": 2,
+        "quats": 3,
+        "opacities": 0,
+    }
+    plas = GridCodecConfig.from_quality(6, order="plas")
+    got = {a: resolved_low_bits(a, getattr(plas, a), plas) for a in names}
     assert got == {"means": 6, "sh0": 0, "scales": 0, "quats": 3, "opacities": 0}
     lossy = GridCodecConfig(means=AttributeCoding(14, "jxl", 1.0))
     assert resolved_low_bits("means", lossy.means, lossy) == 0
@@ -142,12 +151,13 @@ def test_damaged_low_bits_are_refused(scene, grid, tmp):
         return [Section(s.name, s.codec, encode_array(data, "raw")) if s.name == name else s for s in sections]
 
     assert "grid.means.low" in _damaged(tmp, "short", with_section("grid.means.low", packed[:-1]), meta, n)
-    r = meta["attributes"]["means"]["low_bits"]
-    count = 3 * (r * n - drop_bits("means", r) * (n // 2))
-    assert count % 8  # the stream ends in padding
-    padded = packed.copy()
+    r = meta["attributes"]["quats"]["low_bits"]
+    count = 3 * (r * n - drop_bits("quats", r) * (n // 2))
+    assert count % 8  # the rotations' stream ends in padding
+    quats = next(s.payload for s in sections if s.name == "grid.quats.low")
+    padded = np.frombuffer(quats[16:], np.uint8).copy()
     padded[-1] |= 1
-    assert "padding" in _damaged(tmp, "padding", with_section("grid.means.low", padded), meta, n)
+    assert "padding" in _damaged(tmp, "padding", with_section("grid.quats.low", padded), meta, n)
     missing = [s for s in sections if s.name != "grid.quats.low"]
     assert "grid.quats.low" in _damaged(tmp, "missing", missing, meta, n)
     no_drop = [s for s in sections if s.name != "grid.quats.drop"]
