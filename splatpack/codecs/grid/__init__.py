@@ -13,12 +13,16 @@ Pipeline (:func:`encode_grid_scene`), per attribute a with values x ∈ ℝ^{N×
    (:data:`~.config.FRAMES`, :mod:`splatpack.core.frames`; the quality levels code both
    |w|-largest and scale-ordered canonical frames and keep the smaller).
 2. **sort** (SOG §3.2, :mod:`.sort`): PLAS on the normalised, weighted, activated attributes
-   gives the grid index [H, W] (−1 = empty, fewer than W cells).
+   gives the grid index [H, W] (−1 = empty, fewer than W cells); the quality levels instead
+   lay the positions' 3D Hilbert curve into the grid as a snake (``order="hilbert"``,
+   :mod:`splatpack.compress.curve_order`), smaller and far faster on every scene measured.
 3. **quantise** per channel over its range with b_a bits
    (:func:`splatpack.compress.quantise.quantise_channels`), so |t̂ − t| ≤ Δ_c/2 (plus float32
    rounding) for every lossless mode.
 4. **lay out** the integers as an image, empty cells copying their predecessor, several planes
-   tiled into a mosaic (:mod:`.layout`).
+   tiled into a mosaic (:mod:`.layout`); the low bits of positions, rotations (and, along the
+   curve, scales) go beside the image in a packed stream, where the insensitive Gaussians of
+   ``drop_fraction`` drop some (:mod:`.lowbits`).
 5. **code** each image with its codec (``jxl`` lossless or lossy, ``png``, ``webp``, or the
    container's ``ans`` as an order-0 baseline without spatial prediction). Lossy JPEG XL has no
    per-value bound (its errors are the DCT's); every other mode keeps the Δ/2 bound of step 3.
