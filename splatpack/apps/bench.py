@@ -78,14 +78,7 @@ TOOLS = (
     "gsplat-png",
 )
 #: the tools with a knob: several rates per input
-CURVES = (
-    "splatpack",
-    "splatpack-adaptive",
-    "splatpack-adaptive-refine",
-    "splatpack-alloc",
-    "splatpack-alloc-refine",
-    "splatpack-refine",
-)
+CURVES = tuple(tool for tool in TOOLS if tool.startswith("splatpack"))
 EQUAL_PSNR_LEVELS = (40.0, 45.0)
 NPM_CACHE = Path.home() / ".cache" / "splatpack" / "npm"
 
