@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+import torch
 
 from splatpack.codecs.grid.basis import basis_coefficients
 from splatpack.codecs.grid.config import (
@@ -31,10 +32,16 @@ from splatpack.codecs.grid.lowbits import drop_bits, drop_depths, pack_low_bits
 from splatpack.codecs.grid.palette import fit_palette, fit_residual_palette, label_bits
 from splatpack.codecs.grid.sort import sort_scene
 from splatpack.codecs.grid.values import coded_values, float64_numpy
-from splatpack.compress.quantise import quantise_channels, smallest_three
+from splatpack.compress.quantise import (
+    dequantise_channels,
+    from_smallest_three,
+    quantise_channels,
+    smallest_three,
+)
 from splatpack.compress.sensitivity import render_sensitivity
 from splatpack.core.errors import SplatpackError
 from splatpack.core.frames import canonical_gaussians
+from splatpack.render.projection import covariance_3d
 from splatpack.spk.arrays import CodecError, encode_array
 from splatpack.spk.container import Section
 
@@ -45,8 +52,10 @@ __all__ = [
     "code_attributes",
     "coded_sensitivity",
     "encode_grid_scene",
+    "frame_distortion",
     "grid_attribute_bytes",
     "grid_scene_parts",
+    "keep_canonical",
     "scene_grid",
 ]
 
@@ -224,15 +233,53 @@ def scene_grid(gs, cfg: GridCodecConfig | None = None, canonical=None) -> tuple[
     return grid_index, sort_info
 
 
+def frame_distortion(values: dict[str, np.ndarray], cfg: GridCodecConfig) -> float:
+    """The mean relative squared error ‖Σ̂ − Σ‖²_F / ‖Σ‖²_F of the covariances that the coded
+    scales and rotations ``values`` (of :func:`~.values.coded_values`, in one frame choice)
+    decode to with ``cfg``'s bits, before any low bits are dropped."""
+    scales, quats = values["scales"], values["quats"]
+    s_hat = dequantise_channels(*quantise_channels(scales, cfg.scales.bits), cfg.scales.bits)
+    if cfg.quats_encoding == "smallest-three":
+        small, largest = smallest_three(quats)
+        small_hat = dequantise_channels(*quantise_channels(small, cfg.quats.bits), cfg.quats.bits)
+        q_hat = from_smallest_three(small_hat.astype(np.float64), largest)
+    else:
+        q_hat = dequantise_channels(*quantise_channels(quats, cfg.quats.bits), cfg.quats.bits)
+    sigma = covariance_3d(torch.from_numpy(quats), torch.from_numpy(np.exp(scales)))
+    sigma_hat = covariance_3d(
+        torch.from_numpy(np.asarray(q_hat, np.float64)), torch.from_numpy(np.exp(s_hat.astype(np.float64)))
+    )
+    norm = (sigma * sigma).sum((1, 2)).clamp_min(1e-300)
+    return float((((sigma_hat - sigma) ** 2).sum((1, 2)) / norm).mean())
+
+
+def keep_canonical(turned: dict[str, np.ndarray], canonical: dict[str, np.ndarray], extra_bytes: int, cfg) -> bool:
+    """Whether ``frames="best"`` keeps the canonical frames: by rate and distortion, not bytes
+    alone. The two frame choices code the same covariances with different errors
+    (:func:`frame_distortion`) at different sizes; the canonical ones are kept when the bytes they
+    cost more (``extra_bytes``, negative when they cost less) are fewer than what buying the same
+    error reduction with bits would cost: at high rate an extra bit on each of the C coded scale
+    and rotation channels divides the squared error by 4 (6.02 dB per bit), so a distortion ratio
+    ρ is worth N·C·½·log₂ρ bits."""
+    d_turned, d_canonical = frame_distortion(turned, cfg), frame_distortion(canonical, cfg)
+    if min(d_turned, d_canonical) <= 0:
+        return extra_bytes < 0
+    channels = 3 + (3 if cfg.quats_encoding == "smallest-three" else 4)
+    worth = len(turned["scales"]) * channels * 0.5 * np.log2(d_turned / d_canonical) / 8
+    return extra_bytes < worth
+
+
 def best_frames(turned, canonical, cells: GridCells, cfg: GridCodecConfig) -> str:
     """``"turned"`` or ``"canonical"``: the frames in which the scales and rotations of the scene
-    (given in both, :func:`~splatpack.core.frames.canonical_gaussians`) code smaller with ``cfg``
-    on the grid ``cells`` (what ``frames="best"`` keeps)."""
-    sizes = {}
+    (given in both, :func:`~splatpack.core.frames.canonical_gaussians`) code better with ``cfg``
+    on the grid ``cells`` (:func:`keep_canonical`; what ``frames="best"`` keeps)."""
+    values, sizes = {}, {}
     for frames, framed in (("turned", turned), ("canonical", canonical)):
-        v = coded_values(framed, cfg)
+        values[frames] = coded_values(framed, cfg)
+        v = values[frames]
         sizes[frames] = _frame_bytes({a: code_attribute(a, v[a], cells, cfg) for a in ("scales", "quats")})
-    return min(sizes, key=sizes.get)
+    extra = sizes["canonical"] - sizes["turned"]
+    return "canonical" if keep_canonical(values["turned"], values["canonical"], extra, cfg) else "turned"
 
 
 def encode_grid_scene(
@@ -268,14 +315,14 @@ def encode_grid_scene(
     frames = "turned" if cfg.frames == "best" else cfg.frames
     if cfg.frames == "best":
         # the canonical frames (scales decreasing) code smaller where a splat's frames are random,
-        # the given ones where training's splits left siblings in one frame; keep the smaller pair
+        # the given ones where training's splits left siblings in one frame; the error differs too
         alt = coded_values(canonical, cfg)
         jobs += [(name, alt[name]) for name in ("scales", "quats")]
     results = code_attributes(jobs, cells, cfg, shn_codebooks, sensitivity)
     coded = dict(zip(names, results))
     if cfg.frames == "best":
         alt_coded = dict(zip(("scales", "quats"), results[len(names) :]))
-        if _frame_bytes(alt_coded) < _frame_bytes(coded):
+        if keep_canonical(values, alt, _frame_bytes(alt_coded) - _frame_bytes(coded), cfg):
             coded.update(alt_coded)
             frames = "canonical"
     return grid_scene_parts(coded, gi, cells, int(gs.sh_degree), cfg, sort_info, frames)
