@@ -132,7 +132,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="F",
         help=f"per-Gaussian precision: the fraction F (default {DROP_FRACTION:g}) of Gaussians whose renders are "
         "least sensitive to them (measured over 12 orbit views) drop the low bits of their positions "
-        "and rotations.",
+        "and rotations; 0 is off, as without the flag.",
     )
     p.add_argument(
         "--sh-cull",
