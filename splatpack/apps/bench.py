@@ -98,6 +98,9 @@ class BenchConfig:
     size: int = 384  # square renders
     fov_degrees: float = 60.0
     max_gaussians: int = 0  # > 0: a random subset (quick runs)
+    #: seconds an external tool (splat-transform) may take per input before its row is reported as
+    #: timed out (its CPU k-means of an SH-3 palette runs for hours on two cores); 0 = no limit
+    tool_timeout: float = 0.0
 
 
 # ---- tools: (encode, decode) pairs ----------------------------------------------------------------
@@ -180,16 +183,18 @@ def splat_transform_bin() -> Path:
     return exe
 
 
-def _splat_transform():
+def _splat_transform(timeout: float = 0.0):
     exe = splat_transform_bin()
 
     def enc(gs: GaussianSet, work: Path) -> Path:
         save_ply(gs, work / "in.ply")
         out = work / "splat-transform.sog"
         # -w: overwrite; -g cpu: k-means on the CPU (the default asks WebGPU for a GPU)
-        r = subprocess.run(
-            [str(exe), "-w", "-g", "cpu", str(work / "in.ply"), str(out)], capture_output=True, text=True
-        )
+        cmd = [str(exe), "-w", "-g", "cpu", str(work / "in.ply"), str(out)]
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout or None)
+        except subprocess.TimeoutExpired:
+            raise SplatpackError(f"splat-transform timed out after {timeout:g} s") from None
         if r.returncode != 0 or not out.exists():
             raise SplatpackError(f"splat-transform failed: {(r.stderr or r.stdout).strip()[-300:]}")
         return out
@@ -224,7 +229,12 @@ def _gsplat_png():
 
 def tool_runs(cfg: BenchConfig) -> list[tuple[str, str, Callable[[], tuple[Callable, Callable]]]]:
     """(tool, rate label, factory) for every configured tool × rate."""
-    single_rate = {"spz": _spz, "sogpy": _sogpy, "splat-transform": _splat_transform, "gsplat-png": _gsplat_png}
+    single_rate = {
+        "spz": _spz,
+        "sogpy": _sogpy,
+        "splat-transform": lambda: _splat_transform(cfg.tool_timeout),
+        "gsplat-png": _gsplat_png,
+    }
     runs = []
     for tool in cfg.tools:
         if tool == "splatpack":

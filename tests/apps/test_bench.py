@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import torch
 
+from splatpack.apps import bench
 from splatpack.apps.bench import BenchConfig, bytes_at_psnr, run_bench, summarise
 from splatpack.core import GaussianSet
 from splatpack.formats import save_scene
@@ -50,6 +52,21 @@ def test_bench_writes_rows_and_a_plot(tmp_path):
         assert r["bytes"] > 0 and r["psnr"] > 20 and 0 < r["ssim"] <= 1 and r["encode_seconds"] >= 0
     q = {r["rate"]: r for r in ok if r["tool"] == "splatpack"}
     assert q["q8"]["bytes"] > q["q2"]["bytes"] and q["q8"]["psnr"] > q["q2"]["psnr"]
+
+
+def test_an_external_tool_past_its_timeout_is_a_reported_row(tmp_path, monkeypatch):
+    """``tool_timeout``: splat-transform still running after it is killed, and its row says so."""
+    exe = tmp_path / "splat-transform"
+    exe.write_text("#!/bin/sh\nexec sleep 30\n")
+    exe.chmod(0o755)
+    monkeypatch.setattr(bench, "splat_transform_bin", lambda: exe)
+    src = tmp_path / "small.splat"
+    save_scene(small_splat(), src)
+    cfg = BenchConfig(inputs=[src], tools=("splat-transform",), views=2, size=32, tool_timeout=0.5)
+    t0 = time.perf_counter()
+    (row,) = run_bench(cfg, tmp_path / "out")
+    assert time.perf_counter() - t0 < 20
+    assert row["tool"] == "splat-transform" and row["error"] == "SplatpackError: splat-transform timed out after 0.5 s"
 
 
 def test_bytes_at_psnr_interpolates_log_bytes_on_the_upper_hull_and_never_extrapolates():

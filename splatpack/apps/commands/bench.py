@@ -36,10 +36,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--views", type=int_in(1), default=32, metavar="N", help="orbit views per input.")
     p.add_argument("--size", type=int_in(1), default=384, metavar="N", help="render size (square, pixels).")
+    p.add_argument(
+        "--tool-timeout",
+        type=float_in(0),
+        default=0.0,
+        metavar="SECONDS",
+        help="report splat-transform as timed out after SECONDS per input (0: no limit).",
+    )
 
 
 def run(args: argparse.Namespace) -> None:
-    cfg = BenchConfig(views=args.views, size=args.size)
+    cfg = BenchConfig(views=args.views, size=args.size, tool_timeout=args.tool_timeout)
     if args.inputs:
         cfg.inputs = list(args.inputs)
     if args.tools:
