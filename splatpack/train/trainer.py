@@ -220,8 +220,9 @@ class Trainer:
     # ---- rendering -------------------------------------------------------------------------------
     def current_sh_degree(self) -> int:
         """3DGS's schedule: one more SH band every ``sh_degree_interval`` steps — except when
-        starting from trained splats (``init_from``), whose bands are all trained already."""
-        if self.cfg.init_from:
+        starting from trained splats (``init_from``, or ``initial`` as ``compress --refine``
+        gives them), whose bands are all trained already."""
+        if self.cfg.init_from or self.initial is not None:
             return self.cfg.sh_degree
         return min(self.step // self.cfg.sh_degree_interval, self.cfg.sh_degree)
 

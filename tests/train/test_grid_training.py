@@ -155,6 +155,15 @@ def test_training_from_trained_splats_uses_every_sh_band_from_step_0(tiny_captur
     assert t.step == 0 and t.current_sh_degree() == 3
     fresh = Trainer(tiny_capture, grid_config(sh_degree_interval=1000), tmp_path / "fresh")
     assert fresh.current_sh_degree() == 0
+    # splats handed over in memory (``compress --refine``), with no file to name
+    given = Trainer(
+        tiny_capture,
+        grid_config(sh_degree_interval=1000),
+        tmp_path / "given",
+        initial=load_scene(tmp_path / "base" / "point_cloud.ply"),
+    )
+    given.setup()
+    assert given.step == 0 and given.current_sh_degree() == 3
 
 
 def full_config(**kw) -> TrainConfig:
