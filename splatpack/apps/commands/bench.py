@@ -37,6 +37,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--views", type=int_in(1), default=32, metavar="N", help="orbit views per input.")
     p.add_argument("--size", type=int_in(1), default=384, metavar="N", help="render size (square, pixels).")
     p.add_argument(
+        "--max-gaussians",
+        type=int_in(0),
+        default=0,
+        metavar="N",
+        help="bench a seeded random subset of N Gaussians of each input (0: all).",
+    )
+    p.add_argument(
         "--tool-timeout",
         type=float_in(0),
         default=0.0,
@@ -46,7 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    cfg = BenchConfig(views=args.views, size=args.size, tool_timeout=args.tool_timeout)
+    cfg = BenchConfig(
+        views=args.views, size=args.size, tool_timeout=args.tool_timeout, max_gaussians=args.max_gaussians
+    )
     if args.inputs:
         cfg.inputs = list(args.inputs)
     if args.tools:
