@@ -180,6 +180,8 @@ def test_defaults_are_those_of_the_earlier_command_line():
         "alloc_psnrs": None,
         "views": 32,
         "size": 384,
+        "subset": 0,
+        "tool_timeout": 0.0,
     }
     assert parsed("view", "a.spk") == {
         "file": Path("a.spk"),

@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--views", type=int_in(1), default=32, metavar="N", help="orbit views per input.")
     p.add_argument("--size", type=int_in(1), default=384, metavar="N", help="render size (square, pixels).")
     p.add_argument(
-        "--max-gaussians",
+        "--subset",
         type=int_in(0),
         default=0,
         metavar="N",
@@ -54,7 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     cfg = BenchConfig(
-        views=args.views, size=args.size, tool_timeout=args.tool_timeout, max_gaussians=args.max_gaussians
+        views=args.views, size=args.size, tool_timeout=args.tool_timeout, max_gaussians=args.subset
     )
     if args.inputs:
         cfg.inputs = list(args.inputs)
