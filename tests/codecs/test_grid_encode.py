@@ -151,14 +151,16 @@ def test_smallest_three_quats(scene, grid, tmp_path, monkeypatch):
 def test_browser_image_codec(scene, grid, tmp_path, codec):
     """``image_codec`` codes every grid (and the palette) with one browser-decodable codec,
     decoding to the same Gaussians as the JPEG XL default."""
-    for q in (2, 8):
-        cfg = GridCodecConfig.from_quality(q, image_codec=codec, palette_size=32, palette_iterations=3)
+    for q, sh_mode in ((2, "palette"), (6, "basis"), (8, "grid")):
+        extra = {"sh_mode": sh_mode, "palette_size": 32, "palette_iterations": 3}
+        cfg = GridCodecConfig.from_quality(q, image_codec=codec, **extra)
         sections, _ = encode_grid_scene(scene, cfg, grid_index=grid)
-        images = [s for s in sections if s.name != "grid.empty" and not s.name.endswith(".low")]
+        tables = ("grid.empty", "grid.shN.basis")  # deflated arrays, not images
+        images = [s for s in sections if s.name not in tables and not s.name.endswith(".low")]
         assert {s.codec for s in images} == {codec}
         assert {s.codec for s in sections if s.name.endswith(".low")} == {"raw"}  # packed low bits
         write_grid_scene(tmp_path / "b.spk", scene, cfg, grid_index=grid)
-        ref = GridCodecConfig.from_quality(q, palette_size=32, palette_iterations=3)
+        ref = GridCodecConfig.from_quality(q, **extra)
         write_grid_scene(tmp_path / "j.spk", scene, ref, grid_index=grid)
         a, b = read_grid_scene(tmp_path / "b.spk"), read_grid_scene(tmp_path / "j.spk")
         for f in FIELDS:

@@ -250,8 +250,13 @@ GRID_CASES = {
     "jxl-lossy": (3, lambda: GridCodecConfig(sh0=AttributeCoding(8, "jxl", 1.0), shN=AttributeCoding(5, "jxl", 1.5))),
     "q10": (3, lambda: GridCodecConfig.from_quality(10)),  # 16-bit means, sh0
     "q10-png": (2, lambda: GridCodecConfig.from_quality(10, image_codec="png")),  # 16-bit PNGs
-    "palette": (3, lambda: GridCodecConfig.from_quality(2, palette_iterations=3)),
-    "palette-png": (1, lambda: GridCodecConfig.from_quality(0, shN=AttributeCoding(5, "png"), palette_iterations=2)),
+    "palette": (3, lambda: GridCodecConfig.from_quality(2, sh_mode="palette", palette_size=4096, palette_iterations=3)),
+    "palette-png": (
+        1,
+        lambda: GridCodecConfig.from_quality(
+            0, sh_mode="palette", palette_size=1024, shN=AttributeCoding(5, "png"), palette_iterations=2
+        ),
+    ),
     "rvq": (3, lambda: GridCodecConfig.from_quality(3, sh_mode="rvq", rvq_size=16, palette_iterations=3)),
     "rvq-png": (1, lambda: GridCodecConfig.from_quality(0, sh_mode="rvq", rvq_stages=3, rvq_size=5, image_codec="png")),
     "degree0-webp": (0, lambda: GridCodecConfig.from_quality(7, means=AttributeCoding(15, "webp"))),

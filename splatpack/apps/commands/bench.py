@@ -53,9 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    cfg = BenchConfig(
-        views=args.views, size=args.size, tool_timeout=args.tool_timeout, max_gaussians=args.subset
-    )
+    cfg = BenchConfig(views=args.views, size=args.size, tool_timeout=args.tool_timeout, max_gaussians=args.subset)
     if args.inputs:
         cfg.inputs = list(args.inputs)
     if args.tools:

@@ -43,10 +43,12 @@ QUALITY = "default"
 def grid_config(image_codec: str | None = None, seed: int = 0) -> GridCodecConfig:
     """The grid codec's quality "default" (``image_codec`` "ans" for fast training data), every
     value whole in its image (no low bits beside it: the models code whole values) on the PLAS
-    grid the models were trained on."""
+    grid the models were trained on, with the SH rest as its 5-bit coefficient planes (the
+    level's until the ladder took a low-rank basis for it)."""
     extra = {"image_codec": image_codec} if image_codec else {}
     whole = {name: {"low_bits": 0} for name in ("means", "quats")}
-    return GridCodecConfig.from_quality(QUALITY, seed=seed, order="plas", **whole, **extra)
+    sh_rest = {"sh_mode": "grid", "shN": {"bits": 5}}
+    return GridCodecConfig.from_quality(QUALITY, seed=seed, order="plas", **whole, **sh_rest, **extra)
 
 
 def scene_images(gs, layout: tuple[PlaneChannel, ...], angle: float = 0.0, seed: int = 0) -> dict[str, np.ndarray]:
