@@ -145,8 +145,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--sh-basis",
         type=int_in(1, 45),
         metavar="RANK",
-        help="code the SH rest as a shared PCA basis and RANK coefficient planes instead of 3(K-1) "
-        "coefficient planes (sh_mode basis; the level's SH-rest bits, 5 below quality 5).",
+        help="code the SH rest as a shared PCA basis and RANK coefficient planes instead of the level's "
+        "(levels 0-7 use ranks 8-40, 8-10 all 3(K-1) coefficient planes; sh_mode basis, the level's "
+        "SH-rest bits).",
     )
 
     add_max_gaussians(p)
