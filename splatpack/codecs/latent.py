@@ -137,7 +137,8 @@ def load_generative_model(path: str | Path) -> GenerativeModel:
 
 def _steps(values: torch.Tensor, level: int) -> np.ndarray:
     """Δ_c [C] float64: each channel's range over (2^bits − 1) at the ladder's ``level``."""
-    row = dict(zip(ATTRIBUTES, QUALITY_LEVELS[level]))  # the SH rest: the level's coefficient bits
+    row = dict(zip(ATTRIBUTES, QUALITY_LEVELS[level]))
+    row["shN"] = row["shN"] or row["sh0"]  # 0: a palette level; the residual takes colour's bits
     c = values.shape[0]
     bits = [row[_attribute(i)] for i in range(c)]
     flat = values.reshape(c, -1).double()

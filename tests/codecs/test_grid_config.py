@@ -13,8 +13,9 @@ from splatpack.core.errors import SplatpackError
 def test_quality_levels(scene, grid):
     assert GridCodecConfig.from_quality("sog") == GridCodecConfig()
     assert GridCodecConfig.from_quality("default") == GridCodecConfig.from_quality(6) != GridCodecConfig()
-    small = GridCodecConfig.from_quality("small")
-    assert small.sh_mode == "basis" and small.basis_rank == 12 and small.shN.bits == 5
+    assert GridCodecConfig.from_quality("small").sh_mode == "palette"
+    default = GridCodecConfig.from_quality("default")
+    assert default.sh_mode == "basis" and default.basis_rank == 40 and default.shN.bits == 6
     assert GridCodecConfig.from_quality(8).sh_mode == "grid" and GridCodecConfig.from_quality("sog").sh_mode == "grid"
     assert GridCodecConfig.from_quality(6, opacity_space="alpha").opacity_space == "alpha"
     # attribute overrides as mappings (YAML presets) replace only the fields they name

@@ -63,30 +63,31 @@ DROP_FRACTION = 0.4
 #: α is clipped to [ε, 1 − ε] before its logit (``opacity_space="alpha"``)
 ALPHA_EPS = 1e-6
 
-#: quality → (bits of means, sh0, shN, scales, quats, opacities, rank of the SH rest's basis).
-#: All grids are lossless JPEG XL; the quality trades bits. The SH rest (degree > 0 only) is a
-#: shared PCA basis with that many coefficient planes of the shN bits (``sh_mode="basis"``,
-#: :mod:`.basis`) where the rank is > 0, else every coefficient plane (``sh_mode="grid"``): on a
-#: trained SH-3 lego the basis codes 30 % smaller than SOG's palette at equal PSNR (README).
-#: Bits go where renders measure them: an opacity bit buys more render quality per byte than a
-#: position bit, so the ladder gives opacity 7–8 bits and positions 12–13 where SOG uses 6 and
-#: 14, and stores rotations as their smallest three components (+ the index of the largest).
-QUALITY_LEVELS: dict[int, tuple[int, int, int, int, int, int, int]] = {
-    0: (11, 6, 5, 5, 5, 6, 8),
-    1: (12, 6, 5, 5, 5, 6, 12),
-    2: (12, 6, 5, 5, 5, 7, 12),
-    3: (12, 6, 5, 6, 6, 7, 16),
-    4: (12, 7, 5, 6, 6, 7, 24),
-    5: (13, 7, 5, 6, 6, 8, 32),
-    6: (13, 7, 6, 7, 7, 8, 40),
-    7: (14, 8, 7, 7, 7, 8, 40),
-    8: (14, 8, 6, 8, 8, 9, 0),
-    9: (16, 10, 7, 10, 10, 10, 0),
-    10: (16, 16, 8, 12, 12, 12, 0),
+#: quality → (bits of means, sh0, shN (0 at palette levels), scales, quats, opacities, SH-rest palette size, SH-rest
+#: basis rank). All grids are lossless JPEG XL; the quality trades bits. The SH rest (degree > 0
+#: only) is a k-means palette of that size where it is > 0 (levels 0–4: its centroids amortise
+#: over large scenes), else a shared PCA basis with that many coefficient planes of the shN bits
+#: where the rank is > 0 (levels 5–7, :mod:`.basis`), else every coefficient plane (README: "SH
+#: degree 3"). Bits go where renders measure them: an opacity bit buys more render quality per
+#: byte than a position bit, so the ladder gives opacity 7–8 bits and positions 12–13 where SOG
+#: uses 6 and 14, and stores rotations as their smallest three components (+ the index of the
+#: largest).
+QUALITY_LEVELS: dict[int, tuple[int, int, int, int, int, int, int, int]] = {
+    0: (11, 6, 0, 5, 5, 6, 1024, 0),
+    1: (12, 6, 0, 5, 5, 6, 2048, 0),
+    2: (12, 6, 0, 5, 5, 7, 4096, 0),
+    3: (12, 6, 0, 6, 6, 7, 4096, 0),
+    4: (12, 7, 0, 6, 6, 7, 8192, 0),
+    5: (13, 7, 5, 6, 6, 8, 0, 32),
+    6: (13, 7, 6, 7, 7, 8, 0, 40),
+    7: (14, 8, 7, 7, 7, 8, 0, 40),
+    8: (14, 8, 6, 8, 8, 9, 0, 0),
+    9: (16, 10, 7, 10, 10, 10, 0, 0),
+    10: (16, 16, 8, 12, 12, 12, 0, 0),
 }
 #: SOG (jxl_quant_sh): its bits, with f_dc as 8-bit lossless; ``quality="sog"``, the dataclass defaults
-SOG_LEVEL = (14, 8, 5, 6, 6, 6, 0)
-QUALITY_NAMES = {"smallest": 0, "small": 2, "default": 6, "high": 8, "max": 10}
+SOG_LEVEL = (14, 8, 5, 6, 6, 6, 0, 0)
+QUALITY_NAMES = {"smallest": 0, "small": 2, "palette": 4, "default": 6, "high": 8, "max": 10}
 
 
 @dataclass
@@ -208,15 +209,16 @@ class GridCodecConfig:
         if q != "sog" and (type(q) is not int or q not in QUALITY_LEVELS):
             names = ", ".join([*QUALITY_NAMES, "sog"])
             raise SplatpackError(f"grid codec: quality must be 0..10 or one of {names}, not {quality!r}")
-        means, sh0, shn, scales, quats, opac, rank = SOG_LEVEL if q == "sog" else QUALITY_LEVELS[q]
+        means, sh0, shn, scales, quats, opac, palette, rank = SOG_LEVEL if q == "sog" else QUALITY_LEVELS[q]
         cfg = cls(
             means=AttributeCoding(means),
             sh0=AttributeCoding(sh0),
-            shN=AttributeCoding(shn),
+            shN=AttributeCoding(shn or 5),
             scales=AttributeCoding(scales),
             quats=AttributeCoding(quats),
             opacities=AttributeCoding(opac),
-            sh_mode="basis" if rank else "grid",
+            sh_mode="palette" if palette else "basis" if rank else "grid",
+            palette_size=palette or 4096,
             basis_rank=rank or 12,
             quats_encoding="components" if q == "sog" else "smallest-three",
             frames="stored" if q == "sog" else "best",
