@@ -146,8 +146,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int_in(1, 45),
         metavar="RANK",
         help="code the SH rest as a shared PCA basis and RANK coefficient planes instead of the level's "
-        "(levels 0-7 use ranks 8-40, 8-10 all 3(K-1) coefficient planes; sh_mode basis, the level's "
-        "SH-rest bits).",
+        "(levels 0-4 use a palette, 5-7 ranks 32-40, 8-10 all 3(K-1) coefficient planes; sh_mode basis, "
+        "the level's SH-rest bits, 5 at palette levels).",
     )
 
     add_max_gaussians(p)
