@@ -30,14 +30,10 @@ from splatpack.codecs.grid.config import (
 from splatpack.codecs.grid.layout import GridCells, ImageLayout
 from splatpack.codecs.grid.lowbits import drop_bits, drop_depths, pack_low_bits
 from splatpack.codecs.grid.palette import fit_palette, fit_residual_palette, label_bits
+from splatpack.codecs.grid.qat import quantised_quats
 from splatpack.codecs.grid.sort import sort_scene
 from splatpack.codecs.grid.values import coded_values, float64_numpy
-from splatpack.compress.quantise import (
-    dequantise_channels,
-    from_smallest_three,
-    quantise_channels,
-    smallest_three,
-)
+from splatpack.compress.quantise import fake_quantise, quantise_channels, smallest_three
 from splatpack.compress.sensitivity import render_sensitivity
 from splatpack.core.errors import SplatpackError
 from splatpack.core.frames import canonical_gaussians
@@ -236,19 +232,11 @@ def scene_grid(gs, cfg: GridCodecConfig | None = None, canonical=None) -> tuple[
 def frame_distortion(values: dict[str, np.ndarray], cfg: GridCodecConfig) -> float:
     """The mean relative squared error ‖Σ̂ − Σ‖²_F / ‖Σ‖²_F of the covariances that the coded
     scales and rotations ``values`` (of :func:`~.values.coded_values`, in one frame choice)
-    decode to with ``cfg``'s bits, before any low bits are dropped."""
-    scales, quats = values["scales"], values["quats"]
-    s_hat = dequantise_channels(*quantise_channels(scales, cfg.scales.bits), cfg.scales.bits)
-    if cfg.quats_encoding == "smallest-three":
-        small, largest = smallest_three(quats)
-        small_hat = dequantise_channels(*quantise_channels(small, cfg.quats.bits), cfg.quats.bits)
-        q_hat = from_smallest_three(small_hat.astype(np.float64), largest)
-    else:
-        q_hat = dequantise_channels(*quantise_channels(quats, cfg.quats.bits), cfg.quats.bits)
-    sigma = covariance_3d(torch.from_numpy(quats), torch.from_numpy(np.exp(scales)))
-    sigma_hat = covariance_3d(
-        torch.from_numpy(np.asarray(q_hat, np.float64)), torch.from_numpy(np.exp(s_hat.astype(np.float64)))
-    )
+    decode to with ``cfg``'s bits (as quantisation-aware training renders them, :mod:`.qat`),
+    before any low bits are dropped."""
+    scales, quats = torch.from_numpy(values["scales"]), torch.from_numpy(values["quats"])
+    sigma = covariance_3d(quats, scales.exp())
+    sigma_hat = covariance_3d(quantised_quats(quats, cfg), fake_quantise(scales, cfg.scales.bits).exp())
     norm = (sigma * sigma).sum((1, 2)).clamp_min(1e-300)
     return float((((sigma_hat - sigma) ** 2).sum((1, 2)) / norm).mean())
 
@@ -273,13 +261,14 @@ def best_frames(turned, canonical, cells: GridCells, cfg: GridCodecConfig) -> st
     """``"turned"`` or ``"canonical"``: the frames in which the scales and rotations of the scene
     (given in both, :func:`~splatpack.core.frames.canonical_gaussians`) code better with ``cfg``
     on the grid ``cells`` (:func:`keep_canonical`; what ``frames="best"`` keeps)."""
-    values, sizes = {}, {}
-    for frames, framed in (("turned", turned), ("canonical", canonical)):
-        values[frames] = coded_values(framed, cfg)
-        v = values[frames]
-        sizes[frames] = _frame_bytes({a: code_attribute(a, v[a], cells, cfg) for a in ("scales", "quats")})
-    extra = sizes["canonical"] - sizes["turned"]
-    return "canonical" if keep_canonical(values["turned"], values["canonical"], extra, cfg) else "turned"
+    v_turned, v_canonical = coded_values(turned, cfg), coded_values(canonical, cfg)
+    extra = _frame_bytes(_code_frames(v_canonical, cells, cfg)) - _frame_bytes(_code_frames(v_turned, cells, cfg))
+    return "canonical" if keep_canonical(v_turned, v_canonical, extra, cfg) else "turned"
+
+
+def _code_frames(values: dict[str, np.ndarray], cells: GridCells, cfg: GridCodecConfig) -> dict[str, Coded]:
+    """The scales and rotations of ``values`` coded on ``cells``."""
+    return {a: code_attribute(a, values[a], cells, cfg) for a in ("scales", "quats")}
 
 
 def encode_grid_scene(

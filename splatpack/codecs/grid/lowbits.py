@@ -3,7 +3,8 @@
 **Split.** An attribute quantised to b bits is coded as its high b − r bits in the image and its
 r low bits in a packed bit stream (``grid.<a>.low``). The low bits of PLAS-sorted positions and
 rotations are noise to an image predictor: lossless JPEG XL spends more than one bit on each
-(figures in the README), so the split loses nothing and saves a little. No library packs a variable number of bits per element, hence numpy's ``packbits``.
+(figures in the README), so the split loses nothing and saves a little. No library packs a
+variable number of bits per element, hence numpy's ``packbits``.
 
 **Dropped bits** (render-aware per-Gaussian precision). Each Gaussian i may store only the
 r − k_i most significant of its low bits (``grid.<a>.drop`` holds k_i on the grid); the decoder

@@ -15,7 +15,7 @@ from splatpack.compress.quantise import OTHER_COMPONENTS, fake_quantise
 from splatpack.core.errors import SplatpackError
 from splatpack.core.frames import canonical_frames, positive_w_quats
 
-__all__ = ["quantisation_aware"]
+__all__ = ["quantisation_aware", "quantised_quats"]
 
 
 def quantisation_aware(means, quats, log_scales, opacity_logits, sh0, cfg: GridCodecConfig) -> tuple:
@@ -34,7 +34,7 @@ def quantisation_aware(means, quats, log_scales, opacity_logits, sh0, cfg: GridC
     tq = fake_quantise(t, cfg.means.bits)
     means_q = means + (torch.sign(tq) * torch.expm1(tq.abs()) - means).detach()
     scales_q = fake_quantise(log_scales, cfg.scales.bits)
-    quats_q = _quantised_quats(quats, cfg)
+    quats_q = quantised_quats(quats, cfg)
     o = opacity_logits.reshape(n, 1)
     if cfg.opacity_space == "logit":
         o_q = fake_quantise(o, cfg.opacities.bits)
@@ -45,7 +45,7 @@ def quantisation_aware(means, quats, log_scales, opacity_logits, sh0, cfg: GridC
     return means_q, quats_q, scales_q, o_q.reshape(opacity_logits.shape), sh0_q
 
 
-def _quantised_quats(quats: torch.Tensor, cfg: GridCodecConfig) -> torch.Tensor:
+def quantised_quats(quats: torch.Tensor, cfg: GridCodecConfig) -> torch.Tensor:
     """Unit quaternions with w ≥ 0, quantised as four components or as the smallest three."""
     q = positive_w_quats(quats)
     if cfg.quats_encoding != "smallest-three":
