@@ -7,7 +7,8 @@
    (:func:`splatpack.compress.curve_order.hilbert_key`), sorts them, and prices the gaps d with a
    static model: the bit length of d entropy-coded, the bits below its leading one raw (and, as
    variants, the top 1–3 of those modelled too, or the bit length conditioned on the previous
-   one). Against it: the bytes the codec spends on ``grid.means`` and ``grid.means.low``.
+   one), and coded for real: the bit lengths through the ``ans`` array codec, the rest packed.
+   Against it: the bytes the codec spends on ``grid.means`` and ``grid.means.low``.
 
 2. **Precision by class of geometry** (render-aware allocation without a side plane). Gaussians are
    classed by quantiles of their size (Σ log s), the two log-scale gaps (anisotropy) and opacity
@@ -49,6 +50,7 @@ from splatpack.formats import load_scene
 from splatpack.metrics import mean_psnr_ssim
 from splatpack.render import render_views
 from splatpack.render.camera import orbit_cameras
+from splatpack.spk.arrays import encode_array
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "splats"
@@ -79,6 +81,9 @@ def position_keys(gs, bits: int) -> dict:
     cond = -sum(c * np.log2(c / prev[a]) for (a, _), c in pairs.items())
     out["length_given_previous"] = (cond + below.sum()) / n
     out["ties"] = float(np.mean(gaps[1:] == 0))
+    # coded, not estimated: the bit lengths through the ``ans`` array codec, the rest packed raw
+    coded = len(encode_array(length.astype(np.uint8), "ans")) + (int(below.sum()) + 7) // 8
+    out["coded_length_then_raw"] = 8 * coded / n
     return out
 
 
