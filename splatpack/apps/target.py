@@ -68,28 +68,30 @@ class Trial:
 
 @dataclass
 class _Search:
-    """The state of one search: the scene, its grid, the reference renders (made on first use)."""
+    """The state of one search: the scene, its grids (one per position bit depth: the curve-keys
+    levels lie in their positions' key order) and the reference renders (made on first use)."""
 
     gs: GaussianSet
     target: Target
     work: Path
     say: Callable[[str], object]
     original: GaussianSet | None = None  # the scene PSNR is measured against (default gs)
-    grid: tuple = ()
+    grids: dict[int, tuple] = field(default_factory=dict)
     cameras: tuple = ()
     reference: list = field(default_factory=list)
     trials: dict[int, Trial] = field(default_factory=dict)
 
     def trial(self, q: int, psnr: bool) -> Trial:
-        """Level ``q`` coded on the shared grid (and its PSNR when ``psnr``), once."""
+        """Level ``q`` coded on the grid shared by its position bits (and its PSNR when ``psnr``), once."""
         t = self.trials.get(q)
         if t is not None and (t.psnr is not None or not psnr):
             return t
         if t is None:
             cfg = GridCodecConfig.from_quality(q)
-            if not self.grid:
-                self.grid = scene_grid(self.gs, cfg)
-            sections, meta = encode_grid_scene(self.gs, cfg, self.grid[0], sort_info=self.grid[1])
+            if cfg.means.bits not in self.grids:
+                self.grids[cfg.means.bits] = scene_grid(self.gs, cfg)
+            grid_index, sort_info = self.grids[cfg.means.bits]
+            sections, meta = encode_grid_scene(self.gs, cfg, grid_index, sort_info=sort_info)
             path = self.work / f"q{q}.spk"
             t = self.trials[q] = Trial(q, path, EncodedScene(sections, meta, len(self.gs)).write(path))
         if psnr:

@@ -10,7 +10,9 @@ at every quality level and takes a fraction of a second instead of seconds (READ
 codec).
 
 The index is Skilling's ("Programming the Hilbert curve", AIP Conf. Proc. 707, 2004): the
-coordinates' bits are transformed in place ("axes to transpose") and then interleaved. The
+coordinates' bits are transformed in place ("axes to transpose") and then interleaved;
+:func:`hilbert_point` is its inverse ("transpose to axes"). The keys nest: the key of a point at
+b bits, shifted right by n·r, is the key of the point's top b − r bits. The
 ``hilbertcurve`` package implements the same one point at a time in Python, too slow for
 millions of Gaussians; this is the vectorised numpy form.
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["curve_grid_index", "hilbert_key", "hilbert_order", "snake_cells"]
+__all__ = ["curve_grid_index", "hilbert_key", "hilbert_order", "hilbert_point", "snake_cells", "snake_grid_index"]
 
 #: bits per axis of the integer lattice positions are snapped to (3 × 21 fit a 63-bit key)
 CURVE_BITS = 21
@@ -57,6 +59,33 @@ def hilbert_key(points: np.ndarray, bits: int) -> np.ndarray:
     return key
 
 
+def hilbert_point(keys: np.ndarray, bits: int, n: int = 3) -> np.ndarray:
+    """The integer points [N, n] (int64) whose :func:`hilbert_key` of ``bits`` per axis is ``keys``
+    [N] (each below 2^(n·bits)): de-interleave, Gray decode, then redo the excess work."""
+    if n * bits > 64:
+        raise ValueError(f"a {n}-D Hilbert key of {bits} bits per axis does not fit 64 bits")
+    k = np.asarray(keys, np.uint64)
+    x = np.zeros((len(k), n), np.int64)
+    for b in range(bits):  # bit b of axis i is key bit b·n + (n − 1 − i)
+        for i in range(n):
+            x[:, i] |= ((k >> np.uint64(b * n + n - 1 - i)) & np.uint64(1)).astype(np.int64) << b
+    t = x[:, n - 1] >> 1  # Gray decode
+    for i in range(n - 1, 0, -1):
+        x[:, i] ^= x[:, i - 1]
+    x[:, 0] ^= t
+    q = 2
+    while q < 1 << bits:  # redo the excess work, per bit from the bottom
+        p = q - 1
+        for i in range(n - 1, -1, -1):
+            high = (x[:, i] & q) != 0
+            x[:, 0] = np.where(high, x[:, 0] ^ p, x[:, 0])
+            t = np.where(high, 0, (x[:, 0] ^ x[:, i]) & p)
+            x[:, 0] ^= t
+            x[:, i] ^= t
+        q <<= 1
+    return x
+
+
 def hilbert_order(points: np.ndarray, bits: int = CURVE_BITS) -> np.ndarray:
     """The permutation [N] that lists ``points`` [N, 3] (float) along the 3D Hilbert curve of
     their bounding cube snapped to a 2^bits lattice (ties by index: deterministic)."""
@@ -78,13 +107,19 @@ def snake_cells(height: int, width: int) -> np.ndarray:
     return cells.reshape(-1)
 
 
-def curve_grid_index(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """The grid index [H, W] (−1 = empty) of ``points`` [N, 3] (N ≤ H·W): the Hilbert order laid
-    into the first N cells of the snake; the empty cells are the snake's last."""
+def snake_grid_index(order: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The grid index [H, W] (−1 = empty) that lays the permutation ``order`` [N] (N ≤ H·W) into
+    the first N cells of the snake; the empty cells are the snake's last."""
     h, w = shape
-    n = len(points)
+    n = len(order)
     if n > h * w:
         raise ValueError(f"a {h}×{w} grid cannot hold {n} points")
     gi = np.full(h * w, -1, np.int64)
-    gi[snake_cells(h, w)[:n]] = hilbert_order(points)
+    gi[snake_cells(h, w)[:n]] = order
     return gi.reshape(h, w)
+
+
+def curve_grid_index(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The grid index [H, W] (−1 = empty) of ``points`` [N, 3] (N ≤ H·W): their Hilbert order
+    (:func:`hilbert_order`) laid as a snake (:func:`snake_grid_index`)."""
+    return snake_grid_index(hilbert_order(points), shape)

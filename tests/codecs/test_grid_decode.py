@@ -47,7 +47,10 @@ SMALL_FILES = {
     "rvq": _small(sh_mode="rvq", rvq_stages=3, rvq_size=6)[:2],
     # 7 low position bits beside the WebP image, half the Gaussians dropping 4 of them
     "dropped": _small(drop_fraction=0.5)[:2],
+    # positions as curve keys (grid.means.lengths, grid.means.rest) with dropped low bits
+    "keys": encode_grid_scene(smooth_scene(n=40, seed=7, degree=1), GridCodecConfig.from_quality(6, drop_fraction=0.5)),
 }
+assert SMALL_FILES["keys"][1]["attributes"]["means"]["encoding"] == "curve-keys"
 
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
@@ -96,12 +99,12 @@ def _mutate_meta(draw, meta: dict) -> dict:
     meta = json.loads(json.dumps(meta))
     attr = draw(st.sampled_from(list(meta["attributes"])))
     e = meta["attributes"][attr]
-    keys = ["bits", "codec", "lo", "hi", "grid", "degree", "kind", "drop", "mode", "version", "space"]
+    keys = ["bits", "codec", "lo", "hi", "grid", "degree", "kind", "drop", "mode", "version", "space", "encoding"]
     target = draw(st.sampled_from(keys + (["stages", "size", "label_bits"] if e.get("mode") == "rvq" else [])))
     junk = draw(
         st.one_of(st.integers(-3, 70000), st.sampled_from([None, "x", 1.5, [], {}, True, 2**70, float("1e39")]))
     )
-    if target in ("bits", "codec", "mode", "stages", "size", "label_bits"):
+    if target in ("bits", "codec", "mode", "stages", "size", "label_bits", "encoding"):
         e[target] = (
             junk
             if target != "codec"

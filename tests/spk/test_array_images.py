@@ -192,7 +192,7 @@ from splatpack.spk.arrays import CodecError, decode_array
 from splatpack.spk.container import SpkReader
 
 gs = GaussianSet.random_in_box(500, np.full(3, -1.0), np.ones(3), sh_degree=0, seed=1)
-with SpkReader(save_scene(gs, sys.argv[1], "spk", quality=6, image_codec="png")) as r:
+with SpkReader(save_scene(gs, sys.argv[1], "spk", quality=6, image_codec="png", means_encoding="grid")) as r:
     payload = r.read("grid.means")
 for back in range(60, 200, 3):
     p = bytearray(payload)

@@ -270,6 +270,10 @@ GRID_CASES = {
             **{a: AttributeCoding(b, "png", low_bits=r) for a, (b, r) in LOW_BITS.items()}, opacity_space="alpha"
         ),
     ),
+    # positions as sorted Hilbert keys (the grid in their order): 30-bit keys with dropped low
+    # bits, and 48-bit keys (16 bits a channel, none beside them) beyond JavaScript's 32-bit operators
+    "curve-keys": (1, lambda: GridCodecConfig.from_quality(6, drop_fraction=0.5)),
+    "curve-keys-48": (0, lambda: GridCodecConfig.from_quality(10, means={"low_bits": 0})),
 }
 
 
@@ -279,9 +283,12 @@ def test_grid_scene_matches_python(tmp, case):
     n = 257
     gs = smooth_scene(n, degree, seed=len(case))
     path = tmp / f"grid-{case}.spk"
-    write_grid_scene(path, gs, make_cfg(), grid_index=scattered_grid(n, seed=3))
-    if case == "dropped-bits":  # the case reaches the dropped-bit planes
+    keys = case.startswith("curve-keys")  # sorted by the encoder: the keys need their own order
+    write_grid_scene(path, gs, make_cfg(), grid_index=None if keys else scattered_grid(n, seed=3))
+    if case in ("dropped-bits", "curve-keys"):  # the case reaches the dropped-bit planes
         assert all(SpkReader(path).has(f"grid.{a}.drop") for a in ("means", "quats"))
+    means = SpkReader(path).meta["attributes"]["means"]
+    assert means.get("encoding", "grid") == ("curve-keys" if keys else "grid")
     index = run_js(path, tmp / f"out-grid-{case}")
     assert index["scene"]["kind"] == "grid" and not index["scene"]["hasColourField"]
     check_sections(path, tmp / f"out-grid-{case}", index)
@@ -422,7 +429,9 @@ def _corruptions(data: bytes) -> dict[str, bytes]:
     return out
 
 
-@pytest.mark.parametrize("kind", ["compact", "grid-png", "grid-jxl", "grid-webp", "grid-ans", "grid-rvq", "grid-basis"])
+@pytest.mark.parametrize(
+    "kind", ["compact", "grid-png", "grid-jxl", "grid-webp", "grid-ans", "grid-rvq", "grid-basis", "grid-keys"]
+)
 def test_corrupt_files_give_one_line_spk_errors(tmp, kind):
     src = tmp / f"corrupt-src-{kind}.spk"
     if kind == "compact":
@@ -433,6 +442,9 @@ def test_corrupt_files_give_one_line_spk_errors(tmp, kind):
     elif kind == "grid-basis":
         cfg = GridCodecConfig.from_quality(6, sh_mode="basis", basis_rank=5)
         write_grid_scene(src, smooth_scene(80, 1), cfg, grid_index=scattered_grid(80))
+    elif kind == "grid-keys":  # positions as curve keys, with dropped low bits
+        write_grid_scene(src, smooth_scene(80, 1), GridCodecConfig.from_quality(6, drop_fraction=0.5))
+        assert SpkReader(src).meta["attributes"]["means"]["encoding"] == "curve-keys"
     else:
         codec = kind.split("-")[1]
         write_grid_scene(src, smooth_scene(80, 1), lossless(codec), grid_index=scattered_grid(80))

@@ -15,7 +15,9 @@ Pipeline (:func:`encode_grid_scene`), per attribute a with values x ∈ ℝ^{N×
 2. **sort** (SOG §3.2, :mod:`.sort`): PLAS on the normalised, weighted, activated attributes
    gives the grid index [H, W] (−1 = empty, fewer than W cells); the quality levels instead
    lay the positions' 3D Hilbert curve into the grid as a snake (``order="hilbert"``,
-   :mod:`splatpack.compress.curve_order`), smaller and far faster on every scene measured.
+   :mod:`splatpack.compress.curve_order`), smaller and far faster on every scene measured, and
+   code the positions as the gaps of their sorted curve keys instead of an image
+   (``means_encoding="curve-keys"``, :mod:`.curve_keys`: the order then carries them).
 3. **quantise** per channel over its range with b_a bits
    (:func:`splatpack.compress.quantise.quantise_channels`), so |t̂ − t| ≤ Δ_c/2 (plus float32
    rounding) for every lossless mode.

@@ -221,7 +221,11 @@ class _Allocator:
     cfg: AllocationConfig
     work: Path
     say: Callable[[str], object]
-    base: GridCodecConfig = field(default_factory=lambda: GridCodecConfig.from_quality(REFERENCE_QUALITY))
+    # one grid serves every option, so positions are an image: curve keys would need the grid in
+    # the key order of each position bit depth
+    base: GridCodecConfig = field(
+        default_factory=lambda: GridCodecConfig.from_quality(REFERENCE_QUALITY, means_encoding="grid")
+    )
     frames: str = "turned"
     values: dict = field(default_factory=dict)
     gi: np.ndarray | None = None

@@ -28,6 +28,7 @@ __all__ = [
     "GRID_CODECS",
     "MAX_RVQ_STAGES",
     "MAX_SPARE",
+    "MEANS_ENCODINGS",
     "OPACITY_SPACES",
     "ORDERS",
     "QUALITY_LEVELS",
@@ -47,6 +48,10 @@ GRID_CODECS = ("jxl", "png", "webp", "ans")
 ATTRIBUTES = ("means", "sh0", "shN", "scales", "quats", "opacities")
 OPACITY_SPACES = ("logit", "alpha")
 QUATS_ENCODINGS = ("components", "smallest-three")
+#: how positions are coded: ``grid`` (an image of the high bits) or ``curve-keys`` (the sorted
+#: Hilbert keys of the high bits as gaps, the grid in their order: :mod:`.curve_keys`; on a grid
+#: given in another order, an image)
+MEANS_ENCODINGS = ("grid", "curve-keys")
 #: how the Gaussians are placed on the grid: ``plas`` (SOG's sort on position, colour and scale)
 #: or ``hilbert`` (the 3D Hilbert curve of the positions as a snake, :mod:`splatpack.compress.curve_order`)
 ORDERS = ("plas", "hilbert")
@@ -71,7 +76,7 @@ ALPHA_EPS = 1e-6
 #: degree 3"). Bits go where renders measure them: an opacity bit buys more render quality per
 #: byte than a position bit, so the ladder gives opacity 7–8 bits and positions 12–13 where SOG
 #: uses 6 and 14, and stores rotations as their smallest three components (+ the index of the
-#: largest).
+#: largest). Along the curve the levels code positions as curve keys (``means_encoding``).
 QUALITY_LEVELS: dict[int, tuple[int, int, int, int, int, int, int, int]] = {
     0: (11, 6, 0, 5, 5, 6, 1024, 0),
     1: (12, 6, 0, 5, 5, 6, 2048, 0),
@@ -125,6 +130,7 @@ class GridCodecConfig:
     opacities: AttributeCoding = field(default_factory=lambda: AttributeCoding(6))
     opacity_space: str = "logit"
     quats_encoding: str = "components"
+    means_encoding: str = "grid"
     sh_mode: str = "grid"
     palette_size: int = 4096
     palette_bits: int = 8
@@ -158,6 +164,14 @@ class GridCodecConfig:
         if self.quats_encoding == "smallest-three" and self.quats.distance:
             # lossy JPEG XL would blur the index channel of the largest component into other indices
             raise SplatpackError("grid codec: smallest-three quaternions must be coded losslessly (quats.distance 0)")
+        if self.means_encoding not in MEANS_ENCODINGS:
+            raise SplatpackError(
+                f"grid codec: means_encoding must be one of {MEANS_ENCODINGS}, not {self.means_encoding!r}"
+            )
+        if self.means_encoding == "curve-keys" and (self.order != "hilbert" or not self.sort or self.means.distance):
+            raise SplatpackError(
+                "grid codec: curve-keys positions need order 'hilbert', sort on and lossless positions (means.distance 0)"
+            )
         if self.opacity_space not in OPACITY_SPACES:
             raise SplatpackError(
                 f"grid codec: opacity_space must be one of {OPACITY_SPACES}, not {self.opacity_space!r}"
@@ -224,6 +238,7 @@ class GridCodecConfig:
             frames="stored" if q == "sog" else "best",
             order="plas" if q == "sog" else "hilbert",
         )
+        keys_given = "means_encoding" in overrides
         for k, v in overrides.items():
             if not hasattr(cfg, k):
                 raise SplatpackError(f"grid codec: unknown setting '{k}'")
@@ -242,6 +257,8 @@ class GridCodecConfig:
                 )
             for name in ATTRIBUTES:
                 getattr(cfg, name).codec = image_codec
+        if not keys_given and cfg.order == "hilbert" and cfg.sort and not cfg.means.distance:
+            cfg.means_encoding = "curve-keys"  # the levels along the curve code positions as keys
         return cfg.validate()
 
     def to_dict(self) -> dict[str, Any]:

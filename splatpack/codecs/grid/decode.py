@@ -27,9 +27,11 @@ from splatpack.codecs.grid.config import (
     OPACITY_SPACES,
     valid_distance,
 )
+from splatpack.codecs.grid.curve_keys import keys_from_streams, rest_bit_count
 from splatpack.codecs.grid.layout import ImageLayout
 from splatpack.codecs.grid.lowbits import join_low_bits, low_bit_count, unpack_low_bits
 from splatpack.codecs.grid.palette import label_bits
+from splatpack.compress.curve_order import hilbert_point, snake_cells
 from splatpack.compress.quantise import dequantise_channels, from_smallest_three, signed_expm1
 from splatpack.core import GaussianSet
 from splatpack.spk.arrays import CodecError, decode_array
@@ -160,6 +162,31 @@ def _decode_smallest_three(g: _Grid, e: dict, codec: str, distance: float) -> np
     return from_smallest_three(dequantise_channels(small, lo, hi, bits), q[:, 3].astype(np.int64))
 
 
+def _decode_curve_keys(g: _Grid, e: dict, codec: str, distance: float, n: int) -> np.ndarray:
+    """Positions [N, 3] from the gaps of their high bits' Hilbert keys (:mod:`.curve_keys`): the
+    k-th key is the Gaussian in the snake's k-th cell, then the low-bit stream as for an image."""
+    bits = checked_int(e["bits"], 1, 16, "means bits")
+    lo, hi = checked_range(e, 3, "means")
+    r = checked_int(e.get("low_bits", 0), 0, bits - 1, "means low bits")
+    if distance:
+        raise ValueError("curve-keys positions are lossless (distance 0)")
+    snake = snake_cells(g.height, g.width)
+    if not g.occupied[snake[:n]].all():
+        raise g.error("curve-keys positions need the empty cells at the end of the snake (section 'grid.empty')")
+    lengths = _section(g.reader, "grid.means.lengths", "ans", (n, 1), np.dtype(np.uint8))[:, 0]
+    if int(lengths.max()) > 3 * (bits - r):
+        raise g.error(f"section 'grid.means.lengths' has a gap of more than {3 * (bits - r)} bits (corrupt)")
+    count = rest_bit_count(lengths)
+    packed = _section(g.reader, "grid.means.rest", "raw", ((count + 7) // 8,), np.dtype(np.uint8))
+    try:
+        keys = keys_from_streams(lengths, packed, 3 * (bits - r))
+    except ValueError as exc:
+        raise g.error(f"sections 'grid.means.lengths' and 'grid.means.rest' are corrupt ({exc})") from None
+    # the decoder lists the occupied cells in raster order; the snake is its own inverse
+    high = hilbert_point(keys, bits - r)[snake[np.flatnonzero(g.occupied)]]
+    return dequantise_channels(_with_low_bits(g, "means", e, high, r, codec), lo, hi, bits)
+
+
 def _decode_channels(g: _Grid, name: str, e: dict, codec: str, distance: float, channels: int) -> np.ndarray:
     """An attribute grid [N, C] of per-channel quantised values (SH rest as (K−1) RGB planes)."""
     bits = checked_int(e["bits"], 1, 16, f"{name} bits")
@@ -212,6 +239,10 @@ def _decode_attribute(g: _Grid, name: str, e: dict, n: int, channels: int, k_res
         return _decode_sh_basis(g, e, codec, distance, channels)
     if name == "shN" and e.get("mode") != "grid":
         raise ValueError("unknown shN mode")
+    if name == "means" and e.get("encoding", "grid") == "curve-keys":
+        return _decode_curve_keys(g, e, codec, distance, n)
+    if name == "means" and e.get("encoding", "grid") != "grid":
+        raise ValueError("unknown means encoding")
     if name == "quats" and e.get("encoding", "components") == "smallest-three":
         return _decode_smallest_three(g, e, codec, distance)
     if name == "quats" and e.get("encoding", "components") != "components":

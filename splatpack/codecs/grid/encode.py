@@ -27,12 +27,14 @@ from splatpack.codecs.grid.config import (
     GridCodecConfig,
     resolved_low_bits,
 )
+from splatpack.codecs.grid.curve_keys import gap_streams
 from splatpack.codecs.grid.layout import GridCells, ImageLayout
 from splatpack.codecs.grid.lowbits import drop_bits, drop_depths, pack_low_bits
 from splatpack.codecs.grid.palette import fit_palette, fit_residual_palette, label_bits
 from splatpack.codecs.grid.qat import quantised_quats
 from splatpack.codecs.grid.sort import sort_scene
 from splatpack.codecs.grid.values import coded_values, float64_numpy
+from splatpack.compress.curve_order import hilbert_key
 from splatpack.compress.quantise import fake_quantise, quantise_channels, smallest_three
 from splatpack.compress.sensitivity import render_sensitivity
 from splatpack.core.errors import SplatpackError
@@ -105,6 +107,10 @@ def code_attribute(
     r = resolved_low_bits(name, coding, cfg)
     layout = ImageLayout(coding.codec, coding.bits - r, coding.distance)
     s = None if sensitivity is None else sensitivity.get(name)
+    if name == "means" and cfg.means_encoding == "curve-keys":
+        coded = _code_curve_keys(t, cells, cfg, r, s, entry)
+        if coded is not None:
+            return coded
     if name == "quats" and cfg.quats_encoding == "smallest-three":
         small, largest = smallest_three(t)
         q, lo, hi = quantise_channels(small, coding.bits)
@@ -148,6 +154,28 @@ def _split_low_bits(name: str, q, r: int, s, cells: GridCells, cfg: GridCodecCon
         sections.insert(0, drop_section)
         entry["drop"] = True
     return (q >> r).astype(np.uint16), sections, entry
+
+
+def _code_curve_keys(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, r: int, s, entry: dict) -> Coded | None:
+    """Positions t [N, 3] as the gaps of their high bits' Hilbert keys in grid order
+    (:mod:`.curve_keys`) and their low-bit stream; None when the grid is not in their key order
+    (:func:`~.curve_keys.curve_key_order` laid as a snake, what :func:`scene_grid` makes; a grid
+    given for another config is not), where the caller codes them as an image."""
+    if cells.snake is None:
+        return None
+    bits = cfg.means.bits
+    q, lo, hi = quantise_channels(t, bits)
+    keys = hilbert_key((q[cells.snake] >> r).astype(np.int64), bits - r)
+    if (keys[1:] < keys[:-1]).any():
+        return None
+    high, low_secs, low_entry = _split_low_bits("means", q, r, s, cells, cfg)
+    lengths, packed = gap_streams(keys)
+    sections = [
+        Section("grid.means.lengths", "ans", encode_array(lengths[:, None], "ans")),
+        Section("grid.means.rest", "raw", encode_array(packed, "raw")),
+        *low_secs,
+    ]
+    return sections, {**entry, "encoding": "curve-keys", "lo": lo.tolist(), "hi": hi.tolist(), **low_entry}
 
 
 def _code_sh_codes(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, shn_codebooks=None) -> Coded:
@@ -213,8 +241,9 @@ def scene_grid(gs, cfg: GridCodecConfig | None = None, canonical=None) -> tuple[
     """The grid index [H, W] :func:`encode_grid_scene` sorts ``gs`` into and the meta's ``sort``
     entry: :func:`sort_scene` (PLAS on the canonical frames, ordered scales being a better
     feature, unless ``cfg.frames`` is ``stored``; or the Hilbert curve of the positions, which
-    frames do not change); ``canonical``: those frames, when already computed. It
-    depends on the sort settings only, so one index serves every level of the quality ladder."""
+    frames do not change); ``canonical``: those frames, when already computed. It depends on
+    the sort settings only (and with ``means_encoding`` "curve-keys" on the position bits, whose
+    key order it is), so one index serves every level of a ladder that shares them."""
     cfg = (cfg or GridCodecConfig()).validate()
     if cfg.frames != "stored":
         gs = canonical if canonical is not None else canonical_gaussians(gs)

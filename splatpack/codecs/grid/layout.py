@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from splatpack.compress.curve_order import snake_cells
 from splatpack.spk.arrays import encode_array
 
 __all__ = ["GridCells", "ImageLayout", "fill_source", "mosaic_shape", "storage_dtype"]
@@ -45,18 +46,22 @@ def storage_dtype(bits: int) -> np.dtype:
 class GridCells:
     """The grid the encoder lays values out on: ``source`` [H*W] is the Gaussian each cell shows
     (:func:`fill_source` of the grid index), ``order`` [N] the Gaussians of the occupied cells in
-    raster order (the order the decoder lists them in)."""
+    raster order (the order the decoder lists them in), ``snake`` [N] those of the snake's first
+    N cells (:func:`~splatpack.compress.curve_order.snake_cells`), or None where one is empty."""
 
     source: np.ndarray
     height: int
     width: int
     order: np.ndarray
+    snake: np.ndarray | None = None
 
     @classmethod
     def of(cls, grid_index: np.ndarray) -> GridCells:
         h, w = grid_index.shape
         flat = grid_index.reshape(-1)
-        return cls(fill_source(grid_index), h, w, flat[flat >= 0])
+        order = flat[flat >= 0]
+        snake = flat[snake_cells(h, w)[: len(order)]]
+        return cls(fill_source(grid_index), h, w, order, None if (snake < 0).any() else snake)
 
     def planes(self, q: np.ndarray, planes: int, channels: int) -> np.ndarray:
         """q [N, planes*channels] on the grid as [planes, H, W, channels]."""

@@ -15,8 +15,9 @@ import time
 import numpy as np
 
 from splatpack.codecs.grid.config import ATTRIBUTES, GridCodecConfig
+from splatpack.codecs.grid.curve_keys import curve_key_order
 from splatpack.codecs.grid.values import float64_numpy
-from splatpack.compress.curve_order import curve_grid_index
+from splatpack.compress.curve_order import curve_grid_index, snake_grid_index
 from splatpack.compress.grid_sort import GridSortConfig, grid_shape, sort_into_grid
 from splatpack.compress.grid_sort import sort_features as normalised_features
 from splatpack.compress.quantise import signed_log1p, unit_quats_w_positive
@@ -60,13 +61,20 @@ def sort_features(gs, weights: dict[str, float], activated: bool = True) -> np.n
 def sort_scene(gs, cfg: GridCodecConfig | None = None, sort_config=None) -> tuple[np.ndarray, dict]:
     """The grid index [H, W] (−1 = empty) of ``gs``: PLAS on :func:`sort_features`, or with
     ``cfg.order`` "hilbert" the positions' Hilbert curve laid as a snake
-    (:func:`~splatpack.compress.curve_order.curve_grid_index`), or the input order in raster order
-    when ``cfg.sort`` is False (or N < 16). Returns (grid_index, stats)."""
+    (:func:`~splatpack.compress.curve_order.curve_grid_index`; with ``means_encoding``
+    "curve-keys" the curve of the quantised coded positions, the order their keys are coded in:
+    :func:`~.curve_keys.curve_key_order`), or the input order in raster order when ``cfg.sort``
+    is False (or N < 16). Returns (grid_index, stats)."""
     cfg = (cfg or GridCodecConfig()).validate()
     n = len(gs)
     if n == 0:
         raise SplatpackError("cannot encode an empty scene as a grid")
     h, w = grid_shape(n)
+    if cfg.means_encoding == "curve-keys":
+        t0 = time.perf_counter()
+        order = curve_key_order(signed_log1p(float64_numpy(gs.means)), cfg.means.bits)
+        gi = snake_grid_index(order, (h, w))
+        return gi, {"seconds": time.perf_counter() - t0, "passes": 0, "shape": (h, w), "empty": h * w - n}
     if not cfg.sort or n < 16:
         idx = np.arange(h * w)
         stats = {"seconds": 0.0, "passes": 0, "shape": (h, w), "empty": h * w - n}

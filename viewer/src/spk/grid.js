@@ -253,6 +253,12 @@ export async function decodeGrid(spk, section, onGeometry = null) {
       return;
     }
     if (name === 'shN' && e.mode !== 'grid') throw bad('unknown shN mode');
+    const meansEncoding = e.encoding === undefined ? 'grid' : e.encoding;
+    if (name === 'means' && meansEncoding === 'curve-keys') {
+      out.means = await curveKeys(e, codec, distance);
+      return;
+    }
+    if (name === 'means' && meansEncoding !== 'grid') throw bad('unknown means encoding');
     const quatsEncoding = e.encoding === undefined ? 'components' : e.encoding;
     if (name === 'quats' && quatsEncoding === 'smallest-three') {
       out.quats = await smallestThree(e, codec, distance);
@@ -305,6 +311,81 @@ export async function decodeGrid(spk, section, onGeometry = null) {
       }
     }
     return q;
+  };
+  /** The position of `cell` along the snake (even rows left to right, odd rows right to left). */
+  const snakeAt = (cell) => {
+    const y = Math.floor(cell / w);
+    const x = cell - y * w;
+    return y * w + (y & 1 ? w - 1 - x : x);
+  };
+  /**
+   * Positions as the gaps of their high bits' sorted 3D Hilbert keys (Python's
+   * `codecs/grid/curve_keys.py`): `grid.means.lengths` holds each gap's bit length ℓ, `grid.means.rest`
+   * the ℓ − 1 bits below each gap's leading one, most significant first; the k-th key is the
+   * Gaussian in the snake's k-th cell. Keys reach 48 bits: they are summed as doubles (exact below
+   * 2^53) and split into two 24-bit halves for the inverse transform (Skilling 2004).
+   */
+  const curveKeys = async (e, codec, distance) => {
+    const bits = int(e.bits, 1, 16, 'means bits');
+    const [lo, hi] = range(e, 3, 'means');
+    const r = int(e.low_bits === undefined ? 0 : e.low_bits, 0, bits - 1, 'means low bits');
+    if (distance) throw bad('curve-keys positions are lossless (distance 0)');
+    for (let k = 0; k < nEmpty; k++) {
+      if (snakeAt(empty[k]) < n) throw fail("curve-keys positions need the empty cells at the end of the snake (section 'grid.empty')");
+    }
+    const hb = bits - r;
+    const lengths = await read('grid.means.lengths', 'ans', [n, 1], 'u8');
+    let count = 0;
+    for (let g = 0; g < n; g++) {
+      if (lengths[g] > 3 * hb) throw fail(`section 'grid.means.lengths' has a gap of more than ${3 * hb} bits (corrupt)`);
+      if (lengths[g] > 1) count += lengths[g] - 1;
+    }
+    const packed = await read('grid.means.rest', 'raw', [Math.ceil(count / 8)], 'u8');
+    const corrupt = (why) => fail(`sections 'grid.means.lengths' and 'grid.means.rest' are corrupt (${why})`);
+    if (count % 8 && (packed[packed.length - 1] & ((1 << (8 - (count % 8))) - 1))) throw corrupt('non-zero padding bits');
+    const end = 2 ** (3 * hb);
+    const points = new Uint16Array(n * 3); // along the curve
+    const x = [0, 0, 0];
+    let key = 0;
+    for (let k = 0, bit = 0; k < n; k++) {
+      const len = lengths[k];
+      if (len > 0) {
+        let gap = 1;
+        for (let j = 1; j < len; j++, bit++) gap = gap * 2 + ((packed[bit >> 3] >> (7 - (bit & 7))) & 1);
+        key += gap;
+        if (key >= end) throw corrupt(`keys past the end of a ${3 * hb}-bit curve`);
+      }
+      const top = Math.floor(key / 16777216);
+      const bottom = key - top * 16777216;
+      x[0] = x[1] = x[2] = 0;
+      for (let b = 0; b < hb; b++) {
+        for (let i = 0; i < 3; i++) {
+          const p = 3 * b + 2 - i; // bit b of axis i
+          x[i] |= (p < 24 ? (bottom >>> p) & 1 : (top >>> (p - 24)) & 1) << b;
+        }
+      }
+      const t = x[2] >> 1; // Gray decode
+      x[2] ^= x[1];
+      x[1] ^= x[0];
+      x[0] ^= t;
+      for (let q = 2; q < 1 << hb; q <<= 1) { // redo the excess work, per bit from the bottom
+        const p = q - 1;
+        for (let i = 2; i >= 0; i--) {
+          if (x[i] & q) x[0] ^= p;
+          else {
+            const s = (x[0] ^ x[i]) & p;
+            x[0] ^= s;
+            x[i] ^= s;
+          }
+        }
+      }
+      points[k * 3] = x[0];
+      points[k * 3 + 1] = x[1];
+      points[k * 3 + 2] = x[2];
+    }
+    const high = new Uint16Array(n * 3); // the decoder's order: occupied cells in raster order
+    for (let g = 0; g < n; g++) high.set(points.subarray(snakeAt(cells[g]) * 3, snakeAt(cells[g]) * 3 + 3), g * 3);
+    return dequantise(await withLowBits('means', e, high, r, 3, codec), lo, hi, bits, 3);
   };
   /**
    * Quaternions stored as their smallest three components (b bits over lo..hi each) plus the
