@@ -76,7 +76,8 @@ ALPHA_EPS = 1e-6
 #: degree 3"). Bits go where renders measure them: an opacity bit buys more render quality per
 #: byte than a position bit, so the ladder gives opacity 7–8 bits and positions 12–13 where SOG
 #: uses 6 and 14, and stores rotations as their smallest three components (+ the index of the
-#: largest). Along the curve the levels code positions as curve keys (``means_encoding``).
+#: largest). Along the curve the levels code positions as curve keys (``means_encoding``), and
+#: rotations and opacities with the order-0 ``ans`` codec instead of JPEG XL.
 QUALITY_LEVELS: dict[int, tuple[int, int, int, int, int, int, int, int]] = {
     0: (11, 6, 0, 5, 5, 6, 1024, 0),
     1: (12, 6, 0, 5, 5, 6, 2048, 0),
@@ -224,13 +225,16 @@ class GridCodecConfig:
             names = ", ".join([*QUALITY_NAMES, "sog"])
             raise SplatpackError(f"grid codec: quality must be 0..10 or one of {names}, not {quality!r}")
         means, sh0, shn, scales, quats, opac, palette, rank = SOG_LEVEL if q == "sog" else QUALITY_LEVELS[q]
+        # rotations and opacities are close to noise along the curve: the order-0 ``ans`` codes
+        # them 2–4 % smaller than JPEG XL's predictors (README, "Sixth round")
+        noise_codec = "jxl" if q == "sog" else "ans"
         cfg = cls(
             means=AttributeCoding(means),
             sh0=AttributeCoding(sh0),
             shN=AttributeCoding(shn or 5),
             scales=AttributeCoding(scales),
-            quats=AttributeCoding(quats),
-            opacities=AttributeCoding(opac),
+            quats=AttributeCoding(quats, noise_codec),
+            opacities=AttributeCoding(opac, noise_codec),
             sh_mode="palette" if palette else "basis" if rank else "grid",
             palette_size=palette or 4096,
             basis_rank=rank or 12,
