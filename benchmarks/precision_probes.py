@@ -8,7 +8,9 @@
    static model: the bit length of d entropy-coded, the bits below its leading one raw (and, as
    variants, the top 1–3 of those modelled too, or the bit length conditioned on the previous
    one), and coded for real: the bit lengths through the ``ans`` array codec, the rest packed.
-   Against it: the bytes the codec spends on ``grid.means`` and ``grid.means.low``.
+   Against it: the bytes the codec spends on ``grid.means`` and ``grid.means.low`` (the position
+   image; the probe led to ``means_encoding="curve-keys"``, :mod:`splatpack.codecs.grid.curve_keys`,
+   so the probe codes positions as that image explicitly).
 
 2. **Precision by class of geometry** (render-aware allocation without a side plane). Gaussians are
    classed by quantiles of their size (Σ log s), the two log-scale gaps (anisotropy) and opacity
@@ -179,7 +181,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for path in args.input:
             gs = load_scene(path)
-            cfg = GridCodecConfig.from_quality(args.quality)
+            cfg = GridCodecConfig.from_quality(args.quality, means_encoding="grid")
             sections, _ = grid_encode.encode_grid_scene(gs, cfg)
             spent = sum(len(s.payload) for s in sections if s.name in ("grid.means", "grid.means.low"))
             keys = position_keys(gs, cfg.means.bits)

@@ -51,12 +51,19 @@ def gap_streams(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     nz = gaps > 0
     # float64 is exact for the integers below 2^48: the bit length of each gap
     lengths[nz] = np.floor(np.log2(gaps[nz].astype(np.float64))).astype(np.uint8) + 1
-    below = np.maximum(lengths.astype(np.int64) - 1, 0)
-    owner = np.repeat(np.arange(len(k)), below)
-    starts = np.cumsum(below) - below
-    shift = (below[owner] - 1 - (np.arange(len(owner)) - starts[owner])).astype(np.uint64)
+    owner, shift, _ = _rest_bits(lengths)
     bits = ((gaps[owner] >> shift) & np.uint64(1)).astype(np.uint8)
     return lengths, np.packbits(bits, bitorder="big")
+
+
+def _rest_bits(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each bit of the rest stream: the gap it belongs to and its place value (a shift),
+    most significant first; and each gap's first bit in the stream [N]."""
+    below = np.maximum(np.asarray(lengths, np.int64) - 1, 0)
+    owner = np.repeat(np.arange(len(below)), below)
+    starts = np.cumsum(below) - below
+    shift = (below[owner] - 1 - (np.arange(len(owner)) - starts[owner])).astype(np.uint64)
+    return owner, shift, starts
 
 
 def rest_bit_count(lengths: np.ndarray) -> int:
@@ -75,13 +82,10 @@ def keys_from_streams(lengths: np.ndarray, packed: np.ndarray, key_bits: int) ->
     count = rest_bit_count(ell)
     if count % 8 and int(packed[-1]) & ((1 << (8 - count % 8)) - 1):
         raise ValueError("non-zero padding bits")
-    below = np.maximum(ell - 1, 0)
     bits = np.unpackbits(np.asarray(packed, np.uint8), bitorder="big", count=count).astype(np.uint64)
-    owner = np.repeat(np.arange(len(ell)), below)
-    starts = np.cumsum(below) - below
-    shift = (below[owner] - 1 - (np.arange(count) - starts[owner])).astype(np.uint64)
+    _, shift, starts = _rest_bits(ell)
     rest = np.zeros(len(ell), np.uint64)
-    full = below > 0
+    full = ell > 1
     if count:
         rest[full] = np.bitwise_or.reduceat(bits << shift, starts[full])
     lead = np.left_shift(np.uint64(1), np.maximum(ell - 1, 0).astype(np.uint64))
