@@ -85,7 +85,7 @@ def test_a_psnr_target_is_met_by_the_grid_codecs_own_file(scene, reference, targ
         chosen, hull = allocate(scene, tmp_path, psnr=target, config=cfg)
         assert chosen.psnr >= target and _psnr(chosen.path, reference) == pytest.approx(chosen.psnr)
         # the file is what the encoder writes for the chosen settings on the same (deterministic) sort
-        base = GridCodecConfig.from_quality(10, frames=read_grid_scene_frames(chosen.path), means_encoding="grid")
+        base = GridCodecConfig.from_quality(10, frames=read_grid_scene_frames(chosen.path))
         sections, meta = encode_grid_scene(scene, chosen.config(base))
         again = EncodedScene(sections, meta, len(scene)).write(tmp_path / "again.spk")
     assert again == chosen.bytes and (tmp_path / "again.spk").read_bytes() == chosen.path.read_bytes()

@@ -12,8 +12,9 @@ For every attribute a (positions, colour DC, SH rest, scales, rotations, opacity
 (its bits; lossy JPEG XL; for the SH rest also a low-rank basis of rank r, :mod:`.basis`,
 or band culling at τ, Reduced-3DGS, before grid planes):
 
-* **rate** R_a(o): the bytes of a's sections coded alone on the scene's one PLAS grid (the
-  sections are independent, so a file is R = Σ_a R_a(o_a) + the grid mask and header);
+* **rate** R_a(o): the bytes of a's sections coded alone on the scene's one grid (the
+  sections are independent, so a file is R = Σ_a R_a(o_a) + the grid mask and header); the
+  positions as curve keys (:mod:`.curve_keys`) on the grid of their own key order;
 * **distortion** ΔD_{a,v}(o): the render MSE in view v of the scene with a at o and every other
   attribute at the reference coding (quality 10), minus the reference's own MSE.
 
@@ -22,8 +23,9 @@ modelled as D_v ≈ D_ref,v + Σ_a ΔD_{a,v}(o_a) and its PSNR as the mean over 
 −10 log₁₀ D_v (the bench's measure, :func:`splatpack.metrics.mean_psnr_ssim`). For a multiplier
 λ ≥ 0 each attribute independently takes argmin_o R_a(o) + λ Σ_v ΔD_{a,v}(o); sweeping λ
 traces the lower convex hull of all (R, D) allocations (Everett's theorem). The candidate that
-meets the target by the model is then assembled from the coded sections already made, decoded
-and rendered; if the measured PSNR falls short, the next candidate up is tried.
+meets the target by the model is then coded (in its positions' key order; assembled from the
+coded sections already made where positions are an image), decoded and rendered; if the
+measured PSNR falls short, the next candidate up is tried.
 
 **Pruning** joins the search as one more dimension: dropping the fraction p of Gaussians that
 contribute least to orbit renders (Σ α T, :mod:`splatpack.compress.pruning`) adds its measured
@@ -43,7 +45,7 @@ import torch
 
 from splatpack.codecs.base import EncodedScene
 from splatpack.codecs.grid.codec import read_grid_scene
-from splatpack.codecs.grid.config import ATTRIBUTES, AttributeCoding, GridCodecConfig
+from splatpack.codecs.grid.config import ATTRIBUTES, ORDER0_ATTRIBUTES, AttributeCoding, GridCodecConfig
 from splatpack.codecs.grid.encode import (
     Coded,
     best_frames,
@@ -84,11 +86,13 @@ class Option:
     cull: float = 0.0  # SH rest: bands culled first at this τ (Reduced-3DGS, render-weighted)
 
     def apply(self, cfg: GridCodecConfig) -> GridCodecConfig:
-        """``cfg`` with this attribute coded this way (lossless JPEG XL)."""
+        """``cfg`` with this attribute coded this way (JPEG XL; lossless rotations and opacities
+        with the order-0 ``ans`` codec, as the quality levels code them)."""
         extra = {}
         if self.attribute == "shN":
             extra = {"sh_mode": "basis", "basis_rank": self.rank} if self.rank else {"sh_mode": "grid"}
-        coding = AttributeCoding(self.bits, "jxl", self.distance)
+        order0 = self.attribute in ORDER0_ATTRIBUTES and not self.distance
+        coding = AttributeCoding(self.bits, "ans" if order0 else "jxl", self.distance)
         return dataclasses.replace(cfg, **{self.attribute: coding}, **extra)
 
     def label(self) -> str:
@@ -221,11 +225,7 @@ class _Allocator:
     cfg: AllocationConfig
     work: Path
     say: Callable[[str], object]
-    # one grid serves every option, so positions are an image: curve keys would need the grid in
-    # the key order of each position bit depth
-    base: GridCodecConfig = field(
-        default_factory=lambda: GridCodecConfig.from_quality(REFERENCE_QUALITY, means_encoding="grid")
-    )
+    base: GridCodecConfig = field(default_factory=lambda: GridCodecConfig.from_quality(REFERENCE_QUALITY))
     frames: str = "turned"
     values: dict = field(default_factory=dict)
     gi: np.ndarray | None = None
@@ -236,6 +236,7 @@ class _Allocator:
     made: int = 0
     weights: np.ndarray | None = None  # render contributions (pruning, culling), on first use
     culled: dict = field(default_factory=dict)  # τ → the SH rest with bands culled, coded domain
+    key_cells: dict = field(default_factory=dict)  # position bits → the grid in their curve-key order
 
     def contributions(self) -> np.ndarray:
         if self.weights is None:
@@ -244,7 +245,7 @@ class _Allocator:
         return self.weights
 
     def prepare(self) -> None:
-        """Frames, the grid (one PLAS sort), coded values and the original's renders."""
+        """Frames, the grid (one sort), coded values and the original's renders."""
         turned = canonical_gaussians(self.gs, order_scales=False)
         canonical = canonical_gaussians(self.gs)
         self.gi, self.sort_info = scene_grid(self.gs, self.base, canonical)
@@ -266,6 +267,17 @@ class _Allocator:
                 self.culled[option.cull] = float64_numpy(g.shN).reshape(len(g), -1)
             values = self.culled[option.cull]
         return code_attribute(a, values, self.cells, option.apply(self.base))
+
+    def rate(self, option: Option, coded: Coded) -> int:
+        """The bytes ``option`` costs in a file. Curve-key positions lie on the grid of their own
+        key order (:mod:`.curve_keys`), not the shared one: there they code as keys, whose bytes
+        are counted, while the shared grid's image of the same values serves the renders."""
+        if option.attribute == "means" and self.base.means_encoding == "curve-keys":
+            cfg = option.apply(self.base)
+            if cfg.means.bits not in self.key_cells:
+                self.key_cells[cfg.means.bits] = GridCells.of(scene_grid(self.gs, cfg)[0])
+            coded = code_attribute("means", self.values["means"], self.key_cells[cfg.means.bits], cfg)
+        return sum(len(s.payload) for s in coded[0])
 
     def write(self, coded: dict[str, Coded], cfg: GridCodecConfig, name: str) -> tuple[Path, int]:
         ordered = {a: coded[a] for a in ATTRIBUTES if a in self.values}  # the encoder's order
@@ -291,7 +303,7 @@ class _Allocator:
                 coded = self.code(o)
                 path, _ = self.write({**ref_coded, a: coded}, o.apply(self.base), "option.spk")
                 delta = np.maximum(self.mse_of(read_grid_scene(path)) - reference_mse, 0.0)
-                nbytes = sum(len(s.payload) for s in coded[0])
+                nbytes = self.rate(o, coded)
                 table[a].append(Measured(o, coded, nbytes, delta))
                 done += 1
                 self.say(f"measured {done}/{count}: {o.label()}: {nbytes:,} bytes")
@@ -328,7 +340,7 @@ class _Allocator:
         if shn is not None and shn.cull:
             g, _ = culled_gaussians(g, shn.cull, self.contributions()[keep])
         c.scene, c.codec = g, c.config(self.base)
-        if c.prune:
+        if c.prune or c.codec.means_encoding == "curve-keys":  # sorted anew: its own key order
             sections, meta = encode_grid_scene(g, c.codec)
             c.path, c.bytes = path, EncodedScene(sections, meta, len(g)).write(path)
         else:

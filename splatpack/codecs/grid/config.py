@@ -30,6 +30,7 @@ __all__ = [
     "MAX_SPARE",
     "MEANS_ENCODINGS",
     "OPACITY_SPACES",
+    "ORDER0_ATTRIBUTES",
     "ORDERS",
     "QUALITY_LEVELS",
     "QUALITY_NAMES",
@@ -52,6 +53,10 @@ QUATS_ENCODINGS = ("components", "smallest-three")
 #: Hilbert keys of the high bits as gaps, the grid in their order: :mod:`.curve_keys`; on a grid
 #: given in another order, an image)
 MEANS_ENCODINGS = ("grid", "curve-keys")
+#: attributes close to noise along the curve, which the quality levels (and allocation's lossless
+#: options) code with the order-0 ``ans`` codec: 2–4 % smaller than JPEG XL's predictors there
+#: (README, "Sixth round")
+ORDER0_ATTRIBUTES = ("quats", "opacities")
 #: how the Gaussians are placed on the grid: ``plas`` (SOG's sort on position, colour and scale)
 #: or ``hilbert`` (the 3D Hilbert curve of the positions as a snake, :mod:`splatpack.compress.curve_order`)
 ORDERS = ("plas", "hilbert")
@@ -225,16 +230,13 @@ class GridCodecConfig:
             names = ", ".join([*QUALITY_NAMES, "sog"])
             raise SplatpackError(f"grid codec: quality must be 0..10 or one of {names}, not {quality!r}")
         means, sh0, shn, scales, quats, opac, palette, rank = SOG_LEVEL if q == "sog" else QUALITY_LEVELS[q]
-        # rotations and opacities are close to noise along the curve: the order-0 ``ans`` codes
-        # them 2–4 % smaller than JPEG XL's predictors (README, "Sixth round")
-        noise_codec = "jxl" if q == "sog" else "ans"
         cfg = cls(
             means=AttributeCoding(means),
             sh0=AttributeCoding(sh0),
             shN=AttributeCoding(shn or 5),
             scales=AttributeCoding(scales),
-            quats=AttributeCoding(quats, noise_codec),
-            opacities=AttributeCoding(opac, noise_codec),
+            quats=AttributeCoding(quats),
+            opacities=AttributeCoding(opac),
             sh_mode="palette" if palette else "basis" if rank else "grid",
             palette_size=palette or 4096,
             basis_rank=rank or 12,
@@ -242,6 +244,9 @@ class GridCodecConfig:
             frames="stored" if q == "sog" else "best",
             order="plas" if q == "sog" else "hilbert",
         )
+        if q != "sog":
+            for name in ORDER0_ATTRIBUTES:
+                getattr(cfg, name).codec = "ans"
         keys_given = "means_encoding" in overrides
         for k, v in overrides.items():
             if not hasattr(cfg, k):
