@@ -151,9 +151,10 @@ class GridTraining:
     # attributes as the codec will decode them (straight-through), so training absorbs the coding loss
 
     def codec_config(self) -> GridCodecConfig:
-        """The grid codec's settings: ``quality`` with the ``codec`` overrides over it; positions
-        as an image (the scene is written on training's PLAS arrangement, not in curve-key order)."""
-        return GridCodecConfig.from_quality(self.quality, **{"means_encoding": "grid", **self.codec})
+        """The grid codec's settings: ``quality`` with the ``codec`` overrides over it (on
+        training's PLAS arrangement curve-key positions are coded as an image, as on any grid
+        not in their key order; without one the codec sorts them into it)."""
+        return GridCodecConfig.from_quality(self.quality, **self.codec)
 
 
 @dataclass

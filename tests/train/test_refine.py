@@ -56,6 +56,8 @@ def test_refining_pulls_the_decoded_renders_towards_the_originals(scene, tmp_pat
     assert metrics["steps"] == 150 and metrics["size_bytes"] == (tmp_path / "refined.spk").stat().st_size
     assert refined > plain + 0.8, (plain, refined)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.spk", "refined.spk"]  # no run folder left
+    with SpkReader(tmp_path / "refined.spk") as r:  # the level's coding: positions as curve keys
+        assert r.meta["attributes"]["means"]["encoding"] == "curve-keys"
 
 
 def test_refine_takes_a_quality_level_not_a_target(tmp_path, capsys):
