@@ -165,6 +165,10 @@ class TrainConfig:
     sh_degree_interval: int = 1000
     ssim_lambda: float = 0.2
     lr: LearningRates = field(default_factory=LearningRates)
+    # the positions' rate decays exponentially to lr.means_final (3DGS) over the "steps", or over
+    # the run's "progress": its steps or its time budget, whichever ends it first (``compress
+    # --refine``: a run the clock ends still settles at the final rate)
+    lr_decay: Literal["steps", "progress"] = "steps"
     densify: DensifyConfig = field(default_factory=DensifyConfig)
     scale_schedule: bool = True  # scale densify/SH schedules from 30k steps to `steps`
     init_opacity: float = 0.1

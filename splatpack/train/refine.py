@@ -94,6 +94,7 @@ def refine_and_compress(
         "backend": backend,
         "sh_degree": gs.sh_degree,
         "scale_schedule": False,
+        "lr_decay": "progress",  # the time budget, not the nominal steps, ends the schedule
         "densify": {"refine_stop": 0},
         "compact": {"enabled": False},
         "eval_lpips": False,

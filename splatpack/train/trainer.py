@@ -152,6 +152,7 @@ class Trainer:
         self.scene_scale = capture.scene_scale()
         self.step = 0
         self.train_seconds = 0.0
+        self.max_seconds: float | None = None  # the time budget of the run in progress
         self.callbacks = list(callbacks) if ranks.is_main else []
         self.initial = initial
 
@@ -207,11 +208,25 @@ class Trainer:
             for k in rates
             if k in self.params
         }
+        self.base_rates = rates
         gamma = (lr.means_final / lr.means) ** (1.0 / max(1, self.cfg.steps)) if lr.means > 0 else 1.0  # frozen means
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizers["means"], gamma=gamma)
         self.net_optimizers = {}
         for h in self.hooks:
             self.net_optimizers.update(h.make_optimizers(bool(fused)))
+
+    def decay_rates(self) -> None:
+        """``lr_decay="progress"``: the positions' rate at base·(means_final/means)^p for the next
+        step, p the run's progress: the share of its steps done, or of its time budget when that
+        is further (a run the budget ends still ends at the final rate)."""
+        lr = self.cfg.lr
+        if lr.means <= 0:
+            return
+        p = (self.step + 1) / max(1, self.cfg.steps)
+        if self.max_seconds:
+            p = max(p, self.train_seconds / self.max_seconds)
+        for group in self.optimizers["means"].param_groups:
+            group["lr"] = self.base_rates["means"] * (lr.means_final / lr.means) ** min(1.0, p)
 
     def modules(self) -> dict[str, torch.nn.Module]:
         """The methods' modules, by checkpoint key."""
@@ -316,6 +331,8 @@ class Trainer:
             opt.step()
             opt.zero_grad(set_to_none=True)
         self.scheduler.step()
+        if cfg.lr_decay == "progress":
+            self.decay_rates()
         if self.ranks.distributed:
             distributed.average_buffers(self.modules().values(), self.ranks.world_size)
         n_before = len(self.params["means"])
@@ -366,6 +383,7 @@ class Trainer:
     def _train(self, stop: StopRequest, stop_at: int | None, max_seconds: float | None) -> dict[str, Any] | None:
         self.notify(force=True)
         cfg = self.cfg
+        self.max_seconds = max_seconds
         with TrainProgress(self.console, cfg.steps, self.step, cfg.log_every) as progress:
             while self.step < cfg.steps and (max_seconds is None or self.train_seconds < max_seconds):
                 if self.stop_requested(stop):

@@ -81,3 +81,20 @@ def test_gaussian_budget_is_respected_and_ramped(tiny_capture, tmp_path, ramp):
         assert counts[12] < cap - 300 and max(counts.values()) > counts[12]
     else:  # greedy: the cap is reached at the first refinements (every Gaussian qualifies)
         assert counts[12] >= cap - 50
+
+
+@pytest.mark.parametrize("decay", ["steps", "progress"])
+def test_a_run_the_clock_ends_settles_only_with_progress_decay(tiny_capture, tmp_path, decay):
+    """``lr_decay="progress"`` (``compress --refine``): the positions' rate follows the time
+    budget, so a run the clock ends after a few of its nominal steps ends at the final rate;
+    ``"steps"`` (3DGS) has barely decayed by then."""
+    cfg = tiny_config(scale_schedule=False, steps=100_000, lr_decay=decay, densify={"refine_stop": 0})
+    tr = Trainer(tiny_capture, cfg, tmp_path)
+    tr.train(max_seconds=2.0)
+    assert 0 < tr.step < 100_000
+    base, final = tr.base_rates["means"], tr.base_rates["means"] * cfg.lr.means_final / cfg.lr.means
+    rate = tr.optimizers["means"].param_groups[0]["lr"]
+    if decay == "progress":
+        assert final <= rate < 2 * final, (rate, final)
+    else:
+        assert rate > 0.9 * base, (rate, base)
