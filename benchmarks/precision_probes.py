@@ -44,6 +44,7 @@ import splatpack.codecs.grid.encode as grid_encode
 from splatpack.codecs.base import EncodedScene
 from splatpack.codecs.grid import GridCodecConfig, read_grid_scene
 from splatpack.codecs.grid.config import AttributeCoding, resolved_low_bits
+from splatpack.codecs.grid.curve_keys import gap_streams
 from splatpack.codecs.grid.values import float64_numpy
 from splatpack.compress.curve_order import hilbert_key
 from splatpack.compress.quantise import quantise_channels, signed_log1p
@@ -69,9 +70,10 @@ def entropy_bits(symbols: np.ndarray) -> float:
 def position_keys(gs, bits: int) -> dict:
     """Bits per Gaussian of the sorted Hilbert keys' gaps under the static models of probe 1."""
     q, _, _ = quantise_channels(signed_log1p(float64_numpy(gs.means)), bits)
-    keys = np.sort(hilbert_key(q.astype(np.int64), bits)).astype(np.int64)
-    gaps = np.diff(keys, prepend=0)
-    length = np.where(gaps > 0, np.floor(np.log2(np.maximum(gaps, 1))).astype(np.int64) + 1, 0)
+    keys = np.sort(hilbert_key(q.astype(np.int64), bits))
+    lengths, packed = gap_streams(keys)  # what the codec stores (``means_encoding="curve-keys"``)
+    gaps = np.diff(keys.astype(np.int64), prepend=0)
+    length = lengths.astype(np.int64)
     below = np.maximum(length - 1, 0)
     n = len(gaps)
     out = {"length_then_raw": (entropy_bits(length) + below.sum()) / n}
@@ -84,7 +86,7 @@ def position_keys(gs, bits: int) -> dict:
     out["length_given_previous"] = (cond + below.sum()) / n
     out["ties"] = float(np.mean(gaps[1:] == 0))
     # coded, not estimated: the bit lengths through the ``ans`` array codec, the rest packed raw
-    coded = len(encode_array(length.astype(np.uint8), "ans")) + (int(below.sum()) + 7) // 8
+    coded = len(encode_array(lengths[:, None], "ans")) + len(packed)
     out["coded_length_then_raw"] = 8 * coded / n
     return out
 

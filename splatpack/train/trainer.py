@@ -330,9 +330,10 @@ class Trainer:
         for opt in [*self.optimizers.values(), *self.net_optimizers.values()]:
             opt.step()
             opt.zero_grad(set_to_none=True)
-        self.scheduler.step()
         if cfg.lr_decay == "progress":
             self.decay_rates()
+        else:
+            self.scheduler.step()
         if self.ranks.distributed:
             distributed.average_buffers(self.modules().values(), self.ranks.world_size)
         n_before = len(self.params["means"])

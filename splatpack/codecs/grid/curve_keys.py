@@ -29,10 +29,7 @@ import numpy as np
 from splatpack.compress.curve_order import hilbert_key
 from splatpack.compress.quantise import quantise_channels
 
-__all__ = ["MAX_KEY_BITS", "curve_key_order", "gap_streams", "keys_from_streams", "rest_bit_count"]
-
-#: 3 axes × 16 bits: a key always fits a uint64 and a JavaScript double exactly
-MAX_KEY_BITS = 48
+__all__ = ["curve_key_order", "gap_streams", "keys_from_streams", "rest_bit_count"]
 
 
 def curve_key_order(t: np.ndarray, bits: int) -> np.ndarray:
@@ -44,7 +41,8 @@ def curve_key_order(t: np.ndarray, bits: int) -> np.ndarray:
 
 
 def gap_streams(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(lengths u8 [N], packed rest u8) of non-decreasing ``keys`` [N] (below 2^48)."""
+    """(lengths u8 [N], packed rest u8) of non-decreasing ``keys`` [N] (below 2^48: 3 axes of at
+    most 16 bits, which fit a JavaScript double exactly)."""
     k = np.asarray(keys, np.uint64)
     gaps = np.diff(k, prepend=np.uint64(0))
     lengths = np.zeros(len(k), np.uint8)

@@ -168,7 +168,7 @@ def _code_curve_keys(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, r: i
     keys = hilbert_key((q[cells.snake] >> r).astype(np.int64), bits - r)
     if (keys[1:] < keys[:-1]).any():
         return None
-    high, low_secs, low_entry = _split_low_bits("means", q, r, s, cells, cfg)
+    _, low_secs, low_entry = _split_low_bits("means", q, r, s, cells, cfg)  # the keys hold the high bits
     lengths, packed = gap_streams(keys)
     sections = [
         Section("grid.means.lengths", "ans", encode_array(lengths[:, None], "ans")),
