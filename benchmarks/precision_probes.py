@@ -19,8 +19,8 @@
    one bit more than the level spends on positions, scales and rotations: drop bit j when
    s̄_c·4^j < κ·s̄·4 (high-rate allocation, Gersho & Gray §8.3). The depths go through the
    codec's drop plane (``grid.<a>.drop``), whose bytes are subtracted: the bound for a decoder
-   that derives the classes from what it has decoded. A probe hands the depths in by patching the
-   encoder's sensitivity and depth functions; nothing in the codec changes.
+   that derives the classes from what it has decoded. A probe hands the depths to the encoder
+   (``encode_grid_scene(drops=...)``).
 
 Writes ``benchmarks/results/precision_probes.json``. PSNR: 16 orbit views of 256 px against the
 original's renders.
@@ -36,7 +36,6 @@ import json
 import tempfile
 from collections import Counter
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 
@@ -117,19 +116,8 @@ class Renders:
 def encode(gs, cfg, path: Path, depths: dict | None = None) -> tuple[int, int]:
     """(file bytes, drop-plane bytes) of ``gs`` coded with ``cfg``; ``depths`` per attribute [N]
     replace the encoder's two-class drop depths."""
-    patches = []
-    if depths is not None:
-        patches = [
-            mock.patch.object(grid_encode, "coded_sensitivity", lambda g, c: depths),
-            mock.patch.object(grid_encode, "drop_depths", lambda s, f, d: np.asarray(s, np.uint8)),
-        ]
-    for p in patches:
-        p.start()
-    try:
-        sections, meta = grid_encode.encode_grid_scene(gs, cfg)
-    finally:
-        for p in patches:
-            p.stop()
+    drops = None if depths is None else {a: np.asarray(k, np.uint8) for a, k in depths.items()}
+    sections, meta = grid_encode.encode_grid_scene(gs, cfg, drops=drops)
     size = EncodedScene(sections, meta, len(gs)).write(path)
     return size, sum(len(s.payload) for s in sections if s.name.endswith(".drop"))
 

@@ -91,12 +91,18 @@ def dequantise_channels(q: np.ndarray, lo: np.ndarray, hi: np.ndarray, bits: int
         return lo + q.astype(np.float32) * channel_step(lo, hi, bits)
 
 
-def fake_quantise(t: torch.Tensor, bits: int) -> torch.Tensor:
+def fake_quantise(t: torch.Tensor, bits: int, drop: torch.Tensor | None = None) -> torch.Tensor:
     """Straight-through quantisation of t [N, C] as :func:`quantise_channels` does it (per channel
     over the current min..max, 2^b − 1 steps): the forward value is the decoded t̂, the gradient
-    is the identity (Bengio et al. 2013)."""
+    is the identity (Bengio et al. 2013). ``drop`` [N]: the low bits k_i row i drops, decoded at
+    the middle of the 2^k_i steps it no longer knows (the grid codec's per-Gaussian precision,
+    :func:`splatpack.codecs.grid.lowbits.join_low_bits`)."""
     lo = t.detach().amin(0, keepdim=True)
     step = (t.detach().amax(0, keepdim=True) - lo) / ((1 << bits) - 1)
     safe = torch.where(step > 0, step, torch.ones_like(step))
-    q = torch.where(step > 0, lo + torch.round((t.detach() - lo) / safe) * safe, t.detach())
+    index = torch.round((t.detach() - lo) / safe)
+    if drop is not None:
+        width = torch.pow(2.0, drop.to(t.device, t.dtype))[:, None]
+        index = torch.where(width > 1, torch.floor(index / width) * width + width / 2, index)
+    q = torch.where(step > 0, lo + index * safe, t.detach())
     return t + (q - t.detach())

@@ -4,7 +4,11 @@ The Gaussians are PLAS-sorted into a 2D grid (:mod:`splatpack.compress.grid_sort
 ``grid.start``, again every ``grid.resort_every`` steps and whenever densification renumbers
 them) and a smoothness loss pulls every attribute grid towards its blurred copy
 (:mod:`splatpack.compress.grid_smoothness`), so the final planes compress as images. With ``grid.quantisation_aware`` the VQ phase of a full-preset run renders the
-attributes as the grid codec will decode them (straight-through).
+attributes as the grid codec will decode them (straight-through). With the codec's per-Gaussian
+precision (``drop_fraction``) the Gaussians that drop low bits are chosen once, by render
+sensitivity at the first quantisation-aware step, rendered at their coarser precision from then
+on and written with exactly those drops, so training absorbs them (``compress --refine
+--adaptive-precision``).
 """
 
 from __future__ import annotations
@@ -16,8 +20,11 @@ import numpy as np
 import torch
 
 from splatpack.codecs.grid import MAX_SPARE, GridCodecConfig, quantisation_aware
+from splatpack.codecs.grid.encode import coded_sensitivity
+from splatpack.codecs.grid.lowbits import gaussian_drops
 from splatpack.compress.grid_smoothness import grid_smoothness_loss
 from splatpack.compress.grid_sort import GridSortConfig, sort_features, sort_into_grid
+from splatpack.core import GaussianSet
 from splatpack.core.errors import SplatpackError
 from splatpack.core.frames import positive_w_quats
 from splatpack.train.config import GridTraining
@@ -44,10 +51,13 @@ class GridHooks(MethodHooks):
         self.qat_start = qat_start
         self.index: torch.Tensor | None = None  # [H, W] PLAS arrangement, −1 = empty cell
         self.sorts, self.sort_seconds = 0, 0.0
+        #: per attribute, the low bits k [N] each Gaussian drops (chosen at the first QAT step)
+        self.drops: dict[str, torch.Tensor] | None = None
 
     def setup(self, params: torch.nn.ParameterDict) -> None:
         self.index = None
         self.sorts, self.sort_seconds = 0, 0.0
+        self.drops = None
 
     def attributes(self, params: torch.nn.ParameterDict) -> dict[str, torch.Tensor]:
         """The per-Gaussian attribute groups the grid is sorted on and smoothed over."""
@@ -86,19 +96,25 @@ class GridHooks(MethodHooks):
         due = self.index is None or (g.resort_every > 0 and (step - g.start) % g.resort_every == 0)
         if g.smoothness_weight and step >= g.start and due:  # λ = 0: the codec sorts once
             self.sort(params, step)
+        qat = self.qat_config
+        if qat is not None and qat.drop_fraction and step >= self.qat_start and self.drops is None:
+            gs = GaussianSet.from_parameters(params).to("cpu")
+            drops = gaussian_drops(coded_sensitivity(gs, qat), qat)
+            self.drops = {k: torch.from_numpy(v).to(params["means"].device) for k, v in drops.items()}
 
     def render_params(self, params: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         """In the VQ phase of a quantisation-aware run, as the grid codec will decode them
         (straight-through, :func:`~splatpack.codecs.grid.quantisation_aware`)."""
         if self.qat_config is None or step < self.qat_start:
             return params
-        return dict(zip(RENDERED, quantisation_aware(*(params[k] for k in RENDERED), self.qat_config)))
+        return dict(zip(RENDERED, quantisation_aware(*(params[k] for k in RENDERED), self.qat_config, self.drops)))
 
     def aux_loss(self, params: torch.nn.ParameterDict) -> torch.Tensor | None:
         return None if self.index is None else self.smoothness_loss(params)
 
     def renumbered(self) -> None:
         self.index = None  # sort again
+        self.drops = None  # choose again
 
     def removed(self, gone: torch.Tensor) -> None:
         """The removed Gaussians leave empty cells and the rest renumber."""
@@ -108,6 +124,8 @@ class GridHooks(MethodHooks):
             alive = torch.zeros_like(occupied)
             alive[occupied] = ~gone[gi[occupied]]
             self.index = torch.where(alive, new_id[gi.clamp_min(0)], torch.full_like(gi, -1))
+        if self.drops is not None:
+            self.drops = {k: v[~gone.to(v.device)] for k, v in self.drops.items()}
 
     def output_index(self, n: int) -> np.ndarray | None:
         """The training grid for the grid scene of ``n`` Gaussians, or None (the codec sorts
@@ -117,10 +135,20 @@ class GridHooks(MethodHooks):
             return None
         return gi.cpu().numpy()
 
+    def output_drops(self, n: int) -> dict[str, np.ndarray] | None:
+        """The drops training rendered, for the grid scene of ``n`` Gaussians, or None (the codec
+        chooses by sensitivity)."""
+        if self.drops is None or any(len(v) != n for v in self.drops.values()):
+            return None
+        return {k: v.cpu().numpy() for k, v in self.drops.items()}
+
     def state_dict(self) -> dict[str, Any]:
         index = None if self.index is None else self.index.cpu()
-        return {"index": index, "sorts": self.sorts, "sort_seconds": self.sort_seconds}
+        drops = None if self.drops is None else {k: v.cpu() for k, v in self.drops.items()}
+        return {"index": index, "sorts": self.sorts, "sort_seconds": self.sort_seconds, "drops": drops}
 
     def load_state_dict(self, state: dict[str, Any], device: str) -> None:
         self.index = None if state["index"] is None else state["index"].to(device)
         self.sorts, self.sort_seconds = int(state["sorts"]), float(state["sort_seconds"])
+        drops = state.get("drops")
+        self.drops = None if drops is None else {k: v.to(device) for k, v in drops.items()}

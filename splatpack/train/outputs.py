@@ -94,7 +94,8 @@ def write_grid(trainer: Trainer, gs: GaussianSet, trained: dict[str, Any], shn_c
     config = grid.grid_config
     if config.sh_mode != "rvq":
         shn_codebooks = None
-    size = write_grid_scene(path, gs, config, grid_index=grid.output_index(len(gs)), shn_codebooks=shn_codebooks)
+    index, drops = grid.output_index(len(gs)), grid.output_drops(len(gs))
+    size = write_grid_scene(path, gs, config, grid_index=index, shn_codebooks=shn_codebooks, drops=drops)
     decoded = read_grid_scene(path).to(t.device)
     bg = t.background.to(t.device)
 

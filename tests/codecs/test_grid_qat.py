@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from grid_scenes import (
@@ -9,6 +10,7 @@ from grid_scenes import (
 )
 
 from splatpack.codecs.grid import GridCodecConfig, quantisation_aware, read_grid_scene, write_grid_scene
+from splatpack.codecs.grid.config import resolved_low_bits
 
 
 @pytest.mark.parametrize("quality, kw", [(3, {}), (6, {"opacity_space": "alpha"}), ("sog", {})])
@@ -37,3 +39,32 @@ def test_quantisation_aware_matches_the_decoder(scene, grid, tmp, quality, kw):
     (means.sum() + quats.sum() + scales.sum() + opac.sum() + sh0.sum()).backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in params)
     assert torch.equal(params[2].grad, torch.ones_like(scene.scales))  # straight through
+
+
+def test_quantisation_aware_renders_the_dropped_bits(scene, grid, tmp):
+    """With per-Gaussian drops, training renders each Gaussian at the precision the file keeps:
+    the middle of the steps it dropped, as the decoder puts it."""
+    cfg = GridCodecConfig.from_quality(6, frames="turned", drop_fraction=0.4)
+    rng = np.random.default_rng(0)
+    n = len(scene)
+    drops = {
+        a: rng.integers(0, resolved_low_bits(a, getattr(cfg, a), cfg) + 1, n).astype(np.uint8)
+        for a in ("means", "scales", "quats")
+    }
+    assert all(resolved_low_bits(a, getattr(cfg, a), cfg) >= 2 for a in drops)  # something to drop
+    path = tmp / "drops.spk"
+    write_grid_scene(path, scene, cfg, grid_index=grid, drops=drops)
+    dec = read_grid_scene(path)
+    order = raster_order(grid)
+    params = [getattr(scene, k).clone() for k in ("means", "quats", "scales", "opacities", "sh0")]
+    torch_drops = {a: torch.from_numpy(k) for a, k in drops.items()}
+    means, quats, scales, _, _ = quantisation_aware(*params, cfg, torch_drops)
+    close = lambda a, b: torch.allclose(a[order].float(), b.float(), atol=1e-5, rtol=1e-5)
+    assert close(means, dec.means) and close(scales, dec.scales)
+    q_dec = torch.nn.functional.normalize(dec.quats, dim=-1)
+    q_qat = torch.nn.functional.normalize(quats[order], dim=-1)
+    assert torch.allclose((q_qat * q_dec).sum(1).abs(), torch.ones(len(dec)), atol=1e-5)
+    full = quantisation_aware(*params, cfg)[0]
+    dropped = torch.from_numpy(drops["means"] > 0)
+    assert not torch.allclose(full[dropped], means[dropped])  # the dropped ones are coarser
+    assert torch.equal(full[~dropped], means[~dropped])  # the others as before

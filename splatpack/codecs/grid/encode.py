@@ -29,7 +29,7 @@ from splatpack.codecs.grid.config import (
 )
 from splatpack.codecs.grid.curve_keys import gap_streams
 from splatpack.codecs.grid.layout import GridCells, ImageLayout
-from splatpack.codecs.grid.lowbits import drop_bits, drop_depths, pack_low_bits
+from splatpack.codecs.grid.lowbits import gaussian_drops, pack_low_bits
 from splatpack.codecs.grid.palette import fit_palette, fit_residual_palette, label_bits
 from splatpack.codecs.grid.qat import quantised_quats
 from splatpack.codecs.grid.sort import sort_scene
@@ -93,11 +93,11 @@ def grid_section(
 
 
 def code_attribute(
-    name: str, t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, shn_codebooks=None, sensitivity=None
+    name: str, t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, shn_codebooks=None, drops=None
 ) -> Coded:
     """The sections and the meta entry of attribute ``name`` with coded values t [N, C];
-    ``sensitivity``: per attribute, each Gaussian's render sensitivity in the coded domain
-    (:func:`coded_sensitivity`), with which ``cfg.drop_fraction`` drops low bits."""
+    ``drops``: per attribute, the low bits k [N] each Gaussian drops
+    (:func:`~.lowbits.gaussian_drops`; none where absent)."""
     coding: AttributeCoding = getattr(cfg, name)
     if name == "shN" and cfg.sh_mode in ("palette", "rvq"):
         return _code_sh_codes(t, cells, cfg, shn_codebooks)
@@ -106,15 +106,15 @@ def code_attribute(
     entry = {"bits": coding.bits, "codec": coding.codec, "distance": float(coding.distance)}
     r = resolved_low_bits(name, coding, cfg)
     layout = ImageLayout(coding.codec, coding.bits - r, coding.distance)
-    s = None if sensitivity is None else sensitivity.get(name)
+    drop = None if drops is None else drops.get(name)
     if name == "means" and cfg.means_encoding == "curve-keys":
-        coded = _code_curve_keys(t, cells, cfg, r, s, entry)
+        coded = _code_curve_keys(t, cells, cfg, r, drop, entry)
         if coded is not None:
             return coded
     if name == "quats" and cfg.quats_encoding == "smallest-three":
         small, largest = smallest_three(t)
         q, lo, hi = quantise_channels(small, coding.bits)
-        high, low_secs, low_entry = _split_low_bits(name, q, r, s, cells, cfg)
+        high, low_secs, low_entry = _split_low_bits(name, q, r, drop, cells, cfg)
         q = np.concatenate([high, largest[:, None].astype(np.uint16)], 1)
         sec = grid_section("grid.quats", q, cells, 1, 4, layout, cfg.jxl_effort)
         return [sec, *low_secs], {
@@ -125,23 +125,22 @@ def code_attribute(
             **low_entry,
         }
     q, lo, hi = quantise_channels(t, coding.bits)
-    high, low_secs, low_entry = _split_low_bits(name, q, r, s, cells, cfg)
+    high, low_secs, low_entry = _split_low_bits(name, q, r, drop, cells, cfg)
     channels = 3 if name == "shN" else t.shape[1]
     sec = grid_section(f"grid.{name}", high, cells, t.shape[1] // channels, channels, layout, cfg.jxl_effort)
     extra = {"mode": "grid"} if name == "shN" else {}
     return [sec, *low_secs], {**entry, "lo": lo.tolist(), "hi": hi.tolist(), **extra, **low_entry}
 
 
-def _split_low_bits(name: str, q, r: int, s, cells: GridCells, cfg: GridCodecConfig):
+def _split_low_bits(name: str, q, r: int, drop, cells: GridCells, cfg: GridCodecConfig):
     """(the high bits [N, C] for the image, the low-bit sections, their meta entries) of the
-    quantised q [N, C] (:mod:`~splatpack.codecs.grid.lowbits`): with sensitivities ``s`` [N] and
-    ``cfg.drop_fraction``, the least sensitive Gaussians drop low bits (:func:`.lowbits.drop_depths`)."""
+    quantised q [N, C] (:mod:`~splatpack.codecs.grid.lowbits`); ``drop`` [N] (or None): the low
+    bits each Gaussian drops, at most r."""
     if r == 0:
         return q, [], {}
     coding: AttributeCoding = getattr(cfg, name)
-    drop = None
-    if s is not None and cfg.drop_fraction:
-        drop = drop_depths(s, cfg.drop_fraction, drop_bits(name, r))
+    if drop is not None and (len(drop) != len(q) or int(np.max(drop, initial=0)) > r):
+        raise SplatpackError(f"grid codec: {name} drops must be {len(q)} depths of at most {r} bits")
     d = np.zeros(len(cells.order), np.uint8) if drop is None else drop[cells.order]
     packed = pack_low_bits((q & ((1 << r) - 1))[cells.order], d, r)
     sections = [Section(f"grid.{name}.low", "raw", encode_array(packed, "raw"))]
@@ -156,7 +155,7 @@ def _split_low_bits(name: str, q, r: int, s, cells: GridCells, cfg: GridCodecCon
     return (q >> r).astype(np.uint16), sections, entry
 
 
-def _code_curve_keys(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, r: int, s, entry: dict) -> Coded | None:
+def _code_curve_keys(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, r: int, drop, entry: dict) -> Coded | None:
     """Positions t [N, 3] as the gaps of their high bits' Hilbert keys in grid order
     (:mod:`.curve_keys`) and their low-bit stream; None when the grid is not in their key order
     (:func:`~.curve_keys.curve_key_order` laid as a snake, what :func:`scene_grid` makes; a grid
@@ -168,7 +167,7 @@ def _code_curve_keys(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, r: i
     keys = hilbert_key((q[cells.snake] >> r).astype(np.int64), bits - r)
     if (keys[1:] < keys[:-1]).any():
         return None
-    _, low_secs, low_entry = _split_low_bits("means", q, r, s, cells, cfg)  # the keys hold the high bits
+    _, low_secs, low_entry = _split_low_bits("means", q, r, drop, cells, cfg)  # the keys hold the high bits
     lengths, packed = gap_streams(keys)
     sections = [
         Section("grid.means.lengths", "ans", encode_array(lengths[:, None], "ans")),
@@ -221,15 +220,15 @@ def _code_sh_basis(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig) -> Cod
     return [coefs, basis], {**entry, "distance": float(coding.distance), "lo": lo.tolist(), "hi": hi.tolist()}
 
 
-def code_attributes(jobs, cells: GridCells, cfg: GridCodecConfig, shn_codebooks=None, sensitivity=None) -> list[Coded]:
+def code_attributes(jobs, cells: GridCells, cfg: GridCodecConfig, shn_codebooks=None, drops=None) -> list[Coded]:
     """:func:`code_attribute` of every ``(name, t)`` of ``jobs``, in order, on a thread per core:
     the planes are independent and the image codecs release the GIL while they code, so the
     bytes are those of one after another."""
     workers = min(len(jobs), os.cpu_count() or 1)
     if workers <= 1:
-        return [code_attribute(name, t, cells, cfg, shn_codebooks, sensitivity) for name, t in jobs]
+        return [code_attribute(name, t, cells, cfg, shn_codebooks, drops) for name, t in jobs]
     with ThreadPoolExecutor(workers, thread_name_prefix="grid-code") as pool:
-        futures = [pool.submit(code_attribute, name, t, cells, cfg, shn_codebooks, sensitivity) for name, t in jobs]
+        futures = [pool.submit(code_attribute, name, t, cells, cfg, shn_codebooks, drops) for name, t in jobs]
         return [f.result() for f in futures]
 
 
@@ -301,7 +300,7 @@ def _code_frames(values: dict[str, np.ndarray], cells: GridCells, cfg: GridCodec
 
 
 def encode_grid_scene(
-    gs, cfg: GridCodecConfig | None = None, grid_index=None, shn_codebooks=None, sort_info=None
+    gs, cfg: GridCodecConfig | None = None, grid_index=None, shn_codebooks=None, sort_info=None, drops=None
 ) -> tuple[list, dict[str, Any]]:
     """A :class:`~splatpack.core.GaussianSet` → (``.spk`` sections, meta) of a grid scene.
 
@@ -310,13 +309,16 @@ def encode_grid_scene(
     (:func:`scene_grid`'s, so that the file is byte for byte the one the sort would write;
     default ``{"grid_index": "given"}``). ``shn_codebooks`` [S, K, 3(K_sh−1)]
     (``sh_mode="rvq"``): the residual codebooks training learned, instead of fitting new ones.
-    See :mod:`splatpack.codecs.grid` for the steps.
+    ``drops``: per attribute, the low bits k [N] each Gaussian drops, instead of those
+    ``cfg.drop_fraction`` picks by render sensitivity (:func:`coded_sensitivity`,
+    :func:`~.lowbits.gaussian_drops`): what quantisation-aware refinement trained with. See :mod:`splatpack.codecs.grid` for the steps.
     """
     cfg = (cfg or GridCodecConfig()).validate()
     n = len(gs)
     if n == 0:
         raise SplatpackError("cannot encode an empty scene as a grid")
-    sensitivity = coded_sensitivity(gs, cfg) if cfg.drop_fraction else None
+    if drops is None and cfg.drop_fraction:
+        drops = gaussian_drops(coded_sensitivity(gs, cfg), cfg)
     canonical = canonical_gaussians(gs) if cfg.frames != "stored" else None
     if cfg.frames in ("turned", "best"):
         gs = canonical_gaussians(gs, order_scales=False)
@@ -336,7 +338,7 @@ def encode_grid_scene(
         # the given ones where training's splits left siblings in one frame; the error differs too
         alt = coded_values(canonical, cfg)
         jobs += [(name, alt[name]) for name in ("scales", "quats")]
-    results = code_attributes(jobs, cells, cfg, shn_codebooks, sensitivity)
+    results = code_attributes(jobs, cells, cfg, shn_codebooks, drops)
     coded = dict(zip(names, results))
     if cfg.frames == "best":
         alt_coded = dict(zip(("scales", "quats"), results[len(names) :]))

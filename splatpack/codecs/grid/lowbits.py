@@ -28,7 +28,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["drop_bits", "drop_depths", "join_low_bits", "low_bit_count", "pack_low_bits", "unpack_low_bits"]
+from splatpack.codecs.grid.config import ATTRIBUTES, GridCodecConfig, resolved_low_bits
+
+__all__ = [
+    "drop_bits",
+    "drop_depths",
+    "gaussian_drops",
+    "join_low_bits",
+    "low_bit_count",
+    "pack_low_bits",
+    "unpack_low_bits",
+]
 
 
 def drop_bits(name: str, r: int) -> int:
@@ -44,6 +54,21 @@ def drop_depths(sensitivity: np.ndarray, fraction: float, depth: int) -> np.ndar
     k = np.zeros(n, np.uint8)
     k[np.argsort(np.asarray(sensitivity, np.float64), kind="stable")[: int(round(fraction * n))]] = depth
     return k
+
+
+def gaussian_drops(sensitivity: dict[str, np.ndarray], cfg: GridCodecConfig) -> dict[str, np.ndarray]:
+    """k [N] uint8 per attribute that drops low bits under ``cfg`` (``drop_fraction`` > 0, low
+    bits split off, a sensitivity given): :func:`drop_depths` of its sensitivity with
+    :func:`drop_bits` of its split. What the encoder stores, and what quantisation-aware
+    refinement renders (:func:`~splatpack.codecs.grid.qat.quantisation_aware`)."""
+    out = {}
+    if not cfg.drop_fraction:
+        return out
+    for name in ATTRIBUTES:
+        r = resolved_low_bits(name, getattr(cfg, name), cfg)
+        if r and name in sensitivity:
+            out[name] = drop_depths(sensitivity[name], cfg.drop_fraction, drop_bits(name, r))
+    return out
 
 
 def low_bit_count(drop: np.ndarray, r: int, channels: int) -> int:
