@@ -20,8 +20,7 @@ import numpy as np
 import torch
 
 from splatpack.codecs.grid import MAX_SPARE, GridCodecConfig, quantisation_aware
-from splatpack.codecs.grid.encode import coded_sensitivity
-from splatpack.codecs.grid.lowbits import gaussian_drops
+from splatpack.codecs.grid.encode import scene_drops
 from splatpack.compress.grid_smoothness import grid_smoothness_loss
 from splatpack.compress.grid_sort import GridSortConfig, sort_features, sort_into_grid
 from splatpack.core import GaussianSet
@@ -99,7 +98,7 @@ class GridHooks(MethodHooks):
         qat = self.qat_config
         if qat is not None and qat.drop_fraction and step >= self.qat_start and self.drops is None:
             gs = GaussianSet.from_parameters(params).to("cpu")
-            drops = gaussian_drops(coded_sensitivity(gs, qat), qat)
+            drops = scene_drops(gs, qat)
             self.drops = {k: torch.from_numpy(v).to(params["means"].device) for k, v in drops.items()}
 
     def render_params(self, params: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:

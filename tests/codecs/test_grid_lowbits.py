@@ -13,7 +13,7 @@ from grid_scenes import one_numba_thread, raster_order, same
 
 from splatpack.codecs.grid import AttributeCoding, GridCodecConfig, encode_grid_scene, read_grid_scene
 from splatpack.codecs.grid.config import resolved_low_bits
-from splatpack.codecs.grid.encode import coded_sensitivity
+from splatpack.codecs.grid.encode import coded_sensitivity, scene_drops
 from splatpack.codecs.grid.lowbits import (
     drop_bits,
     drop_depths,
@@ -108,8 +108,14 @@ def test_dropped_bits_stay_in_their_interval_and_follow_sensitivity(scene, grid,
     r, bits = e["low_bits"], e["bits"]
     step = (np.float32(e["hi"]) - np.float32(e["lo"])) / np.float32((1 << bits) - 1)
     err = np.abs(got["means"] - want["means"][order]) / step  # in quantisation steps
-    dropped = drop_depths(s["means"], 0.5, drop_bits("means", r))[order] > 0
+    drops = scene_drops(scene, cfg)
+    dropped = drops["means"][order] > 0
     assert dropped.sum() == len(scene) // 2
+    # one class for every attribute: one plane, each attribute's depth in the meta
+    names = {sec.name for sec in sections}
+    assert "grid.drop" in names and not any(n.endswith(".drop") and n != "grid.drop" for n in names)
+    assert e["drop"] == drop_bits("means", r) and meta["attributes"]["quats"]["drop"] == drop_bits("quats", 3)
+    assert all(np.array_equal(k > 0, drops["means"] > 0) for k in drops.values())
     assert err[~dropped].max() <= 0.5 + 1e-3  # kept Gaussians: the half-step bound
     assert err[dropped].max() <= (1 << drop_bits("means", r)) / 2 + 0.5 + 1e-3
     assert err[dropped].mean() > err[~dropped].mean()
@@ -123,7 +129,7 @@ def test_dropped_bits_stay_in_their_interval_and_follow_sensitivity(scene, grid,
     same_k = k_want == k_got
     assert same_k.mean() > 0.9
     qerr = np.abs(small_got - small_want)[same_k] / qstep
-    qdropped = (drop_depths(s["quats"], 0.5, e["low_bits"])[order] > 0)[same_k]
+    qdropped = (drops["quats"][order] > 0)[same_k]
     assert qerr[~qdropped].max() <= 0.5 + 1e-2
     assert qerr[qdropped].max() <= (1 << e["low_bits"]) / 2 + 0.5 + 1e-2
 
@@ -160,11 +166,20 @@ def test_damaged_low_bits_are_refused(scene, grid, tmp):
     assert "padding" in _damaged(tmp, "padding", with_section("grid.quats.low", padded), meta, n)
     missing = [s for s in sections if s.name != "grid.quats.low"]
     assert "grid.quats.low" in _damaged(tmp, "missing", missing, meta, n)
-    no_drop = [s for s in sections if s.name != "grid.quats.drop"]
-    assert "grid.quats.drop" in _damaged(tmp, "no-drop", no_drop, meta, n)
+    no_drop = [s for s in sections if s.name != "grid.drop"]
+    assert "grid.drop" in _damaged(tmp, "no-drop", no_drop, meta, n)
+    cells = meta["grid"]["height"] * meta["grid"]["width"]
+    two = [
+        Section(s.name, "ans", encode_array(np.full((cells, 1), 2, np.uint16), "ans")) if s.name == "grid.drop" else s
+        for s in sections
+    ]
+    assert "class" in _damaged(tmp, "class-2", two, meta, n)
     cases = (
         ("low_bits", 13, "header"),
-        ("drop", 1, "header"),
+        ("drop", 0, "header"),  # a depth is 1..r
+        ("drop", 4, "header"),
+        ("drop", "2", "header"),
+        ("drop", 1, "grid.means.low"),  # another depth: the stream's length disagrees
         ("low_bits", True, "header"),
         ("low_bits", 0, "grid"),
     )

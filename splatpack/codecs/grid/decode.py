@@ -201,20 +201,28 @@ def _decode_channels(g: _Grid, name: str, e: dict, codec: str, distance: float, 
 
 def _with_low_bits(g: _Grid, name: str, e: dict, high: np.ndarray, r: int, codec: str) -> np.ndarray:
     """The quantised values [N, C] from the image's ``high`` bits and, when ``r`` > 0, the low-bit
-    stream ``grid.<name>.low`` and the dropped bits ``grid.<name>.drop`` (:mod:`.lowbits`)."""
+    stream ``grid.<name>.low`` and the dropped bits: ``grid.<name>.drop`` (meta ``drop: true``) or
+    the scene's class ``grid.drop`` times the meta's ``drop: k`` (:mod:`.lowbits`)."""
     if r == 0:
         if "drop" in e:
             raise ValueError(f"{name} drop without low bits")
         return high
     n, c = high.shape
-    if e.get("drop", False) is not True and "drop" in e:
-        raise ValueError(f"{name} drop must be true when present")
-    if e.get("drop"):
+    d = e.get("drop")
+    if "drop" not in e:
+        drop = np.zeros(n, np.uint16)
+    elif d is True:
         drop = g.cells(f"grid.{name}.drop", ImageLayout(codec, r.bit_length()), 1, 1)[:, 0]
         if (drop > r).any():
             raise g.error(f"section 'grid.{name}.drop' drops more than the {r} low bits")
+    elif type(d) is int:  # one class for the scene (grid.drop), this attribute's depth for it
+        depth = checked_int(d, 1, r, f"{name} drop")
+        drop = g.cells("grid.drop", ImageLayout("ans", 1), 1, 1)[:, 0]
+        if (drop > 1).any():
+            raise g.error("section 'grid.drop' has a class other than 0 and 1 (corrupt)")
+        drop = drop * np.uint16(depth)
     else:
-        drop = np.zeros(n, np.uint16)
+        raise ValueError(f"{name} drop must be true or a bit count when present")
     count = low_bit_count(drop, r, c)
     packed = _section(g.reader, f"grid.{name}.low", "raw", ((count + 7) // 8,), np.dtype(np.uint8))
     if count % 8 and int(packed[-1]) & ((1 << (8 - count % 8)) - 1):

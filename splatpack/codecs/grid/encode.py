@@ -29,7 +29,7 @@ from splatpack.codecs.grid.config import (
 )
 from splatpack.codecs.grid.curve_keys import gap_streams
 from splatpack.codecs.grid.layout import GridCells, ImageLayout
-from splatpack.codecs.grid.lowbits import gaussian_drops, pack_low_bits
+from splatpack.codecs.grid.lowbits import gaussian_drops, pack_low_bits, shared_drop_class
 from splatpack.codecs.grid.palette import fit_palette, fit_residual_palette, label_bits
 from splatpack.codecs.grid.qat import quantised_quats
 from splatpack.codecs.grid.sort import sort_scene
@@ -54,6 +54,7 @@ __all__ = [
     "grid_attribute_bytes",
     "grid_scene_parts",
     "keep_canonical",
+    "scene_drops",
     "scene_grid",
 ]
 
@@ -93,11 +94,18 @@ def grid_section(
 
 
 def code_attribute(
-    name: str, t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, shn_codebooks=None, drops=None
+    name: str,
+    t: np.ndarray,
+    cells: GridCells,
+    cfg: GridCodecConfig,
+    shn_codebooks=None,
+    drops=None,
+    shared_drops: bool = False,
 ) -> Coded:
     """The sections and the meta entry of attribute ``name`` with coded values t [N, C];
     ``drops``: per attribute, the low bits k [N] each Gaussian drops
-    (:func:`~.lowbits.gaussian_drops`; none where absent)."""
+    (:func:`~.lowbits.gaussian_drops`; none where absent), ``shared_drops``: they are one class's
+    (:func:`~.lowbits.shared_drop_class`, the scene's ``grid.drop``) rather than a plane each."""
     coding: AttributeCoding = getattr(cfg, name)
     if name == "shN" and cfg.sh_mode in ("palette", "rvq"):
         return _code_sh_codes(t, cells, cfg, shn_codebooks)
@@ -108,13 +116,13 @@ def code_attribute(
     layout = ImageLayout(coding.codec, coding.bits - r, coding.distance)
     drop = None if drops is None else drops.get(name)
     if name == "means" and cfg.means_encoding == "curve-keys":
-        coded = _code_curve_keys(t, cells, cfg, r, drop, entry)
+        coded = _code_curve_keys(t, cells, cfg, r, drop, entry, shared_drops)
         if coded is not None:
             return coded
     if name == "quats" and cfg.quats_encoding == "smallest-three":
         small, largest = smallest_three(t)
         q, lo, hi = quantise_channels(small, coding.bits)
-        high, low_secs, low_entry = _split_low_bits(name, q, r, drop, cells, cfg)
+        high, low_secs, low_entry = _split_low_bits(name, q, r, drop, cells, cfg, shared_drops)
         q = np.concatenate([high, largest[:, None].astype(np.uint16)], 1)
         sec = grid_section("grid.quats", q, cells, 1, 4, layout, cfg.jxl_effort)
         return [sec, *low_secs], {
@@ -125,17 +133,18 @@ def code_attribute(
             **low_entry,
         }
     q, lo, hi = quantise_channels(t, coding.bits)
-    high, low_secs, low_entry = _split_low_bits(name, q, r, drop, cells, cfg)
+    high, low_secs, low_entry = _split_low_bits(name, q, r, drop, cells, cfg, shared_drops)
     channels = 3 if name == "shN" else t.shape[1]
     sec = grid_section(f"grid.{name}", high, cells, t.shape[1] // channels, channels, layout, cfg.jxl_effort)
     extra = {"mode": "grid"} if name == "shN" else {}
     return [sec, *low_secs], {**entry, "lo": lo.tolist(), "hi": hi.tolist(), **extra, **low_entry}
 
 
-def _split_low_bits(name: str, q, r: int, drop, cells: GridCells, cfg: GridCodecConfig):
+def _split_low_bits(name: str, q, r: int, drop, cells: GridCells, cfg: GridCodecConfig, shared: bool = False):
     """(the high bits [N, C] for the image, the low-bit sections, their meta entries) of the
     quantised q [N, C] (:mod:`~splatpack.codecs.grid.lowbits`); ``drop`` [N] (or None): the low
-    bits each Gaussian drops, at most r."""
+    bits each Gaussian drops, at most r; ``shared``: 0 or one depth k, the class in the scene's
+    ``grid.drop`` (meta ``drop: k``) instead of a plane ``grid.<name>.drop`` (``drop: true``)."""
     if r == 0:
         return q, [], {}
     coding: AttributeCoding = getattr(cfg, name)
@@ -145,7 +154,9 @@ def _split_low_bits(name: str, q, r: int, drop, cells: GridCells, cfg: GridCodec
     packed = pack_low_bits((q & ((1 << r) - 1))[cells.order], d, r)
     sections = [Section(f"grid.{name}.low", "raw", encode_array(packed, "raw"))]
     entry: dict[str, Any] = {"low_bits": r}
-    if d.any():
+    if d.any() and shared:
+        entry["drop"] = int(d.max())
+    elif d.any():
         layout = ImageLayout(coding.codec, r.bit_length())
         drop_section = grid_section(
             f"grid.{name}.drop", drop[:, None].astype(np.uint16), cells, 1, 1, layout, cfg.jxl_effort
@@ -155,7 +166,9 @@ def _split_low_bits(name: str, q, r: int, drop, cells: GridCells, cfg: GridCodec
     return (q >> r).astype(np.uint16), sections, entry
 
 
-def _code_curve_keys(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, r: int, drop, entry: dict) -> Coded | None:
+def _code_curve_keys(
+    t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, r: int, drop, entry: dict, shared_drops: bool = False
+) -> Coded | None:
     """Positions t [N, 3] as the gaps of their high bits' Hilbert keys in grid order
     (:mod:`.curve_keys`) and their low-bit stream; None when the grid is not in their key order
     (:func:`~.curve_keys.curve_key_order` laid as a snake, what :func:`scene_grid` makes; a grid
@@ -167,7 +180,9 @@ def _code_curve_keys(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, r: i
     keys = hilbert_key((q[cells.snake] >> r).astype(np.int64), bits - r)
     if (keys[1:] < keys[:-1]).any():
         return None
-    _, low_secs, low_entry = _split_low_bits("means", q, r, drop, cells, cfg)  # the keys hold the high bits
+    _, low_secs, low_entry = _split_low_bits(
+        "means", q, r, drop, cells, cfg, shared_drops
+    )  # the keys hold the high bits
     lengths, packed = gap_streams(keys)
     sections = [
         Section("grid.means.lengths", "ans", encode_array(lengths[:, None], "ans")),
@@ -220,15 +235,19 @@ def _code_sh_basis(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig) -> Cod
     return [coefs, basis], {**entry, "distance": float(coding.distance), "lo": lo.tolist(), "hi": hi.tolist()}
 
 
-def code_attributes(jobs, cells: GridCells, cfg: GridCodecConfig, shn_codebooks=None, drops=None) -> list[Coded]:
+def code_attributes(
+    jobs, cells: GridCells, cfg: GridCodecConfig, shn_codebooks=None, drops=None, shared_drops: bool = False
+) -> list[Coded]:
     """:func:`code_attribute` of every ``(name, t)`` of ``jobs``, in order, on a thread per core:
     the planes are independent and the image codecs release the GIL while they code, so the
     bytes are those of one after another."""
     workers = min(len(jobs), os.cpu_count() or 1)
     if workers <= 1:
-        return [code_attribute(name, t, cells, cfg, shn_codebooks, drops) for name, t in jobs]
+        return [code_attribute(name, t, cells, cfg, shn_codebooks, drops, shared_drops) for name, t in jobs]
     with ThreadPoolExecutor(workers, thread_name_prefix="grid-code") as pool:
-        futures = [pool.submit(code_attribute, name, t, cells, cfg, shn_codebooks, drops) for name, t in jobs]
+        futures = [
+            pool.submit(code_attribute, name, t, cells, cfg, shn_codebooks, drops, shared_drops) for name, t in jobs
+        ]
         return [f.result() for f in futures]
 
 
@@ -311,20 +330,22 @@ def encode_grid_scene(
     (``sh_mode="rvq"``): the residual codebooks training learned, instead of fitting new ones.
     ``drops``: per attribute, the low bits k [N] each Gaussian drops, instead of those
     ``cfg.drop_fraction`` picks by render sensitivity (:func:`coded_sensitivity`,
-    :func:`~.lowbits.gaussian_drops`): what quantisation-aware refinement trained with. See :mod:`splatpack.codecs.grid` for the steps.
+    :func:`scene_drops`): what quantisation-aware refinement trained with. See
+    :mod:`splatpack.codecs.grid` for the steps.
     """
     cfg = (cfg or GridCodecConfig()).validate()
     n = len(gs)
     if n == 0:
         raise SplatpackError("cannot encode an empty scene as a grid")
     if drops is None and cfg.drop_fraction:
-        drops = gaussian_drops(coded_sensitivity(gs, cfg), cfg)
+        drops = scene_drops(gs, cfg)
     canonical = canonical_gaussians(gs) if cfg.frames != "stored" else None
     if cfg.frames in ("turned", "best"):
         gs = canonical_gaussians(gs, order_scales=False)
     elif cfg.frames == "canonical":
         gs = canonical
     values = coded_values(gs, cfg)
+    drop_class = shared_drop_class(drops) if drops else None
     if grid_index is None:
         grid_index, sort_info = scene_grid(gs, cfg, canonical)
     sort_info = sort_info or {"grid_index": "given"}
@@ -338,14 +359,20 @@ def encode_grid_scene(
         # the given ones where training's splits left siblings in one frame; the error differs too
         alt = coded_values(canonical, cfg)
         jobs += [(name, alt[name]) for name in ("scales", "quats")]
-    results = code_attributes(jobs, cells, cfg, shn_codebooks, drops)
+    results = code_attributes(jobs, cells, cfg, shn_codebooks, drops, drop_class is not None)
     coded = dict(zip(names, results))
     if cfg.frames == "best":
         alt_coded = dict(zip(("scales", "quats"), results[len(names) :]))
         if keep_canonical(values, alt, _frame_bytes(alt_coded) - _frame_bytes(coded), cfg):
             coded.update(alt_coded)
             frames = "canonical"
-    return grid_scene_parts(coded, gi, cells, int(gs.sh_degree), cfg, sort_info, frames)
+    return grid_scene_parts(coded, gi, cells, int(gs.sh_degree), cfg, sort_info, frames, drop_class)
+
+
+def scene_drops(gs, cfg: GridCodecConfig) -> dict[str, np.ndarray]:
+    """The low bits k [N] each Gaussian of ``gs`` drops per attribute under ``cfg.drop_fraction``:
+    :func:`~.lowbits.gaussian_drops` of its render sensitivity (:func:`coded_sensitivity`)."""
+    return gaussian_drops(coded_sensitivity(gs, cfg), coded_values(gs, cfg), cfg)
 
 
 def coded_sensitivity(gs, cfg: GridCodecConfig) -> dict[str, np.ndarray]:
@@ -364,12 +391,23 @@ def coded_sensitivity(gs, cfg: GridCodecConfig) -> dict[str, np.ndarray]:
 
 
 def grid_scene_parts(
-    coded: dict[str, Coded], gi: np.ndarray, cells: GridCells, sh_degree: int, cfg: GridCodecConfig, sort_info, frames
+    coded: dict[str, Coded],
+    gi: np.ndarray,
+    cells: GridCells,
+    sh_degree: int,
+    cfg: GridCodecConfig,
+    sort_info,
+    frames,
+    drop_class=None,
 ) -> tuple[list, dict[str, Any]]:
     """(sections, meta) of a grid scene from its coded attributes (:func:`code_attribute` of each),
-    the checked grid index and the frames the scales and rotations were coded in."""
+    the checked grid index, the frames the scales and rotations were coded in and the shared
+    drop class c [N] (:func:`~.lowbits.shared_drop_class`, section ``grid.drop``) or None."""
     empty = np.flatnonzero(gi.reshape(-1) < 0).astype(np.uint32)
     sections = [Section("grid.empty", "deflate", encode_array(empty, "deflate"))]
+    if drop_class is not None:
+        layout = ImageLayout("ans", 1)
+        sections.append(grid_section("grid.drop", drop_class[:, None].astype(np.uint16), cells, 1, 1, layout, 0))
     for name in ATTRIBUTES:
         if name in coded:
             sections += coded[name][0]
