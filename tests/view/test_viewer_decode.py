@@ -41,6 +41,7 @@ from splatpack.codecs.compact import (
     write_compact,
 )
 from splatpack.codecs.grid import AttributeCoding, GridCodecConfig, write_grid_scene
+from splatpack.codecs.grid.config import resolved_low_bits
 from splatpack.compress.grid_sort import grid_shape
 from splatpack.core import GaussianSet
 from splatpack.core.errors import SplatpackError
@@ -262,8 +263,10 @@ GRID_CASES = {
     "degree0-webp": (0, lambda: GridCodecConfig.from_quality(7, means=AttributeCoding(15, "webp"))),
     "basis": (3, lambda: GridCodecConfig.from_quality(6, sh_mode="basis", basis_rank=7)),
     "basis-png": (1, lambda: GridCodecConfig.from_quality(6, sh_mode="basis", basis_rank=12, image_codec="png")),
-    # low bits beside the image, and per-Gaussian dropped bits (grid.means.drop, grid.quats.drop)
+    # low bits beside the image, and per-Gaussian dropped bits: one class for every attribute
+    # (grid.drop), and any depths per attribute (grid.means.drop, grid.quats.drop, …)
     "dropped-bits": (1, lambda: GridCodecConfig.from_quality(6, drop_fraction=0.5)),
+    "dropped-bits-planes": (1, lambda: GridCodecConfig.from_quality(6, frames="turned")),
     "low-bits-png": (
         2,
         lambda: GridCodecConfig(
@@ -284,9 +287,20 @@ def test_grid_scene_matches_python(tmp, case):
     gs = smooth_scene(n, degree, seed=len(case))
     path = tmp / f"grid-{case}.spk"
     keys = case.startswith("curve-keys")  # sorted by the encoder: the keys need their own order
-    write_grid_scene(path, gs, make_cfg(), grid_index=None if keys else scattered_grid(n, seed=3))
-    if case in ("dropped-bits", "curve-keys"):  # the case reaches the dropped-bit planes
-        assert all(SpkReader(path).has(f"grid.{a}.drop") for a in ("means", "quats"))
+    cfg = make_cfg()
+    drops = None
+    if case == "dropped-bits-planes":  # depths 0..r of their own per attribute
+        rng = np.random.default_rng(5)
+        drops = {
+            a: rng.integers(0, resolved_low_bits(a, getattr(cfg, a), cfg) + 1, n).astype(np.uint8)
+            for a in ("means", "scales", "quats")
+        }
+    write_grid_scene(path, gs, cfg, grid_index=None if keys else scattered_grid(n, seed=3), drops=drops)
+    attrs = SpkReader(path).meta["attributes"]
+    if case in ("dropped-bits", "curve-keys"):  # the case reaches the shared class plane
+        assert SpkReader(path).has("grid.drop") and attrs["means"]["drop"] == 2 and attrs["quats"]["drop"] == 3
+    if case == "dropped-bits-planes":
+        assert all(SpkReader(path).has(f"grid.{a}.drop") and attrs[a]["drop"] is True for a in drops)
     means = SpkReader(path).meta["attributes"]["means"]
     assert means.get("encoding", "grid") == ("curve-keys" if keys else "grid")
     index = run_js(path, tmp / f"out-grid-{case}")

@@ -275,7 +275,8 @@ export async function decodeGrid(spk, section, onGeometry = null) {
   };
   /**
    * The quantised values [n, c] from the image's `high` bits and, when `r` > 0, the low-bit stream
-   * `grid.<name>.low` and the dropped bits `grid.<name>.drop` (Python's `codecs/grid/lowbits.py`):
+   * `grid.<name>.low` and the dropped bits, `grid.<name>.drop` (`drop: true`) or the scene's class
+   * `grid.drop` times the depth `drop: k` (Python's `codecs/grid/lowbits.py`):
    * per Gaussian in raster order, per channel, its r − k kept low bits most significant first,
    * packed most significant first; q = (high << r) + kept + (k > 0 ? 2^(k−1) : 0).
    */
@@ -284,15 +285,26 @@ export async function decodeGrid(spk, section, onGeometry = null) {
       if ('drop' in e) throw bad(`${name} drop without low bits`);
       return high;
     }
-    if ('drop' in e && e.drop !== true) throw bad(`${name} drop must be true when present`);
     let drop = null;
     let dropped = 0;
-    if (e.drop) {
+    if (e.drop === true) {
       drop = await grid(`grid.${name}.drop`, new Layout(codec, 32 - Math.clz32(r)), 1, h, w, 1, cells);
       for (let g = 0; g < n; g++) {
         if (drop[g] > r) throw fail(`section 'grid.${name}.drop' drops more than the ${r} low bits`);
         dropped += drop[g];
       }
+    } else if (typeof e.drop === 'number') {
+      // one class for the scene (grid.drop, 0 or 1 per Gaussian), this attribute's depth for it
+      const depth = int(e.drop, 1, r, `${name} drop`);
+      const cls = await grid('grid.drop', new Layout('ans', 1), 1, h, w, 1, cells);
+      drop = new Uint16Array(n);
+      for (let g = 0; g < n; g++) {
+        if (cls[g] > 1) throw fail("section 'grid.drop' has a class other than 0 and 1 (corrupt)");
+        drop[g] = cls[g] * depth;
+        dropped += drop[g];
+      }
+    } else if ('drop' in e) {
+      throw bad(`${name} drop must be true or a bit count when present`);
     }
     const count = c * (r * n - dropped);
     const packed = await read(`grid.${name}.low`, 'raw', [Math.ceil(count / 8)], 'u8');
