@@ -8,6 +8,8 @@ and torch straight-through (quantisation-aware training).
   Δ_c = (hi_c − lo_c)/(2^b − 1), q = round((t − lo_c)/Δ_c) ∈ [0, 2^b − 1], decoded by
   :func:`dequantise_channels` as t̂ = lo_c + q·Δ_c in float32, so |t̂ − t| ≤ Δ_c/2 (plus float32
   rounding); :func:`fake_quantise` is the same quantiser straight-through (Bengio et al. 2013).
+  Values already on a coarse uniform lattice (a quantised file's codes) are coded on it exactly
+  (:func:`lattice_step`).
 * :func:`smallest_three`: a unit quaternion as its three smallest components and the index of
   the largest, which is recovered as √(1 − Σ small²) (:func:`from_smallest_three`).
 """
@@ -19,10 +21,13 @@ import torch
 
 __all__ = [
     "OTHER_COMPONENTS",
+    "channel_range",
     "channel_step",
     "dequantise_channels",
     "fake_quantise",
     "from_smallest_three",
+    "lattice_bits",
+    "lattice_step",
     "quantise_channels",
     "signed_expm1",
     "signed_log1p",
@@ -69,10 +74,61 @@ def from_smallest_three(small: np.ndarray, k: np.ndarray) -> np.ndarray:
     return q
 
 
-def quantise_channels(t: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(q [N, C] uint16, lo [C] float32, hi [C] float32), with the decoder's float32 step."""
+def lattice_step(x: np.ndarray, levels: int) -> float | None:
+    """The step s of a uniform lattice min(x) + j·s, j = 0..m with m ≤ ``levels``, that every value
+    of x [N] lies on (within 10⁻³ s, after merging values closer than 10⁻⁶ of the span: float
+    noise), or None. Splats saved in quantised formats carry such lattices: .splat colours and
+    SPZ colours and log-scales are 8-bit codes."""
+    lo, hi = float(x.min()), float(x.max())
+    if not hi > lo:
+        return None
+    u = np.unique(x)
+    u = u[np.concatenate([[True], np.diff(u) > 1e-6 * (hi - lo)])]
+    if len(u) > levels + 1:
+        return None
+    m = round((hi - lo) / float(np.diff(u).min()))
+    if m > levels:
+        return None
+    s = (hi - lo) / m
+    k = (u - lo) / s
+    return s if np.abs(k - np.round(k)).max() <= 1e-3 else None
+
+
+def lattice_bits(t: np.ndarray) -> int | None:
+    """The fewest bits (≤ 16) that code every channel of t [N, C] exactly, when each lies on a
+    uniform lattice (:func:`lattice_step`), else None."""
+    need = 1
+    for c in range(t.shape[1]):
+        if not float(t[:, c].max()) > float(t[:, c].min()):
+            continue  # a constant channel
+        s = lattice_step(t[:, c], (1 << 16) - 1)
+        if s is None:
+            return None
+        need = max(need, int(round((float(t[:, c].max()) - float(t[:, c].min())) / s)).bit_length())
+    return need
+
+
+def channel_range(t: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(lo [C], hi [C]) float32 the quantiser codes t [N, C] over with b bits: each channel's
+    min..max, and for a channel on a lattice of at most 2^b − 1 steps (:func:`lattice_step`)
+    hi = lo + (2^b − 1)·s, so that Δ is the lattice's step and every value is coded exactly (to
+    float32 rounding)."""
     lo = t.min(axis=0).astype(np.float32)
     hi = t.max(axis=0).astype(np.float32)
+    levels = (1 << bits) - 1
+    for c in range(t.shape[1]):
+        s = lattice_step(t[:, c], levels) if len(t) else None
+        if s is not None and np.isfinite(np.float32(float(lo[c]) + levels * s)):
+            hi[c] = np.float32(float(lo[c]) + levels * s)
+    return lo, hi
+
+
+def quantise_channels(t: np.ndarray, bits: int, lo=None, hi=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(q [N, C] uint16, lo [C] float32, hi [C] float32), with the decoder's float32 step, over
+    :func:`channel_range` or the range ``lo``..``hi`` given (values outside it clip)."""
+    if lo is None or hi is None:
+        lo, hi = channel_range(t, bits)
+    lo, hi = np.asarray(lo, np.float32), np.asarray(hi, np.float32)
     levels = (1 << bits) - 1
     step = channel_step(lo, hi, bits).astype(np.float64)
     safe = np.where(step > 0, step, 1.0)
@@ -91,16 +147,25 @@ def dequantise_channels(q: np.ndarray, lo: np.ndarray, hi: np.ndarray, bits: int
         return lo + q.astype(np.float32) * channel_step(lo, hi, bits)
 
 
-def fake_quantise(t: torch.Tensor, bits: int, drop: torch.Tensor | None = None) -> torch.Tensor:
+def fake_quantise(
+    t: torch.Tensor, bits: int, drop: torch.Tensor | None = None, value_range: tuple | None = None
+) -> torch.Tensor:
     """Straight-through quantisation of t [N, C] as :func:`quantise_channels` does it (per channel
-    over the current min..max, 2^b − 1 steps): the forward value is the decoded t̂, the gradient
-    is the identity (Bengio et al. 2013). ``drop`` [N]: the low bits k_i row i drops, decoded at
-    the middle of the 2^k_i steps it no longer knows (the grid codec's per-Gaussian precision,
-    :func:`splatpack.codecs.grid.lowbits.join_low_bits`)."""
-    lo = t.detach().amin(0, keepdim=True)
-    step = (t.detach().amax(0, keepdim=True) - lo) / ((1 << bits) - 1)
+    over the current min..max, or the fixed ``value_range`` (lo [C], hi [C]), 2^b − 1 steps): the
+    forward value is the decoded t̂, the gradient is the identity (Bengio et al. 2013). ``drop``
+    [N]: the low bits k_i row i drops, decoded at the middle of the 2^k_i steps it no longer knows
+    (the grid codec's per-Gaussian precision, :func:`splatpack.codecs.grid.lowbits.join_low_bits`)."""
+    levels = (1 << bits) - 1
+    if value_range is None:
+        lo = t.detach().amin(0, keepdim=True)
+        step = (t.detach().amax(0, keepdim=True) - lo) / levels
+    else:
+        lo, hi = (torch.as_tensor(np.asarray(v, np.float32), device=t.device)[None] for v in value_range)
+        step = (hi - lo) / levels
     safe = torch.where(step > 0, step, torch.ones_like(step))
     index = torch.round((t.detach() - lo) / safe)
+    if value_range is not None:
+        index = index.clamp(0, levels)
     if drop is not None:
         width = torch.pow(2.0, drop.to(t.device, t.dtype))[:, None]
         index = torch.where(width > 1, torch.floor(index / width) * width + width / 2, index)
