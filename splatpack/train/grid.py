@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from splatpack.codecs.grid import MAX_SPARE, GridCodecConfig, quantisation_aware
-from splatpack.codecs.grid.encode import scene_drops
+from splatpack.codecs.grid.encode import lattice_ranges, scene_drops
 from splatpack.compress.grid_smoothness import grid_smoothness_loss
 from splatpack.compress.grid_sort import GridSortConfig, sort_features, sort_into_grid
 from splatpack.core import GaussianSet
@@ -50,13 +50,15 @@ class GridHooks(MethodHooks):
         self.qat_start = qat_start
         self.index: torch.Tensor | None = None  # [H, W] PLAS arrangement, −1 = empty cell
         self.sorts, self.sort_seconds = 0, 0.0
-        #: per attribute, the low bits k [N] each Gaussian drops (chosen at the first QAT step)
+        #: per attribute, the low bits k [N] each Gaussian drops, and the fixed (lo, hi) of the
+        #: attributes on a lattice (both chosen at the first QAT step)
         self.drops: dict[str, torch.Tensor] | None = None
+        self.ranges: dict[str, tuple] | None = None
 
     def setup(self, params: torch.nn.ParameterDict) -> None:
         self.index = None
         self.sorts, self.sort_seconds = 0, 0.0
-        self.drops = None
+        self.drops = self.ranges = None
 
     def attributes(self, params: torch.nn.ParameterDict) -> dict[str, torch.Tensor]:
         """The per-Gaussian attribute groups the grid is sorted on and smoothed over."""
@@ -96,24 +98,26 @@ class GridHooks(MethodHooks):
         if g.smoothness_weight and step >= g.start and due:  # λ = 0: the codec sorts once
             self.sort(params, step)
         qat = self.qat_config
-        if qat is not None and qat.drop_fraction and step >= self.qat_start and self.drops is None:
+        if qat is not None and step >= self.qat_start and self.ranges is None:
             gs = GaussianSet.from_parameters(params).to("cpu")
-            drops = scene_drops(gs, qat)
+            drops = scene_drops(gs, qat) if qat.drop_fraction else {}
             self.drops = {k: torch.from_numpy(v).to(params["means"].device) for k, v in drops.items()}
+            self.ranges = lattice_ranges(gs, qat)
 
     def render_params(self, params: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         """In the VQ phase of a quantisation-aware run, as the grid codec will decode them
         (straight-through, :func:`~splatpack.codecs.grid.quantisation_aware`)."""
         if self.qat_config is None or step < self.qat_start:
             return params
-        return dict(zip(RENDERED, quantisation_aware(*(params[k] for k in RENDERED), self.qat_config, self.drops)))
+        rendered = quantisation_aware(*(params[k] for k in RENDERED), self.qat_config, self.drops, self.ranges)
+        return dict(zip(RENDERED, rendered))
 
     def aux_loss(self, params: torch.nn.ParameterDict) -> torch.Tensor | None:
         return None if self.index is None else self.smoothness_loss(params)
 
     def renumbered(self) -> None:
         self.index = None  # sort again
-        self.drops = None  # choose again
+        self.drops = self.ranges = None  # choose again
 
     def removed(self, gone: torch.Tensor) -> None:
         """The removed Gaussians leave empty cells and the rest renumber."""
@@ -137,17 +141,29 @@ class GridHooks(MethodHooks):
     def output_drops(self, n: int) -> dict[str, np.ndarray] | None:
         """The drops training rendered, for the grid scene of ``n`` Gaussians, or None (the codec
         chooses by sensitivity)."""
-        if self.drops is None or any(len(v) != n for v in self.drops.values()):
+        if not self.drops or any(len(v) != n for v in self.drops.values()):
             return None
         return {k: v.cpu().numpy() for k, v in self.drops.items()}
+
+    def output_ranges(self) -> dict[str, tuple] | None:
+        """The fixed ranges training rendered with, or None (the codec chooses its own)."""
+        return self.ranges or None
 
     def state_dict(self) -> dict[str, Any]:
         index = None if self.index is None else self.index.cpu()
         drops = None if self.drops is None else {k: v.cpu() for k, v in self.drops.items()}
-        return {"index": index, "sorts": self.sorts, "sort_seconds": self.sort_seconds, "drops": drops}
+        ranges = None if self.ranges is None else {k: [torch.from_numpy(v) for v in r] for k, r in self.ranges.items()}
+        return {
+            "index": index,
+            "sorts": self.sorts,
+            "sort_seconds": self.sort_seconds,
+            "drops": drops,
+            "ranges": ranges,
+        }
 
     def load_state_dict(self, state: dict[str, Any], device: str) -> None:
         self.index = None if state["index"] is None else state["index"].to(device)
         self.sorts, self.sort_seconds = int(state["sorts"]), float(state["sort_seconds"])
-        drops = state.get("drops")
+        drops, ranges = state.get("drops"), state.get("ranges")
         self.drops = None if drops is None else {k: v.to(device) for k, v in drops.items()}
+        self.ranges = None if ranges is None else {k: tuple(v.numpy() for v in r) for k, r in ranges.items()}

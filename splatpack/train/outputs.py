@@ -94,8 +94,8 @@ def write_grid(trainer: Trainer, gs: GaussianSet, trained: dict[str, Any], shn_c
     config = grid.grid_config
     if config.sh_mode != "rvq":
         shn_codebooks = None
-    index, drops = grid.output_index(len(gs)), grid.output_drops(len(gs))
-    size = write_grid_scene(path, gs, config, grid_index=index, shn_codebooks=shn_codebooks, drops=drops)
+    index, drops, ranges = grid.output_index(len(gs)), grid.output_drops(len(gs)), grid.output_ranges()
+    size = write_grid_scene(path, gs, config, grid_index=index, shn_codebooks=shn_codebooks, drops=drops, ranges=ranges)
     decoded = read_grid_scene(path).to(t.device)
     bg = t.background.to(t.device)
 

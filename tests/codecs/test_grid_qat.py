@@ -68,3 +68,34 @@ def test_quantisation_aware_renders_the_dropped_bits(scene, grid, tmp):
     dropped = torch.from_numpy(drops["means"] > 0)
     assert not torch.allclose(full[dropped], means[dropped])  # the dropped ones are coarser
     assert torch.equal(full[~dropped], means[~dropped])  # the others as before
+
+
+def test_lattice_inputs_are_coded_exactly_and_training_renders_them_so(scene, grid, tmp):
+    """Colours and log-scales on a coarse lattice (a quantised file's codes) decode exactly, and
+    quantisation-aware training on the file's fixed ranges renders what the file decodes to."""
+    import dataclasses
+
+    from splatpack.codecs.grid.encode import lattice_ranges
+
+    rng = np.random.default_rng(2)
+    n = len(scene)
+    sh0 = torch.from_numpy((rng.integers(0, 100, (n, 1, 3)) * 0.02 - 1.0).astype(np.float32))
+    scales = torch.from_numpy((rng.integers(0, 90, (n, 3)) / 16.0 - 8.0).astype(np.float32))
+    lattice = dataclasses.replace(scene, sh0=sh0, scales=scales)
+    cfg = GridCodecConfig.from_quality(6, frames="turned")  # 7 bits: 127 steps cover 100 and 90
+    ranges = lattice_ranges(lattice, cfg)
+    assert {"sh0", "scales"} <= set(ranges)
+    path = tmp / "lattice.spk"
+    write_grid_scene(path, lattice, cfg, grid_index=grid, ranges=ranges)
+    dec = read_grid_scene(path)
+    order = raster_order(grid)
+    assert torch.allclose(dec.sh0, sh0[order], atol=1e-5)  # exact: on the lattice's own step
+    params = [getattr(lattice, k).clone() for k in ("means", "quats", "scales", "opacities", "sh0")]
+    means, quats, scales_q, opac, sh0_q = quantisation_aware(*params, cfg, None, ranges)
+    close = lambda a, b: torch.allclose(a[order].float(), b.float(), atol=1e-5, rtol=1e-5)
+    assert close(sh0_q, dec.sh0) and close(scales_q, dec.scales) and close(means, dec.means)
+    moved = [p + 0.013 for p in params]  # off the lattice (training moved them): still the file's grid
+    write_grid_scene(path, dataclasses.replace(lattice, sh0=moved[4], scales=moved[2]), cfg, grid, ranges=ranges)
+    dec = read_grid_scene(path)
+    _, _, scales_q, _, sh0_q = quantisation_aware(*moved, cfg, None, ranges)
+    assert close(sh0_q, dec.sh0) and close(scales_q, dec.scales)

@@ -23,13 +23,13 @@ class GridSceneCodec:
     kind = FORMAT_KIND
 
     def encode(
-        self, gs, config: GridCodecConfig | None = None, grid_index=None, shn_codebooks=None, drops=None
+        self, gs, config: GridCodecConfig | None = None, grid_index=None, shn_codebooks=None, drops=None, ranges=None
     ) -> EncodedScene:
         """:func:`encode_grid_scene` of ``gs`` (a given PLAS ``grid_index``, trained SH-rest R-VQ
-        ``shn_codebooks`` and per-Gaussian ``drops`` are optional), after
+        ``shn_codebooks``, per-Gaussian ``drops`` and fixed ``ranges`` are optional), after
         :func:`~splatpack.core.validate.validate_gaussians`."""
         validate_gaussians(gs)
-        sections, meta = encode_grid_scene(gs, config, grid_index, shn_codebooks, drops=drops)
+        sections, meta = encode_grid_scene(gs, config, grid_index, shn_codebooks, drops=drops, ranges=ranges)
         return EncodedScene(sections, meta, len(gs))
 
     def decode(self, reader) -> GaussianSet:
@@ -43,12 +43,18 @@ GRID_SCENE_CODEC = GridSceneCodec()
 
 
 def write_grid_scene(
-    path: str | Path, gs, cfg: GridCodecConfig | None = None, grid_index=None, shn_codebooks=None, drops=None
+    path: str | Path,
+    gs,
+    cfg: GridCodecConfig | None = None,
+    grid_index=None,
+    shn_codebooks=None,
+    drops=None,
+    ranges=None,
 ) -> int:
     """Encode ``gs`` and write it to ``path`` atomically; returns the file size in bytes. ``gs`` is
     checked first (:func:`~splatpack.core.validate.validate_gaussians`), the error naming ``path``."""
     validate_gaussians(gs, path)
-    return GRID_SCENE_CODEC.encode(gs, cfg, grid_index, shn_codebooks, drops).write(path)
+    return GRID_SCENE_CODEC.encode(gs, cfg, grid_index, shn_codebooks, drops, ranges).write(path)
 
 
 def read_grid_scene(path: str | Path) -> GaussianSet:

@@ -35,7 +35,7 @@ from splatpack.codecs.grid.qat import quantised_quats
 from splatpack.codecs.grid.sort import sort_scene
 from splatpack.codecs.grid.values import coded_values, float64_numpy
 from splatpack.compress.curve_order import hilbert_key
-from splatpack.compress.quantise import fake_quantise, quantise_channels, smallest_three
+from splatpack.compress.quantise import channel_range, fake_quantise, quantise_channels, smallest_three
 from splatpack.compress.sensitivity import render_sensitivity
 from splatpack.core.errors import SplatpackError
 from splatpack.core.frames import canonical_gaussians
@@ -54,6 +54,7 @@ __all__ = [
     "grid_attribute_bytes",
     "grid_scene_parts",
     "keep_canonical",
+    "lattice_ranges",
     "scene_drops",
     "scene_grid",
 ]
@@ -101,11 +102,14 @@ def code_attribute(
     shn_codebooks=None,
     drops=None,
     shared_drops: bool = False,
+    ranges=None,
 ) -> Coded:
     """The sections and the meta entry of attribute ``name`` with coded values t [N, C];
     ``drops``: per attribute, the low bits k [N] each Gaussian drops
     (:func:`~.lowbits.gaussian_drops`; none where absent), ``shared_drops``: they are one class's
-    (:func:`~.lowbits.shared_drop_class`, the scene's ``grid.drop``) rather than a plane each."""
+    (:func:`~.lowbits.shared_drop_class`, the scene's ``grid.drop``) rather than a plane each;
+    ``ranges``: per attribute, the (lo, hi) to quantise over instead of its own
+    (:func:`~splatpack.compress.quantise.channel_range`; not for curve-keys positions)."""
     coding: AttributeCoding = getattr(cfg, name)
     if name == "shN" and cfg.sh_mode in ("palette", "rvq"):
         return _code_sh_codes(t, cells, cfg, shn_codebooks)
@@ -115,13 +119,14 @@ def code_attribute(
     r = resolved_low_bits(name, coding, cfg)
     layout = ImageLayout(coding.codec, coding.bits - r, coding.distance)
     drop = None if drops is None else drops.get(name)
+    fixed = (None, None) if ranges is None or name not in ranges else ranges[name]
     if name == "means" and cfg.means_encoding == "curve-keys":
         coded = _code_curve_keys(t, cells, cfg, r, drop, entry, shared_drops)
         if coded is not None:
             return coded
     if name == "quats" and cfg.quats_encoding == "smallest-three":
         small, largest = smallest_three(t)
-        q, lo, hi = quantise_channels(small, coding.bits)
+        q, lo, hi = quantise_channels(small, coding.bits, *fixed)
         high, low_secs, low_entry = _split_low_bits(name, q, r, drop, cells, cfg, shared_drops)
         q = np.concatenate([high, largest[:, None].astype(np.uint16)], 1)
         sec = grid_section("grid.quats", q, cells, 1, 4, layout, cfg.jxl_effort)
@@ -132,7 +137,7 @@ def code_attribute(
             "hi": hi.tolist(),
             **low_entry,
         }
-    q, lo, hi = quantise_channels(t, coding.bits)
+    q, lo, hi = quantise_channels(t, coding.bits, *fixed)
     high, low_secs, low_entry = _split_low_bits(name, q, r, drop, cells, cfg, shared_drops)
     channels = 3 if name == "shN" else t.shape[1]
     sec = grid_section(f"grid.{name}", high, cells, t.shape[1] // channels, channels, layout, cfg.jxl_effort)
@@ -236,17 +241,18 @@ def _code_sh_basis(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig) -> Cod
 
 
 def code_attributes(
-    jobs, cells: GridCells, cfg: GridCodecConfig, shn_codebooks=None, drops=None, shared_drops: bool = False
+    jobs, cells: GridCells, cfg: GridCodecConfig, shn_codebooks=None, drops=None, shared_drops=False, ranges=None
 ) -> list[Coded]:
     """:func:`code_attribute` of every ``(name, t)`` of ``jobs``, in order, on a thread per core:
     the planes are independent and the image codecs release the GIL while they code, so the
     bytes are those of one after another."""
     workers = min(len(jobs), os.cpu_count() or 1)
     if workers <= 1:
-        return [code_attribute(name, t, cells, cfg, shn_codebooks, drops, shared_drops) for name, t in jobs]
+        return [code_attribute(name, t, cells, cfg, shn_codebooks, drops, shared_drops, ranges) for name, t in jobs]
     with ThreadPoolExecutor(workers, thread_name_prefix="grid-code") as pool:
         futures = [
-            pool.submit(code_attribute, name, t, cells, cfg, shn_codebooks, drops, shared_drops) for name, t in jobs
+            pool.submit(code_attribute, name, t, cells, cfg, shn_codebooks, drops, shared_drops, ranges)
+            for name, t in jobs
         ]
         return [f.result() for f in futures]
 
@@ -319,7 +325,13 @@ def _code_frames(values: dict[str, np.ndarray], cells: GridCells, cfg: GridCodec
 
 
 def encode_grid_scene(
-    gs, cfg: GridCodecConfig | None = None, grid_index=None, shn_codebooks=None, sort_info=None, drops=None
+    gs,
+    cfg: GridCodecConfig | None = None,
+    grid_index=None,
+    shn_codebooks=None,
+    sort_info=None,
+    drops=None,
+    ranges=None,
 ) -> tuple[list, dict[str, Any]]:
     """A :class:`~splatpack.core.GaussianSet` → (``.spk`` sections, meta) of a grid scene.
 
@@ -330,7 +342,9 @@ def encode_grid_scene(
     (``sh_mode="rvq"``): the residual codebooks training learned, instead of fitting new ones.
     ``drops``: per attribute, the low bits k [N] each Gaussian drops, instead of those
     ``cfg.drop_fraction`` picks by render sensitivity (:func:`coded_sensitivity`,
-    :func:`scene_drops`): what quantisation-aware refinement trained with. See
+    :func:`scene_drops`), and ``ranges``: per attribute (not positions), the (lo, hi) its
+    channels are quantised over (:func:`lattice_ranges`): what quantisation-aware refinement
+    trained with. See
     :mod:`splatpack.codecs.grid` for the steps.
     """
     cfg = (cfg or GridCodecConfig()).validate()
@@ -359,7 +373,9 @@ def encode_grid_scene(
         # the given ones where training's splits left siblings in one frame; the error differs too
         alt = coded_values(canonical, cfg)
         jobs += [(name, alt[name]) for name in ("scales", "quats")]
-    results = code_attributes(jobs, cells, cfg, shn_codebooks, drops, drop_class is not None)
+    if ranges is not None and cfg.frames == "best":
+        raise SplatpackError("grid codec: fixed ranges need one frame choice ('turned' or 'canonical'), not 'best'")
+    results = code_attributes(jobs, cells, cfg, shn_codebooks, drops, drop_class is not None, ranges)
     coded = dict(zip(names, results))
     if cfg.frames == "best":
         alt_coded = dict(zip(("scales", "quats"), results[len(names) :]))
@@ -367,6 +383,25 @@ def encode_grid_scene(
             coded.update(alt_coded)
             frames = "canonical"
     return grid_scene_parts(coded, gi, cells, int(gs.sh_degree), cfg, sort_info, frames, drop_class)
+
+
+def lattice_ranges(gs, cfg: GridCodecConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per attribute of ``gs`` (in ``cfg``'s frames: 'turned' or 'canonical') with a channel on a
+    lattice the quantiser codes exactly (:func:`~splatpack.compress.quantise.channel_range`), the
+    (lo, hi) of its channels: quantisation-aware refinement renders on that grid and the file is
+    coded on it, so values that start exact stay on it (positions are keys, never fixed)."""
+    if cfg.frames in ("turned", "canonical"):
+        gs = canonical_gaussians(gs, order_scales=cfg.frames == "canonical")
+    values = coded_values(gs, cfg)
+    out = {}
+    for name in ("sh0", "scales", "quats", "opacities"):
+        t = values[name]
+        if name == "quats" and cfg.quats_encoding == "smallest-three":
+            t = smallest_three(t)[0]
+        lo, hi = channel_range(t, getattr(cfg, name).bits)
+        if not np.array_equal(hi, t.max(axis=0).astype(np.float32)):
+            out[name] = (lo, hi)
+    return out
 
 
 def scene_drops(gs, cfg: GridCodecConfig) -> dict[str, np.ndarray]:

@@ -18,13 +18,16 @@ from splatpack.core.frames import canonical_frames, positive_w_quats
 __all__ = ["quantisation_aware", "quantised_quats"]
 
 
-def quantisation_aware(means, quats, log_scales, opacity_logits, sh0, cfg: GridCodecConfig, drops=None) -> tuple:
+def quantisation_aware(
+    means, quats, log_scales, opacity_logits, sh0, cfg: GridCodecConfig, drops=None, ranges=None
+) -> tuple:
     """The attributes as the grid codec will decode them, straight-through, for quantisation-aware
     training: positions through sign·log1p, log-scales, rotations (four components or the
     smallest three and the recomputed largest), opacity logits (or α), colour DC — each with its
     ``cfg`` bits. ``drops``: per attribute, the low bits k [N] each Gaussian drops
-    (:func:`~splatpack.codecs.grid.lowbits.gaussian_drops`, the file's per-Gaussian precision).
-    Lossy JPEG XL distances are not modelled. Returns the five, shaped as given."""
+    (:func:`~splatpack.codecs.grid.lowbits.gaussian_drops`, the file's per-Gaussian precision);
+    ``ranges``: per attribute, the fixed (lo, hi) it is quantised over
+    (:func:`~splatpack.codecs.grid.encode.lattice_ranges`). Lossy JPEG XL distances are not modelled. Returns the five, shaped as given."""
     n = means.shape[0]
     if cfg.frames == "best":
         raise SplatpackError(
@@ -33,30 +36,33 @@ def quantisation_aware(means, quats, log_scales, opacity_logits, sh0, cfg: GridC
     if cfg.frames != "stored":
         quats, log_scales = canonical_frames(quats, log_scales, order_scales=cfg.frames == "canonical")
     t = torch.sign(means) * torch.log1p(means.abs())
-    drops = drops or {}
+    drops, ranges = drops or {}, ranges or {}
     tq = fake_quantise(t, cfg.means.bits, drops.get("means"))
     means_q = means + (torch.sign(tq) * torch.expm1(tq.abs()) - means).detach()
-    scales_q = fake_quantise(log_scales, cfg.scales.bits, drops.get("scales"))
-    quats_q = quantised_quats(quats, cfg, drops.get("quats"))
+    scales_q = fake_quantise(log_scales, cfg.scales.bits, drops.get("scales"), ranges.get("scales"))
+    quats_q = quantised_quats(quats, cfg, drops.get("quats"), ranges.get("quats"))
     o = opacity_logits.reshape(n, 1)
     if cfg.opacity_space == "logit":
-        o_q = fake_quantise(o, cfg.opacities.bits, drops.get("opacities"))
+        o_q = fake_quantise(o, cfg.opacities.bits, drops.get("opacities"), ranges.get("opacities"))
     else:
-        a = fake_quantise(torch.sigmoid(o), cfg.opacities.bits, drops.get("opacities")).clamp(ALPHA_EPS, 1 - ALPHA_EPS)
+        a = fake_quantise(torch.sigmoid(o), cfg.opacities.bits, drops.get("opacities"), ranges.get("opacities"))
+        a = a.clamp(ALPHA_EPS, 1 - ALPHA_EPS)
         o_q = o + (torch.log(a) - torch.log1p(-a) - o).detach()
-    sh0_q = fake_quantise(sh0.reshape(n, -1), cfg.sh0.bits, drops.get("sh0")).reshape(sh0.shape)
+    sh0_q = fake_quantise(sh0.reshape(n, -1), cfg.sh0.bits, drops.get("sh0"), ranges.get("sh0")).reshape(sh0.shape)
     return means_q, quats_q, scales_q, o_q.reshape(opacity_logits.shape), sh0_q
 
 
-def quantised_quats(quats: torch.Tensor, cfg: GridCodecConfig, drop: torch.Tensor | None = None) -> torch.Tensor:
+def quantised_quats(
+    quats: torch.Tensor, cfg: GridCodecConfig, drop: torch.Tensor | None = None, value_range=None
+) -> torch.Tensor:
     """Unit quaternions with w ≥ 0, quantised as four components or as the smallest three
-    (``drop`` [N]: the low bits each drops, :func:`fake_quantise`)."""
+    (``drop`` [N]: the low bits each drops; ``value_range``: a fixed range, :func:`fake_quantise`)."""
     q = positive_w_quats(quats)
     if cfg.quats_encoding != "smallest-three":
-        return fake_quantise(q, cfg.quats.bits, drop)
+        return fake_quantise(q, cfg.quats.bits, drop, value_range)
     k = q.detach().abs().argmax(1)
     others = torch.as_tensor(OTHER_COMPONENTS, device=q.device)[k]  # [N, 3]
     sign = torch.where(q.gather(1, k[:, None]) < 0, -1.0, 1.0)
-    small = fake_quantise(q.gather(1, others) * sign, cfg.quats.bits, drop)
+    small = fake_quantise(q.gather(1, others) * sign, cfg.quats.bits, drop, value_range)
     largest = torch.sqrt((1 - (small * small).sum(1, keepdim=True)).clamp_min(0))
     return torch.zeros_like(q).scatter(1, others, small).scatter(1, k[:, None], largest)
