@@ -29,6 +29,7 @@ from splatpack.captures.types import Capture, Frame
 from splatpack.codecs.grid import ATTRIBUTES, GridCodecConfig
 from splatpack.codecs.grid.encode import best_frames, scene_grid
 from splatpack.codecs.grid.layout import GridCells
+from splatpack.codecs.grid.values import resolved_positions
 from splatpack.core import GaussianSet
 from splatpack.core.frames import canonical_gaussians
 from splatpack.render import render_views
@@ -82,7 +83,8 @@ def refine_and_compress(
     grid smoothness loss's weight (SOG, :mod:`splatpack.compress.grid_smoothness`; the scene is
     then sorted once before the first step and coded on that grid), 0 = none."""
     capture = orbit_capture(gs if original is None else original)
-    level = codec or GridCodecConfig.from_quality(quality)
+    # positions decided on the input (a quantised file's lattice: the refined ones leave it)
+    level = resolved_positions(gs, codec or GridCodecConfig.from_quality(quality))
     frames = level.frames
     if frames == "best":  # training quantises in one frame choice: the one "best" would keep
         cells = GridCells.of(scene_grid(gs, level)[0])
@@ -107,7 +109,7 @@ def refine_and_compress(
             "quantisation_aware": True,
             "quality": quality,
             # the frames training quantises in; an allocation's settings in full
-            "codec": {**(_overrides(codec) if codec else {}), "frames": frames},
+            "codec": {**_overrides(level), "frames": frames},
         },
     }
     cfg = apply_overrides(TrainConfig(), settings, "compress --refine")

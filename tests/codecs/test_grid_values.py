@@ -41,3 +41,39 @@ def test_float64_numpy_detaches():
     t = torch.ones(3, requires_grad=True)
     a = float64_numpy(t * 2)
     assert a.dtype == np.float64 and a.tolist() == [2.0, 2.0, 2.0]
+
+
+def _fixed_point(gs, steps=(3000, 9000, 500), seed=0):
+    """``gs`` with positions on SPZ's fixed-point lattice (2⁻¹² steps), spanning ``steps``."""
+    import dataclasses
+
+    rng = np.random.default_rng(seed)
+    codes = np.stack([rng.integers(0, s + 1, len(gs)) for s in steps], 1)
+    codes[0], codes[1] = 0, steps  # the span is reached
+    return dataclasses.replace(gs, means=torch.from_numpy((codes * 2.0**-12 - 1.0).astype(np.float32)))
+
+
+def test_fixed_point_positions_are_coded_linearly_on_their_lattice(tmp_path):
+    """``auto`` codes positions on their own lattice where its bits fit the level's + 1 (exact,
+    the file says ``linear``), and as the log otherwise (float positions, or too many bits)."""
+    from splatpack.codecs.grid import read_grid_scene, write_grid_scene
+    from splatpack.codecs.grid.values import resolved_positions
+    from splatpack.spk.container import SpkReader
+
+    gs = _fixed_point(smooth_scene(n=300, seed=2, degree=0))
+    level = GridCodecConfig.from_quality(6)  # 13 bits: 9000 steps need 14
+    assert level.means_transform == "auto"
+    cfg = resolved_positions(gs, level)
+    assert cfg.means_transform == "linear" and cfg.means.bits == 14
+    assert resolved_positions(gs, GridCodecConfig.from_quality(3)).means_transform == "signed-log1p"  # 12 + 1 < 14
+    assert resolved_positions(smooth_scene(n=300, seed=2), level).means_transform == "signed-log1p"
+    assert resolved_positions(gs, GridCodecConfig()).means_transform == "signed-log1p"  # SOG: as set
+    path = tmp_path / "fixed.spk"
+    write_grid_scene(path, gs, level)
+    with SpkReader(path) as r:
+        assert r.meta["means_transform"] == "linear" and r.meta["attributes"]["means"]["bits"] == 14
+        assert r.meta["attributes"]["means"]["encoding"] == "curve-keys"
+    dec = read_grid_scene(path)
+    want = np.sort(gs.means.double().numpy().view("f8,f8,f8"), axis=0)
+    got = np.sort(dec.means.double().numpy().view("f8,f8,f8"), axis=0)
+    assert np.abs(want.view(np.float64) - got.view(np.float64)).max() < 1e-6  # every position exact

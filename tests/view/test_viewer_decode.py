@@ -19,6 +19,7 @@ Skips when ``node`` or ``viewer/node_modules`` is missing (``cd viewer && npm ci
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import struct
@@ -277,6 +278,8 @@ GRID_CASES = {
     # bits, and 48-bit keys (16 bits a channel, none beside them) beyond JavaScript's 32-bit operators
     "curve-keys": (1, lambda: GridCodecConfig.from_quality(6, drop_fraction=0.5)),
     "curve-keys-48": (0, lambda: GridCodecConfig.from_quality(10, means={"low_bits": 0})),
+    # fixed-point positions (SPZ's 2^-12 lattice) coded linearly, as curve keys
+    "curve-keys-linear": (0, lambda: GridCodecConfig.from_quality(6, drop_fraction=0.5)),
 }
 
 
@@ -285,6 +288,9 @@ def test_grid_scene_matches_python(tmp, case):
     degree, make_cfg = GRID_CASES[case]
     n = 257
     gs = smooth_scene(n, degree, seed=len(case))
+    if case == "curve-keys-linear":
+        codes = np.random.default_rng(1).integers(0, 9001, (n, 3))
+        gs = dataclasses.replace(gs, means=torch.from_numpy((codes * 2.0**-12 - 1.0).astype(np.float32)))
     path = tmp / f"grid-{case}.spk"
     keys = case.startswith("curve-keys")  # sorted by the encoder: the keys need their own order
     cfg = make_cfg()
@@ -297,6 +303,7 @@ def test_grid_scene_matches_python(tmp, case):
         }
     write_grid_scene(path, gs, cfg, grid_index=None if keys else scattered_grid(n, seed=3), drops=drops)
     attrs = SpkReader(path).meta["attributes"]
+    assert SpkReader(path).meta["means_transform"] == ("linear" if case == "curve-keys-linear" else "signed-log1p")
     if case in ("dropped-bits", "curve-keys"):  # the case reaches the shared class plane
         assert SpkReader(path).has("grid.drop") and attrs["means"]["drop"] == 2 and attrs["quats"]["drop"] == 3
     if case == "dropped-bits-planes":

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_RVQ_STAGES",
     "MAX_SPARE",
     "MEANS_ENCODINGS",
+    "MEANS_TRANSFORMS",
     "OPACITY_SPACES",
     "ORDER0_ATTRIBUTES",
     "ORDERS",
@@ -53,6 +54,11 @@ QUATS_ENCODINGS = ("components", "smallest-three")
 #: Hilbert keys of the high bits as gaps, the grid in their order: :mod:`.curve_keys`; on a grid
 #: given in another order, an image)
 MEANS_ENCODINGS = ("grid", "curve-keys")
+#: what positions are quantised as: t = sign(x)·log1p(|x|) (SOG's log activation), the position
+#: itself (``linear``: a quantised file's fixed-point positions, coded exactly on their lattice),
+#: or ``auto`` (the quality levels: ``linear`` where that lattice fits the level's bits + 1,
+#: :func:`resolved_positions`)
+MEANS_TRANSFORMS = ("signed-log1p", "linear", "auto")
 #: attributes close to noise along the curve, which the quality levels (and allocation's lossless
 #: options) code with the order-0 ``ans`` codec: 2–4 % smaller than JPEG XL's predictors there
 #: (README, "Sixth round")
@@ -137,6 +143,7 @@ class GridCodecConfig:
     opacity_space: str = "logit"
     quats_encoding: str = "components"
     means_encoding: str = "grid"
+    means_transform: str = "signed-log1p"
     sh_mode: str = "grid"
     palette_size: int = 4096
     palette_bits: int = 8
@@ -170,6 +177,10 @@ class GridCodecConfig:
         if self.quats_encoding == "smallest-three" and self.quats.distance:
             # lossy JPEG XL would blur the index channel of the largest component into other indices
             raise SplatpackError("grid codec: smallest-three quaternions must be coded losslessly (quats.distance 0)")
+        if self.means_transform not in MEANS_TRANSFORMS:
+            raise SplatpackError(
+                f"grid codec: means_transform must be one of {MEANS_TRANSFORMS}, not {self.means_transform!r}"
+            )
         if self.means_encoding not in MEANS_ENCODINGS:
             raise SplatpackError(
                 f"grid codec: means_encoding must be one of {MEANS_ENCODINGS}, not {self.means_encoding!r}"
@@ -243,6 +254,7 @@ class GridCodecConfig:
             quats_encoding="components" if q == "sog" else "smallest-three",
             frames="stored" if q == "sog" else "best",
             order="plas" if q == "sog" else "hilbert",
+            means_transform="signed-log1p" if q == "sog" else "auto",
         )
         if q != "sog":
             for name in ORDER0_ATTRIBUTES:

@@ -290,7 +290,7 @@ def decode_grid_scene(r) -> GaussianSet:
             raise ValueError("version")
         h, w = _grid_shape(m, n)
         degree = checked_int(m["sh_degree"], 0, 3, "sh_degree")
-        if m["means_transform"] != "signed-log1p" or m["opacity_space"] not in OPACITY_SPACES:
+        if m["means_transform"] not in ("signed-log1p", "linear") or m["opacity_space"] not in OPACITY_SPACES:
             raise ValueError("unknown transform")
         attrs = m["attributes"]
         if not isinstance(attrs, dict):
@@ -305,16 +305,16 @@ def decode_grid_scene(r) -> GaussianSet:
                     raise ValueError("shN present for SH degree 0")
                 continue
             out[name] = _decode_attribute(g, name, attrs[name], n, channels, k_rest)
-        opacity_space = m["opacity_space"]
+        opacity_space, linear = m["opacity_space"], m["means_transform"] == "linear"
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise SpkError(f"malformed grid-scene header ({type(exc).__name__}: {exc})", r.path) from None
-    return _gaussians(out, opacity_space, n, k_rest, r.path)
+    return _gaussians(out, opacity_space, n, k_rest, r.path, linear)
 
 
-def _gaussians(out: dict[str, np.ndarray], opacity_space: str, n: int, k_rest: int, path) -> GaussianSet:
+def _gaussians(out: dict[str, np.ndarray], opacity_space: str, n: int, k_rest: int, path, linear=False) -> GaussianSet:
     """The decoded attributes, out of their coded domains, as Gaussians (non-finite ones refused)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        out["means"] = signed_expm1(out["means"]).astype(np.float32)
+        out["means"] = (out["means"] if linear else signed_expm1(out["means"])).astype(np.float32)
         opac = out["opacities"][:, 0]
         if opacity_space == "alpha":
             a = np.clip(opac, np.float32(ALPHA_EPS), np.float32(1 - ALPHA_EPS))

@@ -33,7 +33,7 @@ from splatpack.codecs.grid.lowbits import gaussian_drops, pack_low_bits, shared_
 from splatpack.codecs.grid.palette import fit_palette, fit_residual_palette, label_bits
 from splatpack.codecs.grid.qat import quantised_quats
 from splatpack.codecs.grid.sort import sort_scene
-from splatpack.codecs.grid.values import coded_values, float64_numpy
+from splatpack.codecs.grid.values import coded_values, float64_numpy, resolved_positions
 from splatpack.compress.curve_order import hilbert_key
 from splatpack.compress.quantise import channel_range, fake_quantise, quantise_channels, smallest_three
 from splatpack.compress.sensitivity import render_sensitivity
@@ -351,6 +351,7 @@ def encode_grid_scene(
     n = len(gs)
     if n == 0:
         raise SplatpackError("cannot encode an empty scene as a grid")
+    cfg = resolved_positions(gs, cfg)
     if drops is None and cfg.drop_fraction:
         drops = scene_drops(gs, cfg)
     canonical = canonical_gaussians(gs) if cfg.frames != "stored" else None
@@ -416,8 +417,9 @@ def coded_sensitivity(gs, cfg: GridCodecConfig) -> dict[str, np.ndarray]:
     positions t = sign·log1p|x| (dx/dt = 1 + |x|), unit quaternions (× ‖q‖²), opacity as α
     (dα/do = α(1 − α)) where coded so. Frames do not change it: it is a mean over channels."""
     s = render_sensitivity(gs)
-    x = np.abs(float64_numpy(gs.means))
-    s["means"] = s["means"] * ((1.0 + x) ** 2).mean(1)
+    if cfg.means_transform != "linear":
+        x = np.abs(float64_numpy(gs.means))
+        s["means"] = s["means"] * ((1.0 + x) ** 2).mean(1)
     s["quats"] = s["quats"] * (float64_numpy(gs.quats) ** 2).sum(1)
     if cfg.opacity_space == "alpha":
         a = 1.0 / (1.0 + np.exp(-float64_numpy(gs.opacities).reshape(-1)))
@@ -451,7 +453,8 @@ def grid_scene_parts(
         "version": FORMAT_VERSION,
         "grid": {"height": cells.height, "width": cells.width},
         "sh_degree": sh_degree,
-        "means_transform": "signed-log1p",
+        # values were coded by coded_positions: an unresolved "auto" is the log
+        "means_transform": "linear" if cfg.means_transform == "linear" else "signed-log1p",
         "opacity_space": cfg.opacity_space,
         "attributes": {name: entry for name, (_, entry) in coded.items()},
         "sort": sort_info,

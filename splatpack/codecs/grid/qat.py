@@ -1,7 +1,7 @@
 """Quantisation-aware training for grid scenes: the attributes as the grid codec will decode them,
 straight-through (Bengio et al. 2013), so that training renders what the file will hold.
 
-Positions go through sign·log1p, then every attribute through the per-channel quantiser of
+Positions go through sign·log1p (unless ``means_transform`` is ``linear``), then every attribute through the per-channel quantiser of
 :func:`~splatpack.compress.quantise.quantise_channels` with its ``cfg`` bits
 (:func:`~splatpack.compress.quantise.fake_quantise`).
 """
@@ -35,10 +35,13 @@ def quantisation_aware(
         )
     if cfg.frames != "stored":
         quats, log_scales = canonical_frames(quats, log_scales, order_scales=cfg.frames == "canonical")
-    t = torch.sign(means) * torch.log1p(means.abs())
     drops, ranges = drops or {}, ranges or {}
-    tq = fake_quantise(t, cfg.means.bits, drops.get("means"))
-    means_q = means + (torch.sign(tq) * torch.expm1(tq.abs()) - means).detach()
+    if cfg.means_transform == "linear":
+        means_q = fake_quantise(means, cfg.means.bits, drops.get("means"))
+    else:
+        t = torch.sign(means) * torch.log1p(means.abs())
+        tq = fake_quantise(t, cfg.means.bits, drops.get("means"))
+        means_q = means + (torch.sign(tq) * torch.expm1(tq.abs()) - means).detach()
     scales_q = fake_quantise(log_scales, cfg.scales.bits, drops.get("scales"), ranges.get("scales"))
     quats_q = quantised_quats(quats, cfg, drops.get("quats"), ranges.get("quats"))
     o = opacity_logits.reshape(n, 1)

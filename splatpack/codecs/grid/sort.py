@@ -16,7 +16,7 @@ import numpy as np
 
 from splatpack.codecs.grid.config import ATTRIBUTES, GridCodecConfig
 from splatpack.codecs.grid.curve_keys import curve_key_order
-from splatpack.codecs.grid.values import float64_numpy
+from splatpack.codecs.grid.values import coded_positions, float64_numpy, resolved_positions
 from splatpack.compress.curve_order import curve_grid_index, snake_grid_index
 from splatpack.compress.grid_sort import GridSortConfig, grid_shape, sort_into_grid
 from splatpack.compress.grid_sort import sort_features as normalised_features
@@ -72,7 +72,8 @@ def sort_scene(gs, cfg: GridCodecConfig | None = None, sort_config=None) -> tupl
     h, w = grid_shape(n)
     if cfg.means_encoding == "curve-keys":
         t0 = time.perf_counter()
-        order = curve_key_order(signed_log1p(float64_numpy(gs.means)), cfg.means.bits)
+        cfg = resolved_positions(gs, cfg)
+        order = curve_key_order(coded_positions(float64_numpy(gs.means), cfg), cfg.means.bits)
         gi = snake_grid_index(order, (h, w))
         return gi, {"seconds": time.perf_counter() - t0, "passes": 0, "shape": (h, w), "empty": h * w - n}
     if not cfg.sort or n < 16:

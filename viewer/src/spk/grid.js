@@ -150,7 +150,7 @@ export async function decodeGrid(spk, section, onGeometry = null) {
   if (n === 0 || h * w < n || h * w > 2 * n + MAX_SPARE) throw bad(`a ${h}x${w} grid does not fit ${n} Gaussians`);
   const degree = int(m.sh_degree, 0, 10, 'sh_degree');
   if (degree > 3) throw fail(`SH degree ${degree} is not supported by the viewer (at most 3)`);
-  if (m.means_transform !== 'signed-log1p' || !OPACITY_SPACES.includes(m.opacity_space)) throw bad('unknown transform');
+  if (!['signed-log1p', 'linear'].includes(m.means_transform) || !OPACITY_SPACES.includes(m.opacity_space)) throw bad('unknown transform');
   const attrs = m.attributes;
   if (!attrs || typeof attrs !== 'object' || Array.isArray(attrs)) throw bad('attributes is not an object');
 
@@ -450,14 +450,14 @@ export async function decodeGrid(spk, section, onGeometry = null) {
   if (onGeometry) {
     const first = ATTRIBUTES.filter((a) => a !== 'shN');
     for (const name of first) await decodeAttribute(name);
-    geometry = toScene(out, n, m.opacity_space);
+    geometry = toScene(out, n, m.opacity_space, m.means_transform === 'linear');
     checkFinite(first);
     await onGeometry({ ...geometry, sh0: out.sh0 });
     await decodeAttribute('shN');
     checkFinite(['shN']);
   } else {
     for (const name of ATTRIBUTES) await decodeAttribute(name);
-    geometry = toScene(out, n, m.opacity_space);
+    geometry = toScene(out, n, m.opacity_space, m.means_transform === 'linear');
     checkFinite(ATTRIBUTES);
   }
   return {
@@ -473,13 +473,14 @@ export async function decodeGrid(spk, section, onGeometry = null) {
 }
 
 /**
- * The stored attributes transformed back to the scene's parameters: means (signed expm1),
+ * The stored attributes transformed back to the scene's parameters: means (signed expm1, or as
+ * they are with `means_transform: linear`),
  * α (sigmoid, or clamped in the alpha space), linear scales, normalised quaternions. `out.means`
  * and `out.quats` are transformed in place.
  */
-function toScene(out, n, opacitySpace) {
+function toScene(out, n, opacitySpace, linear = false) {
   const means = out.means;
-  for (let k = 0; k < means.length; k++) {
+  for (let k = 0; k < means.length && !linear; k++) {
     const t = means[k];
     means[k] = f32(Math.sign(t) * f32(Math.expm1(Math.abs(t))));
   }
