@@ -5,6 +5,7 @@ Hypothesis cases: corrupted bytes 120, corrupted contents with valid checksums 1
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import struct
@@ -39,6 +40,12 @@ def _small(**kw) -> tuple[list[Section], dict, int]:
     return sections, meta, len(gs)
 
 
+def _fixed_point(gs):
+    """``gs`` with positions on SPZ's 2⁻¹² fixed-point lattice (3000 steps a channel)."""
+    codes = np.random.default_rng(0).integers(0, 3001, (len(gs), 3))
+    return dataclasses.replace(gs, means=torch.from_numpy((codes * 2.0**-12 - 0.4).astype(np.float32)))
+
+
 SMALL_SECTIONS, SMALL_META, SMALL_N = _small()
 
 #: the same scene with the SH rest as a 3-stage residual VQ (labels and codebooks in WebP)
@@ -49,8 +56,15 @@ SMALL_FILES = {
     "dropped": _small(drop_fraction=0.5)[:2],
     # positions as curve keys (grid.means.lengths, grid.means.rest) with dropped low bits
     "keys": encode_grid_scene(smooth_scene(n=40, seed=7, degree=1), GridCodecConfig.from_quality(6, drop_fraction=0.5)),
+    # fixed-point positions coded linearly (means_transform "linear"), one drop class (grid.drop)
+    "linear": encode_grid_scene(
+        _fixed_point(smooth_scene(n=40, seed=8)), GridCodecConfig.from_quality(6, drop_fraction=0.5)
+    ),
 }
 assert SMALL_FILES["keys"][1]["attributes"]["means"]["encoding"] == "curve-keys"
+assert (
+    SMALL_FILES["linear"][1]["means_transform"] == "linear" and SMALL_FILES["linear"][1]["attributes"]["means"]["drop"]
+)
 
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
@@ -104,7 +118,7 @@ def _mutate_meta(draw, meta: dict) -> dict:
     junk = draw(
         st.one_of(st.integers(-3, 70000), st.sampled_from([None, "x", 1.5, [], {}, True, 2**70, float("1e39")]))
     )
-    if target in ("bits", "codec", "mode", "stages", "size", "label_bits", "encoding"):
+    if target in ("bits", "codec", "mode", "stages", "size", "label_bits", "encoding", "drop"):
         e[target] = (
             junk
             if target != "codec"

@@ -68,8 +68,7 @@ def gaussian_drops(
     Σ_a s_a,i · Δ̄_a² (4^{k_a} − 1)/12, with s_a,i the sensitivity and Δ̄_a² the mean squared
     step of attribute a (``values``: the coded values [N, C] the steps come from): the variance
     of an error uniform over 2^k steps instead of one. One class costs one plane (``grid.drop``)
-    instead of one per attribute; on plant quality 6 that saves 2.3 % of the file for 0.3 dB
-    (README, "Seventh round"). What the encoder stores, and what quantisation-aware refinement
+    instead of one per attribute (measured in the README, "Seventh round"). What the encoder stores, and what quantisation-aware refinement
     renders (:func:`~splatpack.codecs.grid.qat.quantisation_aware`)."""
     depths = {}
     for name in ATTRIBUTES:
