@@ -112,6 +112,8 @@ def refine_and_compress(
             "codec": {**_overrides(level), "frames": frames},
         },
     }
+    if level.means_transform == "linear":  # fixed-point positions coded exactly stay on their lattice
+        settings["lr"].update(means=0.0, means_final=0.0)
     cfg = apply_overrides(TrainConfig(), settings, "compress --refine")
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix=".refine-", dir=out.resolve().parent) as tmp:

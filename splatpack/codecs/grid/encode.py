@@ -390,11 +390,15 @@ def lattice_ranges(gs, cfg: GridCodecConfig) -> dict[str, tuple[np.ndarray, np.n
     """Per attribute of ``gs`` (in ``cfg``'s frames: 'turned' or 'canonical') with a channel on a
     lattice the quantiser codes exactly (:func:`~splatpack.compress.quantise.channel_range`), the
     (lo, hi) of its channels: quantisation-aware refinement renders on that grid and the file is
-    coded on it, so values that start exact stay on it (positions are keys, never fixed)."""
+    coded on it, so values that start exact stay on it. Linear positions (``means_transform``
+    ``linear``, a lattice by construction) are included for rendering; refinement holds them
+    still, so the encoder finds the same range itself (the curve keys sort on their own)."""
     if cfg.frames in ("turned", "canonical"):
         gs = canonical_gaussians(gs, order_scales=cfg.frames == "canonical")
     values = coded_values(gs, cfg)
     out = {}
+    if cfg.means_transform == "linear":
+        out["means"] = channel_range(values["means"], cfg.means.bits)
     for name in ("sh0", "scales", "quats", "opacities"):
         t = values[name]
         if name == "quats" and cfg.quats_encoding == "smallest-three":

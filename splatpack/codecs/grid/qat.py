@@ -37,7 +37,7 @@ def quantisation_aware(
         quats, log_scales = canonical_frames(quats, log_scales, order_scales=cfg.frames == "canonical")
     drops, ranges = drops or {}, ranges or {}
     if cfg.means_transform == "linear":
-        means_q = fake_quantise(means, cfg.means.bits, drops.get("means"))
+        means_q = fake_quantise(means, cfg.means.bits, drops.get("means"), ranges.get("means"))
     else:
         t = torch.sign(means) * torch.log1p(means.abs())
         tq = fake_quantise(t, cfg.means.bits, drops.get("means"))
