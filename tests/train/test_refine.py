@@ -108,3 +108,19 @@ def test_refining_with_dropped_bits_writes_the_drops_it_trained_with(scene, tmp_
         assert np.mean((written[a] > 0) == (k > 0)) > 0.97, a  # chosen on the input scene
     with SpkReader(tmp_path / "r.spk") as r:
         assert r.meta["attributes"]["means"]["drop"] == 2 and r.has("grid.drop")  # one class plane
+
+
+def test_refining_keeps_fixed_point_positions_exact(scene, tmp_path):
+    """Positions on SPZ's fixed-point lattice are coded linearly and exactly; refinement holds
+    them there (the file says ``linear`` and every position decodes to an input position)."""
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 6001, (len(scene), 3))
+    fixed = dataclasses.replace(scene, means=torch.from_numpy((codes * 2.0**-12 - 0.7).astype(np.float32)))
+    with one_numba_thread():
+        refine_and_compress(fixed, tmp_path / "r.spk", 0, 6, backend="cpu", steps=15)
+    with SpkReader(tmp_path / "r.spk") as r:
+        assert r.meta["means_transform"] == "linear"
+    got = read_grid_scene(tmp_path / "r.spk").means.double().numpy()
+    want = fixed.means.double().numpy()
+    nearest = np.abs(got[:, None, :] - want[None, :, :]).max(-1).min(1)
+    assert nearest.max() < 1e-6
