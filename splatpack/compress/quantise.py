@@ -78,7 +78,8 @@ def lattice_step(x: np.ndarray, levels: int) -> float | None:
     """The step s of a uniform lattice min(x) + j·s, j = 0..m with m ≤ ``levels``, that every value
     of x [N] lies on (within 10⁻³ s, after merging values closer than 10⁻⁶ of the span: float
     noise), or None. Splats saved in quantised formats carry such lattices: .splat colours and
-    SPZ colours and log-scales are 8-bit codes."""
+    SPZ colours and log-scales are 8-bit codes. The step is the smallest gap between values or
+    a whole fraction of it (a sparse sample need not hold two neighbouring codes)."""
     lo, hi = float(x.min()), float(x.max())
     if not hi > lo:
         return None
@@ -86,12 +87,16 @@ def lattice_step(x: np.ndarray, levels: int) -> float | None:
     u = u[np.concatenate([[True], np.diff(u) > 1e-6 * (hi - lo)])]
     if len(u) > levels + 1:
         return None
-    m = round((hi - lo) / float(np.diff(u).min()))
-    if m > levels:
-        return None
-    s = (hi - lo) / m
-    k = (u - lo) / s
-    return s if np.abs(k - np.round(k)).max() <= 1e-3 else None
+    gap = float(np.diff(u).min())
+    for divisor in range(1, 17):
+        m = round((hi - lo) / (gap / divisor))
+        if m > levels:
+            return None
+        s = (hi - lo) / m
+        k = (u - lo) / s
+        if np.abs(k - np.round(k)).max() <= 1e-3:
+            return s
+    return None
 
 
 def lattice_bits(t: np.ndarray) -> int | None:

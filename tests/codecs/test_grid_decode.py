@@ -58,7 +58,7 @@ SMALL_FILES = {
     "keys": encode_grid_scene(smooth_scene(n=40, seed=7, degree=1), GridCodecConfig.from_quality(6, drop_fraction=0.5)),
     # fixed-point positions coded linearly (means_transform "linear"), one drop class (grid.drop)
     "linear": encode_grid_scene(
-        _fixed_point(smooth_scene(n=40, seed=8)), GridCodecConfig.from_quality(6, drop_fraction=0.5)
+        _fixed_point(smooth_scene(n=40, seed=8, degree=1)), GridCodecConfig.from_quality(6, drop_fraction=0.5)
     ),
 }
 assert SMALL_FILES["keys"][1]["attributes"]["means"]["encoding"] == "curve-keys"
