@@ -8,7 +8,7 @@ out as an H×W(×C) image, which an image codec (JPEG XL, PNG, WebP) predicts fr
 Pipeline (:func:`encode_grid_scene`), per attribute a with values x ∈ ℝ^{N×C}:
 
 1. **transform** to the coded domain t = f_a(x) (:mod:`.values`): positions
-   t = sign(x)·log1p(|x|), log-scales, unit quaternions with w ≥ 0, opacity logits or α, SH as
+   t = sign(x)·log1p(|x|) (or x itself where they are fixed point: ``means_transform``), log-scales, unit quaternions with w ≥ 0, opacity logits or α, SH as
    stored; with ``frames`` each Gaussian first in another of its equivalent local frames
    (:data:`~.config.FRAMES`, :mod:`splatpack.core.frames`; the quality levels code both
    |w|-largest and scale-ordered canonical frames and keep the smaller).
@@ -20,11 +20,12 @@ Pipeline (:func:`encode_grid_scene`), per attribute a with values x ∈ ℝ^{N×
    (``means_encoding="curve-keys"``, :mod:`.curve_keys`: the order then carries them).
 3. **quantise** per channel over its range with b_a bits
    (:func:`splatpack.compress.quantise.quantise_channels`), so |t̂ − t| ≤ Δ_c/2 (plus float32
-   rounding) for every lossless mode.
+   rounding) for every lossless mode; values on a lattice that b_a bits hold are coded on it
+   exactly.
 4. **lay out** the integers as an image, empty cells copying their predecessor, several planes
    tiled into a mosaic (:mod:`.layout`); the low bits of positions, rotations (and, along the
-   curve, scales) go beside the image in a packed stream, where the insensitive Gaussians of
-   ``drop_fraction`` drop some (:mod:`.lowbits`).
+   curve, scales) go beside the image in a packed stream, where one class of insensitive
+   Gaussians (``drop_fraction``) drops some (:mod:`.lowbits`).
 5. **code** each image with its codec (``jxl`` lossless or lossy, ``png``, ``webp``, or the
    container's ``ans`` as an order-0 baseline without spatial prediction). Lossy JPEG XL has no
    per-value bound (its errors are the DCT's); every other mode keeps the Δ/2 bound of step 3.

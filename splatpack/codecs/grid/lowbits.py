@@ -7,16 +7,18 @@ rotations are noise to an image predictor: lossless JPEG XL spends more than one
 variable number of bits per element, hence numpy's ``packbits``.
 
 **Dropped bits** (render-aware per-Gaussian precision). Each Gaussian i may store only the
-r − k_i most significant of its low bits (``grid.<a>.drop`` holds k_i on the grid); the decoder
+r − k_i most significant of its low bits (k_i is the scene's class plane ``grid.drop`` times the
+attribute's depth, or a plane of its own, ``grid.<a>.drop``); the decoder
 puts the value at the middle of the 2^{k_i} steps it no longer knows. An error δ in Gaussian i
 costs s_i·δ² of render MSE to first order, s_i its render sensitivity
 (:func:`splatpack.compress.sensitivity.render_sensitivity`), so bits are best dropped where s_i
 is smallest (high-rate bit allocation, Gersho & Gray, *Vector Quantization and Signal
 Compression*, §8.3: the optimal step grows as s_i^{−1/2}). The encoder uses two classes: the
 fraction ``drop_fraction`` of Gaussians whose drops cost the least drop :func:`drop_bits` bits of
-every attribute, the others none (:func:`gaussian_drops`): one class plane ``grid.drop`` for all
-attributes (a plane per attribute, ``grid.<a>.drop``, holds any other depths). Depths graded by ⌊½ log₂(κ/s_i)⌋ were measured too: their
-plane costs about a bit a Gaussian, which ate the bits they saved (README: the grid codec).
+every attribute, the others none (:func:`gaussian_drops`): one class plane for all attributes
+(per-attribute planes hold any other depths). Depths graded by ⌊½ log₂(κ/s_i)⌋ were measured
+too: their plane costs about a bit a Gaussian, which ate the bits they saved (README: the grid
+codec).
 Insensitive Gaussians (occluded, faint, small on screen) lose their low bits, visible ones keep
 them.
 
