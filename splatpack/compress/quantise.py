@@ -74,6 +74,12 @@ def from_smallest_three(small: np.ndarray, k: np.ndarray) -> np.ndarray:
     return q
 
 
+def _merged_unique(x: np.ndarray, span: float) -> np.ndarray:
+    """The sorted distinct values of x, those closer than 10⁻⁶ of ``span`` to the previous merged."""
+    u = np.unique(x)
+    return u[np.concatenate([[True], np.diff(u) > 1e-6 * span])]
+
+
 def lattice_step(x: np.ndarray, levels: int) -> float | None:
     """The step s of a uniform lattice min(x) + j·s, j = 0..m with m ≤ ``levels``, that every value
     of x [N] lies on (within 10⁻³ s, after merging values closer than 10⁻⁶ of the span: float
@@ -83,8 +89,10 @@ def lattice_step(x: np.ndarray, levels: int) -> float | None:
     lo, hi = float(x.min()), float(x.max())
     if not hi > lo:
         return None
-    u = np.unique(x)
-    u = u[np.concatenate([[True], np.diff(u) > 1e-6 * (hi - lo)])]
+    sample = len(x) // (4 * (levels + 1))  # on the codec's path: a strided sample rejects float channels
+    if sample > 1 and _merged_unique(x[::sample], hi - lo).size > levels + 1:
+        return None
+    u = _merged_unique(x, hi - lo)
     if len(u) > levels + 1:
         return None
     gap = float(np.diff(u).min())

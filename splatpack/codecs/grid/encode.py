@@ -344,8 +344,7 @@ def encode_grid_scene(
     ``cfg.drop_fraction`` picks by render sensitivity (:func:`coded_sensitivity`,
     :func:`scene_drops`), and ``ranges``: per attribute (not positions), the (lo, hi) its
     channels are quantised over (:func:`lattice_ranges`): what quantisation-aware refinement
-    trained with. See
-    :mod:`splatpack.codecs.grid` for the steps.
+    trained with. See :mod:`splatpack.codecs.grid` for the steps.
     """
     cfg = (cfg or GridCodecConfig()).validate()
     n = len(gs)
