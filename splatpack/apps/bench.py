@@ -87,11 +87,11 @@ NPM_CACHE = Path.home() / ".cache" / "splatpack" / "npm"
 class BenchConfig:
     inputs: list[Path] = field(default_factory=lambda: [SHARED_SPLATS / "plant.splat", SHARED_SPLATS / "biker.spz"])
     tools: tuple[str, ...] = TOOLS
-    qualities: tuple[int, ...] = (0, 3, 6, 8)  # splatpack --quality levels
+    qualities: tuple[int, ...] = (0, 3, 4, 5, 6, 8)  # splatpack --quality levels
     alloc_psnrs: tuple[float, ...] = (45.0, 50.0, 55.0, 58.0, 61.0)  # splatpack-alloc --target-psnr values
     alloc_refine_psnrs: tuple[float, ...] = (55.0, 58.0)  # splatpack-alloc-refine --target-psnr values
-    refine_qualities: tuple[int, ...] = (0, 3, 6)  # splatpack-refine --quality levels
-    adaptive_qualities: tuple[int, ...] = (3, 6, 8)  # splatpack-adaptive --quality levels
+    refine_qualities: tuple[int, ...] = (0, 3, 4, 5, 6)  # splatpack-refine --quality levels
+    adaptive_qualities: tuple[int, ...] = (3, 4, 5, 6, 8)  # splatpack-adaptive --quality levels
     drop_fraction: float = DROP_FRACTION  # splatpack-adaptive --adaptive-precision F
     refine_seconds: float = 60.0  # compress --refine SECONDS
     views: int = 32

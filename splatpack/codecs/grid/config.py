@@ -87,15 +87,19 @@ ALPHA_EPS = 1e-6
 #: degree 3"). Bits go where renders measure them: an opacity bit buys more render quality per
 #: byte than a position bit, so the ladder gives opacity 7–8 bits and positions 12–13 where SOG
 #: uses 6 and 14, and stores rotations as their smallest three components (+ the index of the
-#: largest). Along the curve the levels code positions as curve keys (``means_encoding``), and
-#: rotations and opacities with the order-0 ``ans`` codec instead of JPEG XL.
+#: largest). Between levels 3 and 6 a rotation bit comes before a colour bit (level 4), and
+#: position, scale and opacity bits before colour's (level 5): on the bench's scenes a rotation
+#: bit buys more render quality per byte than a colour bit (README: "Eighth round"). Every level
+#: spends at least the bits of the one below on every attribute (``--target-*`` bisects). Along
+#: the curve the levels code positions as curve keys (``means_encoding``), and rotations and
+#: opacities with the order-0 ``ans`` codec instead of JPEG XL.
 QUALITY_LEVELS: dict[int, tuple[int, int, int, int, int, int, int, int]] = {
     0: (11, 6, 0, 5, 5, 6, 1024, 0),
     1: (12, 6, 0, 5, 5, 6, 2048, 0),
     2: (12, 6, 0, 5, 5, 7, 4096, 0),
     3: (12, 6, 0, 6, 6, 7, 4096, 0),
-    4: (12, 7, 0, 6, 6, 7, 8192, 0),
-    5: (13, 7, 5, 6, 6, 8, 0, 32),
+    4: (12, 6, 0, 6, 7, 7, 8192, 0),
+    5: (13, 6, 5, 7, 7, 8, 0, 32),
     6: (13, 7, 6, 7, 7, 8, 0, 40),
     7: (14, 8, 7, 7, 7, 8, 0, 40),
     8: (14, 8, 6, 8, 8, 9, 0, 0),
