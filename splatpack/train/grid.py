@@ -146,10 +146,8 @@ class GridHooks(MethodHooks):
         return {k: v.cpu().numpy() for k, v in self.drops.items()}
 
     def output_ranges(self) -> dict[str, tuple] | None:
-        """The fixed ranges training rendered with, or None (the codec chooses its own); not the
-        positions' (held still: the codec finds the same range, and sorts its keys on it)."""
-        ranges = {k: v for k, v in (self.ranges or {}).items() if k != "means"}
-        return ranges or None
+        """The fixed ranges training rendered with, or None (the codec chooses its own)."""
+        return self.ranges or None
 
     def state_dict(self) -> dict[str, Any]:
         index = None if self.index is None else self.index.cpu()

@@ -83,7 +83,7 @@ def refine_and_compress(
     grid smoothness loss's weight (SOG, :mod:`splatpack.compress.grid_smoothness`; the scene is
     then sorted once before the first step and coded on that grid), 0 = none."""
     capture = orbit_capture(gs if original is None else original)
-    # positions decided on the input (a quantised file's lattice: the refined ones leave it)
+    # positions decided on the input (a quantised file's lattice: the refined ones move along it)
     level = resolved_positions(gs, codec or GridCodecConfig.from_quality(quality))
     frames = level.frames
     if frames == "best":  # training quantises in one frame choice: the one "best" would keep
@@ -112,8 +112,6 @@ def refine_and_compress(
             "codec": {**_overrides(level), "frames": frames},
         },
     }
-    if level.means_transform == "linear":  # fixed-point positions coded exactly stay on their lattice
-        settings["lr"].update(means=0.0, means_final=0.0)
     cfg = apply_overrides(TrainConfig(), settings, "compress --refine")
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix=".refine-", dir=out.resolve().parent) as tmp:

@@ -110,17 +110,36 @@ def test_refining_with_dropped_bits_writes_the_drops_it_trained_with(scene, tmp_
         assert r.meta["attributes"]["means"]["drop"] == 2 and r.has("grid.drop")  # one class plane
 
 
-def test_refining_keeps_fixed_point_positions_exact(scene, tmp_path):
-    """Positions on SPZ's fixed-point lattice are coded linearly and exactly; refinement holds
-    them there (the file says ``linear`` and every position decodes to an input position)."""
+def test_refining_moves_fixed_point_positions_along_their_lattice(scene, tmp_path, monkeypatch):
+    """Positions on SPZ's fixed-point lattice are coded linearly and exactly; refinement trains
+    them (they move), renders them on that lattice's fixed range, and the file decodes to exactly
+    the positions training rendered: every one on the input lattice (``linear`` in the file)."""
+    import splatpack.train.outputs as outputs
+    from splatpack.codecs.grid import quantisation_aware
+
     rng = np.random.default_rng(3)
     codes = rng.integers(0, 6001, (len(scene), 3))
     fixed = dataclasses.replace(scene, means=torch.from_numpy((codes * 2.0**-12 - 0.7).astype(np.float32)))
+    written = {}
+    real = outputs.write_grid_scene
+
+    def spy(path, gs, cfg, **kw):
+        written.update(gs=gs, cfg=cfg, ranges=kw["ranges"])
+        return real(path, gs, cfg, **kw)
+
+    monkeypatch.setattr(outputs, "write_grid_scene", spy)
     with one_numba_thread():
         refine_and_compress(fixed, tmp_path / "r.spk", 0, 6, backend="cpu", steps=15)
     with SpkReader(tmp_path / "r.spk") as r:
         assert r.meta["means_transform"] == "linear"
-    got = read_grid_scene(tmp_path / "r.spk").means.double().numpy()
-    want = fixed.means.double().numpy()
-    nearest = np.abs(got[:, None, :] - want[None, :, :]).max(-1).min(1)
-    assert nearest.max() < 1e-6
+    trained, cfg = written["gs"], written["cfg"]
+    assert "means" in written["ranges"] and not torch.equal(trained.means, fixed.means)  # trained, not frozen
+    rendered = quantisation_aware(
+        trained.means, trained.quats, trained.scales, trained.opacities, trained.sh0, cfg, None, written["ranges"]
+    )[0]
+    got = read_grid_scene(tmp_path / "r.spk").means
+    # the decoder's order is the grid's: match each decoded position to the nearest rendered one
+    d = (got.double()[:, None, :] - rendered.detach().double()[None, :, :]).abs().max(-1).values.min(1).values
+    assert d.max() < 1e-6
+    steps = (got.double().numpy() + 0.7) * 2.0**12
+    assert np.abs(steps - np.rint(steps)).max() < 1e-3  # on the input's 2^-12 lattice

@@ -32,11 +32,12 @@ from splatpack.compress.quantise import quantise_channels
 __all__ = ["curve_key_order", "gap_streams", "keys_from_streams", "rest_bit_count"]
 
 
-def curve_key_order(t: np.ndarray, bits: int) -> np.ndarray:
+def curve_key_order(t: np.ndarray, bits: int, value_range=None) -> np.ndarray:
     """The permutation [N] that sorts coded positions t [N, 3] by the Hilbert key of their
-    ``bits``-bit quantisation (:func:`~splatpack.compress.quantise.quantise_channels`). The keys
-    nest, so this sorts the keys of the high bits too, for any split of low bits."""
-    q, _, _ = quantise_channels(t, bits)
+    ``bits``-bit quantisation (:func:`~splatpack.compress.quantise.quantise_channels`, over
+    ``value_range`` = (lo, hi) when given). The keys nest, so this sorts the keys of the high
+    bits too, for any split of low bits."""
+    q, _, _ = quantise_channels(t, bits, *(value_range or (None, None)))
     return np.argsort(hilbert_key(q.astype(np.int64), bits), kind="stable")
 
 

@@ -109,7 +109,7 @@ def code_attribute(
     (:func:`~.lowbits.gaussian_drops`; none where absent), ``shared_drops``: they are one class's
     (:func:`~.lowbits.shared_drop_class`, the scene's ``grid.drop``) rather than a plane each;
     ``ranges``: per attribute, the (lo, hi) to quantise over instead of its own
-    (:func:`~splatpack.compress.quantise.channel_range`; not for curve-keys positions)."""
+    (:func:`~splatpack.compress.quantise.channel_range`)."""
     coding: AttributeCoding = getattr(cfg, name)
     if name == "shN" and cfg.sh_mode in ("palette", "rvq"):
         return _code_sh_codes(t, cells, cfg, shn_codebooks)
@@ -121,7 +121,7 @@ def code_attribute(
     drop = None if drops is None else drops.get(name)
     fixed = (None, None) if ranges is None or name not in ranges else ranges[name]
     if name == "means" and cfg.means_encoding == "curve-keys":
-        coded = _code_curve_keys(t, cells, cfg, r, drop, entry, shared_drops)
+        coded = _code_curve_keys(t, cells, cfg, r, drop, entry, shared_drops, fixed)
         if coded is not None:
             return coded
     if name == "quats" and cfg.quats_encoding == "smallest-three":
@@ -172,16 +172,24 @@ def _split_low_bits(name: str, q, r: int, drop, cells: GridCells, cfg: GridCodec
 
 
 def _code_curve_keys(
-    t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, r: int, drop, entry: dict, shared_drops: bool = False
+    t: np.ndarray,
+    cells: GridCells,
+    cfg: GridCodecConfig,
+    r: int,
+    drop,
+    entry: dict,
+    shared_drops: bool = False,
+    fixed=(None, None),
 ) -> Coded | None:
     """Positions t [N, 3] as the gaps of their high bits' Hilbert keys in grid order
-    (:mod:`.curve_keys`) and their low-bit stream; None when the grid is not in their key order
-    (:func:`~.curve_keys.curve_key_order` laid as a snake, what :func:`scene_grid` makes; a grid
-    given for another config is not), where the caller codes them as an image."""
+    (:mod:`.curve_keys`) and their low-bit stream (quantised over ``fixed`` = (lo, hi) where
+    given); None when the grid is not in their key order (:func:`~.curve_keys.curve_key_order`
+    laid as a snake, what :func:`scene_grid` makes; a grid given for another config is not),
+    where the caller codes them as an image."""
     if cells.snake is None:
         return None
     bits = cfg.means.bits
-    q, lo, hi = quantise_channels(t, bits)
+    q, lo, hi = quantise_channels(t, bits, *fixed)
     keys = hilbert_key((q[cells.snake] >> r).astype(np.int64), bits - r)
     if (keys[1:] < keys[:-1]).any():
         return None
@@ -261,17 +269,20 @@ def _frame_bytes(coded: dict[str, Coded]) -> int:
     return sum(len(sec.payload) for name in ("scales", "quats") for sec in coded[name][0])
 
 
-def scene_grid(gs, cfg: GridCodecConfig | None = None, canonical=None) -> tuple[np.ndarray, dict[str, Any]]:
+def scene_grid(
+    gs, cfg: GridCodecConfig | None = None, canonical=None, means_range=None
+) -> tuple[np.ndarray, dict[str, Any]]:
     """The grid index [H, W] :func:`encode_grid_scene` sorts ``gs`` into and the meta's ``sort``
     entry: :func:`sort_scene` (PLAS on the canonical frames, ordered scales being a better
     feature, unless ``cfg.frames`` is ``stored``; or the Hilbert curve of the positions, which
     frames do not change); ``canonical``: those frames, when already computed. It depends on
     the sort settings only (and with ``means_encoding`` "curve-keys" on the position bits, whose
-    key order it is), so one index serves every level of a ladder that shares them."""
+    key order it is), so one index serves every level of a ladder that shares them.
+    ``means_range``: the (lo, hi) the positions' keys quantise over (:func:`lattice_ranges`)."""
     cfg = (cfg or GridCodecConfig()).validate()
     if cfg.frames != "stored":
         gs = canonical if canonical is not None else canonical_gaussians(gs)
-    grid_index, stats = sort_scene(gs, cfg)
+    grid_index, stats = sort_scene(gs, cfg, means_range=means_range)
     sort_info = {
         "sorted": bool(cfg.sort and len(gs) >= 16),
         "order": cfg.order,
@@ -342,9 +353,9 @@ def encode_grid_scene(
     (``sh_mode="rvq"``): the residual codebooks training learned, instead of fitting new ones.
     ``drops``: per attribute, the low bits k [N] each Gaussian drops, instead of those
     ``cfg.drop_fraction`` picks by render sensitivity (:func:`coded_sensitivity`,
-    :func:`scene_drops`), and ``ranges``: per attribute (not positions), the (lo, hi) its
-    channels are quantised over (:func:`lattice_ranges`): what quantisation-aware refinement
-    trained with. See :mod:`splatpack.codecs.grid` for the steps.
+    :func:`scene_drops`), and ``ranges``: per attribute, the (lo, hi) its channels are
+    quantised over (:func:`lattice_ranges`; the positions' curve keys too): what
+    quantisation-aware refinement trained with. See :mod:`splatpack.codecs.grid` for the steps.
     """
     cfg = (cfg or GridCodecConfig()).validate()
     n = len(gs)
@@ -361,7 +372,7 @@ def encode_grid_scene(
     values = coded_values(gs, cfg)
     drop_class = shared_drop_class(drops) if drops else None
     if grid_index is None:
-        grid_index, sort_info = scene_grid(gs, cfg, canonical)
+        grid_index, sort_info = scene_grid(gs, cfg, canonical, (ranges or {}).get("means"))
     sort_info = sort_info or {"grid_index": "given"}
     gi = check_grid_index(grid_index, n)
     cells = GridCells.of(gi)
@@ -390,8 +401,8 @@ def lattice_ranges(gs, cfg: GridCodecConfig) -> dict[str, tuple[np.ndarray, np.n
     lattice the quantiser codes exactly (:func:`~splatpack.compress.quantise.channel_range`), the
     (lo, hi) of its channels: quantisation-aware refinement renders on that grid and the file is
     coded on it, so values that start exact stay on it. Linear positions (``means_transform``
-    ``linear``, a lattice by construction) are included for rendering; refinement holds them
-    still, so the encoder finds the same range itself (the curve keys sort on their own)."""
+    ``linear``, a lattice by construction) are included: refinement moves them along their
+    lattice, and their curve keys sort and code on that range."""
     if cfg.frames in ("turned", "canonical"):
         gs = canonical_gaussians(gs, order_scales=cfg.frames == "canonical")
     values = coded_values(gs, cfg)

@@ -58,13 +58,14 @@ def sort_features(gs, weights: dict[str, float], activated: bool = True) -> np.n
         raise SplatpackError("grid codec: sort_weights select no attribute") from None
 
 
-def sort_scene(gs, cfg: GridCodecConfig | None = None, sort_config=None) -> tuple[np.ndarray, dict]:
+def sort_scene(gs, cfg: GridCodecConfig | None = None, sort_config=None, means_range=None) -> tuple[np.ndarray, dict]:
     """The grid index [H, W] (−1 = empty) of ``gs``: PLAS on :func:`sort_features`, or with
     ``cfg.order`` "hilbert" the positions' Hilbert curve laid as a snake
     (:func:`~splatpack.compress.curve_order.curve_grid_index`; with ``means_encoding``
     "curve-keys" the curve of the quantised coded positions, the order their keys are coded in:
     :func:`~.curve_keys.curve_key_order`), or the input order in raster order when ``cfg.sort``
-    is False (or N < 16). Returns (grid_index, stats)."""
+    is False (or N < 16). ``means_range``: the (lo, hi) the coded positions are quantised over
+    instead of their own (:func:`~.encode.lattice_ranges`). Returns (grid_index, stats)."""
     cfg = (cfg or GridCodecConfig()).validate()
     n = len(gs)
     if n == 0:
@@ -73,7 +74,7 @@ def sort_scene(gs, cfg: GridCodecConfig | None = None, sort_config=None) -> tupl
     if cfg.means_encoding == "curve-keys":
         t0 = time.perf_counter()
         cfg = resolved_positions(gs, cfg)
-        order = curve_key_order(coded_positions(float64_numpy(gs.means), cfg), cfg.means.bits)
+        order = curve_key_order(coded_positions(float64_numpy(gs.means), cfg), cfg.means.bits, means_range)
         gi = snake_grid_index(order, (h, w))
         return gi, {"seconds": time.perf_counter() - t0, "passes": 0, "shape": (h, w), "empty": h * w - n}
     if not cfg.sort or n < 16:
