@@ -33,7 +33,7 @@ from splatpack.codecs.grid.lowbits import gaussian_drops, pack_low_bits, shared_
 from splatpack.codecs.grid.palette import fit_palette, fit_residual_palette, label_bits
 from splatpack.codecs.grid.qat import quantised_quats
 from splatpack.codecs.grid.sort import sort_scene
-from splatpack.codecs.grid.values import coded_values, float64_numpy, resolved_positions
+from splatpack.codecs.grid.values import coded_values, float64_numpy, quantised_channels, resolved_positions
 from splatpack.compress.curve_order import hilbert_key
 from splatpack.compress.quantise import channel_range, fake_quantise, quantise_channels, smallest_three
 from splatpack.compress.sensitivity import render_sensitivity
@@ -410,9 +410,7 @@ def lattice_ranges(gs, cfg: GridCodecConfig) -> dict[str, tuple[np.ndarray, np.n
     if cfg.means_transform == "linear":
         out["means"] = channel_range(values["means"], cfg.means.bits)
     for name in ("sh0", "scales", "quats", "opacities"):
-        t = values[name]
-        if name == "quats" and cfg.quats_encoding == "smallest-three":
-            t = smallest_three(t)[0]
+        t = quantised_channels(name, values[name], cfg)
         lo, hi = channel_range(t, getattr(cfg, name).bits)
         if not np.array_equal(hi, t.max(axis=0).astype(np.float32)):
             out[name] = (lo, hi)

@@ -32,7 +32,8 @@ from __future__ import annotations
 import numpy as np
 
 from splatpack.codecs.grid.config import ATTRIBUTES, GridCodecConfig, resolved_low_bits
-from splatpack.compress.quantise import smallest_three
+from splatpack.codecs.grid.values import quantised_channels
+from splatpack.compress.quantise import channel_step
 
 __all__ = [
     "drop_bits",
@@ -70,8 +71,9 @@ def gaussian_drops(
     Σ_a s_a,i · Δ̄_a² (4^{k_a} − 1)/12, with s_a,i the sensitivity and Δ̄_a² the mean squared
     step of attribute a (``values``: the coded values [N, C] the steps come from): the variance
     of an error uniform over 2^k steps instead of one. One class costs one plane (``grid.drop``)
-    instead of one per attribute (measured in the README, "Seventh round"). What the encoder stores, and what quantisation-aware refinement
-    renders (:func:`~splatpack.codecs.grid.qat.quantisation_aware`)."""
+    instead of one per attribute (measured in the README, "Seventh round"). What the encoder
+    stores, and what quantisation-aware refinement renders
+    (:func:`~splatpack.codecs.grid.qat.quantisation_aware`)."""
     depths = {}
     for name in ATTRIBUTES:
         coding = getattr(cfg, name)
@@ -82,10 +84,8 @@ def gaussian_drops(
         return {}
     cost = np.zeros(len(next(iter(values.values()))))
     for name, k in depths.items():
-        t = values[name]
-        if name == "quats" and cfg.quats_encoding == "smallest-three":
-            t = smallest_three(t)[0]
-        step = (t.max(0) - t.min(0)) / ((1 << getattr(cfg, name).bits) - 1)
+        t = quantised_channels(name, values[name], cfg)
+        step = channel_step(t.min(0), t.max(0), getattr(cfg, name).bits)
         cost += np.asarray(sensitivity[name], np.float64) * float(np.mean(step**2)) * (4.0**k - 1) / 12
     cls = drop_depths(cost, cfg.drop_fraction, 1)
     return {name: cls * np.uint8(k) for name, k in depths.items()}

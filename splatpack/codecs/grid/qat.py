@@ -1,9 +1,9 @@
 """Quantisation-aware training for grid scenes: the attributes as the grid codec will decode them,
 straight-through (Bengio et al. 2013), so that training renders what the file will hold.
 
-Positions go through sign·log1p (unless ``means_transform`` is ``linear``), then every attribute through the per-channel quantiser of
-:func:`~splatpack.compress.quantise.quantise_channels` with its ``cfg`` bits
-(:func:`~splatpack.compress.quantise.fake_quantise`).
+Positions go through sign·log1p (unless ``means_transform`` is ``linear``), then every attribute
+through the per-channel quantiser of :func:`~splatpack.compress.quantise.quantise_channels` with
+its ``cfg`` bits (:func:`~splatpack.compress.quantise.fake_quantise`).
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ def quantisation_aware(
     means, quats, log_scales, opacity_logits, sh0, cfg: GridCodecConfig, drops=None, ranges=None
 ) -> tuple:
     """The attributes as the grid codec will decode them, straight-through, for quantisation-aware
-    training: positions through sign·log1p, log-scales, rotations (four components or the
-    smallest three and the recomputed largest), opacity logits (or α), colour DC — each with its
-    ``cfg`` bits. ``drops``: per attribute, the low bits k [N] each Gaussian drops
+    training: positions through sign·log1p (or as they are, ``means_transform`` "linear"),
+    log-scales, rotations (four components or the smallest three and the recomputed largest),
+    opacity logits (or α), colour DC — each with its ``cfg`` bits. ``drops``: per attribute, the low bits k [N] each Gaussian drops
     (:func:`~splatpack.codecs.grid.lowbits.gaussian_drops`, the file's per-Gaussian precision);
     ``ranges``: per attribute, the fixed (lo, hi) it is quantised over
-    (:func:`~splatpack.codecs.grid.encode.lattice_ranges`). Lossy JPEG XL distances are not modelled. Returns the five, shaped as given."""
+    (:func:`~splatpack.codecs.grid.encode.lattice_ranges`). Lossy JPEG XL distances are not
+    modelled. Returns the five, shaped as given."""
     n = means.shape[0]
     if cfg.frames == "best":
         raise SplatpackError(

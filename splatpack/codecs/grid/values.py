@@ -14,10 +14,10 @@ import numpy as np
 import torch
 
 from splatpack.codecs.grid.config import GridCodecConfig
-from splatpack.compress.quantise import lattice_bits, signed_log1p, unit_quats_w_positive
+from splatpack.compress.quantise import lattice_bits, signed_log1p, smallest_three, unit_quats_w_positive
 from splatpack.core.errors import SplatpackError
 
-__all__ = ["coded_positions", "coded_values", "float64_numpy", "resolved_positions"]
+__all__ = ["coded_positions", "coded_values", "float64_numpy", "quantised_channels", "resolved_positions"]
 
 
 def float64_numpy(t: torch.Tensor) -> np.ndarray:
@@ -44,6 +44,14 @@ def coded_positions(means: np.ndarray, cfg: GridCodecConfig) -> np.ndarray:
     """Positions [N, 3] (float64) in their coded domain: as they are with ``means_transform``
     ``linear``, else sign(x)·log1p(|x|) (``auto`` unresolved counts as the log)."""
     return means if cfg.means_transform == "linear" else signed_log1p(means)
+
+
+def quantised_channels(name: str, t: np.ndarray, cfg: GridCodecConfig) -> np.ndarray:
+    """The channels of attribute ``name``'s coded values t [N, C] that its quantiser sees: a
+    rotation's smallest three components with ``quats_encoding`` "smallest-three", else t."""
+    if name == "quats" and cfg.quats_encoding == "smallest-three":
+        return smallest_three(t)[0]
+    return t
 
 
 def coded_values(gs, cfg: GridCodecConfig) -> dict[str, np.ndarray]:
