@@ -57,7 +57,7 @@ from splatpack.core import GaussianSet, SplatpackError
 from splatpack.core.atomic import atomic_write, atomic_write_text
 from splatpack.formats import load_scene, path_size
 from splatpack.formats.ply import save_ply
-from splatpack.formats.sog import load_sog
+from splatpack.formats.sog import load_sog, save_sog
 from splatpack.formats.spz import load_spz, save_spz
 from splatpack.metrics import LPIPSUnavailable, lpips, mean_psnr_ssim
 from splatpack.render import render_views
@@ -75,6 +75,7 @@ TOOLS = (
     "spz",
     "sogpy",
     "splat-transform",
+    "sog-export",
     "gsplat-png",
 )
 #: the tools with a knob: several rates per input
@@ -103,6 +104,9 @@ class BenchConfig:
     #: seconds an external tool (splat-transform) may take per input before its row is reported as
     #: timed out (its CPU k-means of an SH-3 palette runs for hours on two cores); 0 = no limit
     tool_timeout: float = 0.0
+    #: SH-palette k-means iterations of splat-transform (its ``-i``) and sog-export; 10 is
+    #: splat-transform's default
+    sog_iterations: int = 10
 
 
 # ---- tools: (encode, decode) pairs ----------------------------------------------------------------
@@ -185,14 +189,15 @@ def splat_transform_bin() -> Path:
     return exe
 
 
-def _splat_transform(timeout: float = 0.0):
+def _splat_transform(timeout: float = 0.0, iterations: int = 10):
     exe = splat_transform_bin()
 
     def enc(gs: GaussianSet, work: Path) -> Path:
         save_ply(gs, work / "in.ply")
         out = work / "splat-transform.sog"
-        # -w: overwrite; -g cpu: k-means on the CPU (the default asks WebGPU for a GPU)
-        cmd = [str(exe), "-w", "-g", "cpu", str(work / "in.ply"), str(out)]
+        # -w: overwrite; -g cpu: k-means on the CPU (the default asks WebGPU for a GPU); -i: the SH
+        # palette's k-means iterations
+        cmd = [str(exe), "-w", "-g", "cpu", "-i", str(iterations), str(work / "in.ply"), str(out)]
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout or None)
         except subprocess.TimeoutExpired:
@@ -200,6 +205,18 @@ def _splat_transform(timeout: float = 0.0):
         if r.returncode != 0 or not out.exists():
             raise SplatpackError(f"splat-transform failed: {(r.stderr or r.stdout).strip()[-300:]}")
         return out
+
+    return enc, load_sog
+
+
+def _sog_export(iterations: int = 10):
+    """SOG v2 as splat-transform writes it (its layout, palette size and k-means iterations), by
+    splatpack's own writer (``export --format sog``, :mod:`splatpack.formats.sog`) without its
+    canonical frames: a stand-in for splat-transform where its single-threaded CPU k-means of an
+    SH-3 palette does not finish (the torch k-means here takes minutes)."""
+
+    def enc(gs: GaussianSet, work: Path) -> Path:
+        return save_sog(gs, work / "sog-export.sog", iterations=iterations, canonical_frames=False)
 
     return enc, load_sog
 
@@ -234,7 +251,8 @@ def tool_runs(cfg: BenchConfig) -> list[tuple[str, str, Callable[[], tuple[Calla
     single_rate = {
         "spz": _spz,
         "sogpy": _sogpy,
-        "splat-transform": lambda: _splat_transform(cfg.tool_timeout),
+        "splat-transform": lambda: _splat_transform(cfg.tool_timeout, cfg.sog_iterations),
+        "sog-export": lambda: _sog_export(cfg.sog_iterations),
         "gsplat-png": _gsplat_png,
     }
     runs = []

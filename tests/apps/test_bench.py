@@ -69,6 +69,34 @@ def test_an_external_tool_past_its_timeout_is_a_reported_row(tmp_path, monkeypat
     assert row["tool"] == "splat-transform" and row["error"] == "SplatpackError: splat-transform timed out after 0.5 s"
 
 
+def test_splat_transform_gets_the_configured_palette_iterations(tmp_path, monkeypatch):
+    """``sog_iterations`` reaches splat-transform as ``-i N``, with the CPU k-means (``-g cpu``)."""
+    exe = tmp_path / "splat-transform"
+    exe.write_text(f'#!/bin/sh\necho "$@" > {tmp_path / "args"}\nexit 1\n')
+    exe.chmod(0o755)
+    monkeypatch.setattr(bench, "splat_transform_bin", lambda: exe)
+    src = tmp_path / "small.splat"
+    save_scene(small_splat(), src)
+    cfg = BenchConfig(inputs=[src], tools=("splat-transform",), views=2, size=32, sog_iterations=3)
+    (row,) = run_bench(cfg, tmp_path / "out")
+    assert row["error"].startswith("SplatpackError: splat-transform failed")
+    args = (tmp_path / "args").read_text().split()
+    assert args[args.index("-i") + 1] == "3" and args[args.index("-g") + 1] == "cpu"
+
+
+def test_sog_export_codes_an_sh_palette_and_scores_below_lossless(tmp_path):
+    """sog-export: splatpack's SOG writer in splat-transform's layout, the SH rest as a palette."""
+    gs = small_splat()
+    g = torch.Generator().manual_seed(1)
+    gs = GaussianSet(gs.means, gs.quats, gs.scales, gs.opacities, gs.sh0, 0.1 * torch.randn(len(gs), 3, 3, generator=g))
+    src = tmp_path / "small.ply"
+    save_scene(gs, src)
+    cfg = BenchConfig(inputs=[src], tools=("sog-export",), views=3, size=48, sog_iterations=2)
+    (row,) = run_bench(cfg, tmp_path / "out")
+    assert "error" not in row and row["rate"] == "default"
+    assert 0 < row["bytes"] < src.stat().st_size and 20 < row["psnr"] < 80
+
+
 def test_bytes_at_psnr_interpolates_log_bytes_on_the_upper_hull_and_never_extrapolates():
     pts = [(1000, 40.0), (4000, 50.0), (3000, 39.0)]  # (3000, 39) is beaten by (1000, 40): dropped
     assert bytes_at_psnr(pts, 45.0) == pytest.approx(2000.0)  # the geometric mean halfway

@@ -182,6 +182,7 @@ def test_defaults_are_those_of_the_earlier_command_line():
         "size": 384,
         "subset": 0,
         "tool_timeout": 0.0,
+        "sog_iterations": 10,
     }
     assert parsed("view", "a.spk") == {
         "file": Path("a.spk"),

@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--tools",
         nargs="*",
         metavar="TOOL",
-        help="subset of splatpack, splatpack-adaptive, splatpack-adaptive-refine, splatpack-alloc, splatpack-alloc-refine, splatpack-refine, spz, sogpy, splat-transform, gsplat-png.",
+        help="subset of splatpack, splatpack-adaptive, splatpack-adaptive-refine, splatpack-alloc, splatpack-alloc-refine, splatpack-refine, spz, sogpy, splat-transform, sog-export (splatpack's SOG writer in splat-transform's layout), gsplat-png.",
     )
     p.add_argument("--qualities", type=int_in(0, 10), nargs="*", metavar="Q", help="splatpack --quality levels.")
     p.add_argument(
@@ -50,10 +50,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="report splat-transform as timed out after SECONDS per input (0: no limit).",
     )
+    p.add_argument(
+        "--sog-iterations",
+        type=int_in(1),
+        default=10,
+        metavar="N",
+        help="SH-palette k-means iterations of splat-transform (its -i) and sog-export (default 10, splat-transform's).",
+    )
 
 
 def run(args: argparse.Namespace) -> None:
-    cfg = BenchConfig(views=args.views, size=args.size, tool_timeout=args.tool_timeout, max_gaussians=args.subset)
+    cfg = BenchConfig(
+        views=args.views,
+        size=args.size,
+        tool_timeout=args.tool_timeout,
+        max_gaussians=args.subset,
+        sog_iterations=args.sog_iterations,
+    )
     if args.inputs:
         cfg.inputs = list(args.inputs)
     if args.tools:

@@ -103,7 +103,9 @@ def encode_sog(
     return files
 
 
-def save_sog(gs: GaussianSet, path: str | Path, *, iterations: int = 10, seed: int = 0) -> Path:
+def save_sog(
+    gs: GaussianSet, path: str | Path, *, iterations: int = 10, seed: int = 0, canonical_frames: bool = True
+) -> Path:
     """Write ``gs`` as SOG v2: a zip bundle for ``*.sog``, else ``meta.json`` and images (next to
     ``path`` when it names a ``.json`` file, inside the folder ``path`` otherwise).
 
@@ -113,10 +115,11 @@ def save_sog(gs: GaussianSet, path: str | Path, *, iterations: int = 10, seed: i
     atomic too: the images are named after their content (``scene.<hash>.means_l.webp``; the
     meta names its files), written first, and the ``.json`` is swapped in last — before that
     instant it names the old images, after it the new ones. Then the images of the replaced
-    ``.json`` that carry such a name are removed."""
+    ``.json`` that carry such a name are removed. ``iterations``, ``seed`` and
+    ``canonical_frames``: as :func:`encode_sog`."""
     path = Path(path)
     require_finite(gs, path)
-    files = encode_sog(gs, iterations=iterations, seed=seed)
+    files = encode_sog(gs, iterations=iterations, seed=seed, canonical_frames=canonical_frames)
     if path.suffix.lower() == ".sog":
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
