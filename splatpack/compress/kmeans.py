@@ -55,9 +55,13 @@ def nearest_code(x: Tensor, codebook: Tensor, chunk: int | None = None) -> Tenso
         return torch.from_numpy(out_np)
     out = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
     chunk = chunk or max(1, (1 << 24) // max(1, codebook.shape[0]))  # ≤ 64 MiB of distances at a time
+    # one distance buffer for every chunk: a fresh 64 MiB temporary per chunk spent most of a
+    # 65,536-code palette's k-means in the kernel, zeroing pages
+    buf = torch.empty(min(chunk, x.shape[0]), codebook.shape[0], dtype=torch.result_type(x, codebook), device=x.device)
     for i in range(0, x.shape[0], chunk):
         xi = x[i : i + chunk]
-        d = c2[None, :] - 2.0 * (xi @ codebook.T)  # ‖x‖² is the same for every code
+        d = buf[: xi.shape[0]]
+        torch.addmm(c2, xi, codebook.T, alpha=-2.0, out=d)  # ‖c‖² − 2 x·c: ‖x‖² is the same for every code
         out[i : i + chunk] = d.argmin(-1)
     return out
 
