@@ -296,7 +296,7 @@ def tool_runs(cfg: BenchConfig) -> list[tuple[str, str, Callable[[], tuple[Calla
 
 
 def run_bench(cfg: BenchConfig, out_dir: Path, console=None) -> list[dict[str, Any]]:
-    """Run every tool × rate on every input; write ``results.json`` and ``rd.png``."""
+    """Run every tool × rate on every input; write ``results.json`` (after every row) and ``rd.png``."""
     console = console or Console(stderr=True)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -345,6 +345,8 @@ def run_bench(cfg: BenchConfig, out_dir: Path, console=None) -> list[dict[str, A
                     )
                     console.print(f"  {tool:<16}{rate:<8}[yellow]skipped: {row['error']}")
             rows.append(row)
+            # after every row, so that an interrupted run keeps the rows it measured
+            atomic_write_text(out_dir / "results.json", json.dumps(rows, indent=2) + "\n")
     atomic_write_text(out_dir / "results.json", json.dumps(rows, indent=2) + "\n")
     summary = summarise(rows)
     atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")

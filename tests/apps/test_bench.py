@@ -69,6 +69,22 @@ def test_an_external_tool_past_its_timeout_is_a_reported_row(tmp_path, monkeypat
     assert row["tool"] == "splat-transform" and row["error"] == "SplatpackError: splat-transform timed out after 0.5 s"
 
 
+def test_an_interrupted_run_keeps_the_rows_it_measured(tmp_path, monkeypatch):
+    """``results.json`` is written after every row: Ctrl-C during the second tool leaves the first."""
+    src = tmp_path / "small.splat"
+    save_scene(small_splat(), src)
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench, "_spz", interrupted)
+    cfg = BenchConfig(inputs=[src], tools=("splatpack", "spz"), qualities=(2,), views=2, size=32)
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(cfg, tmp_path / "out")
+    (row,) = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert (row["tool"], row["rate"]) == ("splatpack", "q2") and row["bytes"] > 0
+
+
 def test_splat_transform_gets_the_configured_palette_iterations(tmp_path, monkeypatch):
     """``sog_iterations`` reaches splat-transform as ``-i N``, with the CPU k-means (``-g cpu``)."""
     exe = tmp_path / "splat-transform"
