@@ -144,10 +144,18 @@ def test_targets_out_of_reach_name_the_reachable_end(scene, tmp_path):
 
 def test_options_cover_the_ranges_the_basis_and_the_lossy_codings():
     opts = AllocationConfig(
-        bits={"shN": (3, 4), "sh0": (5, 5)}, basis_ranks=(4,), basis_bits=(5,), cull_taus=(1e-3,), cull_bits=(4,)
+        bits={"shN": (3, 4), "sh0": (5, 5)},
+        basis_ranks=(4,),
+        basis_bits=(5,),
+        cull_taus=(1e-3,),
+        cull_bits=(4,),
+        lossy_basis_ranks=(8,),
+        distances={"shN": (1.0,), "sh0": (0.5, 1.0, 2.0)},
     ).options(["shN", "sh0"])
-    assert [o.short() for o in opts["shN"]] == ["3", "4", "5/r4", "4/c0.001"]
+    assert [o.short() for o in opts["shN"]] == ["3", "4", "5/r4", "4/c0.001", "8/r8/d1"]
     assert [o.short() for o in opts["sh0"]] == ["5", "8/d0.5", "8/d1", "8/d2"]
     cfg = Option("shN", 5, rank=4).apply(GridCodecConfig())
     assert cfg.sh_mode == "basis" and cfg.basis_rank == 4 and cfg.shN.bits == 5
+    lossy = Option("shN", 8, rank=8, distance=1.0).apply(GridCodecConfig())  # a lossy basis: its planes by JPEG XL
+    assert lossy.sh_mode == "basis" and lossy.basis_rank == 8 and (lossy.shN.codec, lossy.shN.distance) == ("jxl", 1.0)
     assert Option("sh0", 8, distance=1.0).apply(GridCodecConfig()).sh0.distance == 1.0

@@ -124,9 +124,17 @@ class AllocationConfig:
     #: lossy JPEG XL options at ``lossy_bits`` (positions and the rotations' index channel are
     #: never lossy: a blurred position moves a Gaussian, a blurred index picks another axis)
     distances: dict[str, tuple[float, ...]] = field(
-        default_factory=lambda: {"sh0": (0.5, 1.0, 2.0), "scales": (0.5, 1.0, 2.0), "opacities": (0.5, 1.0)}
+        default_factory=lambda: {
+            "sh0": (0.5, 1.0, 2.0),
+            "shN": (0.6, 1.0, 2.0),
+            "scales": (0.5, 1.0, 2.0),
+            "opacities": (0.5, 1.0),
+        }
     )
     lossy_bits: int = 8
+    #: SH rest: the basis ranks whose coefficient planes are also tried lossy (at ``lossy_bits``
+    #: and each of ``distances["shN"]``; lossy grids of all 3·D planes code larger at equal PSNR)
+    lossy_basis_ranks: tuple[int, ...] = (24, 32, 40)
     #: SH rest: band culling thresholds τ, each coded as grid planes of ``cull_bits``
     cull_taus: tuple[float, ...] = (1e-4, 1e-3)
     cull_bits: tuple[int, ...] = (4, 5, 6)
@@ -144,7 +152,8 @@ class AllocationConfig:
             if a == "shN":
                 out[a] += [Option(a, b, r) for r in self.basis_ranks for b in self.basis_bits]
                 out[a] += [Option(a, b, cull=t) for t in self.cull_taus for b in self.cull_bits]
-            out[a] += [Option(a, self.lossy_bits, distance=d) for d in self.distances.get(a, ())]
+            ranks = self.lossy_basis_ranks if a == "shN" else (0,)
+            out[a] += [Option(a, self.lossy_bits, r, d) for r in ranks for d in self.distances.get(a, ())]
         return out
 
 
