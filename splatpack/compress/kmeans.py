@@ -57,7 +57,7 @@ def nearest_code(x: Tensor, codebook: Tensor, chunk: int | None = None) -> Tenso
     chunk = chunk or max(1, (1 << 24) // max(1, codebook.shape[0]))  # ≤ 64 MiB of distances at a time
     # one distance buffer for every chunk: a fresh 64 MiB temporary per chunk spent most of a
     # 65,536-code palette's k-means in the kernel, zeroing pages
-    buf = torch.empty(min(chunk, x.shape[0]), codebook.shape[0], dtype=torch.result_type(x, codebook), device=x.device)
+    buf = torch.empty(min(chunk, x.shape[0]), codebook.shape[0], dtype=x.dtype, device=x.device)
     for i in range(0, x.shape[0], chunk):
         xi = x[i : i + chunk]
         d = buf[: xi.shape[0]]

@@ -9,7 +9,8 @@ Pipeline (:func:`encode_grid_scene`), per attribute a with values x ∈ ℝ^{N×
 
 1. **transform** to the coded domain t = f_a(x) (:mod:`.values`): positions
    t = sign(x)·log1p(|x|) (or x itself where they are fixed point: ``means_transform``),
-   log-scales, unit quaternions with w ≥ 0, opacity logits or α, SH as stored; with ``frames`` each Gaussian first in another of its equivalent local frames
+   log-scales, unit quaternions with w ≥ 0, opacity logits or α, SH as stored; with
+   ``frames`` each Gaussian first in another of its equivalent local frames
    (:data:`~.config.FRAMES`, :mod:`splatpack.core.frames`; the quality levels code both
    |w|-largest and scale-ordered canonical frames and keep the smaller).
 2. **sort** (SOG §3.2, :mod:`.sort`): PLAS on the normalised, weighted, activated attributes

@@ -24,8 +24,8 @@ def quantisation_aware(
     """The attributes as the grid codec will decode them, straight-through, for quantisation-aware
     training: positions through sign·log1p (or as they are, ``means_transform`` "linear"),
     log-scales, rotations (four components or the smallest three and the recomputed largest),
-    opacity logits (or α), colour DC — each with its ``cfg`` bits. ``drops``: per attribute, the low bits k [N] each Gaussian drops
-    (:func:`~splatpack.codecs.grid.lowbits.gaussian_drops`, the file's per-Gaussian precision);
+    opacity logits (or α), colour DC — each with its ``cfg`` bits. ``drops``: per attribute,
+    the low bits k [N] each Gaussian drops (:func:`~splatpack.codecs.grid.lowbits.gaussian_drops`, the file's per-Gaussian precision);
     ``ranges``: per attribute, the fixed (lo, hi) it is quantised over
     (:func:`~splatpack.codecs.grid.encode.lattice_ranges`). Lossy JPEG XL distances are not
     modelled. Returns the five, shaped as given."""
