@@ -8,7 +8,11 @@ attributes as the grid codec will decode them (straight-through). With the codec
 precision (``drop_fraction``) the Gaussians that drop low bits are chosen once, by render
 sensitivity at the first quantisation-aware step, rendered at their coarser precision from then
 on and written with exactly those drops, so training absorbs them (``compress --refine
---adaptive-precision``).
+--adaptive-precision``). With the SH rest coded as a low-rank basis (``sh_mode="basis"``) the
+rank-r PCA generator the codec would fit is fitted once at the first quantisation-aware step
+and the SH rest is projected onto it after every optimiser step (projected gradient descent):
+training then fits the r coefficients to the renders instead of the discarded ranks being lost
+when the file is written, and the codec's PCA recovers that subspace exactly.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ import numpy as np
 import torch
 
 from splatpack.codecs.grid import MAX_SPARE, GridCodecConfig, quantisation_aware
+from splatpack.codecs.grid.basis import MAX_BASIS_RANK
 from splatpack.codecs.grid.encode import lattice_ranges, scene_drops
 from splatpack.compress.grid_smoothness import grid_smoothness_loss
 from splatpack.compress.grid_sort import GridSortConfig, sort_features, sort_into_grid
+from splatpack.compress.sh_basis import fit_sh_basis
 from splatpack.core import GaussianSet
 from splatpack.core.errors import SplatpackError
 from splatpack.core.frames import positive_w_quats
@@ -54,11 +60,13 @@ class GridHooks(MethodHooks):
         #: attributes on a lattice (both chosen at the first QAT step)
         self.drops: dict[str, torch.Tensor] | None = None
         self.ranges: dict[str, tuple] | None = None
+        #: the SH rest's (mean [3(K−1)], basis [3(K−1), r]) it is projected onto (``sh_mode`` basis)
+        self.sh_basis: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def setup(self, params: torch.nn.ParameterDict) -> None:
         self.index = None
         self.sorts, self.sort_seconds = 0, 0.0
-        self.drops = self.ranges = None
+        self.drops = self.ranges = self.sh_basis = None
 
     def attributes(self, params: torch.nn.ParameterDict) -> dict[str, torch.Tensor]:
         """The per-Gaussian attribute groups the grid is sorted on and smoothed over."""
@@ -103,6 +111,22 @@ class GridHooks(MethodHooks):
             drops = scene_drops(gs, qat) if qat.drop_fraction else {}
             self.drops = {k: torch.from_numpy(v).to(params["means"].device) for k, v in drops.items()}
             self.ranges = lattice_ranges(gs, qat)
+            if qat.sh_mode == "basis" and "shN" in params and params["shN"].numel():
+                self.sh_basis = sh_rest_basis(params["shN"], qat.basis_rank)
+                self.project_sh_rest(params)
+
+    @torch.no_grad()
+    def project_sh_rest(self, params: torch.nn.ParameterDict) -> None:
+        """The SH rest onto the affine subspace μ + span(B) of :attr:`sh_basis`, in place."""
+        if self.sh_basis is None:
+            return
+        mean, basis = self.sh_basis
+        shn = params["shN"]
+        d = shn.reshape(len(shn), -1) - mean
+        shn.copy_((mean + (d @ basis) @ basis.T).reshape(shn.shape))
+
+    def after_step(self, params: torch.nn.ParameterDict, step: int, remove) -> None:
+        self.project_sh_rest(params)
 
     def render_params(self, params: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         """In the VQ phase of a quantisation-aware run, as the grid codec will decode them
@@ -117,7 +141,7 @@ class GridHooks(MethodHooks):
 
     def renumbered(self) -> None:
         self.index = None  # sort again
-        self.drops = self.ranges = None  # choose again
+        self.drops = self.ranges = self.sh_basis = None  # choose again
 
     def removed(self, gone: torch.Tensor) -> None:
         """The removed Gaussians leave empty cells and the rest renumber."""
@@ -159,6 +183,7 @@ class GridHooks(MethodHooks):
             "sort_seconds": self.sort_seconds,
             "drops": drops,
             "ranges": ranges,
+            "sh_basis": None if self.sh_basis is None else [v.cpu() for v in self.sh_basis],
         }
 
     def load_state_dict(self, state: dict[str, Any], device: str) -> None:
@@ -167,3 +192,16 @@ class GridHooks(MethodHooks):
         drops, ranges = state.get("drops"), state.get("ranges")
         self.drops = None if drops is None else {k: v.to(device) for k, v in drops.items()}
         self.ranges = None if ranges is None else {k: tuple(v.numpy() for v in r) for k, r in ranges.items()}
+        basis = state.get("sh_basis")
+        self.sh_basis = None if basis is None else tuple(v.to(device) for v in basis)
+
+
+def sh_rest_basis(shn: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean [3(K−1)], B [3(K−1), r]) of the rank-``rank`` PCA generator the grid codec fits to
+    the SH rest ``shn`` [N, K−1, 3] (:func:`~splatpack.codecs.grid.basis.basis_coefficients`),
+    as float tensors on ``shn``'s device."""
+    x = shn.detach().cpu().double().numpy()
+    r = max(1, min(int(rank), x.shape[1] * 3, MAX_BASIS_RANK))
+    basis = fit_sh_basis(x, r, "pca")
+    to = dict(dtype=shn.dtype, device=shn.device)
+    return torch.as_tensor(basis.mean.reshape(-1), **to), torch.as_tensor(basis.left, **to)

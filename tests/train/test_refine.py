@@ -143,3 +143,57 @@ def test_refining_moves_fixed_point_positions_along_their_lattice(scene, tmp_pat
     assert d.max() < 1e-6
     steps = (got.double().numpy() + 0.7) * 2.0**12
     assert np.abs(steps - np.rint(steps)).max() < 1e-3  # on the input's 2^-12 lattice
+
+
+def test_refining_a_basis_coded_sh_rest_trains_inside_the_codecs_subspace(tmp_path, monkeypatch):
+    """``sh_mode="basis"``: the SH rest is projected after every step onto the rank-r PCA subspace
+    fitted at the first step, so the trained rest has rank r about its mean, moved inside it, and
+    the codec's own PCA of it reproduces it (nothing is lost to the discarded ranks)."""
+    import splatpack.train.outputs as outputs
+    from splatpack.compress.sh_basis import fit_sh_basis
+
+    scene = smooth_scene(n=300, degree=2)  # 8 × 3 = 24 SH-rest dimensions
+    written = {}
+    real = outputs.write_grid_scene
+
+    def spy(path, gs, cfg, **kw):
+        written.update(gs=gs)
+        return real(path, gs, cfg, **kw)
+
+    monkeypatch.setattr(outputs, "write_grid_scene", spy)
+    codec = GridCodecConfig.from_quality(6, sh_mode="basis", basis_rank=4)
+    with one_numba_thread():
+        refine_and_compress(scene, tmp_path / "r.spk", 0, 6, backend="cpu", steps=12, codec=codec)
+    before = scene.shN.reshape(len(scene), -1).double().numpy()
+    after = written["gs"].shN.reshape(len(scene), -1).double().numpy()
+    s = np.linalg.svd(after - after.mean(0), compute_uv=False)
+    assert s[4] < 1e-5 * s[0] and s[3] > 1e-2 * s[0]  # rank 4, not fewer
+    s_in = np.linalg.svd(before - before.mean(0), compute_uv=False)
+    assert s_in[4] > 1e-2 * s_in[0]  # the input had more
+    basis = fit_sh_basis(after.reshape(len(scene), 8, 3), 4, "pca")
+    again = basis.mean.reshape(-1) + basis.project(after.reshape(len(scene), 8, 3)) @ basis.left.T
+    assert np.abs(again - after).max() < 1e-5
+    # trained inside the subspace, not only projected: it differs from the input's projection
+    first = fit_sh_basis(before.reshape(len(scene), 8, 3), 4, "pca")
+    projected = first.mean.reshape(-1) + first.project(before.reshape(len(scene), 8, 3)) @ first.left.T
+    assert np.abs(after - projected).max() > 1e-4
+
+
+def test_the_sh_rest_basis_survives_a_checkpoint():
+    from splatpack.train.config import GridTraining
+    from splatpack.train.grid import GridHooks
+
+    cfg = GridTraining(enabled=True, start=0, quantisation_aware=True, codec={"sh_mode": "basis", "basis_rank": 3})
+    hooks = GridHooks(cfg, seed=0, qat_start=0)
+    gs = smooth_scene(n=80, degree=1)
+    params = gs.to_parameters()
+    hooks.before_step(params, 0)
+    assert hooks.sh_basis is not None and hooks.sh_basis[1].shape == (9, 3)
+    restored = GridHooks(cfg, seed=0, qat_start=0)
+    restored.load_state_dict(hooks.state_dict(), "cpu")
+    assert all(torch.equal(a, b) for a, b in zip(hooks.sh_basis, restored.sh_basis))
+    old = {k: v for k, v in hooks.state_dict().items() if k != "sh_basis"}  # a checkpoint from before
+    restored.load_state_dict(old, "cpu")
+    assert restored.sh_basis is None
+    hooks.renumbered()
+    assert hooks.sh_basis is None  # fitted again on the renumbered Gaussians

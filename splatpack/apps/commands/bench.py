@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=float_in(0),
         nargs="*",
         metavar="DB",
-        help="splatpack-alloc(-refine) target PSNRs (compress --target-psnr DB --allocate).",
+        help="splatpack-alloc and splatpack-alloc-refine target PSNRs (compress --target-psnr DB --allocate).",
     )
     p.add_argument("--views", type=int_in(1), default=32, metavar="N", help="orbit views per input.")
     p.add_argument("--size", type=int_in(1), default=384, metavar="N", help="render size (square, pixels).")
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> None:
         cfg.tools = tuple(args.tools)
     if args.qualities:
         cfg.qualities = tuple(args.qualities)
-    if args.alloc_psnrs:
-        cfg.alloc_psnrs = tuple(args.alloc_psnrs)
+    if args.alloc_psnrs:  # the targets of both allocation tools
+        cfg.alloc_psnrs = cfg.alloc_refine_psnrs = tuple(args.alloc_psnrs)
     run_bench(cfg, args.out)
     print(args.out / "results.json")
