@@ -197,3 +197,14 @@ def test_the_sh_rest_basis_survives_a_checkpoint():
     assert restored.sh_basis is None
     hooks.renumbered()
     assert hooks.sh_basis is None  # fitted again on the renumbered Gaussians
+
+
+def test_refine_takes_an_sh_basis_rank(tmp_path, capsys):
+    """``--refine --sh-basis R``: refined with the SH rest in the rank-R subspace and written with it."""
+    src = save_scene(smooth_scene(n=120, degree=2), tmp_path / "in.ply")
+    out = tmp_path / "o.spk"
+    with one_numba_thread():
+        assert main(["compress", str(src), "-o", str(out), "--refine", "1", "--sh-basis", "5"]) == 0
+    assert "refined " in capsys.readouterr().out
+    with SpkReader(out) as r:
+        assert r.meta["attributes"]["shN"]["mode"] == "basis" and r.meta["attributes"]["shN"]["rank"] == 5

@@ -147,7 +147,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="RANK",
         help="code the SH rest as a shared PCA basis and RANK coefficient planes instead of the level's "
         "(levels 0-4 use a palette, 5-7 ranks 32-40, 8-10 all 3(K-1) coefficient planes; sh_mode basis, "
-        "the level's SH-rest bits, 5 at palette levels).",
+        "the level's SH-rest bits, 5 at palette levels); --refine then trains the SH rest inside that basis.",
     )
 
     add_max_gaussians(p)
@@ -162,11 +162,9 @@ def run(args: argparse.Namespace) -> None:
         raise SplatpackError("--finetune takes --quality, not --target-size or --target-psnr")
     if args.prior and (target.size or target.psnr or args.finetune or args.quality not in (6, "6", "default")):
         raise SplatpackError("--prior codes quality 6 grids: it takes no other --quality, --target-* or --finetune")
-    if args.refine and (
-        ((target.size or target.psnr) and not args.allocate) or args.finetune or args.prior or args.sh_basis
-    ):
+    if args.refine and (((target.size or target.psnr) and not args.allocate) or args.finetune or args.prior):
         raise SplatpackError(
-            "--refine takes --quality or --allocate: not the ladder's --target-*, --finetune, --prior or --sh-basis"
+            "--refine takes --quality or --allocate: not the ladder's --target-*, --finetune or --prior"
         )
     if args.latents_only and not args.latent:
         raise SplatpackError("--latents-only takes --latent")
@@ -216,9 +214,8 @@ def run(args: argparse.Namespace) -> None:
             size, setting = found.bytes, f"quality {found.quality}"
         chosen = f", {setting}, {found.psnr:.2f} dB PSNR on {target.views} orbit views"
     elif args.refine:
-        codec = cfg if args.adaptive_precision else None
         metrics = refine_and_compress(
-            gs, args.out, args.refine, args.quality, args.backend, original=original, codec=codec
+            gs, args.out, args.refine, args.quality, args.backend, original=original, codec=cfg
         )
         size = int(metrics["size_bytes"])
         chosen = f", refined {metrics['steps']} steps in {args.refine:g} s"
