@@ -9,10 +9,12 @@ precision (``drop_fraction``) the Gaussians that drop low bits are chosen once, 
 sensitivity at the first quantisation-aware step, rendered at their coarser precision from then
 on and written with exactly those drops, so training absorbs them (``compress --refine
 --adaptive-precision``). With the SH rest coded as a low-rank basis (``sh_mode="basis"``) the
-rank-r PCA generator the codec would fit is fitted once at the first quantisation-aware step
-and the SH rest is projected onto it after every optimiser step (projected gradient descent):
-training then fits the r coefficients to the renders instead of the discarded ranks being lost
-when the file is written, and the codec's PCA recovers that subspace exactly.
+rank-r PCA generator and the coefficients' shared-step lattice the codec would fit are fitted
+once at the first quantisation-aware step; the SH rest is projected onto that subspace after
+every optimiser step (projected gradient descent) and rendered with its coefficients on that
+lattice, and the file is coded on exactly that generator and lattice: training fits the r
+coefficients to the renders, and neither the discarded ranks nor the rounding are left to
+the writer.
 """
 
 from __future__ import annotations
@@ -24,18 +26,21 @@ import numpy as np
 import torch
 
 from splatpack.codecs.grid import MAX_SPARE, GridCodecConfig, quantisation_aware
-from splatpack.codecs.grid.basis import MAX_BASIS_RANK
+from splatpack.codecs.grid.basis import basis_coefficients
 from splatpack.codecs.grid.encode import lattice_ranges, scene_drops
 from splatpack.compress.grid_smoothness import grid_smoothness_loss
 from splatpack.compress.grid_sort import GridSortConfig, sort_features, sort_into_grid
-from splatpack.compress.sh_basis import fit_sh_basis
+from splatpack.compress.quantise import fake_quantise
 from splatpack.core import GaussianSet
 from splatpack.core.errors import SplatpackError
 from splatpack.core.frames import positive_w_quats
 from splatpack.train.config import GridTraining
-from splatpack.train.hooks import RENDERED, MethodHooks
+from splatpack.train.hooks import MethodHooks
 
 __all__ = ["GridHooks"]
+
+#: the rendered parameters :func:`quantisation_aware` takes (the SH rest: :meth:`GridHooks.quantised_sh_rest`)
+LATTICE = ("means", "quats", "scales", "opacities", "sh0")
 
 
 class GridHooks(MethodHooks):
@@ -60,7 +65,8 @@ class GridHooks(MethodHooks):
         #: attributes on a lattice (both chosen at the first QAT step)
         self.drops: dict[str, torch.Tensor] | None = None
         self.ranges: dict[str, tuple] | None = None
-        #: the SH rest's (mean [3(K−1)], basis [3(K−1), r]) it is projected onto (``sh_mode`` basis)
+        #: the SH rest's (mean [3(K−1)], basis [3(K−1), r]) it is projected onto (``sh_mode`` basis;
+        #: from ``ranges["shN"]``, its coefficients' lattice and generator (lo, hi, table))
         self.sh_basis: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def setup(self, params: torch.nn.ParameterDict) -> None:
@@ -112,7 +118,10 @@ class GridHooks(MethodHooks):
             self.drops = {k: torch.from_numpy(v).to(params["means"].device) for k, v in drops.items()}
             self.ranges = lattice_ranges(gs, qat)
             if qat.sh_mode == "basis" and "shN" in params and params["shN"].numel():
-                self.sh_basis = sh_rest_basis(params["shN"], qat.basis_rank)
+                shn = params["shN"].detach().cpu().double().numpy()
+                _, lo, hi, table = basis_coefficients(shn.reshape(len(shn), -1), qat.basis_rank, qat.shN.bits)
+                self.ranges["shN"] = (lo, hi, table)
+                self.sh_basis = generator_tensors(table, params["shN"])
                 self.project_sh_rest(params)
 
     @torch.no_grad()
@@ -133,8 +142,20 @@ class GridHooks(MethodHooks):
         (straight-through, :func:`~splatpack.codecs.grid.quantisation_aware`)."""
         if self.qat_config is None or step < self.qat_start:
             return params
-        rendered = quantisation_aware(*(params[k] for k in RENDERED), self.qat_config, self.drops, self.ranges)
-        return dict(zip(RENDERED, rendered))
+        rendered = quantisation_aware(*(params[k] for k in LATTICE), self.qat_config, self.drops, self.ranges)
+        out = {**params, **dict(zip(LATTICE, rendered))}
+        if self.sh_basis is not None:
+            out["shN"] = self.quantised_sh_rest(params["shN"])
+        return out
+
+    def quantised_sh_rest(self, shn: torch.Tensor) -> torch.Tensor:
+        """The SH rest [N, K−1, 3] as the file decodes it: μ + q(c) Bᵀ with c = (x − μ) B on the
+        coefficients' fixed shared-step lattice (straight-through, :func:`fake_quantise`)."""
+        mean, basis = self.sh_basis
+        lo, hi, _ = self.ranges["shN"]
+        c = (shn.reshape(len(shn), -1) - mean) @ basis
+        q = fake_quantise(c, self.qat_config.shN.bits, None, (lo, hi))
+        return (mean + q @ basis.T).reshape(shn.shape)
 
     def aux_loss(self, params: torch.nn.ParameterDict) -> torch.Tensor | None:
         return None if self.index is None else self.smoothness_loss(params)
@@ -183,7 +204,6 @@ class GridHooks(MethodHooks):
             "sort_seconds": self.sort_seconds,
             "drops": drops,
             "ranges": ranges,
-            "sh_basis": None if self.sh_basis is None else [v.cpu() for v in self.sh_basis],
         }
 
     def load_state_dict(self, state: dict[str, Any], device: str) -> None:
@@ -192,16 +212,13 @@ class GridHooks(MethodHooks):
         drops, ranges = state.get("drops"), state.get("ranges")
         self.drops = None if drops is None else {k: v.to(device) for k, v in drops.items()}
         self.ranges = None if ranges is None else {k: tuple(v.numpy() for v in r) for k, r in ranges.items()}
-        basis = state.get("sh_basis")
-        self.sh_basis = None if basis is None else tuple(v.to(device) for v in basis)
+        lattice = (self.ranges or {}).get("shN")
+        self.sh_basis = None if lattice is None else generator_tensors(lattice[2], torch.empty(0, device=device))
 
 
-def sh_rest_basis(shn: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean [3(K−1)], B [3(K−1), r]) of the rank-``rank`` PCA generator the grid codec fits to
-    the SH rest ``shn`` [N, K−1, 3] (:func:`~splatpack.codecs.grid.basis.basis_coefficients`),
-    as float tensors on ``shn``'s device."""
-    x = shn.detach().cpu().double().numpy()
-    r = max(1, min(int(rank), x.shape[1] * 3, MAX_BASIS_RANK))
-    basis = fit_sh_basis(x, r, "pca")
-    to = dict(dtype=shn.dtype, device=shn.device)
-    return torch.as_tensor(basis.mean.reshape(-1), **to), torch.as_tensor(basis.left, **to)
+def generator_tensors(table: np.ndarray, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean [D], B [D, r]) of an SH-rest generator ``table`` [1 + r, D] (the mean, then the basis
+    vectors as rows: :func:`~splatpack.codecs.grid.basis.basis_coefficients`), as float32 on
+    ``like``'s device."""
+    t = torch.as_tensor(np.asarray(table, np.float32), device=like.device)
+    return t[0].contiguous(), t[1:].T.contiguous()

@@ -24,7 +24,7 @@ from splatpack.train.views import View
 __all__ = ["RENDERED", "MethodHooks", "RenderInputs"]
 
 #: the parameters a render reads before any activation (:meth:`MethodHooks.render_params`)
-RENDERED = ("means", "quats", "scales", "opacities", "sh0")
+RENDERED = ("means", "quats", "scales", "opacities", "sh0", "shN")
 
 
 @dataclass
@@ -69,7 +69,7 @@ class MethodHooks:
         """Before the step's render."""
 
     def render_params(self, params: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
-        """means, quats, scales, opacities (and sh0) as rendered at ``step``."""
+        """means, quats, scales, opacities, sh0 and shN as rendered at ``step``."""
         return params
 
     def render_inputs(

@@ -257,7 +257,7 @@ class Trainer:
         )
         for h in self.hooks:
             h.render_inputs(inputs, p, rendered, view, self.step)
-        colors = inputs.colors if inputs.colors is not None else torch.cat([rendered["sh0"], p["shN"]], dim=1)
+        colors = inputs.colors if inputs.colors is not None else torch.cat([rendered["sh0"], rendered["shN"]], dim=1)
         if aux is not None:
             aux.extend(inputs.aux)
         return rasterize(

@@ -42,6 +42,28 @@ def test_coefficients_share_one_step_and_round_trip_within_it():
     assert err <= np.sqrt(6) * steps[0]  # at most half a step per coefficient, through an orthonormal basis
 
 
+def test_a_given_lattice_is_coded_on_as_it_is():
+    """``lattice`` (lo, hi, table): the coefficients are the projections on that generator,
+    quantised over that range (what quantisation-aware refinement rendered), not a new fit;
+    the fitted lattice given back reproduces the fit's codes; a misshapen one is refused."""
+    rng = np.random.default_rng(2)
+    t = ((rng.normal(size=(300, 4)) * [2, 1, 0.5, 0.2]) @ rng.normal(size=(4, 24))).astype(np.float32)
+    q, lo, hi, table = basis_coefficients(t, 4, 8)
+    q2, lo2, hi2, table2 = basis_coefficients(t, 4, 8, (lo, hi, table))
+    assert np.array_equal(lo2, lo) and np.array_equal(table2, table)
+    assert np.mean(q2 == q) > 0.999  # float32 table against the fit's float64 basis: rare ties differ
+    wide = (lo - 1.0, hi + 1.0, table)
+    q3, lo3, hi3, _ = basis_coefficients(t, 4, 8, wide)
+    assert np.array_equal(lo3, wide[0]) and q3.max() < q.max()  # the given, wider range: coarser codes
+    back = basis_values(q3, lo3, hi3, 8, table)
+    step = float((hi3 - lo3)[0]) / 255
+    assert np.abs(back - t).max() <= 1.01 * step  # ‖error‖ ≤ √4 · Δ/2 on an orthonormal rank-4 basis
+    with pytest.raises(SplatpackError, match="SH-rest lattice"):
+        basis_coefficients(t, 4, 8, (lo[:3], hi[:3], table))
+    with pytest.raises(SplatpackError, match="SH-rest lattice"):
+        basis_coefficients(t, 4, 8, (lo, hi, table[:, :12]))
+
+
 def test_basis_mode_decodes_low_rank_sh_and_is_smaller_than_the_grid(scene, grid, tmp):
     gs = low_rank(scene, 6)
     sections, meta = encode_grid_scene(gs, basis_cfg(6), grid_index=grid)

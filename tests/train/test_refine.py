@@ -145,41 +145,52 @@ def test_refining_moves_fixed_point_positions_along_their_lattice(scene, tmp_pat
     assert np.abs(steps - np.rint(steps)).max() < 1e-3  # on the input's 2^-12 lattice
 
 
-def test_refining_a_basis_coded_sh_rest_trains_inside_the_codecs_subspace(tmp_path, monkeypatch):
-    """``sh_mode="basis"``: the SH rest is projected after every step onto the rank-r PCA subspace
-    fitted at the first step, so the trained rest has rank r about its mean, moved inside it, and
-    the codec's own PCA of it reproduces it (nothing is lost to the discarded ranks)."""
+def test_refining_a_basis_coded_sh_rest_trains_on_the_files_generator_and_lattice(tmp_path, monkeypatch):
+    """``sh_mode="basis"``: the rank-r PCA generator and the coefficients' lattice are fitted at the
+    first step; the SH rest is projected onto that subspace after every step (so it has rank r
+    about its mean and moved inside it) and the file is coded on that generator and lattice: it
+    decodes to the quantised SH rest training rendered."""
     import splatpack.train.outputs as outputs
-    from splatpack.compress.sh_basis import fit_sh_basis
+    from splatpack.compress.quantise import fake_quantise
 
     scene = smooth_scene(n=300, degree=2)  # 8 × 3 = 24 SH-rest dimensions
     written = {}
     real = outputs.write_grid_scene
 
     def spy(path, gs, cfg, **kw):
-        written.update(gs=gs)
+        written.update(gs=gs, ranges=kw["ranges"])
         return real(path, gs, cfg, **kw)
 
     monkeypatch.setattr(outputs, "write_grid_scene", spy)
     codec = GridCodecConfig.from_quality(6, sh_mode="basis", basis_rank=4)
     with one_numba_thread():
         refine_and_compress(scene, tmp_path / "r.spk", 0, 6, backend="cpu", steps=12, codec=codec)
-    before = scene.shN.reshape(len(scene), -1).double().numpy()
-    after = written["gs"].shN.reshape(len(scene), -1).double().numpy()
+    n = len(scene)
+    before = scene.shN.reshape(n, -1).double().numpy()
+    trained = written["gs"]
+    after = trained.shN.reshape(n, -1).double().numpy()
     s = np.linalg.svd(after - after.mean(0), compute_uv=False)
     assert s[4] < 1e-5 * s[0] and s[3] > 1e-2 * s[0]  # rank 4, not fewer
-    s_in = np.linalg.svd(before - before.mean(0), compute_uv=False)
-    assert s_in[4] > 1e-2 * s_in[0]  # the input had more
-    basis = fit_sh_basis(after.reshape(len(scene), 8, 3), 4, "pca")
-    again = basis.mean.reshape(-1) + basis.project(after.reshape(len(scene), 8, 3)) @ basis.left.T
-    assert np.abs(again - after).max() < 1e-5
-    # trained inside the subspace, not only projected: it differs from the input's projection
-    first = fit_sh_basis(before.reshape(len(scene), 8, 3), 4, "pca")
-    projected = first.mean.reshape(-1) + first.project(before.reshape(len(scene), 8, 3)) @ first.left.T
-    assert np.abs(after - projected).max() > 1e-4
+    assert np.linalg.svd(before - before.mean(0), compute_uv=False)[4] > 1e-2 * s[0]  # the input had more
+    lo, hi, table = written["ranges"]["shN"]
+    mean, basis = table[0].astype(np.float64), table[1:].T.astype(np.float64)
+    assert np.abs(mean + (after - mean) @ basis @ basis.T - after).max() < 1e-5  # in the fitted subspace
+    first = mean + (before - mean) @ basis @ basis.T
+    assert np.abs(after - first).max() > 1e-4  # trained inside it, not only projected
+    coefs = torch.from_numpy((after - mean) @ basis).float()
+    rendered = mean + fake_quantise(coefs, codec.shN.bits, None, (lo, hi)).double().numpy() @ basis.T
+    with SpkReader(tmp_path / "r.spk") as r:
+        entry = r.meta["attributes"]["shN"]
+    assert entry["mode"] == "basis" and entry["lo"] == lo.tolist() and entry["hi"] == hi.tolist()
+    decoded = read_grid_scene(tmp_path / "r.spk")
+    # the decoder's order is the grid's: match each decoded Gaussian to the nearest trained position
+    d = ((decoded.means.double()[:, None] - trained.means.detach().double()[None]) ** 2).sum(-1)
+    match = d.argmin(1).numpy()
+    assert len(set(match)) == n
+    assert np.abs(decoded.shN.reshape(n, -1).double().numpy() - rendered[match]).max() < 1e-4
 
 
-def test_the_sh_rest_basis_survives_a_checkpoint():
+def test_the_sh_rest_lattice_survives_a_checkpoint():
     from splatpack.train.config import GridTraining
     from splatpack.train.grid import GridHooks
 
@@ -188,15 +199,14 @@ def test_the_sh_rest_basis_survives_a_checkpoint():
     gs = smooth_scene(n=80, degree=1)
     params = gs.to_parameters()
     hooks.before_step(params, 0)
-    assert hooks.sh_basis is not None and hooks.sh_basis[1].shape == (9, 3)
+    lo, hi, table = hooks.ranges["shN"]
+    assert table.shape == (4, 9) and lo.shape == hi.shape == (3,) and hooks.sh_basis[1].shape == (9, 3)
     restored = GridHooks(cfg, seed=0, qat_start=0)
     restored.load_state_dict(hooks.state_dict(), "cpu")
+    assert all(np.array_equal(a, b) for a, b in zip(hooks.ranges["shN"], restored.ranges["shN"]))
     assert all(torch.equal(a, b) for a, b in zip(hooks.sh_basis, restored.sh_basis))
-    old = {k: v for k, v in hooks.state_dict().items() if k != "sh_basis"}  # a checkpoint from before
-    restored.load_state_dict(old, "cpu")
-    assert restored.sh_basis is None
     hooks.renumbered()
-    assert hooks.sh_basis is None  # fitted again on the renumbered Gaussians
+    assert hooks.sh_basis is None and hooks.ranges is None  # fitted again on the renumbered Gaussians
 
 
 def test_refine_takes_an_sh_basis_rank(tmp_path, capsys):

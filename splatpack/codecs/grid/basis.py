@@ -17,6 +17,7 @@ import numpy as np
 
 from splatpack.compress.quantise import dequantise_channels
 from splatpack.compress.sh_basis import fit_sh_basis
+from splatpack.core.errors import SplatpackError
 
 __all__ = ["MAX_BASIS_RANK", "basis_coefficients", "basis_values", "shared_step_ranges"]
 
@@ -39,10 +40,20 @@ def _quantise(t: np.ndarray, lo: np.ndarray, hi: np.ndarray, bits: int) -> np.nd
     return np.clip(q, 0, levels).astype(np.uint16)
 
 
-def basis_coefficients(t: np.ndarray, rank: int, bits: int):
+def basis_coefficients(t: np.ndarray, rank: int, bits: int, lattice=None):
     """(q [N, r] uint16, lo [r], hi [r], table [1 + r, D] float32) of the SH rest t [N, D]: the
-    rank-r PCA generator's coefficients quantised with one shared step, and its mean and basis."""
+    rank-r PCA generator's coefficients quantised with one shared step, and its mean and basis.
+    ``lattice``: a fixed (lo, hi, table) to code on instead of fitting them (the one
+    quantisation-aware refinement rendered, :mod:`splatpack.train.grid`); ``rank`` is then its r."""
     n, dims = t.shape
+    if lattice is not None:
+        lo, hi, table = (np.asarray(v, np.float32) for v in lattice)
+        r = len(table) - 1
+        if table.ndim != 2 or table.shape[1] != dims or not r or lo.shape != (r,) or hi.shape != (r,):
+            shapes = [v.shape for v in (lo, hi, table)]
+            raise SplatpackError(f"grid codec: an SH-rest lattice (lo, hi, table) of shapes {shapes} for {dims} dims")
+        coefs = (t.astype(np.float64) - table[0]) @ table[1:].T.astype(np.float64)
+        return _quantise(coefs, lo, hi, bits), lo, hi, np.ascontiguousarray(table)
     r = max(1, min(int(rank), dims, MAX_BASIS_RANK))
     x = t.reshape(n, dims // 3, 3)
     basis = fit_sh_basis(x, r, "pca")

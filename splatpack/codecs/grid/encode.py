@@ -109,12 +109,13 @@ def code_attribute(
     (:func:`~.lowbits.gaussian_drops`; none where absent), ``shared_drops``: they are one class's
     (:func:`~.lowbits.shared_drop_class`, the scene's ``grid.drop``) rather than a plane each;
     ``ranges``: per attribute, the (lo, hi) to quantise over instead of its own
-    (:func:`~splatpack.compress.quantise.channel_range`)."""
+    (:func:`~splatpack.compress.quantise.channel_range`); for a basis-coded SH rest
+    (lo, hi, table), its generator too (:func:`~.basis.basis_coefficients`)."""
     coding: AttributeCoding = getattr(cfg, name)
     if name == "shN" and cfg.sh_mode in ("palette", "rvq"):
         return _code_sh_codes(t, cells, cfg, shn_codebooks)
     if name == "shN" and cfg.sh_mode == "basis":
-        return _code_sh_basis(t, cells, cfg)
+        return _code_sh_basis(t, cells, cfg, None if ranges is None else ranges.get("shN"))
     entry = {"bits": coding.bits, "codec": coding.codec, "distance": float(coding.distance)}
     r = resolved_low_bits(name, coding, cfg)
     layout = ImageLayout(coding.codec, coding.bits - r, coding.distance)
@@ -236,11 +237,12 @@ def _code_sh_codes(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, shn_co
     return secs, {**entry, "lo": lo.reshape(-1).tolist(), "hi": hi.reshape(-1).tolist()}
 
 
-def _code_sh_basis(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig) -> Coded:
+def _code_sh_basis(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, lattice=None) -> Coded:
     """The SH rest as a low-rank generator (:mod:`~splatpack.codecs.grid.basis`): r coefficient
-    planes of ``shN.bits`` sharing one step, and the deflated float32 mean and basis."""
+    planes of ``shN.bits`` sharing one step, and the deflated float32 mean and basis (``lattice``:
+    a fixed (lo, hi, table) instead of the fitted ones)."""
     coding = cfg.shN
-    q, lo, hi, table = basis_coefficients(t, cfg.basis_rank, coding.bits)
+    q, lo, hi, table = basis_coefficients(t, cfg.basis_rank, coding.bits, lattice)
     layout = ImageLayout(coding.codec, coding.bits, coding.distance)
     coefs = grid_section("grid.shN.coefs", q, cells, q.shape[1], 1, layout, cfg.jxl_effort)
     basis = Section("grid.shN.basis", "deflate", encode_array(table, "deflate"))
