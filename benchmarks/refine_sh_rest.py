@@ -4,15 +4,18 @@ With the SH rest coded as a shared PCA basis (``sh_mode="basis"``, quality level
 ``--sh-basis``) the grid codec fits its rank-r basis to the scene it is handed and drops the
 other ranks. Refinement (:func:`splatpack.train.refine.refine_and_compress`) now fits that basis
 at its first step and projects the SH rest onto it after every step (:class:`splatpack.train.grid.GridHooks`),
-so the renders it trains against are those of the rest the file keeps, and it moves the SH rest
-at its full 3DGS learning rate (:data:`splatpack.train.refine.SH_REST_LR_SCALE`). This ablation
-reruns a fixed number of refinement steps on an SH-3 splat with each part switched off:
+renders it with its coefficients fake-quantised on the lattice the file is then coded on, and
+moves the SH rest at its full 3DGS learning rate (:data:`splatpack.train.refine.SH_REST_LR_SCALE`).
+This ablation reruns a fixed number of refinement steps on an SH-3 splat with each part
+switched off:
 
 * ``none``: the codec on the input, no refinement;
-* ``free-lr0.01``: refinement before this change (no projection, the SH rest at 1 % of its rate);
-* ``free-lr1``: no projection, the full rate;
-* ``proj-lr0.01`` / ``proj-lr1`` / ``proj-lr10``: projected, the SH rest at 1 %, 100 % (today's
-  default) and 1000 % of its 3DGS rate.
+* ``free-lr0.01``: refinement before this change (no projection, the SH rest rendered as it
+  is, at 1 % of its rate, and the codec fitting its own basis and lattice to the result);
+* ``free-lr1``: the same at the full rate;
+* ``proj-noqat-lr1``: projected, rendered unquantised, the codec's own lattice, full rate;
+* ``proj-lr0.01`` / ``proj-lr1`` / ``proj-lr10``: all of it (``proj-lr1`` is the default), the
+  SH rest at 1 %, 100 % and 1000 % of its 3DGS rate.
 
 PSNR/SSIM of the decoded file against the original's renders on the bench's orbit ring (views
 the refinement never trains on).
@@ -41,31 +44,36 @@ from splatpack.train import refine
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-#: (name, projected, SH-rest learning-rate scale)
+#: (name, projected, rendered on the file's lattice, SH-rest learning-rate scale)
 VARIANTS = [
-    ("none", None, None),
-    ("free-lr0.01", False, 0.01),
-    ("free-lr1", False, 1.0),
-    ("proj-lr0.01", True, 0.01),
-    ("proj-lr1", True, 1.0),
-    ("proj-lr10", True, 10.0),
+    ("none", None, None, None),
+    ("free-lr0.01", False, False, 0.01),
+    ("free-lr1", False, False, 1.0),
+    ("proj-noqat-lr1", True, False, 1.0),
+    ("proj-lr0.01", True, True, 0.01),
+    ("proj-lr1", True, True, 1.0),
+    ("proj-lr10", True, True, 10.0),
 ]
 
 
-def run_variant(gs, out: Path, codec: GridCodecConfig, steps: int, projected: bool | None, lr: float | None):
+def run_variant(gs, out: Path, codec: GridCodecConfig, steps: int, projected, on_lattice, lr):
     """Write ``gs`` to ``out`` under one variant; returns (bytes, seconds)."""
     t0 = time.perf_counter()
     if projected is None:
         size = write_grid_scene(out, gs, codec)
         return size, time.perf_counter() - t0
-    project, scale = grid_hooks.GridHooks.project_sh_rest, refine.SH_REST_LR_SCALE
-    try:
-        if not projected:  # the ablation: the hooks' projection switched off
-            grid_hooks.GridHooks.project_sh_rest = lambda self, params: None
+    hooks = grid_hooks.GridHooks
+    saved = hooks.project_sh_rest, hooks.quantised_sh_rest, hooks.output_ranges, refine.SH_REST_LR_SCALE
+    try:  # the ablation: parts of the hooks switched off
+        if not projected:
+            hooks.project_sh_rest = lambda self, params: None
+        if not on_lattice:  # rendered unquantised; the codec fits its own basis and lattice
+            hooks.quantised_sh_rest = lambda self, shn: shn
+            hooks.output_ranges = lambda self: {k: v for k, v in (saved[2](self) or {}).items() if k != "shN"} or None
         refine.SH_REST_LR_SCALE = lr
         metrics = refine.refine_and_compress(gs, out, 0, 6, backend="cpu", steps=steps, codec=codec)
     finally:
-        grid_hooks.GridHooks.project_sh_rest, refine.SH_REST_LR_SCALE = project, scale
+        hooks.project_sh_rest, hooks.quantised_sh_rest, hooks.output_ranges, refine.SH_REST_LR_SCALE = saved
     return int(metrics["size_bytes"]), time.perf_counter() - t0
 
 
@@ -95,12 +103,12 @@ def main() -> None:
     name = args.input.parent.name if args.input.name == "point_cloud.ply" else args.input.stem
     for rank in args.ranks:
         codec = GridCodecConfig.from_quality(6, sh_mode="basis", basis_rank=rank)
-        for variant, projected, lr in VARIANTS:
+        for variant, *switches in VARIANTS:
             if variant not in args.variants:
                 continue
             with tempfile.TemporaryDirectory() as tmp:
                 out = Path(tmp) / "scene.spk"
-                size, seconds = run_variant(gs, out, codec, args.steps, projected, lr)
+                size, seconds = run_variant(gs, out, codec, args.steps, *switches)
                 psnr, ssim = mean_psnr_ssim(render_views(read_grid_scene(out), poses, K, args.size), reference)
             row = dict(input=name, gaussians=len(gs), rank=rank, variant=variant, steps=args.steps)
             row.update(bytes=size, psnr=float(psnr), ssim=float(ssim), seconds=seconds)
