@@ -121,7 +121,7 @@ class GridHooks(MethodHooks):
                 shn = params["shN"].detach().cpu().double().numpy()
                 _, lo, hi, table = basis_coefficients(shn.reshape(len(shn), -1), qat.basis_rank, qat.shN.bits)
                 self.ranges["shN"] = (lo, hi, table)
-                self.sh_basis = generator_tensors(table, params["shN"])
+                self.sh_basis = generator_tensors(table, params["shN"].device)
                 self.project_sh_rest(params)
 
     @torch.no_grad()
@@ -213,12 +213,11 @@ class GridHooks(MethodHooks):
         self.drops = None if drops is None else {k: v.to(device) for k, v in drops.items()}
         self.ranges = None if ranges is None else {k: tuple(v.numpy() for v in r) for k, r in ranges.items()}
         lattice = (self.ranges or {}).get("shN")
-        self.sh_basis = None if lattice is None else generator_tensors(lattice[2], torch.empty(0, device=device))
+        self.sh_basis = None if lattice is None else generator_tensors(lattice[2], device)
 
 
-def generator_tensors(table: np.ndarray, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def generator_tensors(table: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean [D], B [D, r]) of an SH-rest generator ``table`` [1 + r, D] (the mean, then the basis
-    vectors as rows: :func:`~splatpack.codecs.grid.basis.basis_coefficients`), as float32 on
-    ``like``'s device."""
-    t = torch.as_tensor(np.asarray(table, np.float32), device=like.device)
+    vectors as rows: :func:`~splatpack.codecs.grid.basis.basis_coefficients`), float32 on ``device``."""
+    t = torch.as_tensor(np.asarray(table, np.float32), device=device)
     return t[0].contiguous(), t[1:].T.contiguous()
