@@ -143,16 +143,18 @@ def test_bench_allocation_rows_meet_their_target_on_the_searchs_views(tmp_path):
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["small.splat"]["bytes_at"]
 
 
-def test_alloc_psnrs_sets_the_targets_of_both_allocation_tools(tmp_path, monkeypatch, capsys):
+def test_alloc_psnrs_and_qualities_set_every_tool_they_name(tmp_path, monkeypatch, capsys):
     """``bench --alloc-psnrs``: what its help says, the targets of splatpack-alloc and of
-    splatpack-alloc-refine (which otherwise kept their defaults)."""
+    splatpack-alloc-refine (which otherwise kept their defaults); ``--qualities`` the levels of
+    every quality-ladder tool (the refined and adaptive ones kept theirs)."""
     from splatpack.apps.cli import main
     from splatpack.apps.commands import bench as command
 
     seen = []
     monkeypatch.setattr(command, "run_bench", lambda cfg, out: seen.append(cfg))
-    args = ["bench", "--tools", "splatpack-alloc-refine", "--alloc-psnrs", "44", "52", "--out", str(tmp_path)]
-    assert main(args) == 0
+    args = ["bench", "--tools", "splatpack-alloc-refine", "--alloc-psnrs", "44", "52", "--qualities", "6"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
     (cfg,) = seen
     assert cfg.alloc_psnrs == cfg.alloc_refine_psnrs == (44.0, 52.0)
-    assert BenchConfig().alloc_refine_psnrs != (44.0, 52.0)
+    assert cfg.qualities == cfg.refine_qualities == cfg.adaptive_qualities == (6,)
+    assert BenchConfig().alloc_refine_psnrs != (44.0, 52.0) and BenchConfig().refine_qualities != (6,)

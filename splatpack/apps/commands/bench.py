@@ -26,7 +26,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="TOOL",
         help="subset of splatpack, splatpack-adaptive, splatpack-adaptive-refine, splatpack-alloc, splatpack-alloc-refine, splatpack-refine, spz, sogpy, splat-transform, sog-export (splatpack's SOG writer in splat-transform's layout), gsplat-png.",
     )
-    p.add_argument("--qualities", type=int_in(0, 10), nargs="*", metavar="Q", help="splatpack --quality levels.")
+    p.add_argument(
+        "--qualities",
+        type=int_in(0, 10),
+        nargs="*",
+        metavar="Q",
+        help="--quality levels of splatpack, splatpack-adaptive, splatpack-refine and splatpack-adaptive-refine.",
+    )
     p.add_argument(
         "--alloc-psnrs",
         type=float_in(0),
@@ -71,8 +77,8 @@ def run(args: argparse.Namespace) -> None:
         cfg.inputs = list(args.inputs)
     if args.tools:
         cfg.tools = tuple(args.tools)
-    if args.qualities:
-        cfg.qualities = tuple(args.qualities)
+    if args.qualities:  # the levels of every tool on the quality ladder
+        cfg.qualities = cfg.refine_qualities = cfg.adaptive_qualities = tuple(args.qualities)
     if args.alloc_psnrs:  # the targets of both allocation tools
         cfg.alloc_psnrs = cfg.alloc_refine_psnrs = tuple(args.alloc_psnrs)
     run_bench(cfg, args.out)
