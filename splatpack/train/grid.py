@@ -14,7 +14,8 @@ once at the first quantisation-aware step; the SH rest is projected onto that su
 every optimiser step (projected gradient descent) and rendered with its coefficients on that
 lattice, and the file is coded on exactly that generator and lattice: training fits the r
 coefficients to the renders, and neither the discarded ranks nor the rounding are left to
-the writer.
+the writer. An SH rest coded as 3(K−1) planes (``sh_mode="grid"``) is rendered
+quantised over its planes' current ranges, as the codec will quantise the final ones.
 """
 
 from __future__ import annotations
@@ -144,8 +145,11 @@ class GridHooks(MethodHooks):
             return params
         rendered = quantisation_aware(*(params[k] for k in LATTICE), self.qat_config, self.drops, self.ranges)
         out = {**params, **dict(zip(LATTICE, rendered))}
+        shn = params["shN"]
         if self.sh_basis is not None:
-            out["shN"] = self.quantised_sh_rest(params["shN"])
+            out["shN"] = self.quantised_sh_rest(shn)
+        elif self.qat_config.sh_mode == "grid" and shn.numel():  # 3(K−1) planes over their own ranges
+            out["shN"] = fake_quantise(shn.reshape(len(shn), -1), self.qat_config.shN.bits).reshape(shn.shape)
         return out
 
     def quantised_sh_rest(self, shn: torch.Tensor) -> torch.Tensor:

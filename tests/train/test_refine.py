@@ -209,6 +209,24 @@ def test_the_sh_rest_lattice_survives_a_checkpoint():
     assert hooks.sh_basis is None and hooks.ranges is None  # fitted again on the renumbered Gaussians
 
 
+def test_a_grid_coded_sh_rest_is_rendered_on_its_planes_lattice():
+    """``sh_mode="grid"``: quantisation-aware rendering quantises the SH rest's 3(K−1) planes over
+    their current ranges with ``shN.bits`` (at most 2^b values a channel), straight-through."""
+    from splatpack.train.config import GridTraining
+    from splatpack.train.grid import GridHooks
+
+    cfg = GridTraining(enabled=True, start=0, quantisation_aware=True, codec={"sh_mode": "grid", "shN": {"bits": 3}})
+    hooks = GridHooks(cfg, seed=0, qat_start=0)
+    params = smooth_scene(n=200, degree=1).to_parameters()
+    hooks.before_step(params, 0)
+    out = hooks.render_params(dict(params.items()), 0)
+    flat = out["shN"].reshape(200, -1)
+    assert out["shN"].shape == params["shN"].shape and 1 < len(torch.unique(flat[:, 0])) <= 8
+    assert torch.abs(out["shN"] - params["shN"]).max() > 0  # quantised, not passed through
+    out["shN"].sum().backward()
+    assert torch.equal(params["shN"].grad, torch.ones_like(params["shN"]))  # straight-through
+
+
 def test_refine_takes_an_sh_basis_rank(tmp_path, capsys):
     """``--refine --sh-basis R``: refined with the SH rest in the rank-R subspace and written with it."""
     src = save_scene(smooth_scene(n=120, degree=2), tmp_path / "in.ply")
