@@ -10,7 +10,9 @@ Neural Networks for Efficient Integer-Arithmetic-Only Inference", CVPR 2018) —
 3DGS loss (L1 + D-SSIM) moves the float parameters to where their *quantised* values best
 reproduce the original: knowledge distillation from the uncompressed scene (Hinton, Vinyals &
 Dean 2015; LightGaussian, Fan et al. 2023, distils its SH this way). No densification, no
-opacity reset, no sort during training (the codec sorts the result once).
+opacity reset, no sort during training (the codec sorts the result once). An SH rest coded as a
+shared basis is trained inside that basis, its coefficients rendered on the file's lattice
+(:mod:`splatpack.train.grid`), and keeps the SH rest's full 3DGS learning rate.
 """
 
 from __future__ import annotations
