@@ -130,7 +130,7 @@ def _splatpack_alloc(psnr_target: float, refine_seconds: float = 0.0):
 
     def enc(gs: GaussianSet, work: Path) -> Path:
         out = work / f"scene-alloc{psnr_target:g}.spk"
-        found = write_to_target(gs, Target(psnr=psnr_target), out, allocate=True)
+        found = write_to_target(gs, Target(psnr=psnr_target), out, allocate=True, to_refine=bool(refine_seconds))
         if refine_seconds:
             quiet = Console(stderr=True, quiet=True)
             refine_and_compress(found.scene, out, refine_seconds, 10, "cpu", quiet, original=gs, codec=found.codec)

@@ -168,12 +168,16 @@ def write_to_target(
     source: str | Path | None = None,
     original: GaussianSet | None = None,
     allocate: bool = False,
+    to_refine: bool = False,
 ) -> Trial | Allocation:
     """:func:`search_quality` (or with ``allocate``, ``--allocate``:
     :func:`splatpack.codecs.grid.allocate.allocate`, per-attribute bits, lossy JPEG XL, the SH
     rest's coding and pruning chosen by measured rate–distortion), then the chosen file moved to
     ``out`` (atomically: trials are written beside it); returns the chosen trial or allocation,
-    its ``path`` now ``out``."""
+    its ``path`` now ``out``. ``to_refine``: the allocation is refined next (``--allocate
+    --refine``), so its SH-rest basis coefficients stay lossless: refinement renders their
+    rounding exactly but not lossy JPEG XL's error, and refined they give more PSNR per byte
+    (``benchmarks/alloc_refine_lattice.py``)."""
     target = target.validate()
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix=".target-", dir=out.resolve().parent) as tmp:
@@ -183,6 +187,7 @@ def write_to_target(
                 render_size=target.render_size,
                 fov_degrees=target.fov_degrees,
                 prune_fractions=ALLOCATE_PRUNE,
+                **({"lossy_basis_ranks": ()} if to_refine else {}),
             )
             chosen, _ = allocate_for(
                 gs, tmp, psnr=target.psnr, size=target.size, config=cfg, original=original, say=say, source=source

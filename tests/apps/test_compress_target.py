@@ -166,3 +166,25 @@ def test_compress_allocate_meets_the_psnr_target_and_says_how(scene, levels, tmp
     decoded = read_grid_scene(tmp_path / "o.spk")
     assert mean_psnr_ssim(render_views(decoded, *cams, Target.render_size), reference)[0] >= target - 1e-6
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.ply", "o.spk"]  # no work files left
+
+
+def test_an_allocation_to_refine_keeps_the_sh_rest_lossless(tmp_path, monkeypatch):
+    """``--allocate --refine``: the allocation offers no lossy SH-rest bases (refinement renders
+    lossless coefficient rounding exactly, not JPEG XL's error); without ``--refine`` it does."""
+    import splatpack.apps.target as target
+
+    seen = []
+
+    def spy(gs, work, **kw):
+        seen.append(kw["config"])
+        raise SplatpackError("stop here")
+
+    monkeypatch.setattr(target, "allocate_for", spy)
+    gs = smooth_scene(n=50, degree=1)
+    for to_refine in (True, False):
+        with pytest.raises(SplatpackError, match="stop here"):
+            write_to_target(gs, Target(psnr=40), tmp_path / "o.spk", allocate=True, to_refine=to_refine)
+    refined, plain = seen
+    assert refined.lossy_basis_ranks == () and plain.lossy_basis_ranks
+    shn = [o for o in refined.options(["shN"])["shN"] if o.distance]
+    assert not shn and [o for o in plain.options(["shN"])["shN"] if o.distance]

@@ -200,7 +200,9 @@ def run(args: argparse.Namespace) -> None:
         console = Console(stderr=True)
         say = lambda line: console.print(f"  {line}", highlight=False)  # progress on stderr
         if args.allocate:
-            found = write_to_target(gs, target, args.out, say, args.file, original, allocate=True)
+            found = write_to_target(
+                gs, target, args.out, say, args.file, original, allocate=True, to_refine=bool(args.refine)
+            )
             size, setting = found.bytes, found.describe()
             count = found.num_gaussians
             if args.refine:  # the file met the target; refinement raises its PSNR at about its size
