@@ -12,7 +12,10 @@ bench's orbit views (32 views of 384 px, ``splatpack bench``'s protocol).
 
     python benchmarks/alloc_refine_lattice.py [--input PLY] [--psnrs 52] [--seconds 60]
 
-Writes ``benchmarks/results/alloc_refine_lattice.json`` after every row.
+Writes ``benchmarks/results/alloc_refine_lattice.json`` after every row (the committed file
+merges ``--psnrs 52 50 --variants lossless`` with ``--psnrs 50 --seconds 240 --variants lossless``;
+the default variant's rows are the bench's ``splatpack-alloc-refine``, before ``--allocate
+--refine`` kept the SH rest lossless: ``rd_bench_lego_sh3_refine_basis.json``).
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ def main() -> None:
                 found, _ = allocate(gs, tmp, psnr=target, config=cfg)
                 alloc_seconds = time.perf_counter() - t0
                 row = dict(input=args.input.parent.name, target=target, variant=variant, setting=found.describe())
+                row["refine_seconds"] = args.seconds
                 for stage in ("allocated", "refined"):
                     if stage == "refined":
                         out = Path(tmp) / "refined.spk"
