@@ -47,8 +47,9 @@ STEPS_PER_SECOND = 20  # nominal steps for the learning-rate schedules; the time
 #: the 3DGS learning rates times this: Adam moves every parameter by about its rate per step, and
 #: the full rates move them by several quantisation steps
 LR_SCALE = 0.01
-#: except the SH rest's, which keeps its full 3DGS rate (already 20× below the DC's): at 1 % it
-#: barely moves in a short run and 10× the full rate overshoots (``benchmarks/results/refine_sh_rest.md``)
+#: except the SH rest's where it is rendered as coded (a basis or planes, not a palette), which
+#: keeps its full 3DGS rate (already 20× below the DC's): at 1 % it barely moves in a short run
+#: and 10× the full rate overshoots (``benchmarks/results/refine_sh_rest.md``)
 SH_REST_LR_SCALE = 1.0
 
 
@@ -106,7 +107,7 @@ def refine_and_compress(
         "compact": {"enabled": False},
         "eval_lpips": False,
         "lr": {
-            k: v * (SH_REST_LR_SCALE if k == "shN" else LR_SCALE)
+            k: v * (SH_REST_LR_SCALE if k == "shN" and level.sh_mode in ("basis", "grid") else LR_SCALE)
             for k, v in dataclasses.asdict(LearningRates()).items()
         },
         "grid": {

@@ -236,3 +236,24 @@ def test_refine_takes_an_sh_basis_rank(tmp_path, capsys):
     assert "refined " in capsys.readouterr().out
     with SpkReader(out) as r:
         assert r.meta["attributes"]["shN"]["mode"] == "basis" and r.meta["attributes"]["shN"]["rank"] == 5
+
+
+@pytest.mark.parametrize("quality, full_rate", [(6, True), (8, True), (2, False)])
+def test_the_sh_rest_keeps_its_full_rate_where_it_is_rendered_as_coded(tmp_path, monkeypatch, quality, full_rate):
+    """A basis (levels 5–7) or planes (8–10) render the SH rest as the file codes it and train it
+    at its full 3DGS rate; a palette (0–4) is not rendered as coded and keeps 1 % like the rest."""
+    import splatpack.train.refine as refine
+    from splatpack.train.config import LearningRates
+
+    class Stop(Exception):
+        pass
+
+    def trainer(capture, cfg, out, **kw):
+        raise Stop(cfg.lr)
+
+    monkeypatch.setattr(refine, "Trainer", trainer)
+    with pytest.raises(Stop) as stop:
+        refine.refine_and_compress(smooth_scene(n=60, degree=1), tmp_path / "r.spk", 0, quality, steps=1)
+    lr, full = stop.value.args[0], LearningRates()
+    assert lr.sh0 == pytest.approx(full.sh0 * refine.LR_SCALE)
+    assert lr.shN == pytest.approx(full.shN * (refine.SH_REST_LR_SCALE if full_rate else refine.LR_SCALE))
