@@ -450,7 +450,8 @@ def plot_rd(rows: list[dict[str, Any]], path: Path) -> None:
         ax.set_ylabel("PSNR vs original renders (dB)")
         ax.set_title(name)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:  # no rows for this input (every tool failed): no legend
+            ax.legend()
     fig.tight_layout()
     with atomic_write(path, "wb") as f:
         fig.savefig(f, format="png", dpi=120)

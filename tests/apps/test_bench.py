@@ -158,3 +158,17 @@ def test_alloc_psnrs_and_qualities_set_every_tool_they_name(tmp_path, monkeypatc
     assert cfg.alloc_psnrs == cfg.alloc_refine_psnrs == (44.0, 52.0)
     assert cfg.qualities == cfg.refine_qualities == cfg.adaptive_qualities == (6,)
     assert BenchConfig().alloc_refine_psnrs != (44.0, 52.0) and BenchConfig().refine_qualities != (6,)
+
+
+def test_the_plot_of_an_input_with_no_measured_rows_has_no_legend_and_no_warning(tmp_path):
+    """Every tool failed on an input: its panel is drawn empty, without matplotlib's
+    "no artists with labels" warning."""
+    import warnings
+
+    from splatpack.apps.bench import plot_rd
+
+    rows = [{"input": "a.ply", "tool": "spz", "error": "SplatpackError: no"}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plot_rd(rows, tmp_path / "rd.png")
+    assert (tmp_path / "rd.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
