@@ -21,15 +21,14 @@ the default variant's rows are the bench's ``splatpack-alloc-refine``, before ``
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import tempfile
 import time
 from pathlib import Path
 
-from splatpack.apps.target import ALLOCATE_PRUNE, Target
+from splatpack.apps.target import Target, allocation_config
 from splatpack.codecs.grid import read_grid_scene
-from splatpack.codecs.grid.allocate import AllocationConfig, allocate
+from splatpack.codecs.grid.allocate import allocate
 from splatpack.core.atomic import atomic_write_text
 from splatpack.formats import load_scene
 from splatpack.metrics import mean_psnr_ssim
@@ -50,14 +49,10 @@ def main() -> None:
     gs = load_scene(args.input)
     poses, K = orbit_cameras(gs.means, 32, 384, 60.0)
     reference = render_views(gs, poses, K, 384)
-    t = Target(psnr=1.0)
-    base = AllocationConfig(
-        views=t.views, render_size=t.render_size, fov_degrees=t.fov_degrees, prune_fractions=ALLOCATE_PRUNE
-    )
     rows = []
     for target in args.psnrs:
         for variant in args.variants:
-            cfg = dataclasses.replace(base, lossy_basis_ranks=()) if variant == "lossless" else base
+            cfg = allocation_config(Target(psnr=target), to_refine=variant == "lossless")
             with tempfile.TemporaryDirectory() as tmp:
                 t0 = time.perf_counter()
                 found, _ = allocate(gs, tmp, psnr=target, config=cfg)

@@ -63,17 +63,17 @@ def run_variant(gs, out: Path, codec: GridCodecConfig, steps: int, projected, on
         size = write_grid_scene(out, gs, codec)
         return size, time.perf_counter() - t0
     hooks = grid_hooks.GridHooks
-    saved = hooks.project_sh_rest, hooks.quantised_sh_rest, hooks.output_ranges, refine.SH_REST_LR_SCALE
+    saved = hooks.project_sh_rest, grid_hooks.quantised_sh_rest, hooks.output_ranges, refine.SH_REST_LR_SCALE
     try:  # the ablation: parts of the hooks switched off
         if not projected:
             hooks.project_sh_rest = lambda self, params: None
         if not on_lattice:  # rendered unquantised; the codec fits its own basis and lattice
-            hooks.quantised_sh_rest = lambda self, shn: shn
+            grid_hooks.quantised_sh_rest = lambda shn, cfg, lattice=None: shn
             hooks.output_ranges = lambda self: {k: v for k, v in (saved[2](self) or {}).items() if k != "shN"} or None
         refine.SH_REST_LR_SCALE = lr
         metrics = refine.refine_and_compress(gs, out, 0, 6, backend="cpu", steps=steps, codec=codec)
     finally:
-        hooks.project_sh_rest, hooks.quantised_sh_rest, hooks.output_ranges, refine.SH_REST_LR_SCALE = saved
+        hooks.project_sh_rest, grid_hooks.quantised_sh_rest, hooks.output_ranges, refine.SH_REST_LR_SCALE = saved
     return int(metrics["size_bytes"]), time.perf_counter() - t0
 
 

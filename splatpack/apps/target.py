@@ -160,6 +160,18 @@ def search_quality(
 ALLOCATE_PRUNE = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 
+def allocation_config(target: Target, to_refine: bool = False) -> AllocationConfig:
+    """``--allocate``'s settings for ``target``: its views, every pruned fraction of
+    :data:`ALLOCATE_PRUNE`, and with ``to_refine`` no lossy SH-rest bases (:func:`write_to_target`)."""
+    return AllocationConfig(
+        views=target.views,
+        render_size=target.render_size,
+        fov_degrees=target.fov_degrees,
+        prune_fractions=ALLOCATE_PRUNE,
+        **({"lossy_basis_ranks": ()} if to_refine else {}),
+    )
+
+
 def write_to_target(
     gs: GaussianSet,
     target: Target,
@@ -182,13 +194,7 @@ def write_to_target(
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix=".target-", dir=out.resolve().parent) as tmp:
         if allocate:
-            cfg = AllocationConfig(
-                views=target.views,
-                render_size=target.render_size,
-                fov_degrees=target.fov_degrees,
-                prune_fractions=ALLOCATE_PRUNE,
-                **({"lossy_basis_ranks": ()} if to_refine else {}),
-            )
+            cfg = allocation_config(target, to_refine)
             chosen, _ = allocate_for(
                 gs, tmp, psnr=target.psnr, size=target.size, config=cfg, original=original, say=say, source=source
             )

@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from splatpack.codecs.grid import MAX_SPARE, GridCodecConfig, quantisation_aware
+from splatpack.codecs.grid import MAX_SPARE, GridCodecConfig, quantisation_aware, quantised_sh_rest
 from splatpack.codecs.grid.basis import basis_coefficients
 from splatpack.codecs.grid.encode import lattice_ranges, scene_drops
+from splatpack.codecs.grid.qat import sh_rest_generator
 from splatpack.compress.grid_smoothness import grid_smoothness_loss
 from splatpack.compress.grid_sort import GridSortConfig, sort_features, sort_into_grid
-from splatpack.compress.quantise import fake_quantise
 from splatpack.core import GaussianSet
 from splatpack.core.errors import SplatpackError
 from splatpack.core.frames import positive_w_quats
@@ -40,8 +40,8 @@ from splatpack.train.hooks import MethodHooks
 
 __all__ = ["GridHooks"]
 
-#: the rendered parameters :func:`quantisation_aware` takes (the SH rest: :meth:`GridHooks.quantised_sh_rest`)
-LATTICE = ("means", "quats", "scales", "opacities", "sh0")
+#: the rendered parameters :func:`quantisation_aware` takes (the SH rest: :func:`quantised_sh_rest`)
+QAT_ATTRIBUTES = ("means", "quats", "scales", "opacities", "sh0")
 
 
 class GridHooks(MethodHooks):
@@ -66,14 +66,18 @@ class GridHooks(MethodHooks):
         #: attributes on a lattice (both chosen at the first QAT step)
         self.drops: dict[str, torch.Tensor] | None = None
         self.ranges: dict[str, tuple] | None = None
-        #: the SH rest's (mean [3(K−1)], basis [3(K−1), r]) it is projected onto (``sh_mode`` basis;
-        #: from ``ranges["shN"]``, its coefficients' lattice and generator (lo, hi, table))
-        self.sh_basis: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def setup(self, params: torch.nn.ParameterDict) -> None:
         self.index = None
         self.sorts, self.sort_seconds = 0, 0.0
-        self.drops = self.ranges = self.sh_basis = None
+        self.drops = self.ranges = None
+
+    @property
+    def sh_basis(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The SH rest's (mean [3(K−1)], basis [3(K−1), r]) it is projected onto (float32, CPU): the
+        generator of ``ranges["shN"]`` (lo, hi, table), fitted at the first QAT step (``sh_mode`` basis)."""
+        lattice = (self.ranges or {}).get("shN")
+        return None if lattice is None else sh_rest_generator(lattice[2], "cpu")
 
     def attributes(self, params: torch.nn.ParameterDict) -> dict[str, torch.Tensor]:
         """The per-Gaussian attribute groups the grid is sorted on and smoothed over."""
@@ -119,19 +123,18 @@ class GridHooks(MethodHooks):
             self.drops = {k: torch.from_numpy(v).to(params["means"].device) for k, v in drops.items()}
             self.ranges = lattice_ranges(gs, qat)
             if qat.sh_mode == "basis" and "shN" in params and params["shN"].numel():
-                shn = params["shN"].detach().cpu().double().numpy()
-                _, lo, hi, table = basis_coefficients(shn.reshape(len(shn), -1), qat.basis_rank, qat.shN.bits)
-                self.ranges["shN"] = (lo, hi, table)
-                self.sh_basis = generator_tensors(table, params["shN"].device)
+                shn = gs.shN.double().numpy().reshape(len(gs), -1)
+                self.ranges["shN"] = basis_coefficients(shn, qat.basis_rank, qat.shN.bits)[1:]  # (lo, hi, table)
                 self.project_sh_rest(params)
 
     @torch.no_grad()
     def project_sh_rest(self, params: torch.nn.ParameterDict) -> None:
         """The SH rest onto the affine subspace μ + span(B) of :attr:`sh_basis`, in place."""
-        if self.sh_basis is None:
+        generator = self.sh_basis
+        if generator is None:
             return
-        mean, basis = self.sh_basis
         shn = params["shN"]
+        mean, basis = (t.to(shn.device) for t in generator)
         d = shn.reshape(len(shn), -1) - mean
         shn.copy_((mean + (d @ basis) @ basis.T).reshape(shn.shape))
 
@@ -143,30 +146,18 @@ class GridHooks(MethodHooks):
         (straight-through, :func:`~splatpack.codecs.grid.quantisation_aware`)."""
         if self.qat_config is None or step < self.qat_start:
             return params
-        rendered = quantisation_aware(*(params[k] for k in LATTICE), self.qat_config, self.drops, self.ranges)
-        out = {**params, **dict(zip(LATTICE, rendered))}
-        shn = params["shN"]
-        if self.sh_basis is not None:
-            out["shN"] = self.quantised_sh_rest(shn)
-        elif self.qat_config.sh_mode == "grid" and shn.numel():  # 3(K−1) planes over their own ranges
-            out["shN"] = fake_quantise(shn.reshape(len(shn), -1), self.qat_config.shN.bits).reshape(shn.shape)
+        ranges = self.ranges or {}
+        rendered = quantisation_aware(*(params[k] for k in QAT_ATTRIBUTES), self.qat_config, self.drops, ranges)
+        out = dict(zip(QAT_ATTRIBUTES, rendered))
+        out["shN"] = quantised_sh_rest(params["shN"], self.qat_config, ranges.get("shN"))
         return out
-
-    def quantised_sh_rest(self, shn: torch.Tensor) -> torch.Tensor:
-        """The SH rest [N, K−1, 3] as the file decodes it: μ + q(c) Bᵀ with c = (x − μ) B on the
-        coefficients' fixed shared-step lattice (straight-through, :func:`fake_quantise`)."""
-        mean, basis = self.sh_basis
-        lo, hi, _ = self.ranges["shN"]
-        c = (shn.reshape(len(shn), -1) - mean) @ basis
-        q = fake_quantise(c, self.qat_config.shN.bits, None, (lo, hi))
-        return (mean + q @ basis.T).reshape(shn.shape)
 
     def aux_loss(self, params: torch.nn.ParameterDict) -> torch.Tensor | None:
         return None if self.index is None else self.smoothness_loss(params)
 
     def renumbered(self) -> None:
         self.index = None  # sort again
-        self.drops = self.ranges = self.sh_basis = None  # choose again
+        self.drops = self.ranges = None  # choose again
 
     def removed(self, gone: torch.Tensor) -> None:
         """The removed Gaussians leave empty cells and the rest renumber."""
@@ -216,12 +207,3 @@ class GridHooks(MethodHooks):
         drops, ranges = state.get("drops"), state.get("ranges")
         self.drops = None if drops is None else {k: v.to(device) for k, v in drops.items()}
         self.ranges = None if ranges is None else {k: tuple(v.numpy() for v in r) for k, r in ranges.items()}
-        lattice = (self.ranges or {}).get("shN")
-        self.sh_basis = None if lattice is None else generator_tensors(lattice[2], device)
-
-
-def generator_tensors(table: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean [D], B [D, r]) of an SH-rest generator ``table`` [1 + r, D] (the mean, then the basis
-    vectors as rows: :func:`~splatpack.codecs.grid.basis.basis_coefficients`), float32 on ``device``."""
-    t = torch.as_tensor(np.asarray(table, np.float32), device=device)
-    return t[0].contiguous(), t[1:].T.contiguous()

@@ -58,7 +58,7 @@ from splatpack.codecs.grid.config import (
 )
 from splatpack.codecs.grid.decode import decode_grid_scene
 from splatpack.codecs.grid.encode import encode_grid_scene, grid_attribute_bytes
-from splatpack.codecs.grid.qat import quantisation_aware
+from splatpack.codecs.grid.qat import quantisation_aware, quantised_sh_rest
 from splatpack.codecs.grid.sort import sort_features, sort_groups, sort_scene
 
 __all__ = [
@@ -80,6 +80,7 @@ __all__ = [
     "encode_grid_scene",
     "grid_attribute_bytes",
     "quantisation_aware",
+    "quantised_sh_rest",
     "read_grid_scene",
     "sort_features",
     "sort_groups",

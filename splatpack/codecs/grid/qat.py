@@ -3,11 +3,13 @@ straight-through (Bengio et al. 2013), so that training renders what the file wi
 
 Positions go through sign·log1p (unless ``means_transform`` is ``linear``), then every attribute
 through the per-channel quantiser of :func:`~splatpack.compress.quantise.quantise_channels` with
-its ``cfg`` bits (:func:`~splatpack.compress.quantise.fake_quantise`).
+its ``cfg`` bits (:func:`~splatpack.compress.quantise.fake_quantise`); the SH rest through
+:func:`quantised_sh_rest`.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from splatpack.codecs.grid.config import ALPHA_EPS, GridCodecConfig
@@ -15,7 +17,7 @@ from splatpack.compress.quantise import OTHER_COMPONENTS, fake_quantise
 from splatpack.core.errors import SplatpackError
 from splatpack.core.frames import canonical_frames, positive_w_quats
 
-__all__ = ["quantisation_aware", "quantised_quats"]
+__all__ = ["quantisation_aware", "quantised_quats", "quantised_sh_rest", "sh_rest_generator"]
 
 
 def quantisation_aware(
@@ -70,3 +72,30 @@ def quantised_quats(
     small = fake_quantise(q.gather(1, others) * sign, cfg.quats.bits, drop, value_range)
     largest = torch.sqrt((1 - (small * small).sum(1, keepdim=True)).clamp_min(0))
     return torch.zeros_like(q).scatter(1, others, small).scatter(1, k[:, None], largest)
+
+
+def quantised_sh_rest(shn: torch.Tensor, cfg: GridCodecConfig, lattice=None) -> torch.Tensor:
+    """The SH rest [N, K−1, 3] as the grid codec will decode it, straight-through: with
+    ``sh_mode="basis"`` and a fixed ``lattice`` (lo, hi, table) (the one the file is then coded on,
+    :func:`~splatpack.codecs.grid.basis.basis_coefficients`) μ + q(c) Bᵀ with c = (x − μ) B on the
+    coefficients' shared-step lattice; with ``sh_mode="grid"`` its 3(K−1) planes over their
+    current ranges (as the codec quantises the final ones); otherwise as it is (a palette or
+    R-VQ, or a basis the codec fits itself)."""
+    if not shn.numel():
+        return shn
+    flat = shn.reshape(len(shn), -1)
+    if cfg.sh_mode == "basis" and lattice is not None:
+        lo, hi, table = lattice
+        mean, basis = sh_rest_generator(table, shn.device)
+        q = fake_quantise((flat - mean) @ basis, cfg.shN.bits, None, (lo, hi))
+        return (mean + q @ basis.T).reshape(shn.shape)
+    if cfg.sh_mode == "grid":
+        return fake_quantise(flat, cfg.shN.bits).reshape(shn.shape)
+    return shn
+
+
+def sh_rest_generator(table, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean [D], B [D, r]) of an SH-rest generator ``table`` [1 + r, D] (the mean, then the basis
+    vectors as rows: :func:`~splatpack.codecs.grid.basis.basis_coefficients`), float32 on ``device``."""
+    t = torch.as_tensor(np.asarray(table, np.float32), device=device)
+    return t[0].contiguous(), t[1:].T.contiguous()
