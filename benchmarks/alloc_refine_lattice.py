@@ -45,6 +45,7 @@ def main() -> None:
     ap.add_argument("--psnrs", type=float, nargs="+", default=[52.0])
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--variants", nargs="+", default=["lossless", "default"], choices=["lossless", "default"])
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/alloc_refine_lattice.json")
     args = ap.parse_args()
     gs = load_scene(args.input)
     poses, K = orbit_cameras(gs.means, 32, 384, 60.0)
@@ -70,7 +71,7 @@ def main() -> None:
                 row["allocate_seconds"] = alloc_seconds
             rows.append(row)
             print(json.dumps(row), flush=True)
-            atomic_write_text(ROOT / "benchmarks/results/alloc_refine_lattice.json", json.dumps(rows, indent=1) + "\n")
+            atomic_write_text(args.out, json.dumps(rows, indent=1) + "\n")
 
 
 if __name__ == "__main__":

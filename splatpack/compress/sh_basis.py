@@ -24,7 +24,10 @@ Gaussian, and the chosen r minimises D(r) + λ·R(r), or is the smallest r whose
 
 **Band culling** (:func:`band_degrees`, Reduced-3DGS, Papantonakis et al., 2024): a Gaussian
 whose bands above degree d carry less view-averaged colour energy than τ needs only degree d;
-zeroing those bands costs almost nothing in an image-coded grid.
+zeroing those bands costs almost nothing in an image-coded grid. :func:`zeroed_sh_rest` takes
+the same measure at d = 0 as a budget: the fraction of Gaussians whose whole SH rest carries
+the least weighted energy become view-independent (a basis-coded grid then stores no
+coefficients for them, :mod:`splatpack.codecs.grid.basis`).
 
 Written here because the field's libraries (scikit-learn's PCA, tensorly's Tucker) are not
 dependencies of the core, lack per-sample weights in their closed forms, and the whole fit is
@@ -44,7 +47,16 @@ import torch
 from splatpack.core import GaussianSet
 from splatpack.core.errors import SplatpackError
 
-__all__ = ["SHBasis", "band_degrees", "choose_rank", "colour_mse", "cull_bands", "culled_gaussians", "fit_sh_basis"]
+__all__ = [
+    "SHBasis",
+    "band_degrees",
+    "choose_rank",
+    "colour_mse",
+    "cull_bands",
+    "culled_gaussians",
+    "fit_sh_basis",
+    "zeroed_sh_rest",
+]
 
 FOUR_PI = 4.0 * math.pi
 
@@ -158,6 +170,12 @@ def band_degrees(shn: np.ndarray, tau: float, weights: np.ndarray | None = None)
     contributions of :func:`splatpack.compress.pruning.contributions`), the energy is scaled by
     each Gaussian's weight over the mean weight, so bands are culled first where renders see
     them least."""
+    return np.argmax(_energy_above(shn, weights) < tau, axis=1).astype(np.uint8)
+
+
+def _energy_above(shn: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """[N, K'] the view-averaged colour energy of each Gaussian's bands above degree d (column d,
+    the last 0), times its weight over the mean weight where ``weights`` are given."""
     x = np.asarray(shn, np.float64)
     degree = round(math.sqrt(x.shape[1] + 1)) - 1
     if (degree + 1) ** 2 != x.shape[1] + 1:
@@ -167,7 +185,24 @@ def band_degrees(shn: np.ndarray, tau: float, weights: np.ndarray | None = None)
     if weights is not None:
         w = _weights(len(x), weights) * len(x)  # mean 1
         above = above * w[:, None]
-    return np.argmax(above < tau, axis=1).astype(np.uint8)
+    return above
+
+
+def zeroed_sh_rest(gs: GaussianSet, fraction: float, weights: np.ndarray | None = None) -> GaussianSet:
+    """``gs`` with the whole SH rest of ⌊fraction·N⌋ Gaussians set to zero: those whose SH rest
+    carries the least view-averaged colour energy (times the render ``weights`` over their mean,
+    as :func:`band_degrees` weighs bands). A degree-0 set, or fraction 0, is returned as it is."""
+    if not 0.0 <= fraction < 1.0:
+        raise SplatpackError(f"the fraction of SH rests zeroed must be in [0, 1), not {fraction:g}")
+    count = int(fraction * len(gs))
+    if gs.shN.shape[1] == 0 or count == 0:
+        return gs
+    shn = gs.shN.detach().cpu()
+    energy = _energy_above(shn.numpy(), weights)[:, 0]
+    least = torch.from_numpy(np.argsort(energy, kind="stable")[:count])
+    shn = shn.clone()
+    shn[least] = 0.0
+    return dataclasses.replace(gs, shN=shn.to(gs.shN.device))
 
 
 def cull_bands(shn: np.ndarray, degrees: np.ndarray) -> np.ndarray:

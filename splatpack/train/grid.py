@@ -14,7 +14,9 @@ once at the first quantisation-aware step; the SH rest is projected onto that su
 every optimiser step (projected gradient descent) and rendered with its coefficients on that
 lattice, and the file is coded on exactly that generator and lattice: training fits the r
 coefficients to the renders, and neither the discarded ranks nor the rounding are left to
-the writer. An SH rest coded as 3(K−1) planes (``sh_mode="grid"``) is rendered
+the writer. Gaussians whose SH rest is exactly zero when the lattice is fitted
+(:func:`~splatpack.compress.sh_basis.zeroed_sh_rest`; the codec stores them as a mask) stay
+zero: the generator is fitted to the others, and they are projected and rendered as zero. An SH rest coded as 3(K−1) planes (``sh_mode="grid"``) is rendered
 quantised over its planes' current ranges, as the codec will quantise the final ones.
 """
 
@@ -66,11 +68,13 @@ class GridHooks(MethodHooks):
         #: attributes on a lattice (both chosen at the first QAT step)
         self.drops: dict[str, torch.Tensor] | None = None
         self.ranges: dict[str, tuple] | None = None
+        #: [N] the Gaussians whose basis-coded SH rest stays zero (None: none), with ``ranges``
+        self.sh_zero: torch.Tensor | None = None
 
     def setup(self, params: torch.nn.ParameterDict) -> None:
         self.index = None
         self.sorts, self.sort_seconds = 0, 0.0
-        self.drops = self.ranges = None
+        self.drops = self.ranges = self.sh_zero = None
 
     @property
     def sh_basis(self) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -124,6 +128,10 @@ class GridHooks(MethodHooks):
             self.ranges = lattice_ranges(gs, qat)
             if qat.sh_mode == "basis" and "shN" in params and params["shN"].numel():
                 shn = gs.shN.double().numpy().reshape(len(gs), -1)
+                zero = ~shn.any(axis=1)
+                if zero.any() and not zero.all():  # the codec's zero mask: fit the others
+                    self.sh_zero = torch.from_numpy(zero).to(params["means"].device)
+                    shn = shn[~zero]
                 self.ranges["shN"] = basis_coefficients(shn, qat.basis_rank, qat.shN.bits)[1:]  # (lo, hi, table)
                 self.project_sh_rest(params)
 
@@ -136,7 +144,10 @@ class GridHooks(MethodHooks):
         shn = params["shN"]
         mean, basis = (t.to(shn.device) for t in generator)
         d = shn.reshape(len(shn), -1) - mean
-        shn.copy_((mean + (d @ basis) @ basis.T).reshape(shn.shape))
+        projected = mean + (d @ basis) @ basis.T
+        if self.sh_zero is not None:
+            projected[self.sh_zero] = 0.0
+        shn.copy_(projected.reshape(shn.shape))
 
     def after_step(self, params: torch.nn.ParameterDict, step: int, remove) -> None:
         self.project_sh_rest(params)
@@ -149,7 +160,7 @@ class GridHooks(MethodHooks):
         ranges = self.ranges or {}
         rendered = quantisation_aware(*(params[k] for k in QAT_ATTRIBUTES), self.qat_config, self.drops, ranges)
         out = dict(zip(QAT_ATTRIBUTES, rendered))
-        out["shN"] = quantised_sh_rest(params["shN"], self.qat_config, ranges.get("shN"))
+        out["shN"] = quantised_sh_rest(params["shN"], self.qat_config, ranges.get("shN"), self.sh_zero)
         return out
 
     def aux_loss(self, params: torch.nn.ParameterDict) -> torch.Tensor | None:
@@ -157,7 +168,7 @@ class GridHooks(MethodHooks):
 
     def renumbered(self) -> None:
         self.index = None  # sort again
-        self.drops = self.ranges = None  # choose again
+        self.drops = self.ranges = self.sh_zero = None  # choose again (the zeroed SH rests are still zero)
 
     def removed(self, gone: torch.Tensor) -> None:
         """The removed Gaussians leave empty cells and the rest renumber."""
@@ -169,6 +180,8 @@ class GridHooks(MethodHooks):
             self.index = torch.where(alive, new_id[gi.clamp_min(0)], torch.full_like(gi, -1))
         if self.drops is not None:
             self.drops = {k: v[~gone.to(v.device)] for k, v in self.drops.items()}
+        if self.sh_zero is not None:
+            self.sh_zero = self.sh_zero[~gone.to(self.sh_zero.device)]
 
     def output_index(self, n: int) -> np.ndarray | None:
         """The training grid for the grid scene of ``n`` Gaussians, or None (the codec sorts
@@ -199,6 +212,7 @@ class GridHooks(MethodHooks):
             "sort_seconds": self.sort_seconds,
             "drops": drops,
             "ranges": ranges,
+            "sh_zero": None if self.sh_zero is None else self.sh_zero.cpu(),
         }
 
     def load_state_dict(self, state: dict[str, Any], device: str) -> None:
@@ -207,3 +221,5 @@ class GridHooks(MethodHooks):
         drops, ranges = state.get("drops"), state.get("ranges")
         self.drops = None if drops is None else {k: v.to(device) for k, v in drops.items()}
         self.ranges = None if ranges is None else {k: tuple(v.numpy() for v in r) for k, r in ranges.items()}
+        zero = state.get("sh_zero")
+        self.sh_zero = None if zero is None else zero.to(device)

@@ -49,3 +49,21 @@ def test_sh_basis_with_a_target_is_one_error_line(tmp_path, capsys):
     assert len(err) == 1 and "--sh-basis" in err[0]
     assert main(["compress", str(src), "-o", str(tmp_path / "x.spk"), "--sh-basis", "46"]) == 2
     assert "--sh-basis" in capsys.readouterr().err
+
+
+def test_sh_zero_stores_the_zeroed_sh_rests_as_a_mask(tmp_path, capsys):
+    """``--sh-zero F`` with a basis-coded SH rest (quality 6): F·N SH rests decode to zero and the
+    file marks them; with a target it is one error line (``--allocate`` chooses F)."""
+    src = tmp_path / "in.ply"
+    save_scene(smooth_scene(n=200, degree=3), src)
+    out = tmp_path / "z.spk"
+    assert main(["compress", str(src), "-o", str(out), "--quality", "6", "--sh-zero", "0.3"]) == 0
+    assert "SH rest zeroed for 60 of 200 Gaussians" in capsys.readouterr().out
+    meta = SpkReader(out).meta["attributes"]["shN"]
+    assert meta["mode"] == "basis" and meta["zero"] == 60
+    decoded = read_grid_scene(out).shN.reshape(200, -1)
+    assert int((~decoded.bool().any(1)).sum()) == 60
+    args = ["compress", str(src), "-o", str(tmp_path / "x.spk"), "--sh-zero", "0.3", "--target-psnr", "40"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--sh-zero" in err[0]

@@ -154,8 +154,35 @@ def test_options_cover_the_ranges_the_basis_and_the_lossy_codings():
     ).options(["shN", "sh0"])
     assert [o.short() for o in opts["shN"]] == ["3", "4", "5/r4", "4/c0.001", "8/r8/d1"]
     assert [o.short() for o in opts["sh0"]] == ["5", "8/d0.5", "8/d1", "8/d2"]
+    zeroed = AllocationConfig(bits={"shN": (3, 3)}, basis_ranks=(4, 8), basis_bits=(5,), zero_ranks=(8,))
+    zeroed = zeroed.options(["shN"])["shN"]
+    assert [o.short() for o in zeroed if o.zero] == ["5/r8/z0.2", "5/r8/z0.35"]
     cfg = Option("shN", 5, rank=4).apply(GridCodecConfig())
     assert cfg.sh_mode == "basis" and cfg.basis_rank == 4 and cfg.shN.bits == 5
     lossy = Option("shN", 8, rank=8, distance=1.0).apply(GridCodecConfig())  # a lossy basis: its planes by JPEG XL
     assert lossy.sh_mode == "basis" and lossy.basis_rank == 8 and (lossy.shN.codec, lossy.shN.distance) == ("jxl", 1.0)
     assert Option("sh0", 8, distance=1.0).apply(GridCodecConfig()).sh0.distance == 1.0
+
+
+def test_zeroing_sh_rests_is_a_basis_option_also_on_a_pruned_scene(tmp_path):
+    """A basis with half the SH rests zeroed: the cheapest SH rest, chosen for a loose target; the
+    file marks that half (of the pruned scene where pruned) in its zero mask."""
+    scene = smooth_scene(n=200, degree=1)
+    cfg = AllocationConfig(
+        bits={**FEW, "shN": (6, 6)},
+        basis_ranks=(4,),
+        basis_bits=(3,),
+        zero_ranks=(4,),
+        zero_fractions=(0.5,),
+        distances={},
+        cull_taus=(),
+        prune_fractions=(0.5,),
+        **SMALL,
+    )
+    with one_numba_thread():
+        chosen, _ = allocate(scene, tmp_path, psnr=1.0, config=cfg)
+    assert chosen.options["shN"].zero == 0.5 and chosen.prune == 0.5
+    with SpkReader(chosen.path) as r:
+        assert r.meta["attributes"]["shN"]["zero"] == 50
+    decoded = read_grid_scene(chosen.path).shN.reshape(100, -1)
+    assert int((~decoded.bool().any(1)).sum()) == 50

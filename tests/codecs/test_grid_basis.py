@@ -115,3 +115,52 @@ def test_forged_basis_files_give_one_spk_error(scene, grid, tmp, forge):
     write_spk(tmp / f"{forge}.spk", sections, meta, len(scene))
     with pytest.raises(SpkError):
         read_grid_scene(tmp / f"{forge}.spk")
+
+
+def zeroed(scene, every: int = 3):
+    """``low_rank(scene, 4)`` with the SH rest of every ``every``-th Gaussian zero."""
+    gs = low_rank(scene, 4)
+    shn = gs.shN.clone()
+    shn[::every] = 0.0
+    return dataclasses.replace(gs, shN=shn)
+
+
+def test_zero_sh_rests_are_a_mask_and_the_others_coefficients_are_packed(scene, grid, tmp):
+    """Gaussians whose SH rest is exactly zero are marked in ``grid.shN.zero`` and decode to zero;
+    only the others' coefficients are coded (fewer bytes), on a basis fitted to them alone."""
+    gs = zeroed(scene)
+    sections, meta = encode_grid_scene(gs, basis_cfg(4), grid_index=grid)
+    zeros = -(-len(gs) // 3)
+    assert meta["attributes"]["shN"]["zero"] == zeros
+    write_spk(tmp / "zero.spk", sections, meta, len(gs))
+    dec = read_grid_scene(tmp / "zero.spk").shN.reshape(len(gs), -1)
+    ref = gs.subset(raster_order(grid)).shN.reshape(len(gs), -1)
+    is_zero = ~ref.bool().any(1)
+    assert int(is_zero.sum()) == zeros and torch.equal(dec[is_zero], torch.zeros_like(dec[is_zero]))
+    assert (dec[~is_zero] - ref[~is_zero]).abs().max() < 2e-3
+    dense, dense_meta = encode_grid_scene(low_rank(scene, 4), basis_cfg(4), grid_index=grid)
+    coefs = lambda secs: next(len(s.payload) for s in secs if s.name == "grid.shN.coefs")
+    assert coefs(sections) < coefs(dense) and "zero" not in dense_meta["attributes"]["shN"]
+    assert "grid.shN.zero" not in {s.name for s in dense}
+
+
+@pytest.mark.parametrize("forge", ["count", "too-many", "mask-missing", "mask-short"])
+def test_forged_zero_masks_give_one_spk_error(scene, grid, tmp, forge):
+    sections, meta = encode_grid_scene(zeroed(scene), basis_cfg(4, 8), grid_index=grid)
+    meta = json.loads(json.dumps(meta))
+    e = meta["attributes"]["shN"]
+    if forge == "count":
+        e["zero"] -= 1  # the mask marks one more
+    elif forge == "too-many":
+        e["zero"] = len(scene)  # every SH rest zero: never written so, and no coefficients left
+    elif forge == "mask-missing":
+        sections = [s for s in sections if s.name != "grid.shN.zero"]
+    else:
+        mask = np.zeros(3, np.uint8)
+        sections = [
+            Section(s.name, s.codec, encode_array(mask, "deflate")) if s.name == "grid.shN.zero" else s
+            for s in sections
+        ]
+    write_spk(tmp / f"{forge}.spk", sections, meta, len(scene))
+    with pytest.raises(SpkError):
+        read_grid_scene(tmp / f"{forge}.spk")

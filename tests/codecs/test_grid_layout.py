@@ -7,7 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from splatpack.codecs.grid.layout import GridCells, ImageLayout, fill_source, mosaic_shape, storage_dtype
+from splatpack.codecs.grid.layout import (
+    GridCells,
+    ImageLayout,
+    fill_source,
+    mosaic_shape,
+    packed_planes,
+    packed_rows,
+    storage_dtype,
+)
 
 
 @pytest.mark.parametrize(
@@ -62,3 +70,12 @@ def test_empty_cells_copy_the_last_occupied_one():
     assert planes.shape == (2, 2, 3, 1)
     assert planes[0, ..., 0].tolist() == [[30, 30, 10], [10, 10, 20]]
     assert planes[1, ..., 0].tolist() == [[31, 31, 11], [11, 11, 21]]
+
+
+def test_packed_planes_lay_rows_out_row_major_and_pad_with_the_last():
+    q = np.arange(7 * 2, dtype=np.uint16).reshape(7, 2)
+    planes = packed_planes(q, 3, 2, 1)
+    assert planes.shape == (2, packed_rows(7, 3), 3, 1) == (2, 3, 3, 1)
+    flat = planes.transpose(1, 2, 0, 3).reshape(-1, 2)
+    assert np.array_equal(flat[:7], q) and np.array_equal(flat[7:], np.repeat(q[-1:], 2, 0))
+    assert packed_rows(0, 5) == 1 and packed_rows(10, 5) == 2

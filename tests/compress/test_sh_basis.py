@@ -1,8 +1,11 @@
 """Low-rank SH rest generators: exact on low-rank data, Parseval distortion, rank choice, band culling."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
+from grid_scenes import smooth_scene
 
 from splatpack.compress.sh_basis import (
     band_degrees,
@@ -11,6 +14,7 @@ from splatpack.compress.sh_basis import (
     cull_bands,
     culled_gaussians,
     fit_sh_basis,
+    zeroed_sh_rest,
 )
 from splatpack.core.errors import SplatpackError
 from splatpack.core.sh import eval_sh_bases
@@ -114,3 +118,27 @@ def test_culled_gaussians_zero_unneeded_bands_and_keep_degree_zero_sets():
     assert torch.equal(culled.means, gs.means)
     flat = smooth_scene(n=10, degree=0)
     assert culled_gaussians(flat, 1.0) == (flat, 0.0)
+
+
+def test_zeroed_sh_rest_zeroes_the_least_weighted_energy_first():
+    """``zeroed_sh_rest``: ⌊f·N⌋ whole SH rests set to zero, those of least view-averaged energy
+    times render weight; fraction 0 and degree-0 sets come back as they are; f outside [0, 1)
+    is refused."""
+    rng = np.random.default_rng(3)
+    shn = torch.tensor(rng.normal(size=(10, 3, 3)), dtype=torch.float32) * torch.arange(1, 11)[:, None, None]
+    gs = dataclasses.replace(smooth_scene(n=10, degree=1), shN=shn)
+    out = zeroed_sh_rest(gs, 0.3)
+    zero = ~out.shN.reshape(10, -1).bool().any(1)
+    energy = (shn**2).sum((1, 2))
+    assert set(torch.nonzero(zero).flatten().tolist()) == set(torch.argsort(energy)[:3].tolist())
+    assert torch.equal(out.shN[~zero], shn[~zero]) and torch.equal(gs.shN, shn)  # the input is untouched
+    weights = np.ones(10)
+    weights[int(torch.argmax(energy))] = 1e-9  # the strongest SH rest, never seen in renders, goes first
+    first = ~zeroed_sh_rest(gs, 0.1, weights).shN.reshape(10, -1).bool().any(1)
+    assert torch.nonzero(first).flatten().tolist() == [int(torch.argmax(energy))]
+    assert zeroed_sh_rest(gs, 0.0) is gs
+    flat = smooth_scene(n=10, degree=0)
+    assert zeroed_sh_rest(flat, 0.5) is flat
+    for bad in (-0.1, 1.0):
+        with pytest.raises(SplatpackError, match="zeroed"):
+            zeroed_sh_rest(gs, bad)

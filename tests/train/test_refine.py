@@ -257,3 +257,39 @@ def test_the_sh_rest_keeps_its_full_rate_where_it_is_rendered_as_coded(tmp_path,
     lr, full = stop.value.args[0], LearningRates()
     assert lr.sh0 == pytest.approx(full.sh0 * refine.LR_SCALE)
     assert lr.shN == pytest.approx(full.shN * (refine.SH_REST_LR_SCALE if full_rate else refine.LR_SCALE))
+
+
+def test_zeroed_sh_rests_stay_zero_through_refinement_and_the_file(tmp_path):
+    """Gaussians whose SH rest is zero when the lattice is fitted (``zeroed_sh_rest``) are left out
+    of the generator's fit, projected and rendered as zero every step, carried in a checkpoint,
+    and the refined file stores them in its zero mask."""
+    from splatpack.compress.sh_basis import zeroed_sh_rest
+    from splatpack.train.config import GridTraining
+    from splatpack.train.grid import GridHooks
+
+    gs = zeroed_sh_rest(smooth_scene(n=120, degree=2), 0.25)
+    zero = ~gs.shN.reshape(len(gs), -1).bool().any(1)
+    assert int(zero.sum()) == 30
+    cfg = GridTraining(enabled=True, start=0, quantisation_aware=True, codec={"sh_mode": "basis", "basis_rank": 4})
+    hooks = GridHooks(cfg, seed=0, qat_start=0)
+    params = gs.to_parameters()
+    hooks.before_step(params, 0)
+    assert torch.equal(hooks.sh_zero, zero)
+    rendered = hooks.render_params(dict(params), 0)["shN"]
+    assert rendered[zero].abs().max() == 0 and rendered[~zero].abs().max() > 0
+    with torch.no_grad():
+        params["shN"].add_(0.01)  # an optimiser step moves every row
+    hooks.after_step(params, 0, None)
+    assert params["shN"][zero].abs().max() == 0 and params["shN"][~zero].abs().max() > 0
+    restored = GridHooks(cfg, seed=0, qat_start=0)
+    restored.load_state_dict(hooks.state_dict(), "cpu")
+    assert torch.equal(restored.sh_zero, zero)
+    hooks.removed(torch.arange(len(gs)) < 10)
+    assert torch.equal(hooks.sh_zero, zero[10:])
+    codec = GridCodecConfig.from_quality(6, sh_mode="basis", basis_rank=4)
+    with one_numba_thread():
+        refine_and_compress(gs, tmp_path / "r.spk", 0, 6, backend="cpu", steps=3, codec=codec)
+    with SpkReader(tmp_path / "r.spk") as r:
+        assert r.meta["attributes"]["shN"]["zero"] == 30
+    decoded = read_grid_scene(tmp_path / "r.spk").shN.reshape(len(gs), -1)
+    assert int((~decoded.bool().any(1)).sum()) == 30

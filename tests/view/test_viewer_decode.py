@@ -44,6 +44,7 @@ from splatpack.codecs.compact import (
 from splatpack.codecs.grid import AttributeCoding, GridCodecConfig, write_grid_scene
 from splatpack.codecs.grid.config import resolved_low_bits
 from splatpack.compress.grid_sort import grid_shape
+from splatpack.compress.sh_basis import zeroed_sh_rest
 from splatpack.core import GaussianSet
 from splatpack.core.errors import SplatpackError
 from splatpack.core.sh import SH_C0
@@ -264,6 +265,8 @@ GRID_CASES = {
     "degree0-webp": (0, lambda: GridCodecConfig.from_quality(7, means=AttributeCoding(15, "webp"))),
     "basis": (3, lambda: GridCodecConfig.from_quality(6, sh_mode="basis", basis_rank=7)),
     "basis-png": (1, lambda: GridCodecConfig.from_quality(6, sh_mode="basis", basis_rank=12, image_codec="png")),
+    # the SH rest of 30 % zeroed: a mask, the others' coefficients packed (zeroed_sh_rest)
+    "basis-zero": (3, lambda: GridCodecConfig.from_quality(6, sh_mode="basis", basis_rank=7)),
     # low bits beside the image, and per-Gaussian dropped bits: one class for every attribute
     # (grid.drop), and any depths per attribute (grid.means.drop, grid.quats.drop, …)
     "dropped-bits": (1, lambda: GridCodecConfig.from_quality(6, drop_fraction=0.5)),
@@ -291,6 +294,8 @@ def test_grid_scene_matches_python(tmp, case):
     if case == "curve-keys-linear":
         codes = np.random.default_rng(1).integers(0, 9001, (n, 3))
         gs = dataclasses.replace(gs, means=torch.from_numpy((codes * 2.0**-12 - 1.0).astype(np.float32)))
+    if case == "basis-zero":
+        gs = zeroed_sh_rest(gs, 0.3)
     path = tmp / f"grid-{case}.spk"
     keys = case.startswith("curve-keys")  # sorted by the encoder: the keys need their own order
     cfg = make_cfg()
@@ -304,6 +309,8 @@ def test_grid_scene_matches_python(tmp, case):
     write_grid_scene(path, gs, cfg, grid_index=None if keys else scattered_grid(n, seed=3), drops=drops)
     attrs = SpkReader(path).meta["attributes"]
     assert SpkReader(path).meta["means_transform"] == ("linear" if case == "curve-keys-linear" else "signed-log1p")
+    if case == "basis-zero":
+        assert attrs["shN"]["zero"] == int(0.3 * n) and SpkReader(path).has("grid.shN.zero")
     if case in ("dropped-bits", "curve-keys"):  # the case reaches the shared class plane
         assert SpkReader(path).has("grid.drop") and attrs["means"]["drop"] == 2 and attrs["quats"]["drop"] == 3
     if case == "dropped-bits-planes":
@@ -451,7 +458,18 @@ def _corruptions(data: bytes) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize(
-    "kind", ["compact", "grid-png", "grid-jxl", "grid-webp", "grid-ans", "grid-rvq", "grid-basis", "grid-keys"]
+    "kind",
+    [
+        "compact",
+        "grid-png",
+        "grid-jxl",
+        "grid-webp",
+        "grid-ans",
+        "grid-rvq",
+        "grid-basis",
+        "grid-basis-zero",
+        "grid-keys",
+    ],
 )
 def test_corrupt_files_give_one_line_spk_errors(tmp, kind):
     src = tmp / f"corrupt-src-{kind}.spk"
@@ -460,9 +478,10 @@ def test_corrupt_files_give_one_line_spk_errors(tmp, kind):
     elif kind == "grid-rvq":
         cfg = GridCodecConfig.from_quality(3, sh_mode="rvq", rvq_stages=3, rvq_size=7, palette_iterations=2)
         write_grid_scene(src, smooth_scene(80, 1), cfg, grid_index=scattered_grid(80))
-    elif kind == "grid-basis":
+    elif kind.startswith("grid-basis"):
         cfg = GridCodecConfig.from_quality(6, sh_mode="basis", basis_rank=5)
-        write_grid_scene(src, smooth_scene(80, 1), cfg, grid_index=scattered_grid(80))
+        gs = zeroed_sh_rest(smooth_scene(80, 1), 0.4) if kind == "grid-basis-zero" else smooth_scene(80, 1)
+        write_grid_scene(src, gs, cfg, grid_index=scattered_grid(80))
     elif kind == "grid-keys":  # positions as curve keys, with dropped low bits
         write_grid_scene(src, smooth_scene(80, 1), GridCodecConfig.from_quality(6, drop_fraction=0.5))
         assert SpkReader(src).meta["attributes"]["means"]["encoding"] == "curve-keys"

@@ -30,7 +30,7 @@ from splatpack.codecs.latent import LATENT_SCENE_CODEC, LatentCodecConfig
 from splatpack.codecs.prior.codec import PRIOR_SCENE_CODEC, PriorCodecConfig
 from splatpack.codecs.prior.modelfile import DEFAULT_MODEL
 from splatpack.compress.pruning import kept_indices, orbit_contributions
-from splatpack.compress.sh_basis import culled_gaussians
+from splatpack.compress.sh_basis import culled_gaussians, zeroed_sh_rest
 from splatpack.core import GaussianSet, SplatpackError
 from splatpack.core.validate import validate_gaussians
 from splatpack.formats import load_scene, path_size
@@ -142,6 +142,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "contribution over 16 orbit views, is below TAU (Reduced-3DGS band culling), e.g. 1e-4.",
     )
     p.add_argument(
+        "--sh-zero",
+        type=float_in(0, 0.99),
+        metavar="F",
+        help="zero the whole SH rest of the fraction F of Gaussians whose view-dependent colour, weighted "
+        "by their render contribution over 16 orbit views, carries the least energy (they become "
+        "view-independent); a basis-coded SH rest (levels 5-7, --sh-basis) then stores one mask bit "
+        "for each and codes only the others' coefficients, e.g. 0.3. --allocate chooses F itself.",
+    )
+    p.add_argument(
         "--sh-basis",
         type=int_in(1, 45),
         metavar="RANK",
@@ -174,6 +183,10 @@ def run(args: argparse.Namespace) -> None:
         raise SplatpackError("--allocate searches for a target: give --target-size or --target-psnr")
     if args.sh_basis and (target.size or target.psnr or args.finetune or args.prior):
         raise SplatpackError("--sh-basis takes --quality: not --target-*, --finetune or --prior")
+    if args.sh_zero and (target.size or target.psnr or args.finetune or args.prior or args.latent):
+        raise SplatpackError(
+            "--sh-zero takes --quality: not --target-* (--allocate chooses it), --finetune, --prior or --latent"
+        )
     if args.adaptive_precision and (target.size or target.psnr or args.finetune or args.prior or args.latent):
         raise SplatpackError(
             "--adaptive-precision takes --quality or --refine: not --target-*, --finetune, --prior or --latent"
@@ -183,7 +196,7 @@ def run(args: argparse.Namespace) -> None:
         extra["drop_fraction"] = args.adaptive_precision
     cfg = GridCodecConfig.from_quality(args.quality, **extra)
     gs = original = load_scene(args.file)
-    if args.prune or args.sh_cull:
+    if args.prune or args.sh_cull or args.sh_zero:
         with Console(stderr=True).status(f"measuring the render contribution of {len(gs):,} Gaussians"):
             validate_gaussians(gs, args.file)
             weights = orbit_contributions(gs)
@@ -195,6 +208,9 @@ def run(args: argparse.Namespace) -> None:
     if args.sh_cull:
         gs, degree = culled_gaussians(gs, args.sh_cull, weights.numpy())
         print(f"SH bands culled: mean degree {degree:.2f} of {gs.sh_degree}")
+    if args.sh_zero:
+        gs = zeroed_sh_rest(gs, args.sh_zero, weights.numpy())
+        print(f"SH rest zeroed for {int(args.sh_zero * len(gs)):,} of {len(gs):,} Gaussians (the least seen)")
     chosen, count = "", len(gs)
     if target.size or target.psnr:
         console = Console(stderr=True)

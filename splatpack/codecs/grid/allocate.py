@@ -10,7 +10,8 @@ allocation for an arbitrary set of quantizers", IEEE TASSP 36(9), 1988).
 
 For every attribute a (positions, colour DC, SH rest, scales, rotations, opacity) and option o
 (its bits; lossy JPEG XL; for the SH rest also a low-rank basis of rank r, :mod:`.basis`,
-or band culling at τ, Reduced-3DGS, before grid planes):
+with the SH rest of a fraction z of Gaussians zeroed and left out of the coefficients, or band
+culling at τ, Reduced-3DGS, before grid planes):
 
 * **rate** R_a(o): the bytes of a's sections coded alone on the scene's one grid (the
   sections are independent, so a file is R = Σ_a R_a(o_a) + the grid mask and header); the
@@ -58,7 +59,7 @@ from splatpack.codecs.grid.encode import (
 from splatpack.codecs.grid.layout import GridCells
 from splatpack.codecs.grid.values import coded_values, float64_numpy
 from splatpack.compress.pruning import kept_indices, orbit_contributions
-from splatpack.compress.sh_basis import culled_gaussians
+from splatpack.compress.sh_basis import culled_gaussians, zeroed_sh_rest
 from splatpack.core import GaussianSet, SplatpackError
 from splatpack.core.frames import canonical_gaussians
 from splatpack.core.validate import validate_gaussians
@@ -77,13 +78,16 @@ class Option:
     """One coding of one attribute: ``bits`` per value, lossy JPEG XL at Butteraugli
     ``distance`` (0: lossless), and for the SH rest a basis ``rank`` (0: every coefficient as
     its own plane, ``sh_mode="grid"``) or band culling at ``cull`` = τ
-    (:func:`splatpack.compress.sh_basis.culled_gaussians` with render-contribution weights)."""
+    (:func:`splatpack.compress.sh_basis.culled_gaussians` with render-contribution weights), and
+    with a basis the fraction ``zero`` of Gaussians whose SH rest is zeroed
+    (:func:`splatpack.compress.sh_basis.zeroed_sh_rest`, render-weighted)."""
 
     attribute: str
     bits: int
     rank: int = 0
     distance: float = 0.0
     cull: float = 0.0  # SH rest: bands culled first at this τ (Reduced-3DGS, render-weighted)
+    zero: float = 0.0  # SH rest in a basis: the fraction of Gaussians whose SH rest is zeroed
 
     def apply(self, cfg: GridCodecConfig) -> GridCodecConfig:
         """``cfg`` with this attribute coded this way (JPEG XL; lossless rotations and opacities
@@ -101,7 +105,8 @@ class Option:
     def short(self) -> str:
         rank = f"/r{self.rank}" if self.rank else ""
         lossy = f"/d{self.distance:g}" if self.distance else ""
-        return f"{self.bits}{rank}{lossy}" + (f"/c{self.cull:g}" if self.cull else "")
+        zero = f"/z{self.zero:g}" if self.zero else ""
+        return f"{self.bits}{rank}{lossy}{zero}" + (f"/c{self.cull:g}" if self.cull else "")
 
 
 @dataclass
@@ -138,6 +143,10 @@ class AllocationConfig:
     #: SH rest: band culling thresholds τ, each coded as grid planes of ``cull_bits``
     cull_taus: tuple[float, ...] = (1e-4, 1e-3)
     cull_bits: tuple[int, ...] = (4, 5, 6)
+    #: SH rest: the fractions of Gaussians whose SH rest is zeroed (a mask and the others'
+    #: coefficients), each tried with the ranks of ``basis_ranks`` also in ``zero_ranks``
+    zero_fractions: tuple[float, ...] = (0.2, 0.35)
+    zero_ranks: tuple[int, ...] = (24, 32)
     #: fractions of the least-contributing Gaussians the search may drop (0: never prune)
     prune_fractions: tuple[float, ...] = (0.0,)
     views: int = 8
@@ -152,6 +161,8 @@ class AllocationConfig:
             if a == "shN":
                 out[a] += [Option(a, b, r) for r in self.basis_ranks for b in self.basis_bits]
                 out[a] += [Option(a, b, cull=t) for t in self.cull_taus for b in self.cull_bits]
+                zeroed = [(r, z) for r in self.basis_ranks if r in self.zero_ranks for z in self.zero_fractions]
+                out[a] += [Option(a, b, r, zero=z) for r, z in zeroed for b in self.basis_bits]
             ranks = self.lossy_basis_ranks if a == "shN" else (0,)
             out[a] += [Option(a, self.lossy_bits, r, d) for r in ranks for d in self.distances.get(a, ())]
         return out
@@ -245,6 +256,7 @@ class _Allocator:
     made: int = 0
     weights: np.ndarray | None = None  # render contributions (pruning, culling), on first use
     culled: dict = field(default_factory=dict)  # τ → the SH rest with bands culled, coded domain
+    zeroed: dict = field(default_factory=dict)  # z → the SH rest with that fraction zeroed, coded domain
     key_cells: dict = field(default_factory=dict)  # position bits → the grid in their curve-key order
 
     def contributions(self) -> np.ndarray:
@@ -275,6 +287,11 @@ class _Allocator:
                 g, _ = culled_gaussians(self.gs, option.cull, self.contributions())
                 self.culled[option.cull] = float64_numpy(g.shN).reshape(len(g), -1)
             values = self.culled[option.cull]
+        if option.zero:
+            if option.zero not in self.zeroed:
+                g = zeroed_sh_rest(self.gs, option.zero, self.contributions())
+                self.zeroed[option.zero] = float64_numpy(g.shN).reshape(len(g), -1)
+            values = self.zeroed[option.zero]
         return code_attribute(a, values, self.cells, option.apply(self.base))
 
     def rate(self, option: Option, coded: Coded) -> int:
@@ -348,6 +365,8 @@ class _Allocator:
         shn = c.options.get("shN")
         if shn is not None and shn.cull:
             g, _ = culled_gaussians(g, shn.cull, self.contributions()[keep])
+        if shn is not None and shn.zero:
+            g = zeroed_sh_rest(g, shn.zero, self.contributions()[keep])
         c.scene, c.codec = g, c.config(self.base)
         if c.prune or c.codec.means_encoding == "curve-keys":  # sorted anew: its own key order
             sections, meta = encode_grid_scene(g, c.codec)

@@ -28,7 +28,7 @@ from splatpack.codecs.grid.config import (
     valid_distance,
 )
 from splatpack.codecs.grid.curve_keys import keys_from_streams, rest_bit_count
-from splatpack.codecs.grid.layout import ImageLayout
+from splatpack.codecs.grid.layout import ImageLayout, packed_rows
 from splatpack.codecs.grid.lowbits import join_low_bits, low_bit_count, unpack_low_bits
 from splatpack.codecs.grid.palette import label_bits
 from splatpack.compress.curve_order import hilbert_point, snake_cells
@@ -137,17 +137,34 @@ def _decode_residual_palette(g: _Grid, e: dict, codec: str, distance: float, n: 
 
 
 def _decode_sh_basis(g: _Grid, e: dict, codec: str, distance: float, channels: int) -> np.ndarray:
-    """The SH rest [N, 3(K−1)] of a low-rank generator: r coefficient planes and the basis table."""
+    """The SH rest [N, 3(K−1)] of a low-rank generator: r coefficient planes and the basis table
+    (with ``zero`` > 0: zero where the mask ``grid.shN.zero`` says, the coefficients of the rest)."""
     r = checked_int(e["rank"], 1, min(channels, MAX_BASIS_RANK), "SH basis rank")
     bits = checked_int(e["bits"], 1, 16, "shN bits")
     lo, hi = checked_range(e, r, "shN")
-    q = g.cells("grid.shN.coefs", ImageLayout(codec, bits, distance), r, 1)
+    n = int(g.occupied.sum())
+    zeros = checked_int(e.get("zero", 0), 0, max(n - 1, 0), "zeroed SH rests")
+    layout = ImageLayout(codec, bits, distance)
+    if zeros:  # a bit mask of the zeroed, then the others' coefficients packed row-major
+        packed = _section(g.reader, "grid.shN.zero", "deflate", ((n + 7) // 8,), np.dtype(np.uint8))
+        zero = np.unpackbits(packed, count=n).astype(bool)
+        if int(zero.sum()) != zeros:
+            raise g.error(f"section 'grid.shN.zero' marks {int(zero.sum())} SH rests, not {zeros} (corrupt)")
+        rows = packed_rows(n - zeros, g.width)
+        q = g.planes("grid.shN.coefs", layout, r, rows, g.width, 1).transpose(1, 2, 0, 3).reshape(-1, r)[: n - zeros]
+    else:
+        q = g.cells("grid.shN.coefs", layout, r, 1)
     if int(q.max(initial=0)) >> bits:
         raise g.error(f"section 'grid.shN.coefs' has values over {bits} bits (corrupt)")
     table = _section(g.reader, "grid.shN.basis", "deflate", (1 + r, channels), np.dtype(np.float32))
     if not np.isfinite(table).all():
         raise g.error("section 'grid.shN.basis' holds non-finite values (corrupt)")
-    return basis_values(q, lo, hi, bits, table)
+    values = basis_values(q, lo, hi, bits, table)
+    if not zeros:
+        return values
+    out = np.zeros((n, channels), np.float32)
+    out[~zero] = values
+    return out
 
 
 def _decode_smallest_three(g: _Grid, e: dict, codec: str, distance: float) -> np.ndarray:

@@ -28,7 +28,7 @@ from splatpack.codecs.grid.config import (
     resolved_low_bits,
 )
 from splatpack.codecs.grid.curve_keys import gap_streams
-from splatpack.codecs.grid.layout import GridCells, ImageLayout
+from splatpack.codecs.grid.layout import GridCells, ImageLayout, packed_planes
 from splatpack.codecs.grid.lowbits import gaussian_drops, pack_low_bits, shared_drop_class
 from splatpack.codecs.grid.palette import fit_palette, fit_residual_palette, label_bits
 from splatpack.codecs.grid.qat import quantised_quats
@@ -240,14 +240,25 @@ def _code_sh_codes(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, shn_co
 def _code_sh_basis(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, lattice=None) -> Coded:
     """The SH rest as a low-rank generator (:mod:`~splatpack.codecs.grid.basis`): r coefficient
     planes of ``shN.bits`` sharing one step, and the deflated float32 mean and basis (``lattice``:
-    a fixed (lo, hi, table) instead of the fitted ones)."""
+    a fixed (lo, hi, table) instead of the fitted ones). Where some Gaussians' SH rest is exactly
+    zero (:func:`~splatpack.compress.sh_basis.zeroed_sh_rest`), a bit mask marks them and only the
+    others' coefficients are coded."""
     coding = cfg.shN
-    q, lo, hi, table = basis_coefficients(t, cfg.basis_rank, coding.bits, lattice)
     layout = ImageLayout(coding.codec, coding.bits, coding.distance)
-    coefs = grid_section("grid.shN.coefs", q, cells, q.shape[1], 1, layout, cfg.jxl_effort)
-    basis = Section("grid.shN.basis", "deflate", encode_array(table, "deflate"))
+    zero = ~np.asarray(t).any(axis=1)[cells.order]  # raster order: SH rests that are exactly zero
+    sparse = bool(zero.any() and not zero.all())
+    q, lo, hi, table = basis_coefficients(t[cells.order[~zero]] if sparse else t, cfg.basis_rank, coding.bits, lattice)
+    if sparse:  # only the others' coefficients, packed: grid neighbours do not predict them
+        planes = packed_planes(q, cells.width, q.shape[1], 1)
+        coefs = image_section("grid.shN.coefs", planes, layout, cfg.jxl_effort)
+    else:
+        coefs = grid_section("grid.shN.coefs", q, cells, q.shape[1], 1, layout, cfg.jxl_effort)
+    secs = [coefs, Section("grid.shN.basis", "deflate", encode_array(table, "deflate"))]
     entry = {"mode": "basis", "rank": q.shape[1], "bits": coding.bits, "codec": coding.codec}
-    return [coefs, basis], {**entry, "distance": float(coding.distance), "lo": lo.tolist(), "hi": hi.tolist()}
+    if sparse:
+        secs.append(Section("grid.shN.zero", "deflate", encode_array(np.packbits(zero), "deflate")))
+        entry["zero"] = int(zero.sum())
+    return secs, {**entry, "distance": float(coding.distance), "lo": lo.tolist(), "hi": hi.tolist()}
 
 
 def code_attributes(

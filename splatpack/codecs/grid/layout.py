@@ -18,7 +18,25 @@ import numpy as np
 from splatpack.compress.curve_order import snake_cells
 from splatpack.spk.arrays import encode_array
 
-__all__ = ["GridCells", "ImageLayout", "fill_source", "mosaic_shape", "storage_dtype"]
+__all__ = ["GridCells", "ImageLayout", "fill_source", "mosaic_shape", "packed_planes", "packed_rows", "storage_dtype"]
+
+
+def packed_rows(count: int, width: int) -> int:
+    """The rows of an image ``width`` wide that :func:`packed_planes` lays ``count`` values on (≥ 1)."""
+    return max(1, -(-count // width))
+
+
+def packed_planes(q: np.ndarray, width: int, planes: int, channels: int) -> np.ndarray:
+    """q [M, planes·channels] (a subset of the Gaussians, in raster order) row-major on an image
+    :func:`packed_rows` × ``width``, the last row padded with the last value, as
+    [planes, H, width, channels]: for values of some Gaussians only, whose grid neighbours do not
+    predict them (the basis coefficients of :mod:`.basis`)."""
+    m, h = len(q), packed_rows(len(q), width)
+    out = np.zeros((h * width, q.shape[1]), q.dtype)
+    out[:m] = q
+    if m:
+        out[m:] = q[-1]
+    return out.reshape(h, width, planes, channels).transpose(2, 0, 1, 3)
 
 
 def fill_source(grid_index: np.ndarray) -> np.ndarray:

@@ -74,13 +74,16 @@ def quantised_quats(
     return torch.zeros_like(q).scatter(1, others, small).scatter(1, k[:, None], largest)
 
 
-def quantised_sh_rest(shn: torch.Tensor, cfg: GridCodecConfig, lattice=None) -> torch.Tensor:
+def quantised_sh_rest(
+    shn: torch.Tensor, cfg: GridCodecConfig, lattice=None, zero: torch.Tensor | None = None
+) -> torch.Tensor:
     """The SH rest [N, K−1, 3] as the grid codec will decode it, straight-through: with
     ``sh_mode="basis"`` and a fixed ``lattice`` (lo, hi, table) (the one the file is then coded on,
     :func:`~splatpack.codecs.grid.basis.basis_coefficients`) μ + q(c) Bᵀ with c = (x − μ) B on the
     coefficients' shared-step lattice; with ``sh_mode="grid"`` its 3(K−1) planes over their
     current ranges (as the codec quantises the final ones); otherwise as it is (a palette or
-    R-VQ, or a basis the codec fits itself)."""
+    R-VQ, or a basis the codec fits itself). ``zero`` [N]: in basis mode, the Gaussians whose SH
+    rest the file stores as zero (the grid codec's zero mask), rendered as zero."""
     if not shn.numel():
         return shn
     flat = shn.reshape(len(shn), -1)
@@ -88,7 +91,10 @@ def quantised_sh_rest(shn: torch.Tensor, cfg: GridCodecConfig, lattice=None) -> 
         lo, hi, table = lattice
         mean, basis = sh_rest_generator(table, shn.device)
         q = fake_quantise((flat - mean) @ basis, cfg.shN.bits, None, (lo, hi))
-        return (mean + q @ basis.T).reshape(shn.shape)
+        decoded = mean + q @ basis.T
+        if zero is not None:
+            decoded = torch.where(zero[:, None], torch.zeros_like(decoded), decoded)
+        return decoded.reshape(shn.shape)
     if cfg.sh_mode == "grid":
         return fake_quantise(flat, cfg.shN.bits).reshape(shn.shape)
     return shn

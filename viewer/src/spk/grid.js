@@ -231,23 +231,41 @@ export async function decodeGrid(spk, section, onGeometry = null) {
     if (name === 'shN' && e.mode === 'basis') {
       // low-rank generator (`splatpack.codecs.grid.basis`): r coefficient planes sharing one
       // step, and a float32 table [1 + r, channels] (mean, then basis rows); value = μ + Σ_j ĉ_j b_j
+      // `zero` > 0: a bit mask `grid.shN.zero` (raster order, most significant bit first) of the
+      // Gaussians whose SH rest is zero, and only the others' coefficients, packed row-major on
+      // an image of the grid's width (Python's `packed_planes`)
       const r = int(e.rank, 1, Math.min(channels, 45), 'SH basis rank');
       const bits = int(e.bits, 1, 16, 'shN bits');
       const [lo, hi] = range(e, r, name);
-      const q = await grid('grid.shN.coefs', new Layout(codec, bits, distance), r, h, w, 1, cells);
+      const zeros = int(e.zero === undefined ? 0 : e.zero, 0, n - 1, 'zeroed SH rests');
+      let zero = null;
+      let coefCells = cells;
+      let coefRows = h;
+      if (zeros) {
+        const mask = await read('grid.shN.zero', 'deflate', [Math.ceil(n / 8)], 'u8');
+        zero = new Uint8Array(n);
+        let count = 0;
+        for (let g = 0; g < n; g++) count += zero[g] = (mask[g >> 3] >> (7 - (g & 7))) & 1;
+        if (count !== zeros) throw fail(`section 'grid.shN.zero' marks ${count} SH rests, not ${zeros} (corrupt)`);
+        coefRows = Math.max(1, Math.ceil((n - zeros) / w));
+        coefCells = Int32Array.from({ length: n - zeros }, (_, i) => i);
+      }
+      const q = await grid('grid.shN.coefs', new Layout(codec, bits, distance), r, coefRows, w, 1, coefCells);
       if (maxOf(q) >= 2 ** bits) throw fail(`section 'grid.shN.coefs' has values over ${bits} bits (corrupt)`);
       const table = await read('grid.shN.basis', 'deflate', [1 + r, channels], 'f32');
       for (let i = 0; i < table.length; i++) {
         if (!Number.isFinite(table[i])) throw fail("section 'grid.shN.basis' holds non-finite values (corrupt)");
       }
       const coefs = dequantise(q, lo, hi, bits, r);
-      const v = new Float32Array(n * channels);
-      for (let g = 0; g < n; g++) {
+      const v = new Float32Array(n * channels); // zeroed SH rests stay 0
+      for (let g = 0, k = 0; g < n; g++) {
+        if (zero && zero[g]) continue;
         for (let c = 0; c < channels; c++) {
           let s = table[c];
-          for (let j = 0; j < r; j++) s += coefs[g * r + j] * table[(1 + j) * channels + c];
+          for (let j = 0; j < r; j++) s += coefs[k * r + j] * table[(1 + j) * channels + c];
           v[g * channels + c] = s;
         }
+        k++;
       }
       out[name] = v;
       return;
