@@ -83,6 +83,42 @@ def test_refine_after_an_allocation_keeps_its_settings(tmp_path, capsys):
     assert all(attrs[a]["bits"] == b for a, b in said.items()) and frames in ("turned", "canonical")
 
 
+@pytest.mark.parametrize("overshoot", [False, True])
+def test_refine_after_a_size_allocation_never_ends_over_the_size(tmp_path, capsys, monkeypatch, overshoot):
+    """``--allocate --refine --target-size S``: the allocation is made for S·(1 − SIZE_GROWTH), and
+    a refined file over S (refinement moves the bytes) is not kept: the allocation's file is."""
+    import splatpack.apps.commands.compress as compress
+    import splatpack.apps.target as target_module
+    from splatpack.train.refine import SIZE_GROWTH
+
+    asked, real = {}, target_module.write_to_target
+
+    def spy(gs, target, out, *a, **kw):
+        asked["size"] = target.size
+        return real(gs, target, out, *a, **kw)
+
+    def refine(gs, out, seconds, quality, backend, original=None, codec=None):
+        data = b"x" * (20_001 if overshoot else 100)
+        out.write_bytes(data)
+        return {"size_bytes": len(data), "steps": 3}
+
+    monkeypatch.setattr(compress, "write_to_target", spy)
+    monkeypatch.setattr(compress, "refine_and_compress", refine)
+    src = save_scene(smooth_scene(n=120, degree=1), tmp_path / "in.ply")
+    out = tmp_path / "o.spk"
+    args = ["compress", str(src), "-o", str(out), "--target-size", "20000", "--allocate", "--refine", "1"]
+    with one_numba_thread():
+        assert main(args) == 0
+    line = capsys.readouterr().out
+    assert asked["size"] == int(20_000 * (1 - SIZE_GROWTH))
+    if overshoot:
+        assert "not refined (refined it was 20,001 bytes)" in line
+        assert out.stat().st_size <= 20_000 and len(read_grid_scene(out)) == 120
+    else:
+        assert "refined 3 steps" in line and out.read_bytes() == b"x" * 100
+    assert {p.name for p in tmp_path.iterdir()} == {"in.ply", "o.spk"}  # no refinement left behind
+
+
 def test_refining_with_dropped_bits_writes_the_drops_it_trained_with(scene, tmp_path, monkeypatch):
     """``--refine --adaptive-precision``: the Gaussians that drop low bits are chosen by render
     sensitivity before the first step, rendered at that precision, and the file drops exactly

@@ -6,6 +6,7 @@ capture's images with the grid smoothness loss (no densification); with --target
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import tempfile
 import time
@@ -36,7 +37,7 @@ from splatpack.core.validate import validate_gaussians
 from splatpack.formats import load_scene, path_size
 from splatpack.generative.model import SHIPPED_MODEL
 from splatpack.train import Trainer
-from splatpack.train.refine import refine_and_compress
+from splatpack.train.refine import SIZE_GROWTH, refine_and_compress
 from splatpack.train.scenes import scene_config
 
 
@@ -216,17 +217,32 @@ def run(args: argparse.Namespace) -> None:
         console = Console(stderr=True)
         say = lambda line: console.print(f"  {line}", highlight=False)  # progress on stderr
         if args.allocate:
+            # refinement moves the bytes a little: a size is allocated with that much room
+            room = dataclasses.replace(target, size=int(target.size * (1 - SIZE_GROWTH))) if target.size else target
             found = write_to_target(
-                gs, target, args.out, say, args.file, original, allocate=True, to_refine=bool(args.refine)
+                gs,
+                room if args.refine else target,
+                args.out,
+                say,
+                args.file,
+                original,
+                allocate=True,
+                to_refine=bool(args.refine),
             )
             size, setting = found.bytes, found.describe()
             count = found.num_gaussians
             if args.refine:  # the file met the target; refinement raises its PSNR at about its size
-                metrics = refine_and_compress(
-                    found.scene, args.out, args.refine, 10, args.backend, original=original, codec=found.codec
-                )
-                size = int(metrics["size_bytes"])
-                setting += f", refined {metrics['steps']} steps in {args.refine:g} s"
+                with tempfile.TemporaryDirectory(prefix=".refine-", dir=args.out.resolve().parent) as tmp:
+                    refined = Path(tmp) / args.out.name
+                    metrics = refine_and_compress(
+                        found.scene, refined, args.refine, 10, args.backend, original=original, codec=found.codec
+                    )
+                    if target.size and metrics["size_bytes"] > target.size:  # never over the size asked for
+                        setting += f", not refined (refined it was {int(metrics['size_bytes']):,} bytes)"
+                    else:
+                        os.replace(refined, args.out)
+                        size = int(metrics["size_bytes"])
+                        setting += f", refined {metrics['steps']} steps in {args.refine:g} s"
         else:
             found = write_to_target(gs, target, args.out, say, args.file, original)  # PSNR vs the unpruned
             size, setting = found.bytes, f"quality {found.quality}"
