@@ -12,10 +12,12 @@ bench's orbit views (32 views of 384 px, ``splatpack bench``'s protocol).
 
     python benchmarks/alloc_refine_lattice.py [--input PLY] [--psnrs 52] [--seconds 60]
 
-Writes ``benchmarks/results/alloc_refine_lattice.json`` after every row (the committed file
-merges ``--psnrs 52 50 --variants lossless`` with ``--psnrs 50 --seconds 240 --variants lossless``;
-the default variant's rows are the bench's ``splatpack-alloc-refine``, before ``--allocate
---refine`` kept the SH rest lossless: ``rd_bench_lego_sh3_refine_basis.json``).
+Writes ``--out`` (default ``benchmarks/results/alloc_refine_lattice.json``) after every row (that
+committed file merges ``--psnrs 52 50 --variants lossless`` with ``--psnrs 50 --seconds 240
+--variants lossless``, made before the allocation could zero SH rests; the default variant's rows
+are the bench's ``splatpack-alloc-refine``, before ``--allocate --refine`` kept the SH rest
+lossless: ``rd_bench_lego_sh3_refine_basis.json``). ``alloc_refine_zero.json``: ``--psnrs 52 50
+--variants lossless`` with zeroed SH rests among the options (:func:`splatpack.compress.sh_basis.zeroed_sh_rest`).
 """
 
 from __future__ import annotations
