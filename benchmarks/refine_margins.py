@@ -15,7 +15,8 @@ bytes and PSNR on the bench's orbit views (32 views of 384 px). Variants of the 
 Writes ``benchmarks/results/refine_margins.json`` after every row. The committed file's first 22
 rows were made by this script's first form (the same computation; the refinement variants
 without the unrefined figures), the rest by ``--variants '[{}, {"zero": 0.2}, {"zero": 0.35}]'``
-(its first row repeats the first to show the two agree).
+(its first row repeats the first: 2,663,164 B @ 53.37 dB against 2,664,244 B @ 53.34 dB, which
+ran for 60 s, and a time budget sets the learning-rate schedule by time rather than steps).
 """
 
 from __future__ import annotations
