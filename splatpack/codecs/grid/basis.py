@@ -4,7 +4,11 @@ and r coefficients per Gaussian on the sorted grid, instead of 3(K−1) coeffici
 
 Sections: ``grid.shN.coefs``, r one-channel planes of ``shN.bits``-bit integers coded like any
 attribute grid, and ``grid.shN.basis``, float32 [1 + r, 3(K−1)] (the mean, then the basis
-vectors as rows), deflated. The coefficients share one quantisation step Δ (set by the first,
+vectors as rows), deflated; where some Gaussians' SH rest is exactly zero
+(:func:`splatpack.compress.sh_basis.zeroed_sh_rest`), ``grid.shN.zero``, a deflated bit mask of
+them, and the coefficients of the others only, packed row-major without the grid's holes
+(:func:`.layout.packed_planes`; the coefficients hardly depend on their grid neighbours, so
+nothing is lost by leaving the grid). The coefficients share one quantisation step Δ (set by the first,
 widest component over ``shN.bits``) rather than one per channel: with an orthonormal basis the
 SH error is Σ_c Δ_c²/12, which one shared step minimises for the levels spent (reverse
 water-filling at high rate), and the narrow components then use few of their levels, which the
