@@ -160,6 +160,7 @@ def test_defaults_are_those_of_the_earlier_command_line():
         "target_psnr": None,
         "prune": 0.0,
         "sh_cull": None,
+        "sh_zero": None,
         "adaptive_precision": None,
         "allocate": False,
         "refine": None,
