@@ -125,15 +125,14 @@ def _splatpack(quality: int, drop_fraction: float = 0.0):
 
 
 def _splatpack_alloc(psnr_target: float, refine_seconds: float = 0.0):
-    from splatpack.apps.target import Target, write_to_target
-    from splatpack.train.refine import refine_and_compress
+    from splatpack.apps.target import Target, refine_allocation, write_to_target
 
     def enc(gs: GaussianSet, work: Path) -> Path:
         out = work / f"scene-alloc{psnr_target:g}.spk"
-        found = write_to_target(gs, Target(psnr=psnr_target), out, allocate=True, to_refine=bool(refine_seconds))
-        if refine_seconds:
-            quiet = Console(stderr=True, quiet=True)
-            refine_and_compress(found.scene, out, refine_seconds, 10, "cpu", quiet, original=gs, codec=found.codec)
+        target = Target(psnr=psnr_target)
+        found = write_to_target(gs, target, out, allocate=True, to_refine=bool(refine_seconds))
+        if refine_seconds:  # as compress --allocate --refine: kept where it helps on the target's views
+            refine_allocation(found, target, out, refine_seconds, "cpu", gs, Console(stderr=True, quiet=True))
         return out
 
     return enc, read_grid_scene

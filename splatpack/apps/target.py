@@ -33,7 +33,7 @@ from splatpack.metrics import mean_psnr_ssim
 from splatpack.render import render_views
 from splatpack.render.camera import orbit_cameras
 
-__all__ = ["Target", "Trial", "search_quality", "write_to_target"]
+__all__ = ["Refined", "Target", "Trial", "refine_allocation", "search_quality", "write_to_target"]
 
 
 @dataclass
@@ -203,3 +203,54 @@ def write_to_target(
         os.replace(chosen.path, out)
     chosen.path = out
     return chosen
+
+
+@dataclass
+class Refined:
+    """What :func:`refine_allocation` kept: the refined file (``kept``) or the allocation's, the
+    refined file's bytes and PSNR, and the steps it trained."""
+
+    kept: bool
+    bytes: int
+    psnr: float
+    steps: int
+
+    def describe(self, seconds: float) -> str:
+        if self.kept:
+            return f"refined {self.steps} steps in {seconds:g} s ({self.psnr:.2f} dB)"
+        return f"not refined (refined it was {self.bytes:,} bytes at {self.psnr:.2f} dB)"
+
+
+def refine_allocation(
+    found: Allocation,
+    target: Target,
+    out: str | Path,
+    seconds: float,
+    backend: str = "auto",
+    original: GaussianSet | None = None,
+    console=None,
+) -> Refined:
+    """``--allocate --refine``: refine ``found`` (:func:`write_to_target`'s allocation, its file at
+    ``out``) for ``seconds`` (:func:`splatpack.train.refine.refine_and_compress`) and replace
+    ``out`` with the refined file only where that keeps the target's promise and helps: its PSNR
+    on the target's orbit views (against ``original``, default the allocation's scene) is at
+    least the allocation's, and with a size target it is within the size. Otherwise the
+    allocation's file stays: refinement trains on other orbit views, and on a forward-facing
+    capture seen from all around it can lose on the target's."""
+    from splatpack.train.refine import refine_and_compress
+
+    target, out = target.validate(), Path(out)
+    original = found.scene if original is None else original
+    with tempfile.TemporaryDirectory(prefix=".refine-", dir=out.resolve().parent) as tmp:
+        refined = Path(tmp) / out.name
+        metrics = refine_and_compress(
+            found.scene, refined, seconds, 10, backend, console, original=original, codec=found.codec
+        )
+        cameras = orbit_cameras(original.means, target.views, target.render_size, target.fov_degrees)
+        reference = render_views(original, *cameras, target.render_size)
+        psnr = mean_psnr_ssim(render_views(read_grid_scene(refined), *cameras, target.render_size), reference)[0]
+        size = int(metrics["size_bytes"])
+        kept = psnr >= found.psnr and (target.size is None or size <= target.size)
+        if kept:
+            os.replace(refined, out)
+    return Refined(kept, size, float(psnr), int(metrics["steps"]))

@@ -83,39 +83,46 @@ def test_refine_after_an_allocation_keeps_its_settings(tmp_path, capsys):
     assert all(attrs[a]["bits"] == b for a, b in said.items()) and frames in ("turned", "canonical")
 
 
-@pytest.mark.parametrize("overshoot", [False, True])
-def test_refine_after_a_size_allocation_never_ends_over_the_size(tmp_path, capsys, monkeypatch, overshoot):
-    """``--allocate --refine --target-size S``: the allocation is made for S·(1 − SIZE_GROWTH), and
-    a refined file over S (refinement moves the bytes) is not kept: the allocation's file is."""
+@pytest.mark.parametrize("outcome", ["kept", "over-size", "worse"])
+def test_refine_after_an_allocation_is_kept_only_where_it_keeps_the_target(tmp_path, capsys, monkeypatch, outcome):
+    """``--allocate --refine``: a size target is allocated SIZE_GROWTH below the size; the refined
+    file replaces the allocation's only if it is within the size and its PSNR on the target's
+    views is at least the allocation's, else the allocation's file stays and the line says so."""
+    import shutil
+
     import splatpack.apps.commands.compress as compress
-    import splatpack.apps.target as target_module
-    from splatpack.train.refine import SIZE_GROWTH
+    import splatpack.train.refine as refine
 
-    asked, real = {}, target_module.write_to_target
-
-    def spy(gs, target, out, *a, **kw):
-        asked["size"] = target.size
-        return real(gs, target, out, *a, **kw)
-
-    def refine(gs, out, seconds, quality, backend, original=None, codec=None):
-        data = b"x" * (20_001 if overshoot else 100)
-        out.write_bytes(data)
-        return {"size_bytes": len(data), "steps": 3}
-
-    monkeypatch.setattr(compress, "write_to_target", spy)
-    monkeypatch.setattr(compress, "refine_and_compress", refine)
+    asked, real = {}, compress.write_to_target
     src = save_scene(smooth_scene(n=120, degree=1), tmp_path / "in.ply")
     out = tmp_path / "o.spk"
+
+    def spy(gs, target, path, *a, **kw):
+        asked["size"] = target.size
+        return real(gs, target, path, *a, **kw)
+
+    def fake_refine(gs, path, seconds, quality, backend, console=None, original=None, codec=None):
+        if outcome == "worse":  # a coarser file: lower PSNR
+            write_grid_scene(path, gs, GridCodecConfig.from_quality(0))
+        else:  # the allocation's own file: the same PSNR
+            shutil.copy(out, path)
+        size = 20_001 if outcome == "over-size" else path.stat().st_size
+        return {"size_bytes": size, "steps": 3}
+
+    monkeypatch.setattr(compress, "write_to_target", spy)
+    monkeypatch.setattr(refine, "refine_and_compress", fake_refine)
     args = ["compress", str(src), "-o", str(out), "--target-size", "20000", "--allocate", "--refine", "1"]
     with one_numba_thread():
         assert main(args) == 0
     line = capsys.readouterr().out
-    assert asked["size"] == int(20_000 * (1 - SIZE_GROWTH))
-    if overshoot:
-        assert "not refined (refined it was 20,001 bytes)" in line
-        assert out.stat().st_size <= 20_000 and len(read_grid_scene(out)) == 120
+    assert asked["size"] == int(20_000 * (1 - refine.SIZE_GROWTH))
+    if outcome == "kept":
+        assert "refined 3 steps in 1 s" in line
+    elif outcome == "over-size":
+        assert "not refined (refined it was 20,001 bytes" in line
     else:
-        assert "refined 3 steps" in line and out.read_bytes() == b"x" * 100
+        assert "not refined (refined it was" in line
+    assert out.stat().st_size <= 20_000 and len(read_grid_scene(out)) == 120
     assert {p.name for p in tmp_path.iterdir()} == {"in.ply", "o.spk"}  # no refinement left behind
 
 

@@ -25,7 +25,7 @@ from splatpack.apps.parser import (
     quality_level,
     require_extension,
 )
-from splatpack.apps.target import Target, write_to_target
+from splatpack.apps.target import Target, refine_allocation, write_to_target
 from splatpack.codecs.grid import DROP_FRACTION, GridCodecConfig, write_grid_scene
 from splatpack.codecs.latent import LATENT_SCENE_CODEC, LatentCodecConfig
 from splatpack.codecs.prior.codec import PRIOR_SCENE_CODEC, PriorCodecConfig
@@ -232,17 +232,10 @@ def run(args: argparse.Namespace) -> None:
             size, setting = found.bytes, found.describe()
             count = found.num_gaussians
             if args.refine:  # the file met the target; refinement raises its PSNR at about its size
-                with tempfile.TemporaryDirectory(prefix=".refine-", dir=args.out.resolve().parent) as tmp:
-                    refined = Path(tmp) / args.out.name
-                    metrics = refine_and_compress(
-                        found.scene, refined, args.refine, 10, args.backend, original=original, codec=found.codec
-                    )
-                    if target.size and metrics["size_bytes"] > target.size:  # never over the size asked for
-                        setting += f", not refined (refined it was {int(metrics['size_bytes']):,} bytes)"
-                    else:
-                        os.replace(refined, args.out)
-                        size = int(metrics["size_bytes"])
-                        setting += f", refined {metrics['steps']} steps in {args.refine:g} s"
+                refined = refine_allocation(found, target, args.out, args.refine, args.backend, original)
+                setting += ", " + refined.describe(args.refine)
+                if refined.kept:
+                    size = refined.bytes
         else:
             found = write_to_target(gs, target, args.out, say, args.file, original)  # PSNR vs the unpruned
             size, setting = found.bytes, f"quality {found.quality}"
