@@ -246,9 +246,7 @@ def refine_allocation(
         metrics = refine_and_compress(
             found.scene, refined, seconds, 10, backend, console, original=original, codec=found.codec
         )
-        cameras = orbit_cameras(original.means, target.views, target.render_size, target.fov_degrees)
-        reference = render_views(original, *cameras, target.render_size)
-        psnr = mean_psnr_ssim(render_views(read_grid_scene(refined), *cameras, target.render_size), reference)[0]
+        psnr = _Search(original, target, Path(tmp), lambda _: None).measure(refined)  # the target's views
         size = int(metrics["size_bytes"])
         kept = psnr >= found.psnr and (target.size is None or size <= target.size)
         if kept:

@@ -96,6 +96,11 @@ def test_bad_rank_setting_is_refused():
         basis_cfg(46).validate()
 
 
+def replaced(sections, name: str, array: np.ndarray):
+    """``sections`` with section ``name``'s payload replaced by ``array`` deflated (a forgery)."""
+    return [Section(s.name, s.codec, encode_array(array, "deflate")) if s.name == name else s for s in sections]
+
+
 @pytest.mark.parametrize("forge", ["rank", "basis-nan", "basis-short", "coefs-bits"])
 def test_forged_basis_files_give_one_spk_error(scene, grid, tmp, forge):
     sections, meta = encode_grid_scene(low_rank(scene, 4), basis_cfg(4, 8), grid_index=grid)
@@ -108,10 +113,7 @@ def test_forged_basis_files_give_one_spk_error(scene, grid, tmp, forge):
     else:
         table = np.zeros((5 if forge == "basis-nan" else 4, 45), np.float32)
         table[0, 0] = np.nan if forge == "basis-nan" else 0
-        sections = [
-            Section(s.name, s.codec, encode_array(table, "deflate")) if s.name == "grid.shN.basis" else s
-            for s in sections
-        ]
+        sections = replaced(sections, "grid.shN.basis", table)
     write_spk(tmp / f"{forge}.spk", sections, meta, len(scene))
     with pytest.raises(SpkError):
         read_grid_scene(tmp / f"{forge}.spk")
@@ -156,11 +158,7 @@ def test_forged_zero_masks_give_one_spk_error(scene, grid, tmp, forge):
     elif forge == "mask-missing":
         sections = [s for s in sections if s.name != "grid.shN.zero"]
     else:
-        mask = np.zeros(3, np.uint8)
-        sections = [
-            Section(s.name, s.codec, encode_array(mask, "deflate")) if s.name == "grid.shN.zero" else s
-            for s in sections
-        ]
+        sections = replaced(sections, "grid.shN.zero", np.zeros(3, np.uint8))
     write_spk(tmp / f"{forge}.spk", sections, meta, len(scene))
     with pytest.raises(SpkError):
         read_grid_scene(tmp / f"{forge}.spk")
