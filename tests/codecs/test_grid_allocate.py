@@ -80,7 +80,7 @@ def _psnr(path, reference):
 
 @pytest.mark.parametrize("target", [35.0, 45.0])
 def test_a_psnr_target_is_met_by_the_grid_codecs_own_file(scene, reference, target, tmp_path):
-    cfg = AllocationConfig(bits=FEW, basis_ranks=(2,), basis_bits=(5,), cull_taus=(), **SMALL)
+    cfg = AllocationConfig(bits=FEW, basis_options=((2, 5),), cull_taus=(), **SMALL)
     with one_numba_thread():
         chosen, hull = allocate(scene, tmp_path, psnr=target, config=cfg)
         assert chosen.psnr >= target and _psnr(chosen.path, reference) == pytest.approx(chosen.psnr)
@@ -99,7 +99,7 @@ def read_grid_scene_frames(path) -> str:
 
 
 def test_a_size_target_gives_a_file_that_fits(scene, tmp_path):
-    cfg = AllocationConfig(bits=FEW, basis_ranks=(), distances={}, **SMALL)
+    cfg = AllocationConfig(bits=FEW, basis_options=(), distances={}, **SMALL)
     with one_numba_thread():
         loose, hull = allocate(scene, tmp_path, psnr=1.0, config=cfg)
         size = (min(c.predicted_bytes for c in hull) + max(c.predicted_bytes for c in hull)) // 2
@@ -109,7 +109,7 @@ def test_a_size_target_gives_a_file_that_fits(scene, tmp_path):
 
 
 def test_pruning_is_one_more_choice_and_its_file_holds_fewer_gaussians(scene, reference, tmp_path):
-    cfg = AllocationConfig(bits=FEW, basis_ranks=(), distances={}, prune_fractions=(0.0, 0.5), **SMALL)
+    cfg = AllocationConfig(bits=FEW, basis_options=(), distances={}, prune_fractions=(0.0, 0.5), **SMALL)
     with one_numba_thread():
         chosen, hull = allocate(scene, tmp_path, psnr=1.0, config=cfg)  # anything goes: the smallest
     assert {c.prune for c in hull} == {0.0, 0.5}
@@ -122,7 +122,7 @@ def test_band_culling_is_an_sh_rest_option_also_on_a_pruned_scene(scene, tmp_pat
     """A τ that culls every band: the cheapest SH rest, chosen for a loose target; the file's
     SH rest is zero, pruned or not."""
     cfg = AllocationConfig(
-        bits=FEW, basis_ranks=(), distances={}, cull_taus=(1e9,), cull_bits=(3,), prune_fractions=(prune,), **SMALL
+        bits=FEW, basis_options=(), distances={}, cull_taus=(1e9,), cull_bits=(3,), prune_fractions=(prune,), **SMALL
     )
     with one_numba_thread():
         chosen, _ = allocate(scene, tmp_path, psnr=1.0, config=cfg)
@@ -132,7 +132,7 @@ def test_band_culling_is_an_sh_rest_option_also_on_a_pruned_scene(scene, tmp_pat
 
 
 def test_targets_out_of_reach_name_the_reachable_end(scene, tmp_path):
-    cfg = AllocationConfig(bits=FEW, basis_ranks=(), distances={}, **SMALL)
+    cfg = AllocationConfig(bits=FEW, basis_options=(), distances={}, **SMALL)
     with one_numba_thread():
         with pytest.raises(SplatpackError, match="above the highest reachable by allocation"):
             allocate(scene, tmp_path, psnr=99.0, config=cfg, source="in.ply")
@@ -145,8 +145,7 @@ def test_targets_out_of_reach_name_the_reachable_end(scene, tmp_path):
 def test_options_cover_the_ranges_the_basis_and_the_lossy_codings():
     opts = AllocationConfig(
         bits={"shN": (3, 4), "sh0": (5, 5)},
-        basis_ranks=(4,),
-        basis_bits=(5,),
+        basis_options=((4, 5),),
         cull_taus=(1e-3,),
         cull_bits=(4,),
         lossy_basis_ranks=(8,),
@@ -154,9 +153,9 @@ def test_options_cover_the_ranges_the_basis_and_the_lossy_codings():
     ).options(["shN", "sh0"])
     assert [o.short() for o in opts["shN"]] == ["3", "4", "5/r4", "4/c0.001", "8/r8/d1"]
     assert [o.short() for o in opts["sh0"]] == ["5", "8/d0.5", "8/d1", "8/d2"]
-    zeroed = AllocationConfig(bits={"shN": (3, 3)}, basis_ranks=(4, 8), basis_bits=(5,), zero_ranks=(8,))
+    zeroed = AllocationConfig(bits={"shN": (3, 3)}, basis_options=((4, 5), (8, 5), (8, 7)), zero_ranks=(8,))
     zeroed = zeroed.options(["shN"])["shN"]
-    assert [o.short() for o in zeroed if o.zero] == ["5/r8/z0.2", "5/r8/z0.35"]
+    assert [o.short() for o in zeroed if o.zero] == ["5/r8/z0.2", "5/r8/z0.35", "7/r8/z0.2", "7/r8/z0.35"]
     cfg = Option("shN", 5, rank=4).apply(GridCodecConfig())
     assert cfg.sh_mode == "basis" and cfg.basis_rank == 4 and cfg.shN.bits == 5
     lossy = Option("shN", 8, rank=8, distance=1.0).apply(GridCodecConfig())  # a lossy basis: its planes by JPEG XL
@@ -170,8 +169,7 @@ def test_zeroing_sh_rests_is_a_basis_option_also_on_a_pruned_scene(tmp_path):
     scene = smooth_scene(n=200, degree=1)
     cfg = AllocationConfig(
         bits={**FEW, "shN": (6, 6)},
-        basis_ranks=(4,),
-        basis_bits=(3,),
+        basis_options=((4, 3),),
         zero_ranks=(4,),
         zero_fractions=(0.5,),
         distances={},

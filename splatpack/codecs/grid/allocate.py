@@ -71,6 +71,11 @@ __all__ = ["Allocation", "AllocationConfig", "Option", "allocate", "candidates",
 
 REFERENCE_QUALITY = 10  # every other attribute at this level while one is measured
 MSE_FLOOR = 1e-12  # a view whose model MSE is ≤ 0 (identical renders) counts as 120 dB
+#: the SH-rest bases allocation tries, (rank, coefficient bits): ranks 4–32 at 4–6 bits, and for
+#: high targets rank 32 at 7 bits and rank 40 at 6 and 7, which with a third of the SH rests
+#: zeroed codes the full lego's SH rest 25 % smaller than 5-bit planes at equal render error
+#: (README: "Twelfth round")
+BASIS_OPTIONS = tuple((r, b) for r in (4, 8, 12, 16, 24, 32) for b in (4, 5, 6)) + ((32, 7), (40, 6), (40, 7))
 
 
 @dataclass(frozen=True)
@@ -124,8 +129,8 @@ class AllocationConfig:
             "opacities": (4, 11),
         }
     )
-    basis_ranks: tuple[int, ...] = (4, 8, 12, 16, 24, 32)
-    basis_bits: tuple[int, ...] = (4, 5, 6)
+    #: SH rest: the low-rank bases tried, as (rank, coefficient bits)
+    basis_options: tuple[tuple[int, int], ...] = BASIS_OPTIONS
     #: lossy JPEG XL options at ``lossy_bits`` (positions and the rotations' index channel are
     #: never lossy: a blurred position moves a Gaussian, a blurred index picks another axis)
     distances: dict[str, tuple[float, ...]] = field(
@@ -144,9 +149,9 @@ class AllocationConfig:
     cull_taus: tuple[float, ...] = (1e-4, 1e-3)
     cull_bits: tuple[int, ...] = (4, 5, 6)
     #: SH rest: the fractions of Gaussians whose SH rest is zeroed (a mask and the others'
-    #: coefficients), each tried with the ranks of ``basis_ranks`` also in ``zero_ranks``
+    #: coefficients), each tried with the ``basis_options`` whose rank is in ``zero_ranks``
     zero_fractions: tuple[float, ...] = (0.2, 0.35)
-    zero_ranks: tuple[int, ...] = (24, 32)
+    zero_ranks: tuple[int, ...] = (24, 32, 40)
     #: fractions of the least-contributing Gaussians the search may drop (0: never prune)
     prune_fractions: tuple[float, ...] = (0.0,)
     views: int = 8
@@ -159,10 +164,10 @@ class AllocationConfig:
             lo, hi = self.bits[a]
             out[a] = [Option(a, b) for b in range(lo, hi + 1)]
             if a == "shN":
-                out[a] += [Option(a, b, r) for r in self.basis_ranks for b in self.basis_bits]
+                out[a] += [Option(a, b, r) for r, b in self.basis_options]
                 out[a] += [Option(a, b, cull=t) for t in self.cull_taus for b in self.cull_bits]
-                zeroed = [(r, z) for r in self.basis_ranks if r in self.zero_ranks for z in self.zero_fractions]
-                out[a] += [Option(a, b, r, zero=z) for r, z in zeroed for b in self.basis_bits]
+                zeroed = [(r, b) for r, b in self.basis_options if r in self.zero_ranks]
+                out[a] += [Option(a, b, r, zero=z) for r, b in zeroed for z in self.zero_fractions]
             ranks = self.lossy_basis_ranks if a == "shN" else (0,)
             out[a] += [Option(a, self.lossy_bits, r, d) for r in ranks for d in self.distances.get(a, ())]
         return out
