@@ -19,6 +19,7 @@ from splatpack.codecs.grid.allocate import (
     allocate,
     candidates,
     predicted_psnr,
+    rate_distortion,
 )
 from splatpack.codecs.grid.encode import encode_grid_scene
 from splatpack.core import SplatpackError
@@ -91,6 +92,18 @@ def test_a_psnr_target_is_met_by_the_grid_codecs_own_file(scene, reference, targ
     assert again == chosen.bytes and (tmp_path / "again.spk").read_bytes() == chosen.path.read_bytes()
     cheaper = [c for c in hull if c.predicted_bytes < chosen.predicted_bytes]
     assert all(c.predicted_psnr < target or c.psnr is not None for c in cheaper)  # cheaper ones fell short
+
+
+def test_rate_distortion_is_the_hull_allocate_searches_without_making_a_file(scene, tmp_path):
+    cfg = AllocationConfig(bits=FEW, basis_options=(), distances={}, cull_taus=(), prune_fractions=(0.0, 0.5), **SMALL)
+    with one_numba_thread():
+        hull, table = rate_distortion(scene, tmp_path, config=cfg)
+        chosen, searched = allocate(scene, tmp_path / "made", psnr=40.0, config=cfg)
+    assert sorted(table) == sorted(FEW) and [m.option.bits for m in table["means"]] == [9, 10, 11, 12]
+    assert {c.prune for c in hull} == {0.0, 0.5} and all(c.bytes is None and c.path is None for c in hull)
+    assert [c.predicted_bytes for c in hull] == [c.predicted_bytes for c in searched]
+    assert [c.describe() for c in hull] == [c.describe() for c in searched]
+    assert not list(tmp_path.glob("allocation-*.spk")) and list((tmp_path / "made").glob("allocation-*.spk"))
 
 
 def read_grid_scene_frames(path) -> str:

@@ -67,7 +67,16 @@ from splatpack.metrics import mean_psnr_ssim
 from splatpack.render import render_views
 from splatpack.render.camera import orbit_cameras
 
-__all__ = ["Allocation", "AllocationConfig", "Option", "allocate", "candidates", "predicted_psnr"]
+__all__ = [
+    "Allocation",
+    "AllocationConfig",
+    "Measured",
+    "Option",
+    "allocate",
+    "candidates",
+    "predicted_psnr",
+    "rate_distortion",
+]
 
 REFERENCE_QUALITY = 10  # every other attribute at this level while one is measured
 MSE_FLOOR = 1e-12  # a view whose model MSE is ≤ 0 (identical renders) counts as 120 dB
@@ -385,6 +394,40 @@ class _Allocator:
         return c
 
 
+def _measured_hull(al: _Allocator) -> tuple[list[Allocation], dict[str, list[Measured]], dict]:
+    """(the hull candidates over every pruned fraction, sorted by bytes; the option table; the
+    pruned scenes) of ``al``'s scene, measured."""
+    al.prepare()
+    table, reference_mse, overhead = al.measure_table()
+    pruned = al.pruned(al.cfg.prune_fractions)
+    hull = candidates(table, reference_mse, overhead)
+    for p, (g, delta, _) in pruned.items():
+        scale = len(g) / len(al.gs)
+        for c in candidates(table, reference_mse + delta, overhead):
+            c.prune, c.predicted_bytes = p, overhead + round(scale * (c.predicted_bytes - overhead))
+            hull.append(c)
+    hull.sort(key=lambda c: (c.predicted_bytes, -c.predicted_psnr))
+    return hull, table, pruned
+
+
+def rate_distortion(
+    gs: GaussianSet,
+    work: str | Path,
+    *,
+    config: AllocationConfig | None = None,
+    original: GaussianSet | None = None,
+    say: Callable[[str], object] = lambda _: None,
+) -> tuple[list[Allocation], dict[str, list[Measured]]]:
+    """What allocation knows before it makes a file: (the modelled hull candidates, every
+    pruned fraction, sorted by bytes; each attribute's measured options). Nothing is made, so
+    their ``bytes``/``psnr`` are None (benchmarks/allocation_hull.py)."""
+    validate_gaussians(gs)
+    with torch.no_grad():
+        al = _Allocator(gs, gs if original is None else original, config or AllocationConfig(), Path(work), say)
+        hull, table, _ = _measured_hull(al)
+    return hull, table
+
+
 def allocate(
     gs: GaussianSet,
     work: str | Path,
@@ -406,16 +449,7 @@ def allocate(
     validate_gaussians(gs)
     with torch.no_grad():
         al = _Allocator(gs, gs if original is None else original, config or AllocationConfig(), Path(work), say)
-        al.prepare()
-        table, reference_mse, overhead = al.measure_table()
-        pruned = al.pruned(al.cfg.prune_fractions)
-        hull = candidates(table, reference_mse, overhead)
-        for p, (g, delta, _) in pruned.items():
-            scale = len(g) / len(gs)
-            for c in candidates(table, reference_mse + delta, overhead):
-                c.prune, c.predicted_bytes = p, overhead + round(scale * (c.predicted_bytes - overhead))
-                hull.append(c)
-        hull.sort(key=lambda c: (c.predicted_bytes, -c.predicted_psnr))
+        hull, table, pruned = _measured_hull(al)
         if psnr is not None:
             order = [c for c in hull if c.predicted_psnr >= psnr] or [max(hull, key=lambda c: c.predicted_psnr)]
             for c in order:  # cheapest first; the model can be optimistic, so measure
