@@ -17,7 +17,12 @@ coefficients to the renders, and neither the discarded ranks nor the rounding ar
 the writer. Gaussians whose SH rest is exactly zero when the lattice is fitted
 (:func:`~splatpack.compress.sh_basis.zeroed_sh_rest`; the codec stores them as a mask) stay
 zero: the generator is fitted to the others, and they are projected and rendered as zero. An SH rest coded as 3(K−1) planes (``sh_mode="grid"``) is rendered
-quantised over its planes' current ranges, as the codec will quantise the final ones.
+quantised over its planes' current ranges, as the codec will quantise the final ones. An SH
+rest coded as a palette (``sh_mode="palette"``, the quality levels 0–4) is fitted once at the
+first quantisation-aware step (k-means, :func:`~splatpack.codecs.grid.palette.fit_palette`);
+each Gaussian keeps its label, its SH rest is projected after every optimiser step onto its
+label's mean (so the centroids train) and rendered
+quantised as the file's centroids are, and the file is coded on exactly those labels.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import torch
 from splatpack.codecs.grid import MAX_SPARE, GridCodecConfig, quantisation_aware, quantised_sh_rest
 from splatpack.codecs.grid.basis import basis_coefficients
 from splatpack.codecs.grid.encode import lattice_ranges, scene_drops
+from splatpack.codecs.grid.palette import fit_palette
 from splatpack.codecs.grid.qat import sh_rest_generator
 from splatpack.compress.grid_smoothness import grid_smoothness_loss
 from splatpack.compress.grid_sort import GridSortConfig, sort_features, sort_into_grid
@@ -81,7 +87,18 @@ class GridHooks(MethodHooks):
         """The SH rest's (mean [3(K−1)], basis [3(K−1), r]) it is projected onto (float32, CPU): the
         generator of ``ranges["shN"]`` (lo, hi, table), fitted at the first QAT step (``sh_mode`` basis)."""
         lattice = (self.ranges or {}).get("shN")
-        return None if lattice is None else sh_rest_generator(lattice[2], "cpu")
+        if lattice is None or self.qat_config is None or self.qat_config.sh_mode != "basis":
+            return None
+        return sh_rest_generator(lattice[2], "cpu")
+
+    @property
+    def sh_labels(self) -> torch.Tensor | None:
+        """[N] each Gaussian's palette label (int64, CPU): those of ``ranges["shN"]`` (lo, hi,
+        labels), fitted at the first QAT step (``sh_mode`` palette)."""
+        lattice = (self.ranges or {}).get("shN")
+        if lattice is None or self.qat_config is None or self.qat_config.sh_mode != "palette":
+            return None
+        return torch.as_tensor(np.asarray(lattice[2], np.int64))
 
     def attributes(self, params: torch.nn.ParameterDict) -> dict[str, torch.Tensor]:
         """The per-Gaussian attribute groups the grid is sorted on and smoothed over."""
@@ -134,10 +151,25 @@ class GridHooks(MethodHooks):
                     shn = shn[~zero]
                 self.ranges["shN"] = basis_coefficients(shn, qat.basis_rank, qat.shN.bits)[1:]  # (lo, hi, table)
                 self.project_sh_rest(params)
+            if qat.sh_mode == "palette" and "shN" in params and params["shN"].numel():
+                labels, _, lo, hi = fit_palette(gs.shN.double().numpy().reshape(len(gs), -1), qat)
+                self.ranges["shN"] = (lo, hi, labels.astype(np.int64))
+                self.project_sh_rest(params)
 
     @torch.no_grad()
     def project_sh_rest(self, params: torch.nn.ParameterDict) -> None:
-        """The SH rest onto the affine subspace μ + span(B) of :attr:`sh_basis`, in place."""
+        """The SH rest onto the affine subspace μ + span(B) of :attr:`sh_basis`, or onto the
+        palette's (every row its label's mean row: the nearest point where each label's rows
+        are one centroid), in place."""
+        labels = self.sh_labels
+        if labels is not None:
+            shn = params["shN"]
+            flat, labels = shn.reshape(len(shn), -1), labels.to(shn.device)
+            k = int(labels.max()) + 1 if len(labels) else 0
+            sums = torch.zeros(k, flat.shape[1], dtype=flat.dtype, device=flat.device).index_add_(0, labels, flat)
+            counts = torch.bincount(labels, minlength=k).clamp_min(1).to(flat.dtype)
+            shn.copy_((sums / counts[:, None])[labels].reshape(shn.shape))
+            return
         generator = self.sh_basis
         if generator is None:
             return
@@ -182,6 +214,9 @@ class GridHooks(MethodHooks):
             self.drops = {k: v[~gone.to(v.device)] for k, v in self.drops.items()}
         if self.sh_zero is not None:
             self.sh_zero = self.sh_zero[~gone.to(self.sh_zero.device)]
+        if self.sh_labels is not None:
+            lo, hi, labels = self.ranges["shN"]
+            self.ranges["shN"] = (lo, hi, np.asarray(labels)[~gone.cpu().numpy()])
 
     def output_index(self, n: int) -> np.ndarray | None:
         """The training grid for the grid scene of ``n`` Gaussians, or None (the codec sorts

@@ -11,8 +11,9 @@ Neural Networks for Efficient Integer-Arithmetic-Only Inference", CVPR 2018) —
 reproduce the original: knowledge distillation from the uncompressed scene (Hinton, Vinyals &
 Dean 2015; LightGaussian, Fan et al. 2023, distils its SH this way). No densification, no
 opacity reset, no sort during training (the codec sorts the result once). An SH rest coded as a
-shared basis is trained inside that basis, its coefficients rendered on the file's lattice
-(:mod:`splatpack.train.grid`), and keeps the SH rest's full 3DGS learning rate.
+shared basis is trained inside that basis, its coefficients rendered on the file's lattice, and
+one coded as a palette trains its centroids on fixed labels (:mod:`splatpack.train.grid`); both
+keep the SH rest's full 3DGS learning rate.
 """
 
 from __future__ import annotations
@@ -47,9 +48,9 @@ STEPS_PER_SECOND = 20  # nominal steps for the learning-rate schedules; the time
 #: the 3DGS learning rates times this: Adam moves every parameter by about its rate per step, and
 #: the full rates move them by several quantisation steps
 LR_SCALE = 0.01
-#: except the SH rest's where it is rendered as coded (a basis or planes, not a palette), which
-#: keeps its full 3DGS rate (already 20× below the DC's): at 1 % it barely moves in a short run
-#: and 10× the full rate overshoots (``benchmarks/results/refine_sh_rest.md``)
+#: except the SH rest's, rendered as coded (a basis, planes or a palette), which keeps its full
+#: 3DGS rate (already 20× below the DC's): at 1 % it barely moves in a short run and 10× the
+#: full rate overshoots (``benchmarks/results/refine_sh_rest.md``)
 SH_REST_LR_SCALE = 1.0
 #: refined files are larger than the file they start from by about 1 % (values moved off the
 #: sort's neighbourhoods): ``--allocate --refine --target-size`` allocates this much below the size
@@ -110,7 +111,7 @@ def refine_and_compress(
         "compact": {"enabled": False},
         "eval_lpips": False,
         "lr": {
-            k: v * (SH_REST_LR_SCALE if k == "shN" and level.sh_mode in ("basis", "grid") else LR_SCALE)
+            k: v * (SH_REST_LR_SCALE if k == "shN" and level.sh_mode in ("basis", "grid", "palette") else LR_SCALE)
             for k, v in dataclasses.asdict(LearningRates()).items()
         },
         "grid": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from grid_scenes import (
@@ -17,7 +18,7 @@ from splatpack.codecs.grid import (
     read_grid_scene,
     write_grid_scene,
 )
-from splatpack.codecs.grid.palette import fit_residual_palette
+from splatpack.codecs.grid.palette import fit_palette, fit_residual_palette
 from splatpack.compress.quantise import channel_step, dequantise_channels
 from splatpack.compress.rvq import ResidualVQ, ResidualVQConfig
 from splatpack.core.errors import SplatpackError
@@ -112,3 +113,26 @@ def test_given_codebooks_larger_than_the_scene(scene, grid, tmp_path):
     assert SpkReader(tmp_path / "k.spk").meta["attributes"]["shN"]["size"] <= len(scene) == len(dec)
     ref = scene.subset(raster_order(grid)).shN
     assert float((dec.shN - ref).abs().max()) < 0.05 * float(ref.abs().max())  # N codes: near exact
+
+
+def test_a_palette_on_fixed_labels_keeps_them_and_codes_each_labels_mean():
+    """The lattice refinement trained on (lo, hi, labels): every row keeps its label (renumbered
+    along the centroids' principal axis, unused labels dropped), each centroid is its rows' mean
+    quantised over (lo, hi), and a lattice of the wrong shape or labels is refused."""
+    rng = np.random.default_rng(0)
+    cfg = GridCodecConfig(sh_mode="palette", palette_size=8, palette_bits=6)
+    labels = rng.choice([0, 2, 5, 7], size=40)  # labels 1, 3, 4 and 6 unused
+    t = rng.normal(size=(40, 9))
+    lo, hi = np.full(9, -3.0, np.float32), np.full(9, 3.0, np.float32)
+    got, q, qlo, hi_out = fit_palette(t, cfg, (lo, hi, labels))
+    assert q.shape == (4, 9) and np.array_equal(qlo, lo) and np.array_equal(hi_out, hi)
+    for old in (0, 2, 5, 7):  # one new label per old one, shared by exactly its rows
+        assert len(set(got[labels == old])) == 1
+    assert len(set(got)) == 4
+    decoded = dequantise_channels(q, lo, hi, 6)[got]
+    means = np.stack([t[labels == label].mean(0) for label in labels])
+    assert np.abs(decoded - means).max() <= channel_step(lo, hi, 6).max() / 2 + 1e-6
+    with pytest.raises(SplatpackError, match="shapes"):
+        fit_palette(t, cfg, (lo, hi, labels[:-1]))
+    with pytest.raises(SplatpackError, match=r"outside 0\.\.7"):
+        fit_palette(t, cfg, (lo, hi, labels + 1))

@@ -281,10 +281,14 @@ def test_refine_takes_an_sh_basis_rank(tmp_path, capsys):
         assert r.meta["attributes"]["shN"]["mode"] == "basis" and r.meta["attributes"]["shN"]["rank"] == 5
 
 
-@pytest.mark.parametrize("quality, full_rate", [(6, True), (8, True), (2, False)])
-def test_the_sh_rest_keeps_its_full_rate_where_it_is_rendered_as_coded(tmp_path, monkeypatch, quality, full_rate):
-    """A basis (levels 5–7) or planes (8–10) render the SH rest as the file codes it and train it
-    at its full 3DGS rate; a palette (0–4) is not rendered as coded and keeps 1 % like the rest."""
+@pytest.mark.parametrize(
+    "quality, sh_mode, full_rate", [(6, None, True), (8, None, True), (2, None, True), (6, "rvq", False)]
+)
+def test_the_sh_rest_keeps_its_full_rate_where_it_is_rendered_as_coded(
+    tmp_path, monkeypatch, quality, sh_mode, full_rate
+):
+    """A basis (levels 5–7), planes (8–10) or a palette (0–4) render the SH rest as the file codes
+    it and train it at its full 3DGS rate; an R-VQ is not rendered as coded and keeps 1 % like the rest."""
     import splatpack.train.refine as refine
     from splatpack.train.config import LearningRates
 
@@ -296,7 +300,8 @@ def test_the_sh_rest_keeps_its_full_rate_where_it_is_rendered_as_coded(tmp_path,
 
     monkeypatch.setattr(refine, "Trainer", trainer)
     with pytest.raises(Stop) as stop:
-        refine.refine_and_compress(smooth_scene(n=60, degree=1), tmp_path / "r.spk", 0, quality, steps=1)
+        codec = None if sh_mode is None else GridCodecConfig.from_quality(quality, sh_mode=sh_mode)
+        refine.refine_and_compress(smooth_scene(n=60, degree=1), tmp_path / "r.spk", 0, quality, steps=1, codec=codec)
     lr, full = stop.value.args[0], LearningRates()
     assert lr.sh0 == pytest.approx(full.sh0 * refine.LR_SCALE)
     assert lr.shN == pytest.approx(full.shN * (refine.SH_REST_LR_SCALE if full_rate else refine.LR_SCALE))
@@ -336,3 +341,66 @@ def test_zeroed_sh_rests_stay_zero_through_refinement_and_the_file(tmp_path):
         assert r.meta["attributes"]["shN"]["zero"] == 30
     decoded = read_grid_scene(tmp_path / "r.spk").shN.reshape(len(gs), -1)
     assert int((~decoded.bool().any(1)).sum()) == 30
+
+
+def test_refining_a_palette_coded_sh_rest_trains_its_centroids_on_fixed_labels(tmp_path, monkeypatch):
+    """``sh_mode="palette"`` (levels 0–4): k-means labels are fitted at the first step and kept;
+    every row is projected onto its label's mean after each step, so the rows of a label are one
+    centroid that training moved, rendered quantised over the palette's (lo, hi); the file is
+    coded on those labels and decodes to what training rendered."""
+    import splatpack.train.outputs as outputs
+    from splatpack.compress.quantise import fake_quantise
+
+    scene = smooth_scene(n=300, degree=2)
+    written = {}
+    real = outputs.write_grid_scene
+
+    def spy(path, gs, cfg, **kw):
+        written.update(gs=gs, ranges=kw["ranges"])
+        return real(path, gs, cfg, **kw)
+
+    monkeypatch.setattr(outputs, "write_grid_scene", spy)
+    codec = GridCodecConfig.from_quality(2, palette_size=16)
+    with one_numba_thread():
+        refine_and_compress(scene, tmp_path / "r.spk", 0, 2, backend="cpu", steps=12, codec=codec)
+    n = len(scene)
+    lo, hi, labels = written["ranges"]["shN"]
+    trained = written["gs"]
+    before = scene.shN.reshape(n, -1).double().numpy()
+    after = trained.shN.reshape(n, -1).double().numpy()
+    assert labels.shape == (n,) and 8 < len(set(labels.tolist())) <= 16
+    for label in set(labels.tolist()):  # one centroid a label
+        rows = after[labels == label]
+        assert np.abs(rows - rows[0]).max() < 1e-6
+    first = np.stack([before[labels == label].mean(0) for label in labels])
+    assert np.abs(after - first).max() > 1e-4  # the centroids trained, not only projected
+    rendered = fake_quantise(torch.from_numpy(after).float(), codec.palette_bits, None, (lo, hi)).double().numpy()
+    with SpkReader(tmp_path / "r.spk") as r:
+        entry = r.meta["attributes"]["shN"]
+    assert entry["mode"] == "palette" and entry["lo"] == lo.tolist() and entry["hi"] == hi.tolist()
+    decoded = read_grid_scene(tmp_path / "r.spk")
+    d = ((decoded.means.double()[:, None] - trained.means.detach().double()[None]) ** 2).sum(-1)
+    match = d.argmin(1).numpy()
+    assert len(set(match)) == n
+    assert np.abs(decoded.shN.reshape(n, -1).double().numpy() - rendered[match]).max() < 1e-5
+
+
+def test_the_palette_labels_survive_a_checkpoint_and_removals():
+    from splatpack.train.config import GridTraining
+    from splatpack.train.grid import GridHooks
+
+    cfg = GridTraining(enabled=True, start=0, quantisation_aware=True, codec={"sh_mode": "palette", "palette_size": 8})
+    hooks = GridHooks(cfg, seed=0, qat_start=0)
+    params = smooth_scene(n=80, degree=1).to_parameters()
+    hooks.before_step(params, 0)
+    labels = hooks.sh_labels
+    assert labels.shape == (80,) and hooks.sh_basis is None
+    rendered = hooks.render_params(dict(params), 0)["shN"].reshape(80, -1)
+    assert len(torch.unique(rendered, dim=0)) <= 8
+    restored = GridHooks(cfg, seed=0, qat_start=0)
+    restored.load_state_dict(hooks.state_dict(), "cpu")
+    assert torch.equal(restored.sh_labels, labels)
+    hooks.removed(torch.arange(80) < 10)
+    assert torch.equal(hooks.sh_labels, labels[10:])
+    hooks.renumbered()
+    assert hooks.sh_labels is None  # fitted again on the renumbered Gaussians

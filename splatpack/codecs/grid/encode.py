@@ -110,10 +110,11 @@ def code_attribute(
     (:func:`~.lowbits.shared_drop_class`, the scene's ``grid.drop``) rather than a plane each;
     ``ranges``: per attribute, the (lo, hi) to quantise over instead of its own
     (:func:`~splatpack.compress.quantise.channel_range`); for a basis-coded SH rest
-    (lo, hi, table), its generator too (:func:`~.basis.basis_coefficients`)."""
+    (lo, hi, table), its generator too (:func:`~.basis.basis_coefficients`); for a palette
+    (lo, hi, labels), its labels too (:func:`~.palette.fit_palette`)."""
     coding: AttributeCoding = getattr(cfg, name)
     if name == "shN" and cfg.sh_mode in ("palette", "rvq"):
-        return _code_sh_codes(t, cells, cfg, shn_codebooks)
+        return _code_sh_codes(t, cells, cfg, shn_codebooks, None if ranges is None else ranges.get("shN"))
     if name == "shN" and cfg.sh_mode == "basis":
         return _code_sh_basis(t, cells, cfg, None if ranges is None else ranges.get("shN"))
     entry = {"bits": coding.bits, "codec": coding.codec, "distance": float(coding.distance)}
@@ -206,11 +207,12 @@ def _code_curve_keys(
     return sections, {**entry, "encoding": "curve-keys", "lo": lo.tolist(), "hi": hi.tolist(), **low_entry}
 
 
-def _code_sh_codes(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, shn_codebooks=None) -> Coded:
-    """The SH rest as a palette or a residual VQ: label planes and codebooks, always lossless."""
+def _code_sh_codes(t: np.ndarray, cells: GridCells, cfg: GridCodecConfig, shn_codebooks=None, lattice=None) -> Coded:
+    """The SH rest as a palette (on the fixed ``lattice`` (lo, hi, labels) where given) or a
+    residual VQ: label planes and codebooks, always lossless."""
     codec = cfg.shN.codec
     if cfg.sh_mode == "palette":
-        labels, cq, lo, hi = fit_palette(t, cfg)
+        labels, cq, lo, hi = fit_palette(t, cfg, lattice)
         stages, k = 1, cq.shape[0]
         labels = labels[:, None]
     else:

@@ -22,12 +22,18 @@ from splatpack.compress.quantise import dequantise_channels, quantise_channels
 from splatpack.compress.rvq import ResidualVQ, ResidualVQConfig
 from splatpack.core.errors import SplatpackError
 
-__all__ = ["along_principal_axis", "fit_palette", "fit_residual_palette", "label_bits"]
+__all__ = ["along_principal_axis", "fit_palette", "fit_residual_palette", "label_bits", "principal_axis_order"]
 
 
-def fit_palette(t: np.ndarray, cfg: GridCodecConfig):
+def fit_palette(t: np.ndarray, cfg: GridCodecConfig, lattice=None):
     """(labels [N] uint16, centroid q [k, D] uint16, lo, hi): k-means, centroids ordered along
-    their first principal axis, quantised, then every row's nearest *quantised* centroid."""
+    their first principal axis, quantised, then every row's nearest *quantised* centroid.
+    ``lattice``: (lo [D], hi [D], labels [N]) fixed by quantisation-aware refinement
+    (:mod:`splatpack.train.grid`, which keeps every row at its label's centroid): the centroids
+    are then each label's mean row, quantised over (lo, hi), every row keeps its label and
+    unused labels are dropped, so the file decodes what refinement rendered."""
+    if lattice is not None:
+        return _palette_on_labels(t, cfg, *lattice)
     n = t.shape[0]
     k = min(cfg.palette_size, n)
     cent = along_principal_axis(kmeans_centroids(t, k, cfg.palette_iterations, cfg.seed).astype(np.float64))
@@ -37,11 +43,35 @@ def fit_palette(t: np.ndarray, cfg: GridCodecConfig):
     return labels.astype(np.uint16), q, lo, hi
 
 
-def along_principal_axis(codes: np.ndarray) -> np.ndarray:
-    """Rows [k, D] reordered along their first principal axis, so that near labels mean near codes."""
+def _palette_on_labels(t: np.ndarray, cfg: GridCodecConfig, lo, hi, labels):
+    n, dims = t.shape
+    lo, hi, labels = np.asarray(lo, np.float32), np.asarray(hi, np.float32), np.asarray(labels)
+    if labels.shape != (n,) or lo.shape != (dims,) or hi.shape != (dims,):
+        shapes = [v.shape for v in (lo, hi, labels)]
+        raise SplatpackError(f"grid codec: an SH-rest palette lattice (lo, hi, labels) of shapes {shapes} for {n} rows")
+    if n and (labels.min() < 0 or labels.max() >= cfg.palette_size):
+        raise SplatpackError(f"grid codec: SH-rest palette labels outside 0..{cfg.palette_size - 1}")
+    used, row_code = np.unique(labels.astype(np.int64), return_inverse=True)
+    sums = torch.zeros(len(used), dims, dtype=torch.float64)
+    sums.index_add_(0, torch.from_numpy(row_code), torch.from_numpy(np.asarray(t, np.float64)))
+    centroids = (sums / torch.from_numpy(np.bincount(row_code, minlength=len(used)))[:, None]).numpy()
+    order = principal_axis_order(centroids)
+    new_label = np.empty_like(order)
+    new_label[order] = np.arange(len(order))
+    q, lo, hi = quantise_channels(centroids[order], cfg.palette_bits, lo, hi)
+    return new_label[row_code].astype(np.uint16), q, lo, hi
+
+
+def principal_axis_order(codes: np.ndarray) -> np.ndarray:
+    """The order [k] of rows [k, D] along their first principal axis (stable)."""
     centred = codes - codes.mean(0)
     axis = np.linalg.svd(centred, full_matrices=False)[2][0] if len(codes) > 1 else np.zeros(codes.shape[1])
-    return codes[np.argsort(centred @ axis, kind="stable")]
+    return np.argsort(centred @ axis, kind="stable")
+
+
+def along_principal_axis(codes: np.ndarray) -> np.ndarray:
+    """Rows [k, D] reordered along their first principal axis, so that near labels mean near codes."""
+    return codes[principal_axis_order(codes)]
 
 
 def label_bits(k: int) -> int:

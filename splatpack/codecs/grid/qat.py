@@ -81,9 +81,12 @@ def quantised_sh_rest(
     ``sh_mode="basis"`` and a fixed ``lattice`` (lo, hi, table) (the one the file is then coded on,
     :func:`~splatpack.codecs.grid.basis.basis_coefficients`) μ + q(c) Bᵀ with c = (x − μ) B on the
     coefficients' shared-step lattice; with ``sh_mode="grid"`` its 3(K−1) planes over their
-    current ranges (as the codec quantises the final ones); otherwise as it is (a palette or
-    R-VQ, or a basis the codec fits itself). ``zero`` [N]: in basis mode, the Gaussians whose SH
-    rest the file stores as zero (the grid codec's zero mask), rendered as zero."""
+    current ranges (as the codec quantises the final ones); with ``sh_mode="palette"`` and a fixed
+    ``lattice`` (lo, hi, labels) (:func:`~splatpack.codecs.grid.palette.fit_palette`) each row,
+    which training keeps at its label's centroid, quantised with ``palette_bits`` over (lo, hi),
+    as the file's centroids are; otherwise as it is (R-VQ, or a palette or basis the codec fits
+    itself). ``zero`` [N]: in basis mode, the Gaussians whose SH rest the file stores as zero
+    (the grid codec's zero mask), rendered as zero."""
     if not shn.numel():
         return shn
     flat = shn.reshape(len(shn), -1)
@@ -95,6 +98,8 @@ def quantised_sh_rest(
         if zero is not None:
             decoded = torch.where(zero[:, None], torch.zeros_like(decoded), decoded)
         return decoded.reshape(shn.shape)
+    if cfg.sh_mode == "palette" and lattice is not None:
+        return fake_quantise(flat, cfg.palette_bits, None, tuple(lattice[:2])).reshape(shn.shape)
     if cfg.sh_mode == "grid":
         return fake_quantise(flat, cfg.shN.bits).reshape(shn.shape)
     return shn
