@@ -358,14 +358,16 @@ def run_bench(cfg: BenchConfig, out_dir: Path, console=None) -> list[dict[str, A
 
 
 def grid_setting(path: Path) -> str:
-    """A grid ``.spk``'s per-attribute coding, e.g. ``means 12, sh0 8/d1, shN basis 16x5``."""
+    """A grid ``.spk``'s per-attribute coding, e.g. ``means 12, sh0 8/d1, shN basis 16x5`` (a
+    basis with zeroed SH rests: ``basis 40x7 z35%``, the share of Gaussians zeroed)."""
     with SpkReader(path) as r:
-        attrs = r.meta.get("attributes", {})
+        attrs, n = r.meta.get("attributes", {}), r.num_gaussians
     parts = []
     for name, e in attrs.items():
         mode = e.get("mode", "grid")
         if mode == "basis":
-            parts.append(f"{name} basis {e['rank']}x{e['bits']}")
+            zero = f" z{e['zero'] / n:.0%}" if e.get("zero") and n else ""
+            parts.append(f"{name} basis {e['rank']}x{e['bits']}{zero}")
         elif mode in ("palette", "rvq"):
             parts.append(f"{name} {mode} {e['size']}")
         else:

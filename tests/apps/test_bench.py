@@ -172,3 +172,18 @@ def test_the_plot_of_an_input_with_no_measured_rows_has_no_legend_and_no_warning
         warnings.simplefilter("error")
         plot_rd(rows, tmp_path / "rd.png")
     assert (tmp_path / "rd.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_grid_setting_names_each_attributes_coding_and_the_zeroed_share(tmp_path):
+    from grid_scenes import one_numba_thread, smooth_scene
+
+    from splatpack.codecs.grid import GridCodecConfig, write_grid_scene
+    from splatpack.compress.sh_basis import zeroed_sh_rest
+
+    gs = zeroed_sh_rest(smooth_scene(n=100, degree=1), 0.25)
+    cfg = GridCodecConfig.from_quality(6, sh_mode="basis", basis_rank=3)
+    with one_numba_thread():
+        write_grid_scene(tmp_path / "z.spk", gs, cfg)
+        write_grid_scene(tmp_path / "p.spk", gs, GridCodecConfig.from_quality(2, palette_size=16))
+    assert "shN basis 3x6 z25%" in bench.grid_setting(tmp_path / "z.spk")
+    assert bench.grid_setting(tmp_path / "p.spk").startswith("means 12, sh0 6, shN palette 16, scales 5")
