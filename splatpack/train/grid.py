@@ -21,8 +21,8 @@ quantised over its planes' current ranges, as the codec will quantise the final 
 rest coded as a palette (``sh_mode="palette"``, the quality levels 0–4) is fitted once at the
 first quantisation-aware step (k-means, :func:`~splatpack.codecs.grid.palette.fit_palette`);
 each Gaussian keeps its label, its SH rest is projected after every optimiser step onto its
-label's mean (so the centroids train) and rendered
-quantised as the file's centroids are, and the file is coded on exactly those labels.
+label's mean (so the centroids train) and rendered quantised as the file's centroids are,
+and the file is coded on exactly those labels.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import torch
 from splatpack.codecs.grid import MAX_SPARE, GridCodecConfig, quantisation_aware, quantised_sh_rest
 from splatpack.codecs.grid.basis import basis_coefficients
 from splatpack.codecs.grid.encode import lattice_ranges, scene_drops
-from splatpack.codecs.grid.palette import fit_palette
+from splatpack.codecs.grid.palette import fit_palette, label_means
 from splatpack.codecs.grid.qat import sh_rest_generator
 from splatpack.compress.grid_smoothness import grid_smoothness_loss
 from splatpack.compress.grid_sort import GridSortConfig, sort_features, sort_into_grid
@@ -163,12 +163,8 @@ class GridHooks(MethodHooks):
         are one centroid), in place."""
         labels = self.sh_labels
         if labels is not None:
-            shn = params["shN"]
-            flat, labels = shn.reshape(len(shn), -1), labels.to(shn.device)
-            k = int(labels.max()) + 1 if len(labels) else 0
-            sums = torch.zeros(k, flat.shape[1], dtype=flat.dtype, device=flat.device).index_add_(0, labels, flat)
-            counts = torch.bincount(labels, minlength=k).clamp_min(1).to(flat.dtype)
-            shn.copy_((sums / counts[:, None])[labels].reshape(shn.shape))
+            shn, labels = params["shN"], labels.to(params["shN"].device)
+            shn.copy_(label_means(shn.reshape(len(shn), -1), labels)[labels].reshape(shn.shape))
             return
         generator = self.sh_basis
         if generator is None:

@@ -22,7 +22,14 @@ from splatpack.compress.quantise import dequantise_channels, quantise_channels
 from splatpack.compress.rvq import ResidualVQ, ResidualVQConfig
 from splatpack.core.errors import SplatpackError
 
-__all__ = ["along_principal_axis", "fit_palette", "fit_residual_palette", "label_bits", "principal_axis_order"]
+__all__ = [
+    "along_principal_axis",
+    "fit_palette",
+    "fit_residual_palette",
+    "label_bits",
+    "label_means",
+    "principal_axis_order",
+]
 
 
 def fit_palette(t: np.ndarray, cfg: GridCodecConfig, lattice=None):
@@ -51,15 +58,22 @@ def _palette_on_labels(t: np.ndarray, cfg: GridCodecConfig, lo, hi, labels):
         raise SplatpackError(f"grid codec: an SH-rest palette lattice (lo, hi, labels) of shapes {shapes} for {n} rows")
     if n and (labels.min() < 0 or labels.max() >= cfg.palette_size):
         raise SplatpackError(f"grid codec: SH-rest palette labels outside 0..{cfg.palette_size - 1}")
-    used, row_code = np.unique(labels.astype(np.int64), return_inverse=True)
-    sums = torch.zeros(len(used), dims, dtype=torch.float64)
-    sums.index_add_(0, torch.from_numpy(row_code), torch.from_numpy(np.asarray(t, np.float64)))
-    centroids = (sums / torch.from_numpy(np.bincount(row_code, minlength=len(used)))[:, None]).numpy()
+    _, row_code = np.unique(labels.astype(np.int64), return_inverse=True)
+    row_code = row_code.reshape(-1)
+    centroids = label_means(torch.from_numpy(np.asarray(t, np.float64)), torch.from_numpy(row_code)).numpy()
     order = principal_axis_order(centroids)
     new_label = np.empty_like(order)
     new_label[order] = np.arange(len(order))
     q, lo, hi = quantise_channels(centroids[order], cfg.palette_bits, lo, hi)
     return new_label[row_code].astype(np.uint16), q, lo, hi
+
+
+def label_means(rows: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """[max label + 1, D]: the mean of the rows [N, D] of each label [N] (int64; 0 where a label
+    has no rows)."""
+    k = int(labels.max()) + 1 if len(labels) else 0
+    sums = torch.zeros(k, rows.shape[1], dtype=rows.dtype, device=rows.device).index_add_(0, labels, rows)
+    return sums / torch.bincount(labels, minlength=k).clamp_min(1).to(rows.dtype)[:, None]
 
 
 def principal_axis_order(codes: np.ndarray) -> np.ndarray:
