@@ -18,7 +18,7 @@ from splatpack.apps.commands import COMMANDS
 from splatpack.apps.parser import build_parser, follow_output_link, parse_args
 from splatpack.core import SplatpackError
 from splatpack.core.limits import gaussian_limit
-from splatpack.train.interrupt import TrainingInterrupted
+from splatpack.train.interrupt import TrainingInterrupted, noticed_interrupts
 
 __all__ = ["EXAMPLES", "build_cli_parser", "entrypoint", "main"]
 
@@ -91,7 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     held: list[warnings.WarningMessage] = []
     try:
         args = parse_args(build_cli_parser(), argv, list(COMMANDS))
-        with gaussian_limit(getattr(args, "max_gaussians", None)), warnings.catch_warnings(record=True) as held:
+        with (
+            noticed_interrupts(),
+            gaussian_limit(getattr(args, "max_gaussians", None)),
+            warnings.catch_warnings(record=True) as held,
+        ):
             warnings.simplefilter("default" if not debug else "always")
             follow_output_link(args)
             args.run(args)

@@ -73,3 +73,25 @@ def test_resume_without_a_checkpoint_and_overwrite(tmp_path, capsys):
     assert main(["train", "default", "--steps", "5", "--out", str(tmp_path)]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert main(["train", "default", "--steps", "5", "--out", str(tmp_path), "--overwrite"]) == 0
+
+
+def test_a_ctrl_c_swallowed_during_setup_still_stops_the_loop_at_its_first_step():
+    """A library that swallows the KeyboardInterrupt of a Ctrl-C (one raised inside a finaliser,
+    which Python only reports as "Exception ignored") cannot make it vanish: within
+    ``noticed_interrupts`` it is remembered, and the loop's ``StopRequest`` starts with the
+    request made; outside, or once handled, nothing is remembered."""
+    from splatpack.train.interrupt import StopRequest, noticed_interrupts
+
+    with noticed_interrupts():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs between bytecodes
+        except KeyboardInterrupt:
+            pass  # swallowed, as a finaliser would
+        with StopRequest() as stop:
+            assert stop.requested
+        with StopRequest() as stop:
+            assert not stop.requested  # taken once
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with noticed_interrupts(), StopRequest() as stop:
+        assert not stop.requested
