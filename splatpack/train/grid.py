@@ -143,18 +143,23 @@ class GridHooks(MethodHooks):
             drops = scene_drops(gs, qat) if qat.drop_fraction else {}
             self.drops = {k: torch.from_numpy(v).to(params["means"].device) for k, v in drops.items()}
             self.ranges = lattice_ranges(gs, qat)
-            if qat.sh_mode == "basis" and "shN" in params and params["shN"].numel():
-                shn = gs.shN.double().numpy().reshape(len(gs), -1)
-                zero = ~shn.any(axis=1)
-                if zero.any() and not zero.all():  # the codec's zero mask: fit the others
-                    self.sh_zero = torch.from_numpy(zero).to(params["means"].device)
-                    shn = shn[~zero]
-                self.ranges["shN"] = basis_coefficients(shn, qat.basis_rank, qat.shN.bits)[1:]  # (lo, hi, table)
+            if qat.sh_mode in ("basis", "palette") and "shN" in params and params["shN"].numel():
+                self.ranges["shN"] = self._sh_rest_lattice(gs, qat, params["means"].device)
                 self.project_sh_rest(params)
-            if qat.sh_mode == "palette" and "shN" in params and params["shN"].numel():
-                labels, _, lo, hi = fit_palette(gs.shN.double().numpy().reshape(len(gs), -1), qat)
-                self.ranges["shN"] = (lo, hi, labels.astype(np.int64))
-                self.project_sh_rest(params)
+
+    def _sh_rest_lattice(self, gs: GaussianSet, qat: GridCodecConfig, device) -> tuple:
+        """The SH rest's lattice, fitted once: a basis's (lo, hi, table), the Gaussians whose SH
+        rest is zero set aside in :attr:`sh_zero` (the codec's zero mask), or a palette's
+        (lo, hi, labels)."""
+        shn = gs.shN.double().numpy().reshape(len(gs), -1)
+        if qat.sh_mode == "palette":
+            labels, _, lo, hi = fit_palette(shn, qat)
+            return lo, hi, labels.astype(np.int64)
+        zero = ~shn.any(axis=1)
+        if zero.any() and not zero.all():  # the codec's zero mask: fit the others
+            self.sh_zero = torch.from_numpy(zero).to(device)
+            shn = shn[~zero]
+        return basis_coefficients(shn, qat.basis_rank, qat.shN.bits)[1:]  # (lo, hi, table)
 
     @torch.no_grad()
     def project_sh_rest(self, params: torch.nn.ParameterDict) -> None:

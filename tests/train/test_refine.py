@@ -188,15 +188,11 @@ def test_refining_moves_fixed_point_positions_along_their_lattice(scene, tmp_pat
     assert np.abs(steps - np.rint(steps)).max() < 1e-3  # on the input's 2^-12 lattice
 
 
-def test_refining_a_basis_coded_sh_rest_trains_on_the_files_generator_and_lattice(tmp_path, monkeypatch):
-    """``sh_mode="basis"``: the rank-r PCA generator and the coefficients' lattice are fitted at the
-    first step; the SH rest is projected onto that subspace after every step (so it has rank r
-    about its mean and moved inside it) and the file is coded on that generator and lattice: it
-    decodes to the quantised SH rest training rendered."""
+def _refined_with_writer_spy(scene, quality, codec, out, monkeypatch) -> dict:
+    """Refine ``scene`` at ``quality`` with ``codec`` for 12 steps into ``out``; returns what the trainer handed
+    the grid writer: the trained Gaussians (``gs``) and the lattice ranges (``ranges``)."""
     import splatpack.train.outputs as outputs
-    from splatpack.compress.quantise import fake_quantise
 
-    scene = smooth_scene(n=300, degree=2)  # 8 × 3 = 24 SH-rest dimensions
     written = {}
     real = outputs.write_grid_scene
 
@@ -205,9 +201,31 @@ def test_refining_a_basis_coded_sh_rest_trains_on_the_files_generator_and_lattic
         return real(path, gs, cfg, **kw)
 
     monkeypatch.setattr(outputs, "write_grid_scene", spy)
-    codec = GridCodecConfig.from_quality(6, sh_mode="basis", basis_rank=4)
     with one_numba_thread():
-        refine_and_compress(scene, tmp_path / "r.spk", 0, 6, backend="cpu", steps=12, codec=codec)
+        refine_and_compress(scene, out, 0, quality, backend="cpu", steps=12, codec=codec)
+    return written
+
+
+def _decoded_in_trained_order(path, trained):
+    """(the decoded scene, for each decoded Gaussian the index of the trained one at its
+    position): the decoder's order is the grid's, so each is matched to the nearest position."""
+    decoded = read_grid_scene(path)
+    d = ((decoded.means.double()[:, None] - trained.means.detach().double()[None]) ** 2).sum(-1)
+    match = d.argmin(1).numpy()
+    assert len(set(match)) == len(trained)
+    return decoded, match
+
+
+def test_refining_a_basis_coded_sh_rest_trains_on_the_files_generator_and_lattice(tmp_path, monkeypatch):
+    """``sh_mode="basis"``: the rank-r PCA generator and the coefficients' lattice are fitted at the
+    first step; the SH rest is projected onto that subspace after every step (so it has rank r
+    about its mean and moved inside it) and the file is coded on that generator and lattice: it
+    decodes to the quantised SH rest training rendered."""
+    from splatpack.compress.quantise import fake_quantise
+
+    scene = smooth_scene(n=300, degree=2)  # 8 × 3 = 24 SH-rest dimensions
+    codec = GridCodecConfig.from_quality(6, sh_mode="basis", basis_rank=4)
+    written = _refined_with_writer_spy(scene, 6, codec, tmp_path / "r.spk", monkeypatch)
     n = len(scene)
     before = scene.shN.reshape(n, -1).double().numpy()
     trained = written["gs"]
@@ -225,11 +243,7 @@ def test_refining_a_basis_coded_sh_rest_trains_on_the_files_generator_and_lattic
     with SpkReader(tmp_path / "r.spk") as r:
         entry = r.meta["attributes"]["shN"]
     assert entry["mode"] == "basis" and entry["lo"] == lo.tolist() and entry["hi"] == hi.tolist()
-    decoded = read_grid_scene(tmp_path / "r.spk")
-    # the decoder's order is the grid's: match each decoded Gaussian to the nearest trained position
-    d = ((decoded.means.double()[:, None] - trained.means.detach().double()[None]) ** 2).sum(-1)
-    match = d.argmin(1).numpy()
-    assert len(set(match)) == n
+    decoded, match = _decoded_in_trained_order(tmp_path / "r.spk", trained)
     assert np.abs(decoded.shN.reshape(n, -1).double().numpy() - rendered[match]).max() < 1e-4
 
 
@@ -348,21 +362,11 @@ def test_refining_a_palette_coded_sh_rest_trains_its_centroids_on_fixed_labels(t
     every row is projected onto its label's mean after each step, so the rows of a label are one
     centroid that training moved, rendered quantised over the palette's (lo, hi); the file is
     coded on those labels and decodes to what training rendered."""
-    import splatpack.train.outputs as outputs
     from splatpack.compress.quantise import fake_quantise
 
     scene = smooth_scene(n=300, degree=2)
-    written = {}
-    real = outputs.write_grid_scene
-
-    def spy(path, gs, cfg, **kw):
-        written.update(gs=gs, ranges=kw["ranges"])
-        return real(path, gs, cfg, **kw)
-
-    monkeypatch.setattr(outputs, "write_grid_scene", spy)
     codec = GridCodecConfig.from_quality(2, palette_size=16)
-    with one_numba_thread():
-        refine_and_compress(scene, tmp_path / "r.spk", 0, 2, backend="cpu", steps=12, codec=codec)
+    written = _refined_with_writer_spy(scene, 2, codec, tmp_path / "r.spk", monkeypatch)
     n = len(scene)
     lo, hi, labels = written["ranges"]["shN"]
     trained = written["gs"]
@@ -378,10 +382,7 @@ def test_refining_a_palette_coded_sh_rest_trains_its_centroids_on_fixed_labels(t
     with SpkReader(tmp_path / "r.spk") as r:
         entry = r.meta["attributes"]["shN"]
     assert entry["mode"] == "palette" and entry["lo"] == lo.tolist() and entry["hi"] == hi.tolist()
-    decoded = read_grid_scene(tmp_path / "r.spk")
-    d = ((decoded.means.double()[:, None] - trained.means.detach().double()[None]) ** 2).sum(-1)
-    match = d.argmin(1).numpy()
-    assert len(set(match)) == n
+    decoded, match = _decoded_in_trained_order(tmp_path / "r.spk", trained)
     assert np.abs(decoded.shN.reshape(n, -1).double().numpy() - rendered[match]).max() < 1e-5
 
 
